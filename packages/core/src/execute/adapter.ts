@@ -1,0 +1,137 @@
+import type { Dialect } from '../lexer/dialect.js';
+
+/**
+ * What an engine can do. The batcher adapts to these flags instead of sending SQL that cannot work.
+ * Every flag is readonly; adapters must declare them honestly.
+ */
+export interface AdapterCapabilities {
+  /** Hard ceiling on one request's SQL text, in UTF-8 bytes, delimiters included. */
+  readonly maxQuerySize: number;
+  /** Several `;`-separated statements may be sent in one request. Default false. */
+  readonly multiStatement: boolean;
+  /**
+   * A multi-statement request that fails has no effect at all (PostgreSQL's simple query protocol runs
+   * it in one implicit transaction). When false, a failed multi-statement request is "in doubt" unless
+   * it ran inside a transaction. Default false.
+   */
+  readonly atomicMultiStatement: boolean;
+  /** BEGIN/COMMIT/ROLLBACK on a pinned session (`adapter.session()`). Default false. */
+  readonly transactions: boolean;
+  /** SAVEPOINT / ROLLBACK TO SAVEPOINT inside a transaction. Default false. */
+  readonly savepoints: boolean;
+  /** Most VALUES rows one INSERT may carry (Snowflake: 16,384). Default unlimited. */
+  readonly maxRowsPerInsert?: number;
+  /** Most requests that may run at once (PGlite: 1). Default 1. */
+  readonly maxConcurrency?: number;
+  /** Lexer dialect of the engine. */
+  readonly dialect: Dialect;
+}
+
+/** Per-request options passed by the batcher to `execute`. */
+export interface ExecuteOptions {
+  /** Aborted when the request times out or the run is cancelled; adapters should cancel server-side. */
+  signal?: AbortSignal;
+  /** The structure of the batch being sent, for adapters with fast paths (e.g. PostgreSQL COPY). */
+  batch?: BatchInfo;
+}
+
+/** What a request returned. */
+export interface ExecuteResult {
+  /** Rows affected (sum over the statements of the request) when the engine reports it. */
+  rowCount?: number;
+  /** Rows returned by the last statement (e.g. `RETURNING`), when any. */
+  rows?: unknown[];
+  /** Driver-specific raw result. */
+  raw?: unknown;
+}
+
+/** A function that executes one request's SQL text. Adapters' `execute` is such a function, bound. */
+export type ExecuteFn = (sql: string, options?: ExecuteOptions) => Promise<ExecuteResult | unknown>;
+
+/** How an adapter classifies a failure, for the retry policy (invariant 5). */
+export interface ErrorClassification {
+  /** The same request may succeed later (serialization failure, deadlock, overload, lost connection). */
+  transient: boolean;
+  /**
+   * What the failed attempt did to the database:
+   * - `none`: nothing was executed (request refused before execution, connection never made);
+   * - `rolled-back`: executed but fully rolled back (atomic request, failed transaction);
+   * - `unknown`: may have taken effect (connection lost after sending, during COMMIT).
+   */
+  effect: 'none' | 'rolled-back' | 'unknown';
+  /** Position in the request's statement list of the failing statement, when the engine says. */
+  statementPosition?: number;
+}
+
+/** A pinned connection: transactions and savepoints run here, never through a pool. */
+export interface AdapterSession {
+  execute(sql: string, options?: ExecuteOptions): Promise<ExecuteResult>;
+  begin(): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+  /** Create a savepoint; the adapter quotes `name`. Present only when `capabilities.savepoints`. */
+  savepoint?(name: string): Promise<void>;
+  rollbackToSavepoint?(name: string): Promise<void>;
+  releaseSavepoint?(name: string): Promise<void>;
+  /** Return the connection (destroy it when `broken`). */
+  release(broken?: boolean): Promise<void>;
+}
+
+/**
+ * A database adapter. Small on purpose: `execute`, `capabilities` and `close` are required; the rest
+ * is optional and the batcher tests for it.
+ */
+export interface Adapter {
+  /** Short engine name for messages and metrics, e.g. `postgres`. */
+  readonly name: string;
+  readonly capabilities: AdapterCapabilities;
+  /** Executes one request. Must work when detached: `const { execute } = adapter`. */
+  readonly execute: (sql: string, options?: ExecuteOptions) => Promise<ExecuteResult>;
+  /** A pinned session for transactions. Required when `capabilities.transactions`. */
+  session?(): Promise<AdapterSession>;
+  /** Classify a failure of `execute` / session calls. Without it, every failure is `unknown`, not transient. */
+  classifyError?(error: unknown): ErrorClassification;
+  /** Release every resource. Later calls to `execute` reject with `ClosedError`. */
+  close(): Promise<void>;
+}
+
+/** One statement inside a batch, with the input statements it came from. */
+export interface BatchStatement {
+  /** The SQL text sent for this statement (merged INSERTs already joined). */
+  readonly sql: string;
+  /** Input indices (0-based) of every input statement with rows or text in this statement. */
+  readonly indices: readonly number[];
+  /** For INSERTs produced by the merger: the parts, so adapters can use a fast path. */
+  readonly insert?: InsertParts;
+}
+
+/** The parts of a (merged) `INSERT … VALUES` statement. */
+export interface InsertParts {
+  /** Table as written in the first statement (quoted parts kept). */
+  readonly table: string;
+  /** Column list text as written, without parentheses, or undefined when absent. */
+  readonly columns: readonly string[] | undefined;
+  /** Each row's text, including its parentheses. */
+  readonly rows: readonly string[];
+  /** Input index of each row. */
+  readonly rowIndices: readonly number[];
+  /** Trailing clause (`ON CONFLICT …`, `RETURNING …`), '' when none. */
+  readonly tail: string;
+}
+
+/** A batch as seen by plugins, collectors and adapters. */
+export interface BatchInfo {
+  /** Sequence number of the batch within the batcher (0-based). */
+  readonly id: number;
+  /** The exact SQL text of the request. */
+  readonly sql: string;
+  /** Size of `sql` in UTF-8 bytes. */
+  readonly bytes: number;
+  /** Statements in this request, in order. */
+  readonly statements: readonly BatchStatement[];
+  /** Number of input statements represented (its "batch size" in the seed's sense). */
+  readonly inputCount: number;
+  /** Number of VALUES rows in the batch. */
+  readonly rowCount: number;
+  readonly metadata?: Readonly<Record<string, unknown>>;
+}

@@ -1,0 +1,110 @@
+/** SQL dialects the lexer understands. */
+export type Dialect = 'postgres' | 'trino' | 'bigquery' | 'snowflake' | 'mysql' | 'generic';
+
+/** Lexical rules of one dialect. */
+export interface DialectRules {
+  readonly name: Dialect;
+  /** `$tag$ … $tag$` (postgres) or only `$$ … $$` (snowflake). */
+  readonly dollarQuotes: 'tagged' | 'plain' | 'none';
+  /** `E'…'` strings with backslash escapes. */
+  readonly eStrings: boolean;
+  /** Backslash escapes inside ordinary '…' strings (mysql, bigquery, snowflake). */
+  readonly backslashEscapes: boolean;
+  /** `"…"` is a string literal rather than an identifier (mysql, bigquery). */
+  readonly doubleQuoteIsString: boolean;
+  /** `` `…` `` quotes identifiers. */
+  readonly backtickIdentifiers: boolean;
+  /** `# …` line comments. */
+  readonly hashComments: boolean;
+  /** `// …` line comments (snowflake). */
+  readonly slashSlashComments: boolean;
+  /** `/* /* */ */` nests (postgres). */
+  readonly nestedComments: boolean;
+  /** `'''…'''`, `"""…"""`, `r'…'`, `b'…'` (bigquery). */
+  readonly tripleQuotes: boolean;
+  /** `/*! … *\/` and `/*+ … *\/` are executable, not comments (mysql). */
+  readonly executableComments: boolean;
+  /** How unquoted table names fold: 'none' means compare exactly (case-sensitive engines). */
+  readonly foldTables: 'lower' | 'upper' | 'none';
+  /** How unquoted column names fold. */
+  readonly foldColumns: 'lower' | 'upper' | 'none';
+  /** Quoted identifiers compare case-insensitively (bigquery/mysql columns). */
+  readonly quotedColumnsCaseInsensitive: boolean;
+  /** psql meta-commands (`\restrict …`) may appear at the start of a statement. */
+  readonly psqlMetaCommands: boolean;
+}
+
+const base: DialectRules = {
+  name: 'generic',
+  dollarQuotes: 'none',
+  eStrings: false,
+  backslashEscapes: false,
+  doubleQuoteIsString: false,
+  backtickIdentifiers: true,
+  hashComments: false,
+  slashSlashComments: false,
+  nestedComments: false,
+  tripleQuotes: false,
+  executableComments: false,
+  foldTables: 'lower',
+  foldColumns: 'lower',
+  quotedColumnsCaseInsensitive: false,
+  psqlMetaCommands: false,
+};
+
+/** Lexical rules for each dialect. */
+export const DIALECTS: Readonly<Record<Dialect, DialectRules>> = {
+  generic: base,
+  postgres: {
+    ...base,
+    name: 'postgres',
+    dollarQuotes: 'tagged',
+    eStrings: true,
+    backtickIdentifiers: false,
+    nestedComments: true,
+    psqlMetaCommands: true,
+  },
+  trino: { ...base, name: 'trino', backtickIdentifiers: false },
+  snowflake: {
+    ...base,
+    name: 'snowflake',
+    dollarQuotes: 'plain',
+    backslashEscapes: true,
+    slashSlashComments: true,
+    foldTables: 'upper',
+    foldColumns: 'upper',
+  },
+  bigquery: {
+    ...base,
+    name: 'bigquery',
+    backslashEscapes: true,
+    doubleQuoteIsString: true,
+    hashComments: true,
+    tripleQuotes: true,
+    // BigQuery table names are case-sensitive; column names are not.
+    foldTables: 'none',
+    foldColumns: 'lower',
+    quotedColumnsCaseInsensitive: true,
+  },
+  mysql: {
+    ...base,
+    name: 'mysql',
+    backslashEscapes: true,
+    doubleQuoteIsString: true,
+    hashComments: true,
+    executableComments: true,
+    // Table-name case sensitivity depends on the server's file system: compare exactly.
+    foldTables: 'none',
+    foldColumns: 'lower',
+    quotedColumnsCaseInsensitive: true,
+  },
+};
+
+/** Resolve a dialect name (default `postgres`). */
+export function dialectRules(dialect: Dialect | DialectRules | undefined): DialectRules {
+  if (dialect === undefined) return DIALECTS.postgres;
+  if (typeof dialect === 'object') return dialect;
+  const rules = DIALECTS[dialect];
+  if (!rules) throw new TypeError(`unknown SQL dialect "${String(dialect)}"`);
+  return rules;
+}

@@ -1,0 +1,4 @@
+export * from './trino/index.js';
+export * from './snowflake/index.js';
+export * from './bigquery/index.js';
+export * from './conformance/index.js';
