@@ -214,7 +214,10 @@ describe('Trino test server', () => {
   });
 
   it('rejects malformed session and role headers with 400', async () => {
-    const extras: Record<string, string>[] = [{ 'X-Trino-Session': 'novalue' }, { 'X-Trino-Role': 'system=admin' }];
+    const extras: Record<string, string>[] = [
+      { 'X-Trino-Session': 'novalue' },
+      { 'X-Trino-Role': 'system=admin' },
+    ];
     for (const extra of extras) {
       const res = await fetch(`${server.url}/v1/statement`, {
         method: 'POST',
