@@ -1,0 +1,342 @@
+import {
+  type Adapter,
+  type AdapterCapabilities,
+  ClosedError,
+  ConfigurationError,
+  type ErrorClassification,
+  type ExecuteOptions,
+  type ExecuteResult,
+} from '@sqlbatcher/core';
+import type { ConnectionOptions, QueryResult, SecureContextOptions, Trino } from 'trino-client';
+import { classifyTrinoError, TrinoQueryError, toRequestError } from './errors.js';
+
+/** Options of {@link TrinoAdapter}: the seed's options in camelCase, plus TLS and basic auth. */
+export interface TrinoAdapterOptions {
+  /** Coordinator URL, e.g. `https://trino.example.com:8443`. Alternative to `host`/`port`/`ssl`. */
+  server?: string;
+  /** Coordinator host (default `localhost`). */
+  host?: string;
+  /** Coordinator port (default 8080, or 443 with `ssl`). */
+  port?: number;
+  /** Use HTTPS. `true`, or TLS options (`ca`, `cert`, `key`, `rejectUnauthorized`, …) for Node's agent. */
+  ssl?: boolean | SecureContextOptions;
+  /** User the queries run as (`X-Trino-User`). Required unless `auth` is given. */
+  user?: string;
+  /** HTTP basic (password) authentication. Needs HTTPS unless `allowInsecureAuth`. */
+  auth?: { user: string; password: string };
+  /** Allow sending a password over plain HTTP (test servers only). Default false. */
+  allowInsecureAuth?: boolean;
+  /** Default catalog (`X-Trino-Catalog`). */
+  catalog?: string;
+  /** Default schema (`X-Trino-Schema`). */
+  schema?: string;
+  /** System role to enable: sent as `X-Trino-Role: system=ROLE{role}`. */
+  role?: string;
+  /** Session properties (`X-Trino-Session`), e.g. `{ query_max_run_time: '1h', 'hive.insert_existing_partitions_behavior': 'APPEND' }`. */
+  sessionProperties?: Readonly<Record<string, string | number | boolean>>;
+  /** `X-Trino-Source` (default `sqlbatcher`). */
+  source?: string;
+  /**
+   * Hard ceiling on one request's SQL text in UTF-8 bytes (default 600,000: well below Trino's default
+   * `query.max-length` of 1,000,000 characters; UTF-8 bytes are never fewer than characters).
+   */
+  maxQuerySize?: number;
+  /** Attempts in all (first included) the batcher makes for a request that failed without effect. Default 3. */
+  retryAttempts?: number;
+  /** Have the batcher open a circuit breaker after repeated failures. Default false. */
+  circuitBreakerEnabled?: boolean;
+  /**
+   * The target connector writes atomically (Hive, Iceberg, Delta Lake, JDBC connectors by default), so a
+   * failed INSERT left no rows. Lets `classifyError` report execution failures as `rolled-back`, which
+   * makes `INSUFFICIENT_RESOURCES` failures retryable. Default false: such failures are in doubt.
+   */
+  atomicWrites?: boolean;
+  /** Queries the batcher may run at once through this adapter. Default 1. */
+  maxConcurrency?: number;
+  /** A ready trino-client instance to use instead of creating one (the options above that shape the client are then ignored). */
+  client?: Trino;
+}
+
+/** Batcher options derived from the seed's adapter options `retryAttempts` / `circuitBreakerEnabled`. */
+export interface TrinoBatcherDefaults {
+  retry: { maxAttempts: number };
+  circuitBreaker: false | Record<string, never>;
+}
+
+const SESSION_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+/** Role names we can put inside `ROLE{…}` without any escaping question. */
+const ROLE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Trino adapter on the official `trino-client` (a peer dependency, loaded on first use).
+ *
+ * Trino takes one statement per request (its grammar is `statement EOF`), has no SAVEPOINT, and
+ * trino-client cannot run transactions (it never reads `X-Trino-Started-Transaction-Id`), so the
+ * capabilities say so and the batcher sends each (merged) statement on its own.
+ *
+ * @example
+ * ```ts
+ * const adapter = new TrinoAdapter({ host: 'trino.example.com', port: 8080, user: 'trino', catalog: 'hive', schema: 'default' });
+ * await using batcher = new SQLBatcher({ adapter, ...adapter.batcherDefaults });
+ * await batcher.processStatements(statements, adapter.execute);
+ * ```
+ */
+export class TrinoAdapter implements Adapter, AsyncDisposable {
+  readonly name = 'trino';
+  readonly capabilities: AdapterCapabilities;
+  /** Retry and circuit-breaker options for `SQLBatcher`, from `retryAttempts` / `circuitBreakerEnabled`. */
+  readonly batcherDefaults: TrinoBatcherDefaults;
+
+  private readonly connection: ConnectionOptions | undefined;
+  private readonly atomicWrites: boolean;
+  private clientPromise: Promise<Trino> | undefined;
+  private closed = false;
+
+  constructor(options: TrinoAdapterOptions) {
+    const maxQuerySize = options.maxQuerySize ?? 600_000;
+    if (!Number.isInteger(maxQuerySize) || maxQuerySize < 1) {
+      throw new ConfigurationError('TrinoAdapter: maxQuerySize must be a positive integer (UTF-8 bytes)');
+    }
+    const retryAttempts = options.retryAttempts ?? 3;
+    if (!Number.isInteger(retryAttempts) || retryAttempts < 1) {
+      throw new ConfigurationError('TrinoAdapter: retryAttempts must be an integer >= 1 (attempts in all)');
+    }
+    const maxConcurrency = options.maxConcurrency ?? 1;
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
+      throw new ConfigurationError('TrinoAdapter: maxConcurrency must be an integer >= 1');
+    }
+    this.capabilities = {
+      maxQuerySize,
+      multiStatement: false,
+      atomicMultiStatement: false,
+      transactions: false,
+      savepoints: false,
+      maxConcurrency,
+      dialect: 'trino',
+    };
+    this.batcherDefaults = {
+      retry: { maxAttempts: retryAttempts },
+      circuitBreaker: options.circuitBreakerEnabled ? {} : false,
+    };
+    this.atomicWrites = options.atomicWrites ?? false;
+    if (options.client) {
+      this.clientPromise = Promise.resolve(options.client);
+      this.connection = undefined;
+    } else {
+      this.connection = connectionOptions(options);
+    }
+  }
+
+  /**
+   * Run one statement: POST it, follow every `nextUri` page, and fail on the first page that carries
+   * an `error` (trino-client returns SQL errors as data, it does not throw them). Works detached.
+   */
+  readonly execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
+    if (this.closed) throw new ClosedError('TrinoAdapter');
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const client = await this.client();
+    let pages: AsyncIterator<QueryResult>;
+    try {
+      pages = await client.query(sql);
+    } catch (err) {
+      throw toRequestError('submit', err);
+    }
+    let queryId: string | undefined;
+    let updateCount: number | undefined;
+    let updateType: string | undefined;
+    let columns: QueryResult['columns'];
+    const rows: unknown[] = [];
+    let previous: QueryResult | undefined;
+    for (;;) {
+      if (signal?.aborted) {
+        // Stop polling and ask Trino to cancel what may be running; the abort reason is the error.
+        if (queryId !== undefined) await client.cancel(queryId).catch(() => undefined);
+        signal.throwIfAborted();
+      }
+      let step: IteratorResult<QueryResult>;
+      try {
+        step = await pages.next();
+      } catch (err) {
+        throw toRequestError('poll', err);
+      }
+      const page = step.value as QueryResult | undefined;
+      // trino-client hands the last page out twice (once more with done=true): read each page once.
+      if (page && page !== previous) {
+        queryId = page.id ?? queryId;
+        if (page.error) throw new TrinoQueryError(page.error, queryId, this.hint(page.error.errorName));
+        if (page.columns) columns = page.columns;
+        if (page.data) for (const row of page.data) rows.push(row);
+        const extra = page as QueryResult & { updateType?: string; updateCount?: number };
+        if (extra.updateType) updateType = extra.updateType;
+        if (typeof extra.updateCount === 'number') updateCount = extra.updateCount;
+        previous = page;
+      }
+      if (step.done) break;
+    }
+    const insertCount =
+      updateType === 'INSERT' && rows.length === 1 ? Number((rows[0] as unknown[])[0]) : undefined;
+    const rowCount = updateCount ?? insertCount;
+    return {
+      ...(rowCount !== undefined && Number.isFinite(rowCount) ? { rowCount } : {}),
+      ...(updateType === undefined ? { rows } : {}),
+      raw: { queryId, updateType, columns },
+    };
+  };
+
+  /** See {@link classifyTrinoError}; `atomicWrites` comes from the adapter options. */
+  classifyError(error: unknown): ErrorClassification {
+    return classifyTrinoError(error, { atomicWrites: this.atomicWrites });
+  }
+
+  /** Mark the adapter closed: later `execute` calls reject with `ClosedError`. trino-client holds no pool. */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private hint(errorName: string): string | undefined {
+    if (errorName === 'QUERY_TEXT_TOO_LARGE') {
+      return `The server's query.max-length is below this adapter's maxQuerySize (${this.capabilities.maxQuerySize} bytes); lower maxQuerySize`;
+    }
+    if (errorName === 'SYNTAX_ERROR')
+      return 'Trino accepts exactly one statement per request, without a trailing semicolon';
+    return undefined;
+  }
+
+  private client(): Promise<Trino> {
+    if (!this.clientPromise) {
+      const connection = this.connection!;
+      this.clientPromise = loadTrinoClient().then((mod) => mod.Trino.create(connection));
+      // A failed load is reported on this call; the next call tries again.
+      this.clientPromise.catch(() => {
+        this.clientPromise = undefined;
+      });
+    }
+    return this.clientPromise;
+  }
+}
+
+async function loadTrinoClient(): Promise<typeof import('trino-client')> {
+  try {
+    const mod = (await import('trino-client')) as typeof import('trino-client') & {
+      default?: typeof import('trino-client');
+    };
+    return mod.Trino ? mod : (mod.default ?? mod);
+  } catch (err) {
+    throw new ConfigurationError(
+      `TrinoAdapter needs the trino-client package (npm i trino-client): ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+}
+
+function checkHeaderValue(what: string, value: string | undefined): void {
+  if (value !== undefined && (value === '' || CONTROL.test(value))) {
+    throw new ConfigurationError(
+      `TrinoAdapter: ${what} must be a non-empty string without control characters`,
+    );
+  }
+}
+
+/** Build trino-client's connection options, validating everything that ends up in a header. */
+export function connectionOptions(options: TrinoAdapterOptions): ConnectionOptions {
+  const user = options.auth?.user ?? options.user;
+  if (!user) throw new ConfigurationError('TrinoAdapter: `user` (or `auth.user`) is required');
+  checkHeaderValue('user', user);
+  checkHeaderValue('catalog', options.catalog);
+  checkHeaderValue('schema', options.schema);
+  checkHeaderValue('source', options.source);
+  if (options.schema !== undefined && options.catalog === undefined) {
+    throw new ConfigurationError(
+      'TrinoAdapter: `schema` needs `catalog` (Trino ignores a schema without a catalog)',
+    );
+  }
+
+  let server = options.server;
+  if (server !== undefined) {
+    if (options.host !== undefined || options.port !== undefined) {
+      throw new ConfigurationError('TrinoAdapter: give either `server` or `host`/`port`, not both');
+    }
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      throw new ConfigurationError(
+        'TrinoAdapter: `server` must be a URL such as https://trino.example.com:8443',
+      );
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new ConfigurationError('TrinoAdapter: `server` must use http: or https:');
+    }
+    if (url.username || url.password) {
+      throw new ConfigurationError('TrinoAdapter: put credentials in `auth`, not in the server URL');
+    }
+    server = url.origin;
+  } else {
+    const tls = options.ssl !== undefined && options.ssl !== false;
+    const host = options.host ?? 'localhost';
+    checkHeaderValue('host', host);
+    const port = options.port ?? (tls ? 443 : 8080);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new ConfigurationError('TrinoAdapter: port must be an integer between 1 and 65535');
+    }
+    server = `${tls ? 'https' : 'http'}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  }
+  if (options.auth && !server.startsWith('https:') && !options.allowInsecureAuth) {
+    throw new ConfigurationError(
+      'TrinoAdapter: password authentication needs HTTPS (set `ssl` or an https `server`); Trino refuses it over plain HTTP',
+    );
+  }
+
+  const session: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.sessionProperties ?? {})) {
+    if (!SESSION_NAME.test(name)) {
+      throw new ConfigurationError(
+        `TrinoAdapter: invalid session property name "${name}" (expected name or catalog.name)`,
+      );
+    }
+    // Trino URL-decodes session values; encoding keeps ',', '=' and non-ASCII intact.
+    session[name] = encodeURIComponent(String(value));
+  }
+
+  // User-only: send X-Trino-User and no Authorization header at all (trino-client would otherwise
+  // default the user to $USER).
+  const extraHeaders: Record<string, string> = options.auth ? {} : { 'X-Trino-User': user };
+  if (options.role !== undefined) {
+    if (!ROLE_NAME.test(options.role)) {
+      throw new ConfigurationError(
+        'TrinoAdapter: role must contain only letters, digits, "_", ".", "@" and "-" (it is sent as system=ROLE{role})',
+      );
+    }
+    extraHeaders['X-Trino-Role'] = `system=ROLE{${options.role}}`;
+  }
+
+  const ssl = typeof options.ssl === 'object' ? options.ssl : undefined;
+  return {
+    server,
+    source: options.source ?? 'sqlbatcher',
+    ...(options.catalog !== undefined ? { catalog: options.catalog } : {}),
+    ...(options.schema !== undefined ? { schema: options.schema } : {}),
+    ...(Object.keys(session).length > 0 ? { session } : {}),
+    ...(Object.keys(extraHeaders).length > 0 ? { extraHeaders } : {}),
+    ...(ssl ? { ssl } : {}),
+    ...(options.auth ? { auth: new BasicAuthShim(options.auth.user, options.auth.password) } : {}),
+  };
+}
+
+/**
+ * trino-client's `BasicAuth` is a plain `{ type: 'basic', username, password }` value; building it here
+ * keeps this module free of a load-time import of the driver.
+ */
+class BasicAuthShim {
+  readonly type = 'basic';
+  constructor(
+    readonly username: string,
+    readonly password: string,
+  ) {}
+}
