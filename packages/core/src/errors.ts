@@ -122,7 +122,11 @@ export class CircuitOpenError extends SQLBatcherError {
   /** Milliseconds until the breaker lets a probe request through. */
   readonly retryInMs: number;
   constructor(retryInMs: number, options: SQLBatcherErrorOptions = {}) {
-    super('CIRCUIT_OPEN', `circuit breaker is open; next probe in ${Math.max(0, Math.round(retryInMs))} ms`, options);
+    super(
+      'CIRCUIT_OPEN',
+      `circuit breaker is open; next probe in ${Math.max(0, Math.round(retryInMs))} ms`,
+      options,
+    );
     this.name = 'CircuitOpenError';
     this.retryInMs = retryInMs;
   }
@@ -151,9 +155,13 @@ export class PluginError extends SQLBatcherError {
   readonly plugin: string;
   readonly hook: string;
   constructor(plugin: string, hook: string, cause: unknown) {
-    super('PLUGIN_FAILED', `plugin "${plugin}" failed in ${hook}: ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-    });
+    super(
+      'PLUGIN_FAILED',
+      `plugin "${plugin}" failed in ${hook}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
     this.name = 'PluginError';
     this.plugin = plugin;
     this.hook = hook;

@@ -18,11 +18,11 @@ export interface DialectRules {
   readonly hashComments: boolean;
   /** `// …` line comments (snowflake). */
   readonly slashSlashComments: boolean;
-  /** `/* /* */ */` nests (postgres). */
+  /** Block comments nest (postgres). */
   readonly nestedComments: boolean;
   /** `'''…'''`, `"""…"""`, `r'…'`, `b'…'` (bigquery). */
   readonly tripleQuotes: boolean;
-  /** `/*! … *\/` and `/*+ … *\/` are executable, not comments (mysql). */
+  /** Block comments opened by `/*!` or `/*+` are executable, not comments (mysql). */
   readonly executableComments: boolean;
   /** How unquoted table names fold: 'none' means compare exactly (case-sensitive engines). */
   readonly foldTables: 'lower' | 'upper' | 'none';

@@ -1,0 +1,370 @@
+import { StatementTooLargeError } from '../errors.js';
+import type { BatchStatement, InsertParts } from '../execute/adapter.js';
+import type { DialectRules } from '../lexer/dialect.js';
+import type { LexedInsert, LexedStatement } from '../lexer/statement.js';
+import { conflictKey } from '../merge/conflict-key.js';
+import { utf8Length } from './utf8.js';
+
+/** Sizing and merging settings of a {@link BatchBuilder}. */
+export interface BuilderConfig {
+  /** Hard ceiling per request in UTF-8 bytes (the adapter's `maxQuerySize`). */
+  ceiling: number;
+  /** Soft target per request in UTF-8 bytes. */
+  maxBytes: number;
+  /** Several statements may share a request. */
+  multiStatement: boolean;
+  /** False: one input statement per request, nothing merged. */
+  batchMode: boolean;
+  mergeInserts: boolean;
+  /** Merge across other tables' INSERTs (still flushing at any non-INSERT). */
+  mergeScope: 'adjacent' | 'table';
+  /** Most VALUES rows per INSERT. */
+  maxRowsPerInsert: number;
+  /** Statement separator (default `;`); a newline is added after it. */
+  delimiter: string;
+  /** Column-aware target: `maxBytes × clamp(reference / columns, min, max)`. */
+  columnAware: { reference: number; min: number; max: number } | undefined;
+  dialect: DialectRules;
+  /** Keep each input statement's lexed form with the batch (needed to isolate or report failures). */
+  keepUnits: boolean;
+}
+
+/** An input statement (or the rows `from`…`to` of one) inside a batch. */
+export interface Unit {
+  readonly index: number;
+  readonly lexed: LexedStatement;
+  readonly from: number;
+  to: number;
+}
+
+/** A statement of a batch, with what the executor needs to know about it. */
+export interface BuiltStatement extends BatchStatement {
+  readonly bytes: number;
+  /** A plain `INSERT … VALUES` without a trailing clause: batches of only these commute. */
+  readonly plainInsert: boolean;
+}
+
+/** A batch ready to be sent. */
+export interface BuiltBatch {
+  readonly statements: BuiltStatement[];
+  /** Input indices in the batch, in order, each once. */
+  readonly indices: number[];
+  /** The input statements (or row ranges of them); empty unless `keepUnits`. */
+  readonly units: Unit[];
+  /** UTF-8 bytes of the joined SQL. */
+  readonly bytes: number;
+  readonly rowCount: number;
+}
+
+interface Group {
+  ins: LexedInsert;
+  ascii: boolean;
+  prefixBytes: number;
+  tailBytes: number;
+  rows: string[];
+  rowIndices: number[];
+  /** Conflict keys of the rows so far (ON CONFLICT DO UPDATE); null once one is unprovable. */
+  keys: Set<string> | null | undefined;
+  bytes: number;
+}
+
+/**
+ * Merges adjacent compatible INSERTs and packs statements into batches, byte-exact: a batch is flushed
+ * *before* a statement would overflow it, a merged INSERT is split across statements when its rows do
+ * not fit, and nothing larger than the ceiling is ever produced (invariant 4).
+ */
+export class BatchBuilder {
+  private cfg: BuilderConfig;
+  private readonly delimBytes: number;
+  private readonly joiner: string;
+  private parts: BuiltStatement[] = [];
+  private units: Unit[] = [];
+  private indices: number[] = [];
+  private lastIndex = -1;
+  private groups: Group[] = [];
+  /** UTF-8 bytes of the batch if it were closed now. */
+  private bytes = 0;
+  private rowCount = 0;
+  private maxColumns = 0;
+  private readonly ready: BuiltBatch[] = [];
+
+  constructor(config: BuilderConfig) {
+    this.cfg = config;
+    this.joiner = `${config.delimiter}\n`;
+    this.delimBytes = utf8Length(this.joiner);
+  }
+
+  /** Change the soft target (capped by the ceiling). */
+  setMaxBytes(maxBytes: number): void {
+    this.cfg = { ...this.cfg, maxBytes };
+  }
+
+  get maxBytes(): number {
+    return this.cfg.maxBytes;
+  }
+
+  /** The settings in force. */
+  get config(): BuilderConfig {
+    return this.cfg;
+  }
+
+  /** True when completed batches wait in {@link takeReady}. */
+  get hasReady(): boolean {
+    return this.ready.length > 0;
+  }
+
+  /** True when nothing is buffered. */
+  get empty(): boolean {
+    return this.parts.length === 0 && this.groups.length === 0;
+  }
+
+  /** Input indices buffered but not yet handed out. */
+  pendingIndices(): number[] {
+    return this.indices.slice();
+  }
+
+  private noteIndex(index: number): void {
+    if (index !== this.lastIndex) {
+      this.indices.push(index);
+      this.lastIndex = index;
+    }
+  }
+
+  /** Batches completed by the statements added so far; the caller sends them in order. */
+  takeReady(): BuiltBatch[] {
+    return this.ready.splice(0, this.ready.length);
+  }
+
+  /** Close and hand out the current batch. */
+  flush(): void {
+    this.emit();
+  }
+
+  /** Add one lexed input statement. Throws {@link StatementTooLargeError} before buffering any of it. */
+  add(index: number, lexed: LexedStatement, from = 0, to?: number): void {
+    const ins = lexed.insert;
+    const cfg = this.cfg;
+    if (ins && cfg.batchMode && cfg.mergeInserts && mergeable(ins)) {
+      this.addInsert(index, lexed, ins, from, to ?? ins.rows.length);
+      return;
+    }
+    this.addWhole(index, lexed);
+  }
+
+  private target(columns: number): number {
+    const cfg = this.cfg;
+    let t = cfg.maxBytes;
+    const ca = cfg.columnAware;
+    const cols = Math.max(columns, this.maxColumns);
+    if (ca && cols > 0) {
+      const f = Math.min(ca.max, Math.max(ca.min, ca.reference / cols));
+      t = Math.floor(t * f);
+    }
+    return Math.min(t, cfg.ceiling);
+  }
+
+  private addWhole(index: number, lexed: LexedStatement): void {
+    const sql = lexed.text;
+    const bytes = lexed.ascii ? sql.length : utf8Length(sql);
+    if (bytes > this.cfg.ceiling) throw new StatementTooLargeError(index, sql, bytes, this.cfg.ceiling);
+    const cols = lexed.insert && lexed.insert.arity > 0 ? lexed.insert.arity : 0;
+    const alone = !this.cfg.multiStatement || !this.cfg.batchMode;
+    this.closeGroups();
+    if (!this.empty && (alone || this.bytes + this.delimBytes + bytes > this.target(cols))) this.emit();
+    const ins = lexed.insert;
+    this.pushPart({
+      sql,
+      bytes,
+      indices: [index],
+      plainInsert: ins !== undefined && ins.tailKind === 'none',
+      ...(ins
+        ? {
+            insert: {
+              table: ins.table,
+              columns: ins.columns,
+              rows: ins.rows,
+              rowIndices: ins.rows.map(() => index),
+              tail: ins.tail,
+            },
+          }
+        : {}),
+    });
+    this.rowCount += ins ? ins.rows.length : 0;
+    this.maxColumns = Math.max(this.maxColumns, cols);
+    this.noteIndex(index);
+    if (this.cfg.keepUnits) this.units.push({ index, lexed, from: 0, to: ins ? ins.rows.length : 0 });
+    if (alone) this.emit();
+  }
+
+  private addInsert(index: number, lexed: LexedStatement, ins: LexedInsert, from: number, to: number): void {
+    const cfg = this.cfg;
+    const ascii = lexed.ascii;
+    const prefixBytes = ascii ? ins.prefix.length : utf8Length(ins.prefix);
+    const tailBytes = ins.tail === '' ? 0 : 1 + (ascii ? ins.tail.length : utf8Length(ins.tail));
+    const rowBytes: number[] | undefined = to - from > 1 ? new Array(to - from) : undefined;
+    let firstRowBytes = 0;
+    // Check every row first, so nothing of an oversized statement is buffered.
+    for (let k = from; k < to; k++) {
+      const row = ins.rows[k] as string;
+      const rb = ascii ? row.length : utf8Length(row);
+      if (rowBytes) rowBytes[k - from] = rb;
+      else firstRowBytes = rb;
+      const alone = prefixBytes + 1 + rb + tailBytes;
+      if (alone > cfg.ceiling) {
+        throw new StatementTooLargeError(
+          index,
+          `${ins.prefix} ${row}${ins.tail ? ` ${ins.tail}` : ''}`,
+          alone,
+          cfg.ceiling,
+        );
+      }
+    }
+    const cols = ins.arity;
+    let unit: Unit | undefined;
+    for (let k = from; k < to; k++) {
+      const row = ins.rows[k] as string;
+      const rb = rowBytes ? (rowBytes[k - from] as number) : firstRowBytes;
+      let g = this.findGroup(ins);
+      let key: string | undefined;
+      if (g && ins.tailKind === 'do-update') {
+        key = conflictKey(row, ins.conflictColumns ?? [], cfg.dialect);
+        if (g.keys === null || key === undefined || g.keys?.has(key)) g = undefined;
+      }
+      if (g && g.rows.length >= cfg.maxRowsPerInsert) g = undefined;
+      if (g && this.bytes + 1 + rb > this.target(cols)) {
+        // The row does not fit this batch: send the batch, continue the same INSERT in the next one.
+        this.emit();
+        g = undefined;
+      }
+      if (g) {
+        g.rows.push(row);
+        g.rowIndices.push(index);
+        g.bytes += 1 + rb;
+        this.bytes += 1 + rb;
+        if (key !== undefined) g.keys?.add(key);
+      } else {
+        if (!cfg.multiStatement || cfg.mergeScope === 'adjacent') this.closeGroups();
+        const gb = prefixBytes + 1 + rb + tailBytes;
+        const sep = this.empty ? 0 : this.delimBytes;
+        if (!this.empty && (!cfg.multiStatement || this.bytes + sep + gb > this.target(cols))) this.emit();
+        if (ins.tailKind === 'do-update' && key === undefined) {
+          key = conflictKey(row, ins.conflictColumns ?? [], cfg.dialect);
+        }
+        const ng: Group = {
+          ins,
+          ascii,
+          prefixBytes,
+          tailBytes,
+          rows: [row],
+          rowIndices: [index],
+          keys: ins.tailKind === 'do-update' ? (key === undefined ? null : new Set([key])) : undefined,
+          bytes: gb,
+        };
+        this.bytes += (this.empty ? 0 : this.delimBytes) + gb;
+        this.groups.push(ng);
+      }
+      this.rowCount++;
+      if (cols > this.maxColumns) this.maxColumns = cols;
+      if (this.lastIndex !== index) unit = undefined;
+      this.noteIndex(index);
+      if (this.cfg.keepUnits) {
+        if (unit && this.units[this.units.length - 1] === unit) unit.to = k + 1;
+        else {
+          unit = { index, lexed, from: k, to: k + 1 };
+          this.units.push(unit);
+        }
+      }
+    }
+  }
+
+  private findGroup(ins: LexedInsert): Group | undefined {
+    const gs = this.groups;
+    if (this.cfg.mergeScope === 'adjacent') {
+      const g = gs[gs.length - 1];
+      return g && sameTarget(g.ins, ins) ? g : undefined;
+    }
+    for (let i = gs.length - 1; i >= 0; i--) {
+      const g = gs[i] as Group;
+      if (sameTarget(g.ins, ins)) return g;
+    }
+    return undefined;
+  }
+
+  private pushPart(part: BuiltStatement): void {
+    if (!this.empty) this.bytes += this.delimBytes;
+    this.bytes += part.bytes;
+    this.parts.push(part);
+  }
+
+  /** Turn open INSERT groups into statements (their bytes are already counted). */
+  private closeGroups(): void {
+    for (const g of this.groups) {
+      const ins = g.ins;
+      const sql = `${ins.prefix} ${g.rows.join(',')}${ins.tail === '' ? '' : ` ${ins.tail}`}`;
+      const insert: InsertParts = {
+        table: ins.table,
+        columns: ins.columns,
+        rows: g.rows,
+        rowIndices: g.rowIndices,
+        tail: ins.tail,
+      };
+      this.parts.push({
+        sql,
+        bytes: g.bytes,
+        indices: uniqueSorted(g.rowIndices),
+        insert,
+        plainInsert: ins.tailKind === 'none',
+      });
+    }
+    this.groups = [];
+  }
+
+  private emit(): void {
+    this.closeGroups();
+    if (this.parts.length === 0) return;
+    this.ready.push({
+      statements: this.parts,
+      indices: this.indices,
+      units: this.units,
+      bytes: this.bytes,
+      rowCount: this.rowCount,
+    });
+    this.parts = [];
+    this.units = [];
+    this.indices = [];
+    this.lastIndex = -1;
+    this.bytes = 0;
+    this.rowCount = 0;
+    this.maxColumns = 0;
+  }
+
+  /** Join a batch's statements into the request text. */
+  join(batch: BuiltBatch): string {
+    const st = batch.statements;
+    if (st.length === 1) return (st[0] as BuiltStatement).sql;
+    return st.map((s) => s.sql).join(this.joiner);
+  }
+}
+
+function mergeable(ins: LexedInsert): boolean {
+  return ins.arity > 0 && ins.tailKind !== 'unknown';
+}
+
+function sameTarget(a: LexedInsert, b: LexedInsert): boolean {
+  return (
+    (a.prefix === b.prefix || a.targetKey === b.targetKey) &&
+    a.arity === b.arity &&
+    a.tail === b.tail &&
+    a.tailKind === b.tailKind
+  );
+}
+
+function uniqueSorted(indices: number[]): number[] {
+  const out: number[] = [];
+  let prev = -1;
+  for (const i of indices) {
+    if (i !== prev) out.push(i);
+    prev = i;
+  }
+  return out;
+}

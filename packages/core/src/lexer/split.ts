@@ -1,0 +1,248 @@
+import { InvalidStatementError } from '../errors.js';
+import { type Dialect, type DialectRules, dialectRules } from './dialect.js';
+import {
+  INCOMPLETE,
+  isIdentChar,
+  isSpace,
+  lastToken,
+  mayStartToken,
+  NOT_SPECIAL,
+  skipToken,
+} from './scanner.js';
+
+/** Options of {@link StatementSplitter} and {@link splitStatements}. */
+export interface SplitOptions {
+  /** Lexical rules (default `postgres`). */
+  dialect?: Dialect | DialectRules;
+  /**
+   * Called for psql meta-commands (a line starting with `\` where a statement would start, postgres
+   * dialect only). The default ignores `\restrict` / `\unrestrict` (written by pg_dump 15.14+) and
+   * throws for any other, since it would change what the file means.
+   */
+  onMetaCommand?: (command: string, statementIndex: number) => void;
+}
+
+function defaultMetaCommand(command: string, index: number): void {
+  const name = command.slice(1).split(/\s/, 1)[0] ?? '';
+  if (name === 'restrict' || name === 'unrestrict') return;
+  throw new InvalidStatementError(
+    `psql meta-command \\${name} is not SQL and is not supported`,
+    index,
+    command,
+  );
+}
+
+/**
+ * Splits SQL text into statements on top-level `;`, exactly: semicolons inside quotes, dollar quotes,
+ * comments and `CREATE … BEGIN ATOMIC … END` bodies do not split. Works over chunks of a large file
+ * without holding it in memory: `push(chunk)` returns the statements completed so far, `end()` the
+ * rest. Statements come out trimmed, without their `;`; empty and comment-only pieces are dropped.
+ */
+export class StatementSplitter {
+  private readonly rules: DialectRules;
+  private readonly onMeta: (command: string, index: number) => void;
+  private buf = '';
+  /** Scan position in `buf`, always at a token boundary. */
+  private pos = 0;
+  /** Start of the current statement in `buf`. */
+  private start = 0;
+  private hasContent = false;
+  /** Leading words of the current statement, upper-cased, while they may still spell CREATE [OR REPLACE] FUNCTION. */
+  private head: string[] = [];
+  /** The statement is `CREATE [OR REPLACE] FUNCTION|PROCEDURE`: track BEGIN … END like psql does. */
+  private routine = false;
+  private headDone = false;
+  private parenDepth = 0;
+  private blockDepth = 0;
+  /** Statements emitted so far: the index of the next one. */
+  private count = 0;
+  private ended = false;
+
+  constructor(options: SplitOptions = {}) {
+    this.rules = dialectRules(options.dialect);
+    this.onMeta = options.onMetaCommand ?? defaultMetaCommand;
+  }
+
+  /** Number of statements emitted so far. */
+  get statementCount(): number {
+    return this.count;
+  }
+
+  /** Feed the next chunk of text; returns the statements it completed. */
+  push(chunk: string): string[] {
+    if (this.ended) throw new Error('StatementSplitter: push() after end()');
+    if (this.start > 0) {
+      this.buf = this.buf.slice(this.start);
+      this.pos -= this.start;
+      this.start = 0;
+    }
+    this.buf += chunk;
+    const out: string[] = [];
+    this.scan(false, out);
+    return out;
+  }
+
+  /** Signal the end of input; returns the last statement(s). Throws on an unterminated quote or comment. */
+  end(): string[] {
+    if (this.ended) return [];
+    this.ended = true;
+    const out: string[] = [];
+    this.scan(true, out);
+    if (this.pos < this.buf.length) {
+      // scan() stops early only on an unterminated token.
+      const what = lastToken.what || 'token';
+      const text = this.buf.slice(this.start);
+      throw new InvalidStatementError(
+        `unterminated ${what} at end of input`,
+        this.count,
+        text,
+        'UNTERMINATED',
+      );
+    }
+    this.emit(this.buf.length, out);
+    this.buf = '';
+    this.pos = this.start = 0;
+    return out;
+  }
+
+  private emit(end: number, out: string[]): void {
+    if (this.hasContent) {
+      out.push(this.buf.slice(this.start, end).trim());
+      this.count++;
+    }
+    this.hasContent = false;
+    this.head = [];
+    this.routine = false;
+    this.headDone = false;
+    this.parenDepth = 0;
+    this.blockDepth = 0;
+  }
+
+  private scan(final: boolean, out: string[]): void {
+    const s = this.buf;
+    const r = this.rules;
+    const n = s.length;
+    let i = this.pos;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c === 59 /* ; */ && this.blockDepth === 0) {
+        this.emit(i, out);
+        i++;
+        this.start = i;
+        continue;
+      }
+      if (isSpace(c)) {
+        i++;
+        continue;
+      }
+      if (c === 92 /* \ */ && !this.hasContent && r.psqlMetaCommands) {
+        const eol = s.indexOf('\n', i);
+        if (eol === -1 && !final) break;
+        const lineEnd = eol === -1 ? n : eol;
+        this.onMeta(s.slice(i, lineEnd).trim(), this.count);
+        i = eol === -1 ? n : eol + 1;
+        this.start = i;
+        continue;
+      }
+      if (mayStartToken(c)) {
+        const e = skipToken(s, i, r, final);
+        if (e === INCOMPLETE) break;
+        if (e !== NOT_SPECIAL) {
+          if (!lastToken.trivia) this.hasContent = true;
+          i = e;
+          continue;
+        }
+      }
+      this.hasContent = true;
+      if (c === 40) this.parenDepth++;
+      else if (c === 41) this.parenDepth--;
+      else if (isIdentChar(c)) {
+        let j = i + 1;
+        while (j < n && isIdentChar(s.charCodeAt(j))) j++;
+        if (j === n && !final) break;
+        if (!this.headDone || this.routine) this.word(s, i, j);
+        i = j;
+        continue;
+      }
+      i++;
+    }
+    this.pos = i;
+  }
+
+  /**
+   * psql's rule: in `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, outside parentheses, BEGIN opens a block
+   * (as in `BEGIN ATOMIC … END`), CASE inside a block opens one too, END closes one; `;` inside a
+   * block does not end the statement.
+   */
+  private word(s: string, i: number, j: number): void {
+    const w = j - i <= 9 ? s.slice(i, j).toUpperCase() : '';
+    if (!this.headDone) {
+      if (this.rules.name !== 'postgres') {
+        this.headDone = true;
+        return;
+      }
+      this.head.push(w);
+      const h = this.head;
+      const ok =
+        h[0] === 'CREATE' &&
+        (h.length === 1 ||
+          (h.length === 2 && (w === 'FUNCTION' || w === 'PROCEDURE' || w === 'OR')) ||
+          (h.length === 3 && h[1] === 'OR' && w === 'REPLACE') ||
+          (h.length === 4 && h[2] === 'REPLACE' && (w === 'FUNCTION' || w === 'PROCEDURE')));
+      if (!ok) this.headDone = true;
+      else if (w === 'FUNCTION' || w === 'PROCEDURE') {
+        this.routine = true;
+        this.headDone = true;
+      }
+      return;
+    }
+    if (this.parenDepth !== 0) return;
+    if (w === 'BEGIN') this.blockDepth++;
+    else if (w === 'CASE') {
+      if (this.blockDepth > 0) this.blockDepth++;
+    } else if (w === 'END' && this.blockDepth > 0) this.blockDepth--;
+  }
+}
+
+/** Split SQL text into statements (see {@link StatementSplitter}). */
+export function splitStatements(text: string, options?: SplitOptions): string[] {
+  const sp = new StatementSplitter(options);
+  const out = sp.push(text);
+  for (const s of sp.end()) out.push(s);
+  return out;
+}
+
+/**
+ * Split a stream of text or bytes (UTF-8) into statements with bounded memory: only the statement
+ * being read is held. Accepts Node.js readable streams and any (async) iterable of chunks.
+ */
+export async function* splitStatementStream(
+  source: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>,
+  options?: SplitOptions,
+): AsyncGenerator<string, void, undefined> {
+  for await (const chunk of splitStatementChunks(source, options)) yield* chunk;
+}
+
+/**
+ * Like {@link splitStatementStream}, but yields the statements completed by each input chunk as one
+ * array — one async step per chunk instead of per statement, which is much faster for big files.
+ * `SQLBatcher.processStatements` accepts this directly.
+ */
+export async function* splitStatementChunks(
+  source: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>,
+  options?: SplitOptions,
+): AsyncGenerator<string[], void, undefined> {
+  const sp = new StatementSplitter(options);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  for await (const chunk of source as AsyncIterable<string | Uint8Array>) {
+    const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    if (text.length > 0) {
+      const out = sp.push(text);
+      if (out.length > 0) yield out;
+    }
+  }
+  const rest = decoder.decode();
+  const out = rest.length > 0 ? sp.push(rest) : [];
+  for (const s of sp.end()) out.push(s);
+  if (out.length > 0) yield out;
+}

@@ -1,0 +1,502 @@
+import { type Dialect, type DialectRules, dialectRules } from './dialect.js';
+import {
+  INCOMPLETE,
+  isIdentChar,
+  isSpace,
+  lastToken,
+  NOT_SPECIAL,
+  skipToken,
+  skipTrivia,
+} from './scanner.js';
+
+/** Broad class of a statement, from its first keyword. */
+export type StatementKind =
+  | 'insert'
+  | 'select'
+  | 'dml'
+  | 'ddl'
+  | 'transaction'
+  | 'session'
+  | 'copy'
+  | 'other'
+  | 'empty';
+
+/** How the trailing clause after the VALUES rows of an INSERT affects merging. */
+export type InsertTailKind = 'none' | 'returning' | 'do-nothing' | 'do-update' | 'unknown';
+
+/** The parts of `INSERT INTO <table> [(<columns>)] VALUES (…)[, (…)]* [<tail>]`. */
+export interface LexedInsert {
+  /** `INSERT INTO <table> [(<columns>)] VALUES` as written. */
+  readonly prefix: string;
+  /** Table as written. */
+  readonly table: string;
+  /** Column names as written, or undefined without a column list. */
+  readonly columns: readonly string[] | undefined;
+  /**
+   * Normalised table and column list: unquoted identifiers folded the engine's way, quoted ones kept.
+   * Two INSERTs with equal `targetKey` write the same columns of the same table.
+   */
+  readonly targetKey: string;
+  /** Each row's text including its parentheses. */
+  readonly rows: string[];
+  /** Values per row; -1 when rows differ (such a statement is never merged). */
+  readonly arity: number;
+  /** Trailing clause as written, '' when none. */
+  readonly tail: string;
+  readonly tailKind: InsertTailKind;
+  /** For `ON CONFLICT (cols) DO UPDATE`: positions of the conflict columns in the column list. */
+  readonly conflictColumns: readonly number[] | undefined;
+}
+
+/** One statement, classified. */
+export interface LexedStatement {
+  readonly kind: StatementKind;
+  /** The statement without leading whitespace and without trailing comments, whitespace or `;`. */
+  readonly text: string;
+  /** True when the text holds more than one statement (`a; b`). */
+  readonly multiple: boolean;
+  /** True when the text is pure ASCII (UTF-8 bytes = length). */
+  readonly ascii: boolean;
+  /** Present for `INSERT … VALUES` statements the merger may combine. */
+  readonly insert: LexedInsert | undefined;
+}
+
+/** Raised by {@link lexStatement} for text it cannot scan (unterminated quote or comment). */
+export class LexError extends Error {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super(message);
+    this.name = 'LexError';
+  }
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** Normalised target keys by raw prefix text, so equal prefixes yield the identical key string. */
+const prefixCaches = new WeakMap<DialectRules, Map<string, ParsedPrefix>>();
+const PREFIX_CACHE_LIMIT = 4096;
+
+interface ParsedPrefix {
+  table: string;
+  columns: string[] | undefined;
+  normColumns: string[] | undefined;
+  targetKey: string;
+}
+
+/**
+ * Classify one statement and, for `INSERT … VALUES`, find its parts. Exact for quoting and comments of
+ * the chosen dialect. Throws {@link LexError} for an unterminated quote or comment.
+ */
+export function lexStatement(sql: string, dialect?: Dialect | DialectRules): LexedStatement {
+  const r = dialectRules(dialect);
+  const start = skipTrivia(sql, 0, r);
+  if (start === INCOMPLETE) throw new LexError('unterminated block comment', 0);
+  const ascii = !NON_ASCII.test(sql);
+  if (start >= sql.length) return { kind: 'empty', text: '', multiple: false, ascii, insert: undefined };
+  if (keywordAt(sql, start, 'INSERT')) {
+    const ins = lexInsert(sql, start, r, ascii);
+    if (ins) return ins;
+  }
+  const word = readWordUpper(sql, start);
+  const { end, multiple } = scanRest(sql, start, r);
+  return { kind: classify(word), text: sql.slice(start, end), multiple, ascii, insert: undefined };
+}
+
+function classify(word: string): StatementKind {
+  switch (word) {
+    case 'INSERT':
+      return 'insert';
+    case 'SELECT':
+    case 'VALUES':
+    case 'TABLE':
+    case 'SHOW':
+    case 'EXPLAIN':
+      return 'select';
+    case 'UPDATE':
+    case 'DELETE':
+    case 'MERGE':
+    case 'UPSERT':
+    case 'REPLACE':
+      return 'dml';
+    case 'CREATE':
+    case 'ALTER':
+    case 'DROP':
+    case 'TRUNCATE':
+    case 'COMMENT':
+    case 'GRANT':
+    case 'REVOKE':
+      return 'ddl';
+    case 'BEGIN':
+    case 'START':
+    case 'COMMIT':
+    case 'END':
+    case 'ROLLBACK':
+    case 'ABORT':
+    case 'SAVEPOINT':
+    case 'RELEASE':
+      return 'transaction';
+    case 'SET':
+    case 'RESET':
+    case 'USE':
+      return 'session';
+    case 'COPY':
+      return 'copy';
+    default:
+      return 'other';
+  }
+}
+
+function readWordUpper(s: string, i: number): string {
+  let j = i;
+  while (j < s.length && isIdentChar(s.charCodeAt(j))) j++;
+  return s.slice(i, j).toUpperCase();
+}
+
+function wordEnd(s: string, i: number): number {
+  let j = i;
+  while (j < s.length && isIdentChar(s.charCodeAt(j))) j++;
+  return j;
+}
+
+/** Case-insensitive match of an upper-case ASCII keyword at `i`, followed by a non-identifier char. */
+function keywordAt(s: string, i: number, kw: string): boolean {
+  const n = kw.length;
+  if (i + n > s.length) return false;
+  for (let k = 0; k < n; k++) {
+    const c = s.charCodeAt(i + k) & ~32; // ASCII upper-case
+    if (c !== kw.charCodeAt(k)) return false;
+  }
+  return i + n === s.length || !isIdentChar(s.charCodeAt(i + n));
+}
+
+/**
+ * Scan from `i` to the end: validates quoting, finds the end of the last non-trivia token (dropping
+ * trailing `;`, comments and whitespace) and whether a second statement follows a top-level `;`.
+ */
+function scanRest(s: string, i: number, r: DialectRules): { end: number; multiple: boolean } {
+  const n = s.length;
+  let end = i;
+  let sawSemicolon = false;
+  let multiple = false;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (isSpace(c)) {
+      i++;
+      continue;
+    }
+    if (c === 59) {
+      sawSemicolon = true;
+      i++;
+      continue;
+    }
+    const e = skipToken(s, i, r, true);
+    if (e === INCOMPLETE) throw new LexError(`unterminated ${lastToken.what}`, i);
+    if (e !== NOT_SPECIAL) {
+      if (!lastToken.trivia) {
+        if (sawSemicolon) multiple = true;
+        end = e;
+      }
+      i = e;
+      continue;
+    }
+    if (sawSemicolon) multiple = true;
+    i++;
+    end = i;
+  }
+  return { end, multiple };
+}
+
+/** Reads one identifier (quoted or not) at `i`; returns its end or -1. */
+function identEnd(s: string, i: number, r: DialectRules): number {
+  const c = s.charCodeAt(i);
+  if (c === 34 /* " */ && !r.doubleQuoteIsString) {
+    const e = skipToken(s, i, r, true);
+    return e < 0 ? -1 : e;
+  }
+  if (c === 96 /* ` */ && r.backtickIdentifiers) {
+    const e = skipToken(s, i, r, true);
+    return e < 0 ? -1 : e;
+  }
+  if (!isIdentChar(c) || (c >= 48 && c <= 57) || c === 36) return -1;
+  return wordEnd(s, i);
+}
+
+function normIdent(text: string, fold: 'lower' | 'upper' | 'none', quotedFold: boolean): string {
+  const q = text.charCodeAt(0);
+  if (q === 34 || q === 96) {
+    const quote = text[0] as string;
+    const inner = text
+      .slice(1, -1)
+      .split(quote + quote)
+      .join(quote);
+    // \u0001 marks "quoted" so that "a.b" never equals a.b
+    return `\u0001${quotedFold ? inner.toLowerCase() : inner}`;
+  }
+  return fold === 'lower' ? text.toLowerCase() : fold === 'upper' ? text.toUpperCase() : text;
+}
+
+/** Parse `INTO <table> [(<cols>)] VALUES` starting after INSERT; returns the index after VALUES. */
+function parsePrefix(s: string, i: number, r: DialectRules): { end: number; parsed: ParsedPrefix } | null {
+  i = skipTrivia(s, i, r);
+  if (i < 0 || !keywordAt(s, i, 'INTO')) return null;
+  i = skipTrivia(s, i + 4, r);
+  if (i < 0) return null;
+  const tableStart = i;
+  const tableParts: string[] = [];
+  for (;;) {
+    const e = identEnd(s, i, r);
+    if (e < 0) return null;
+    tableParts.push(normIdent(s.slice(i, e), r.foldTables, false));
+    i = e;
+    const j = skipTrivia(s, i, r);
+    if (j < 0) return null;
+    if (s.charCodeAt(j) === 46 /* . */) {
+      i = skipTrivia(s, j + 1, r);
+      if (i < 0) return null;
+      continue;
+    }
+    break;
+  }
+  const table = s.slice(tableStart, i);
+  i = skipTrivia(s, i, r);
+  if (i < 0) return null;
+  let columns: string[] | undefined;
+  let normColumns: string[] | undefined;
+  if (s.charCodeAt(i) === 40 /* ( */) {
+    columns = [];
+    normColumns = [];
+    i = skipTrivia(s, i + 1, r);
+    for (;;) {
+      if (i < 0) return null;
+      const e = identEnd(s, i, r);
+      if (e < 0) return null;
+      const text = s.slice(i, e);
+      columns.push(text);
+      normColumns.push(normIdent(text, r.foldColumns, r.quotedColumnsCaseInsensitive));
+      i = skipTrivia(s, e, r);
+      if (i < 0) return null;
+      const c = s.charCodeAt(i);
+      if (c === 44) {
+        i = skipTrivia(s, i + 1, r);
+        continue;
+      }
+      if (c === 41) break;
+      return null;
+    }
+    i = skipTrivia(s, i + 1, r);
+    if (i < 0) return null;
+  }
+  if (!keywordAt(s, i, 'VALUES')) return null;
+  const targetKey = `${tableParts.join('\u0002')}\u0003${normColumns ? normColumns.join('\u0002') : '*'}`;
+  return { end: i + 6, parsed: { table, columns, normColumns, targetKey } };
+}
+
+/** The last few prefixes seen, tried with `startsWith` before parsing (streams repeat the same prefix). */
+const recent: { text: string; rules: DialectRules; parsed: ParsedPrefix }[] = [];
+const RECENT_LIMIT = 8;
+
+function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): LexedStatement | null {
+  let parsed: ParsedPrefix | undefined;
+  let prefixText = '';
+  for (let k = 0; k < recent.length; k++) {
+    const m = recent[k] as (typeof recent)[number];
+    if (m.rules === r && s.startsWith(m.text, start) && !isIdentChar(s.charCodeAt(start + m.text.length))) {
+      parsed = m.parsed;
+      prefixText = m.text;
+      break;
+    }
+  }
+  if (parsed === undefined) {
+    const pre = parsePrefix(s, start + 6, r);
+    if (!pre) return null;
+    prefixText = s.slice(start, pre.end);
+    let cache = prefixCaches.get(r);
+    if (!cache) {
+      cache = new Map();
+      prefixCaches.set(r, cache);
+    }
+    parsed = cache.get(prefixText);
+    if (parsed === undefined) {
+      if (cache.size >= PREFIX_CACHE_LIMIT) cache.clear();
+      parsed = pre.parsed;
+      cache.set(prefixText, parsed);
+    }
+    if (recent.length >= RECENT_LIMIT) recent.pop();
+    recent.unshift({ text: prefixText, rules: r, parsed });
+  }
+  let i = start + prefixText.length;
+  const n = s.length;
+  const rows: string[] = [];
+  let arity = -2;
+  let rowsEnd = i;
+  for (;;) {
+    i = skipTrivia(s, i, r);
+    if (i < 0 || i >= n || s.charCodeAt(i) !== 40) return null;
+    const rowStart = i;
+    let depth = 0;
+    let commas = 0;
+    for (;;) {
+      if (i >= n) return null;
+      const c = s.charCodeAt(i);
+      const cls = c < 128 ? CHAR_CLASS[c] : 0;
+      if (cls === 0) {
+        i++;
+        continue;
+      }
+      if (cls === OPEN) {
+        depth++;
+        i++;
+        continue;
+      }
+      if (cls === CLOSE) {
+        depth--;
+        i++;
+        if (depth === 0) break;
+        continue;
+      }
+      if (cls === COMMA) {
+        if (depth === 1) commas++;
+        i++;
+        continue;
+      }
+      if (cls === SEMI) return null;
+      const e = skipToken(s, i, r, true);
+      if (e === INCOMPLETE) throw new LexError(`unterminated ${lastToken.what}`, i);
+      i = e === NOT_SPECIAL ? i + 1 : e;
+    }
+    const empty = commas === 0 && skipTrivia(s, rowStart + 1, r) === i - 1;
+    rows.push(s.slice(rowStart, i));
+    rowsEnd = i;
+    const a = empty ? 0 : commas + 1;
+    if (arity === -2) arity = a;
+    else if (arity !== a) arity = -1;
+    const j = skipTrivia(s, i, r);
+    if (j < 0) throw new LexError('unterminated block comment', i);
+    if (j < n && s.charCodeAt(j) === 44) {
+      i = j + 1;
+      continue;
+    }
+    i = j;
+    break;
+  }
+  if (arity === 0) arity = -1;
+  if (parsed.columns && arity !== parsed.columns.length) arity = -1;
+  // Tail: everything up to the last non-trivia token; a top-level `;` followed by more is a second statement.
+  const { end, multiple } = scanRest(s, i, r);
+  if (multiple) return null;
+  const tail = end > i ? s.slice(i, end) : '';
+  const { kind: tailKind, conflict } = tail === '' ? NO_TAIL : classifyTail(tail, r);
+  let conflictColumns: number[] | undefined;
+  let finalTailKind = tailKind;
+  if (tailKind === 'do-update') {
+    // Map the conflict target onto positions in the column list; unknown → never merged.
+    conflictColumns = [];
+    if (!conflict || !parsed.normColumns) finalTailKind = 'unknown';
+    else {
+      for (const col of conflict) {
+        const pos = parsed.normColumns.indexOf(normIdent(col, r.foldColumns, r.quotedColumnsCaseInsensitive));
+        if (pos < 0) {
+          finalTailKind = 'unknown';
+          break;
+        }
+        conflictColumns.push(pos);
+      }
+    }
+  }
+  const text = s.slice(start, tail === '' ? rowsEnd : end);
+  return {
+    kind: 'insert',
+    text,
+    multiple: false,
+    ascii,
+    insert: {
+      prefix: prefixText,
+      table: parsed.table,
+      columns: parsed.columns,
+      targetKey: parsed.targetKey,
+      rows,
+      arity,
+      tail,
+      tailKind: finalTailKind,
+      conflictColumns,
+    },
+  };
+}
+
+const NO_TAIL = { kind: 'none' as InsertTailKind, conflict: undefined };
+
+/** Upper-case words of `tail` outside quotes/comments, and the identifiers in its first parenthesis. */
+function classifyTail(
+  tail: string,
+  r: DialectRules,
+): { kind: InsertTailKind; conflict: string[] | undefined } {
+  const words: string[] = [];
+  let conflict: string[] | undefined;
+  let depth = 0;
+  let i = 0;
+  const n = tail.length;
+  while (i < n) {
+    const c = tail.charCodeAt(i);
+    if (mayStart(c)) {
+      const e = skipToken(tail, i, r, true);
+      if (e >= 0) {
+        if (depth === 1 && conflict && words.length === 2 && !lastToken.trivia)
+          conflict.push(tail.slice(i, e));
+        i = e;
+        continue;
+      }
+    }
+    if (c === 40) {
+      depth++;
+      if (depth === 1 && words.length === 2 && conflict === undefined) conflict = [];
+      i++;
+      continue;
+    }
+    if (c === 41) {
+      depth--;
+      i++;
+      continue;
+    }
+    if (isIdentChar(c)) {
+      const e = wordEnd(tail, i);
+      if (depth === 0) words.push(tail.slice(i, e).toUpperCase());
+      else if (depth === 1 && conflict && words.length === 2) conflict.push(tail.slice(i, e));
+      i = e;
+      continue;
+    }
+    i++;
+  }
+  const w0 = words[0];
+  if (w0 === 'RETURNING') return { kind: 'returning', conflict: undefined };
+  if (w0 === 'ON' && words[1] === 'CONFLICT') {
+    const doAt = words.indexOf('DO');
+    const action = doAt >= 0 ? words[doAt + 1] : undefined;
+    if (action === 'NOTHING') return { kind: 'do-nothing', conflict: undefined };
+    // `ON CONFLICT (cols) DO UPDATE`: words are ON, CONFLICT, DO, UPDATE … with the target in parentheses.
+    if (action === 'UPDATE' && doAt === 2) return { kind: 'do-update', conflict };
+    return { kind: 'do-update', conflict: undefined };
+  }
+  return { kind: 'unknown', conflict: undefined };
+}
+
+const OPEN = 1;
+const CLOSE = 2;
+const COMMA = 3;
+const SEMI = 4;
+const SPECIAL = 5;
+/** Row-scan character classes for ASCII: 0 plain, or one of the constants above. */
+const CHAR_CLASS = (() => {
+  const t = new Uint8Array(128);
+  t[40] = t[91] = OPEN; // ( [
+  t[41] = t[93] = CLOSE; // ) ]
+  t[44] = COMMA;
+  t[59] = SEMI;
+  for (const ch of '\'"`$-/#') t[ch.charCodeAt(0)] = SPECIAL;
+  return t;
+})();
+
+function mayStart(c: number): boolean {
+  return c === 39 || c === 34 || c === 96 || c === 36 || c === 45 || c === 47 || c === 35;
+}

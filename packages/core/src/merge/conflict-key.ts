@@ -1,0 +1,65 @@
+import type { DialectRules } from '../lexer/dialect.js';
+import { splitRowValues } from '../lexer/values.js';
+
+/**
+ * A canonical form of the conflict-key literals of one VALUES row, or undefined when the key is not a
+ * plain literal (a function call, a cast, a parameter…) and so cannot be proven distinct.
+ *
+ * Deliberately coarse: `'1'`, `1` and `1.0` map to the same key, and strings compare case- and
+ * space-insensitively, so two keys that might be equal after the engine's coercion are never merged.
+ */
+export function conflictKey(row: string, positions: readonly number[], r: DialectRules): string | undefined {
+  const values = splitRowValues(row, r);
+  if (!values) return undefined;
+  let key = '';
+  for (const p of positions) {
+    const v = values[p];
+    if (v === undefined) return undefined;
+    const lit = canonicalLiteral(v);
+    if (lit === undefined) return undefined;
+    key += `${lit}\u0000`;
+  }
+  return key;
+}
+
+const TRUE_WORDS = new Set(['t', 'true', 'y', 'yes', 'on']);
+const FALSE_WORDS = new Set(['f', 'false', 'n', 'no', 'off']);
+
+/**
+ * Canonical form of a literal, coarse enough that two literals the engine could coerce to the same
+ * value (`1`, `'01'`, `1.0`; `'2024-01-01'`, `'2024-1-1 00:00:00'`; `'ABC'`, `'abc'`; `'t'`, `'true'`)
+ * get the same form. Known gap: timestamps written in different time zones.
+ */
+function canonicalLiteral(v: string): string | undefined {
+  const c = v.charCodeAt(0);
+  let text: string;
+  if (c === 39 /* ' */) {
+    if (v.length < 2 || v.charCodeAt(v.length - 1) !== 39) return undefined;
+    text = v.slice(1, -1).split("''").join("'");
+    // Backslashes may be escapes in some dialects: not provable.
+    if (text.includes('\\')) return undefined;
+  } else if ((c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46) {
+    text = v;
+  } else if (v.toUpperCase() === 'NULL') {
+    return 'null';
+  } else if (TRUE_WORDS.has(v.toLowerCase()) || FALSE_WORDS.has(v.toLowerCase())) {
+    text = v;
+  } else {
+    return undefined;
+  }
+  const lower = text.trim().toLowerCase();
+  if (TRUE_WORDS.has(lower)) return 'b1';
+  if (FALSE_WORDS.has(lower)) return 'b0';
+  const tokens: string[] = [];
+  const re = /(\.?)(\d+)|([^\W\d_]+|[^\x00-\x7f]+)/gu;
+  for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {
+    if (m[2] !== undefined) {
+      let digits = m[2].replace(/^0+(?=\d)/, '');
+      if (m[1] === '.') digits = digits.replace(/0+$/, '');
+      tokens.push(digits);
+    } else tokens.push(m[3] ?? '');
+  }
+  while (tokens.length > 0 && (tokens[tokens.length - 1] === '0' || tokens[tokens.length - 1] === ''))
+    tokens.pop();
+  return tokens.join('|');
+}

@@ -1,0 +1,1095 @@
+import { BatchBuilder, type BuiltBatch, type Unit } from './batch/builder.js';
+import {
+  BatchExecutionError,
+  ClosedError,
+  ConfigurationError,
+  InvalidStatementError,
+  isSQLBatcherError,
+  PluginError,
+  SQLBatcherError,
+  TimeoutError,
+} from './errors.js';
+import type {
+  Adapter,
+  AdapterCapabilities,
+  AdapterSession,
+  BatchInfo,
+  ErrorClassification,
+  ExecuteFn,
+  ExecuteResult,
+} from './execute/adapter.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from './execute/circuit-breaker.js';
+import { toExecuteResult } from './execute/generic-adapter.js';
+import type { BatchOutcome, Collector, Plugin, QueryRecord, RejectedStatement } from './execute/plugin.js';
+import { backoffDelay, type RetryOptions, type RetryPolicy, retryPolicy, sleep } from './execute/retry.js';
+import { withTimeout } from './execute/timeout.js';
+import { type Dialect, type DialectRules, dialectRules } from './lexer/dialect.js';
+import { splitStatements } from './lexer/split.js';
+import { LexError, type LexedStatement, lexStatement } from './lexer/statement.js';
+
+/** Transaction handling of a run. */
+export type TransactionMode = 'none' | 'batch' | 'all';
+/** What happens when a batch fails on the database. */
+export type OnErrorMode = 'throw' | 'skip' | 'isolate';
+
+/** Options of {@link SQLBatcher}. */
+export interface SQLBatcherOptions {
+  /** Where statements go. Without one, pass an `execute` function to each call. */
+  adapter?: Adapter;
+  /** Soft target per request in UTF-8 bytes (default 1_000_000), capped by the adapter's ceiling. */
+  maxBytes?: number;
+  /** False sends one input statement per request, unmerged (default true). */
+  batchMode?: boolean;
+  /** Merge adjacent compatible INSERTs into multi-row INSERTs (default true). */
+  mergeInserts?: boolean;
+  /**
+   * `'adjacent'` (default) merges only consecutive INSERTs into the same table and columns.
+   * `'table'` also merges across INSERTs into other tables, which reorders rows *between* tables
+   * (never within one); any non-INSERT still flushes everything before it.
+   */
+  mergeScope?: 'adjacent' | 'table';
+  /** Scale the target by the column count: `maxBytes × clamp(referenceColumnCount / columns)` (default false). */
+  autoAdjustForColumns?: boolean;
+  /** Baseline column count (default 10). */
+  referenceColumnCount?: number;
+  /** Lower clamp of the column factor (default 0.5). */
+  minAdjustmentFactor?: number;
+  /** Upper clamp of the column factor (default 2.0). */
+  maxAdjustmentFactor?: number;
+  /**
+   * Send nothing; record the exact SQL that would be sent (to the collector, and to this function
+   * when one is given).
+   */
+  dryRun?: boolean | ((sql: string, batch: BatchInfo) => void | Promise<void>);
+  /** Statement separator inside a request (default `;`). */
+  delimiter?: string;
+  /** Lexer dialect; defaults to the adapter's. */
+  dialect?: Dialect | DialectRules;
+  /** Retry policy for attempts known to have had no effect; `false` disables (default 3 attempts). */
+  retry?: RetryOptions | false;
+  /** Circuit breaker; `true` for defaults (default off). */
+  circuitBreaker?: CircuitBreakerOptions | boolean;
+  /** Per-request timeout in ms; the adapter is asked to cancel through an `AbortSignal`. */
+  timeoutMs?: number;
+  /** After a timeout, how long to wait for the adapter to confirm cancellation (default 5_000 ms). */
+  cancelGraceMs?: number;
+  /**
+   * `'none'` (default): each request on its own (PostgreSQL runs a multi-statement request atomically).
+   * `'batch'`: each request inside BEGIN … COMMIT. `'all'`: one transaction around the whole run.
+   */
+  transaction?: TransactionMode;
+  /** In `transaction: 'all'`, a savepoint around each batch so one failure does not abort the rest. */
+  savepoints?: boolean;
+  /**
+   * `'throw'` (default): stop with {@link BatchExecutionError}. `'skip'`: drop the failed batch (rolled
+   * back), report its statements, continue. `'isolate'`: bisect the failed batch down to the failing
+   * statements, execute all the others, report the failures.
+   */
+  onError?: OnErrorMode;
+  /** Requests in flight at once for batches of plain INSERTs outside a transaction (default 1). */
+  concurrency?: number;
+  /** Receives one record per request. */
+  collector?: Collector;
+  plugins?: Plugin[];
+  /** Attached to every batch and collector record. */
+  metadata?: Record<string, unknown>;
+}
+
+/** What a run did. */
+export interface BatcherReport {
+  /** Input statements accepted. */
+  statements: number;
+  /** Requests sent (or that would be sent in dry run), retries not counted. */
+  requests: number;
+  /** Retries made. */
+  retries: number;
+  /** Rows affected, summed over requests whose engine reports it. */
+  rowsAffected: number;
+  /** Statements rejected under `onError: 'skip' | 'isolate'`. */
+  rejected: RejectedStatement[];
+  /** Batches whose outcome is unknown (e.g. the connection broke during COMMIT). */
+  inDoubt: { indices: number[]; error: unknown }[];
+}
+
+const DEFAULT_CAPS: AdapterCapabilities = {
+  maxQuerySize: Number.MAX_SAFE_INTEGER,
+  multiStatement: true,
+  atomicMultiStatement: false,
+  transactions: false,
+  savepoints: false,
+  dialect: 'generic',
+};
+
+type Effect = ErrorClassification['effect'];
+
+/** A batch failure, classified. */
+class AttemptFailure extends Error {
+  constructor(
+    readonly error: unknown,
+    readonly effect: Effect,
+    readonly transient: boolean,
+    /** The surrounding transaction is gone (rolled back by the engine or lost with the connection). */
+    readonly transactionLost: boolean,
+    readonly statementPosition: number | undefined,
+  ) {
+    super('attempt failed');
+  }
+}
+
+/** Input accepted by {@link SQLBatcher.processStatements}. */
+export type StatementSource = string | Iterable<string> | AsyncIterable<string | readonly string[]>;
+
+/**
+ * Merges, batches and executes SQL statements. See the package README for the full behaviour.
+ *
+ * @example
+ * ```ts
+ * await using batcher = new SQLBatcher({ adapter, maxBytes: 1_000_000 });
+ * await batcher.processStatements(statements);
+ * ```
+ */
+export class SQLBatcher implements AsyncDisposable {
+  readonly adapter: Adapter | undefined;
+  private readonly caps: AdapterCapabilities;
+  private readonly rules: DialectRules;
+  private readonly builder: BatchBuilder;
+  private readonly policy: RetryPolicy;
+  private readonly breaker: CircuitBreaker | undefined;
+  private readonly transaction: TransactionMode;
+  private readonly savepoints: boolean;
+  private readonly onError: OnErrorMode;
+  private readonly concurrency: number;
+  private readonly dryRun: SQLBatcherOptions['dryRun'];
+  private readonly timeoutMs: number | undefined;
+  private readonly cancelGraceMs: number;
+  private readonly plugins: Plugin[] = [];
+  private readonly initialized = new Set<Plugin>();
+  private readonly options: SQLBatcherOptions;
+  private collector: Collector | undefined;
+  private metadata: Record<string, unknown> | undefined;
+  private executeOverride: ExecuteFn | undefined;
+
+  private nextIndex = 0;
+  private batchSeq = 0;
+  private savepointSeq = 0;
+  private session: AdapterSession | undefined;
+  private txOpen = false;
+  /** A failure left the open transaction unfit to commit. */
+  private txFailed = false;
+  private closed = false;
+  private readonly inFlight = new Set<Promise<void>>();
+  private inFlightError: unknown;
+  private collectResults: unknown[] | undefined;
+  private readonly _report: BatcherReport = {
+    statements: 0,
+    requests: 0,
+    retries: 0,
+    rowsAffected: 0,
+    rejected: [],
+    inDoubt: [],
+  };
+
+  constructor(options: SQLBatcherOptions = {}) {
+    this.options = options;
+    this.adapter = options.adapter;
+    this.caps = options.adapter?.capabilities ?? {
+      ...DEFAULT_CAPS,
+      maxQuerySize: options.maxBytes ?? 1_000_000,
+    };
+    this.rules = dialectRules(options.dialect ?? this.caps.dialect);
+    this.transaction = options.transaction ?? 'none';
+    this.savepoints = options.savepoints ?? false;
+    this.onError = options.onError ?? 'throw';
+    this.concurrency = options.concurrency ?? 1;
+    this.dryRun = options.dryRun;
+    this.timeoutMs = options.timeoutMs;
+    this.cancelGraceMs = options.cancelGraceMs ?? 5_000;
+    this.collector = options.collector;
+    this.metadata = options.metadata;
+    this.policy = retryPolicy(options.retry);
+    this.breaker =
+      options.circuitBreaker === true
+        ? new CircuitBreaker()
+        : options.circuitBreaker
+          ? new CircuitBreaker(options.circuitBreaker)
+          : undefined;
+    this.validate();
+    const maxBytes = options.maxBytes ?? 1_000_000;
+    this.builder = new BatchBuilder({
+      ceiling: this.caps.maxQuerySize,
+      maxBytes: Math.min(maxBytes, this.caps.maxQuerySize),
+      multiStatement: this.caps.multiStatement,
+      batchMode: options.batchMode ?? true,
+      mergeInserts: options.mergeInserts ?? true,
+      mergeScope: options.mergeScope ?? 'adjacent',
+      maxRowsPerInsert: this.caps.maxRowsPerInsert ?? Number.POSITIVE_INFINITY,
+      delimiter: options.delimiter ?? ';',
+      columnAware: options.autoAdjustForColumns
+        ? {
+            reference: options.referenceColumnCount ?? 10,
+            min: options.minAdjustmentFactor ?? 0.5,
+            max: options.maxAdjustmentFactor ?? 2.0,
+          }
+        : undefined,
+      dialect: this.rules,
+      keepUnits: this.onError !== 'throw',
+    });
+    for (const p of options.plugins ?? []) this.registerPlugin(p);
+  }
+
+  private validate(): void {
+    const o = this.options;
+    const caps = this.caps;
+    if (o.maxBytes !== undefined && !(o.maxBytes > 0)) throw new ConfigurationError('maxBytes must be > 0');
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
+      throw new ConfigurationError('concurrency must be an integer >= 1');
+    }
+    if (this.transaction !== 'none' && !this.dryRun) {
+      if (!this.adapter || !caps.transactions || typeof this.adapter.session !== 'function') {
+        throw new ConfigurationError(
+          `transaction: '${this.transaction}' needs an adapter with transactions; ${this.adapter?.name ?? 'no adapter'} has none`,
+        );
+      }
+    }
+    if (this.savepoints) {
+      if (this.transaction !== 'all') throw new ConfigurationError("savepoints need transaction: 'all'");
+      if (!caps.savepoints && !this.dryRun) {
+        throw new ConfigurationError(
+          `${this.adapter?.name ?? 'this'} adapter has no savepoints; use transaction: 'batch' to isolate batches instead`,
+        );
+      }
+    }
+    if (this.transaction === 'all' && this.onError !== 'throw' && !this.savepoints) {
+      throw new ConfigurationError(
+        `onError: '${this.onError}' inside transaction: 'all' needs savepoints: true (a failure would abort the whole transaction)`,
+      );
+    }
+  }
+
+  /** What the batcher did so far. */
+  get report(): Readonly<BatcherReport> {
+    return this._report;
+  }
+
+  /** Current soft target in bytes. */
+  get maxBytes(): number {
+    return this.builder.maxBytes;
+  }
+
+  /** Change the soft target per request (capped by the adapter's ceiling). */
+  setBatchSize(maxBytes: number): void {
+    if (!(maxBytes > 0) || !Number.isFinite(maxBytes))
+      throw new ConfigurationError('batch size must be a positive number');
+    this.builder.setMaxBytes(Math.min(Math.floor(maxBytes), this.caps.maxQuerySize));
+  }
+
+  /** Add a plugin; its `init` runs before the next statement. */
+  registerPlugin(plugin: Plugin): void {
+    if (!plugin || typeof plugin !== 'object') throw new ConfigurationError('a plugin must be an object');
+    this.plugins.push(plugin);
+  }
+
+  /**
+   * Add one statement. It is never dropped: when the batch is full, the full batch is executed and
+   * `true` is returned; the statement itself stays buffered for the next batch.
+   */
+  async addStatement(sql: string): Promise<boolean> {
+    this.assertOpen();
+    await this.initPlugins();
+    await this.accept(sql);
+    return this.dispatchReady();
+  }
+
+  /**
+   * Execute everything buffered. Returns the number of input statements flushed.
+   * `execute` / `collector` / `metadata` apply to this call only.
+   */
+  async flush(
+    execute?: ExecuteFn,
+    collector?: Collector,
+    metadata?: Record<string, unknown>,
+  ): Promise<number> {
+    this.assertOpen();
+    return this.withCallOptions(execute, collector, metadata, async () => {
+      const pending = new Set(this.builder.pendingIndices()).size;
+      this.builder.flush();
+      await this.dispatchReady();
+      await this.drain();
+      if (this.transaction !== 'all') await this.releaseSession();
+      return pending;
+    });
+  }
+
+  /**
+   * Process a stream of statements: arrays, iterables, async iterables (millions, with bounded memory),
+   * or one string of SQL text (split into statements). Returns the number of input statements.
+   * In `transaction: 'all'` the run is one transaction, committed at the end and rolled back on failure.
+   */
+  async processStatements(
+    statements: StatementSource,
+    execute?: ExecuteFn,
+    collector?: Collector,
+    metadata?: Record<string, unknown>,
+  ): Promise<number> {
+    this.assertOpen();
+    return this.withCallOptions(execute, collector, metadata, async () => {
+      await this.initPlugins();
+      const source = typeof statements === 'string' ? this.splitText(statements) : statements;
+      const before = this._report.statements;
+      const ownsTransaction = this.transaction === 'all' && !this.txOpen;
+      try {
+        if (Symbol.asyncIterator in Object(source)) {
+          for await (const item of source as AsyncIterable<string | readonly string[]>) {
+            // Chunks of statements (arrays) avoid one async step per statement.
+            if (typeof item === 'string') {
+              const pending = this.accept(item);
+              if (pending) await pending;
+              if (this.builder.hasReady) await this.dispatchReady();
+              continue;
+            }
+            for (const sql of item) {
+              const pending = this.accept(sql);
+              if (pending) await pending;
+              if (this.builder.hasReady) await this.dispatchReady();
+            }
+          }
+        } else {
+          for (const sql of source as Iterable<string>) {
+            const pending = this.accept(sql);
+            if (pending) await pending;
+            if (this.builder.hasReady) await this.dispatchReady();
+          }
+        }
+        const count = this._report.statements - before;
+        if (count === 0 && this.builder.empty) {
+          throw new InvalidStatementError(
+            'no statements in input (empty or comment-only)',
+            -1,
+            '',
+            'EMPTY_INPUT',
+          );
+        }
+        this.builder.flush();
+        await this.dispatchReady();
+        await this.drain();
+        if (ownsTransaction) await this.commit();
+        else if (this.transaction !== 'all') await this.releaseSession();
+        return count;
+      } catch (err) {
+        await this.abortRun(err, ownsTransaction);
+        throw err;
+      }
+    });
+  }
+
+  /** Like {@link processStatements}, returning each request's result in order. */
+  async processBatch(statements: StatementSource, execute?: ExecuteFn): Promise<unknown[]> {
+    const results: unknown[] = [];
+    this.collectResults = results;
+    try {
+      await this.processStatements(statements, execute);
+    } finally {
+      this.collectResults = undefined;
+    }
+    return results;
+  }
+
+  /** Flush and commit the open `transaction: 'all'` transaction. */
+  async commit(): Promise<void> {
+    this.builder.flush();
+    await this.dispatchReady();
+    await this.drain();
+    if (!this.txOpen || !this.session) return;
+    if (this.txFailed) {
+      throw new SQLBatcherError(
+        'TRANSACTION_FAILED',
+        'cannot commit: a batch failed in this transaction; roll back',
+      );
+    }
+    const s = this.session;
+    this.txOpen = false;
+    try {
+      await s.commit();
+    } catch (err) {
+      await this.releaseSession(true);
+      throw new BatchExecutionError('COMMIT failed; the transaction may or may not have been committed', {
+        cause: err,
+        inDoubt: this.classify(err).effect === 'unknown',
+      });
+    }
+    await this.releaseSession();
+  }
+
+  /** Roll back the open `transaction: 'all'` transaction, discarding anything still buffered. */
+  async rollback(): Promise<void> {
+    await this.drain().catch(() => undefined);
+    this.discardBuffered();
+    if (this.txOpen && this.session) {
+      this.txOpen = false;
+      this.txFailed = false;
+      try {
+        await this.session.rollback();
+      } catch {
+        await this.releaseSession(true);
+        return;
+      }
+    }
+    await this.releaseSession();
+  }
+
+  /**
+   * Flush what is buffered, commit an open transaction (roll it back instead if a batch failed in it),
+   * release the connection and run every plugin's `cleanup`, even after a failure. Never re-executes a
+   * batch that failed. The adapter stays open: the caller owns it.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.closed) return;
+    let failure: unknown;
+    try {
+      if (this.txFailed) await this.rollback();
+      else {
+        this.builder.flush();
+        await this.dispatchReady();
+        await this.drain();
+        if (this.txOpen) await this.commit();
+        await this.releaseSession();
+      }
+    } catch (err) {
+      failure = err;
+      await this.rollback().catch(() => undefined);
+    } finally {
+      this.closed = true;
+      for (const p of this.plugins) {
+        if (!p.cleanup) continue;
+        try {
+          await p.cleanup();
+        } catch (err) {
+          failure ??= new PluginError(p.name, 'cleanup', err);
+        }
+      }
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Same as `await using`'s dispose. */
+  close(): Promise<void> {
+    return this[Symbol.asyncDispose]();
+  }
+
+  // ---------------------------------------------------------------- input
+
+  private splitText(text: string): string[] {
+    return splitStatements(text, { dialect: this.rules });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('SQLBatcher');
+  }
+
+  /** Transform, validate, lex and buffer one statement. Returns a promise only when a hook is async. */
+  private accept(sql: string): Promise<void> | undefined {
+    const index = this.nextIndex++;
+    if (this.plugins.length > 0) {
+      for (let k = 0; k < this.plugins.length; k++) {
+        const p = this.plugins[k] as Plugin;
+        if (!p.transformStatement) continue;
+        let out: ReturnType<NonNullable<Plugin['transformStatement']>>;
+        try {
+          out = p.transformStatement(sql, index);
+        } catch (err) {
+          throw new PluginError(p.name, 'transformStatement', err);
+        }
+        if (out && typeof (out as Promise<unknown>).then === 'function') {
+          return this.acceptAsync(out as Promise<string | null>, p, k, index);
+        }
+        if (out === null) return undefined;
+        sql = out as string;
+      }
+    }
+    this.bufferStatement(sql, index);
+    return undefined;
+  }
+
+  private async acceptAsync(
+    first: Promise<string | null>,
+    p: Plugin,
+    k: number,
+    index: number,
+  ): Promise<void> {
+    let sql: string | null;
+    try {
+      sql = await first;
+    } catch (err) {
+      throw new PluginError(p.name, 'transformStatement', err);
+    }
+    for (let j = k + 1; j < this.plugins.length && sql !== null; j++) {
+      const q = this.plugins[j] as Plugin;
+      if (!q.transformStatement) continue;
+      try {
+        sql = await q.transformStatement(sql, index);
+      } catch (err) {
+        throw new PluginError(q.name, 'transformStatement', err);
+      }
+    }
+    if (sql !== null) this.bufferStatement(sql, index);
+  }
+
+  private bufferStatement(sql: string, index: number): void {
+    if (typeof sql !== 'string') {
+      throw new InvalidStatementError(
+        `expected a string, got ${sql === null ? 'null' : typeof sql}`,
+        index,
+        String(sql),
+      );
+    }
+    if (sql.indexOf('\0') !== -1)
+      throw new InvalidStatementError('contains a NUL byte', index, sql, 'NUL_BYTE');
+    let lexed: LexedStatement;
+    try {
+      lexed = lexStatement(sql, this.rules);
+    } catch (err) {
+      if (err instanceof LexError) throw new InvalidStatementError(err.message, index, sql, 'UNTERMINATED');
+      throw err;
+    }
+    if (lexed.kind === 'empty') return;
+    if (lexed.kind === 'transaction' && this.transaction !== 'none') {
+      throw new InvalidStatementError(
+        `transaction control statement conflicts with transaction: '${this.transaction}'`,
+        index,
+        sql,
+        'TRANSACTION_CONFLICT',
+      );
+    }
+    this.builder.add(index, lexed);
+    this._report.statements++;
+    this.collector?.countInput?.(1);
+  }
+
+  // ------------------------------------------------------------- dispatch
+
+  private async dispatchReady(): Promise<boolean> {
+    const ready = this.builder.takeReady();
+    for (let k = 0; k < ready.length; k++) {
+      try {
+        await this.dispatch(ready[k] as BuiltBatch);
+      } catch (err) {
+        // Batches after a failed one were never sent: keep them out of later flushes but say so.
+        if (k + 1 < ready.length && err instanceof SQLBatcherError) {
+          const notSent = ready.slice(k + 1).flatMap((b) => b.indices);
+          (err as { notSentIndices?: number[] }).notSentIndices = [...new Set(notSent)];
+        }
+        throw err;
+      }
+    }
+    return ready.length > 0;
+  }
+
+  private async dispatch(batch: BuiltBatch): Promise<void> {
+    if (this.inFlightError !== undefined) await this.drain();
+    const parallel =
+      this.concurrency > 1 &&
+      this.transaction !== 'all' &&
+      !this.dryRun &&
+      batch.statements.every((s) => s.plainInsert);
+    if (!parallel) {
+      await this.drain();
+      await this.send(batch);
+      return;
+    }
+    while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
+    if (this.inFlightError !== undefined) await this.drain();
+    const p: Promise<void> = this.send(batch, true).then(
+      () => {
+        this.inFlight.delete(p);
+      },
+      (err: unknown) => {
+        this.inFlight.delete(p);
+        this.inFlightError ??= err;
+      },
+    );
+    this.inFlight.add(p);
+  }
+
+  /** Wait for every request in flight; rethrow the first failure among them. */
+  private async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    const err = this.inFlightError;
+    if (err !== undefined) {
+      this.inFlightError = undefined;
+      throw err;
+    }
+  }
+
+  private toInfo(batch: BuiltBatch): BatchInfo {
+    return {
+      id: this.batchSeq++,
+      sql: this.builder.join(batch),
+      bytes: batch.bytes,
+      statements: batch.statements,
+      inputCount: batch.indices.length,
+      rowCount: batch.rowCount,
+      ...(this.metadata ? { metadata: this.metadata } : {}),
+    };
+  }
+
+  /** Send one batch, applying `onError`. */
+  private async send(batch: BuiltBatch, parallel = false): Promise<void> {
+    const info = this.toInfo(batch);
+    await this.hook('beforeBatch', (p) => p.beforeBatch?.(info));
+    if (this.dryRun) {
+      const t0 = Date.now();
+      if (typeof this.dryRun === 'function') await this.dryRun(info.sql, info);
+      this._report.requests++;
+      this.record(info, t0, 0, true, undefined, undefined, true);
+      await this.hook('afterBatch', (p) =>
+        p.afterBatch?.(info, { success: true, executionTimeMs: 0, retries: 0, dryRun: true }),
+      );
+      return;
+    }
+    try {
+      await this.run(info, parallel);
+    } catch (err) {
+      if (!(err instanceof AttemptFailure)) throw err;
+      await this.handleFailure(err, info, batch, parallel);
+    }
+  }
+
+  /** Execute with retries; record and call hooks; throws {@link AttemptFailure} when it gives up. */
+  private async run(info: BatchInfo, parallel: boolean): Promise<ExecuteResult> {
+    const t0 = Date.now();
+    const started = performance.now();
+    let retries = 0;
+    this._report.requests++;
+    for (;;) {
+      this.breaker?.check(info.statements.flatMap((s) => s.indices));
+      try {
+        const result = await this.attempt(info, parallel);
+        this.breaker?.success();
+        const ms = performance.now() - started;
+        if (typeof result.rowCount === 'number') this._report.rowsAffected += result.rowCount;
+        this.collectResults?.push(result.raw ?? result);
+        this.record(info, t0, ms, true, result, undefined, false, retries);
+        const outcome: BatchOutcome = { success: true, executionTimeMs: ms, retries, result, dryRun: false };
+        await this.hook('afterBatch', (p) => p.afterBatch?.(info, outcome));
+        return result;
+      } catch (err) {
+        if (!(err instanceof AttemptFailure)) throw err;
+        this.breaker?.failure();
+        const attempt = retries + 1;
+        const safe = err.effect !== 'unknown' && !err.transactionLost;
+        const vetoed = this.policy.isRetryable ? !this.policy.isRetryable(err.error, attempt) : false;
+        if (err.transient && safe && !vetoed && attempt < this.policy.maxAttempts && !isClosed(err.error)) {
+          retries++;
+          this._report.retries++;
+          await sleep(backoffDelay(this.policy, retries));
+          continue;
+        }
+        const ms = performance.now() - started;
+        this.record(info, t0, ms, false, undefined, err, false, retries);
+        const outcome: BatchOutcome = {
+          success: false,
+          executionTimeMs: ms,
+          retries,
+          error: err.error,
+          dryRun: false,
+        };
+        await this.hook('afterBatch', (p) => p.afterBatch?.(info, outcome));
+        (err as { attempts?: number }).attempts = attempt;
+        throw err;
+      }
+    }
+  }
+
+  /** One attempt of one batch in the configured transaction mode. */
+  private async attempt(info: BatchInfo, parallel: boolean): Promise<ExecuteResult> {
+    const opts = (signal: AbortSignal | undefined) => ({ batch: info, ...(signal ? { signal } : {}) });
+    const exec = async (fn: ExecuteFn) =>
+      toResult(await withTimeout((signal) => fn(info.sql, opts(signal)), this.timeoutMs, this.cancelGraceMs));
+
+    if (this.transaction === 'none') {
+      try {
+        if (this.executeOverride) return await exec(this.executeOverride);
+        const adapter = this.requireAdapter();
+        if (!parallel && this.concurrency === 1 && adapter.session) {
+          const s = await this.getSession();
+          return await exec(s.execute.bind(s));
+        }
+        return await exec(adapter.execute);
+      } catch (err) {
+        throw await this.failure(err, info, false);
+      }
+    }
+
+    if (this.transaction === 'batch') {
+      const own = parallel || this.concurrency > 1;
+      const s = own ? await this.newSession() : await this.getSession();
+      let committed = false;
+      try {
+        await s.begin();
+        const result = await exec(s.execute.bind(s));
+        committed = true;
+        await s.commit();
+        if (own) await s.release();
+        return result;
+      } catch (err) {
+        let broken = false;
+        if (!committed) {
+          try {
+            await s.rollback();
+          } catch {
+            broken = true;
+          }
+        }
+        const f = await this.failure(err, info, !committed, committed);
+        if (own) await s.release(broken || f.effect === 'unknown');
+        else if (broken || f.effect === 'unknown') await this.releaseSession(true);
+        throw f;
+      }
+    }
+
+    // transaction: 'all'
+    const s = await this.getSession();
+    if (!this.txOpen) {
+      try {
+        await s.begin();
+      } catch (err) {
+        throw await this.failure(err, info, false);
+      }
+      this.txOpen = true;
+      this.txFailed = false;
+    }
+    if (!this.savepoints) {
+      try {
+        return await exec(s.execute.bind(s));
+      } catch (err) {
+        const f = await this.failure(err, info, false);
+        throw new AttemptFailure(f.error, 'rolled-back', f.transient, true, f.statementPosition);
+      }
+    }
+    const name = `sqlbatcher_sp_${this.savepointSeq++}`;
+    try {
+      await s.savepoint?.(name);
+    } catch (err) {
+      const f = await this.failure(err, info, false);
+      throw new AttemptFailure(f.error, f.effect, f.transient, true, undefined);
+    }
+    try {
+      const result = await exec(s.execute.bind(s));
+      await s.releaseSavepoint?.(name);
+      return result;
+    } catch (err) {
+      try {
+        await s.rollbackToSavepoint?.(name);
+      } catch {
+        const f = await this.failure(err, info, false);
+        throw new AttemptFailure(f.error, 'unknown', f.transient, true, f.statementPosition);
+      }
+      throw await this.failure(err, info, true);
+    }
+  }
+
+  /** Classify a failed attempt. `rolledBack`: we know the attempt's work was rolled back. */
+  private async failure(
+    err: unknown,
+    info: BatchInfo,
+    rolledBack: boolean,
+    atCommit = false,
+  ): Promise<AttemptFailure> {
+    if (err instanceof AttemptFailure) return err;
+    const c = this.classify(err);
+    let effect: Effect = c.effect;
+    if (rolledBack) effect = 'rolled-back';
+    else if (atCommit) effect = c.effect === 'unknown' ? 'unknown' : 'rolled-back';
+    else if (
+      effect === 'rolled-back' &&
+      this.transaction === 'none' &&
+      info.statements.length > 1 &&
+      !this.caps.atomicMultiStatement
+    ) {
+      // Earlier statements of a non-atomic multi-statement request may have been committed.
+      effect = 'unknown';
+    }
+    if (isClosed(err)) effect = 'none';
+    return new AttemptFailure(err, effect, c.transient, false, c.statementPosition);
+  }
+
+  private classify(err: unknown): ErrorClassification {
+    if (err instanceof TimeoutError) {
+      const cause = err.cause;
+      if (cause === undefined) return { transient: true, effect: 'unknown' };
+      return { ...this.classifyRaw(cause), transient: true };
+    }
+    return this.classifyRaw(err);
+  }
+
+  private classifyRaw(err: unknown): ErrorClassification {
+    if (isClosed(err)) return { transient: false, effect: 'none' };
+    if (isSQLBatcherError(err, 'CIRCUIT_OPEN')) return { transient: false, effect: 'none' };
+    try {
+      return this.adapter?.classifyError?.(err) ?? { transient: false, effect: 'unknown' };
+    } catch {
+      return { transient: false, effect: 'unknown' };
+    }
+  }
+
+  /** After retries are exhausted: throw, skip or isolate. */
+  private async handleFailure(
+    f: AttemptFailure,
+    info: BatchInfo,
+    batch: BuiltBatch,
+    parallel: boolean,
+  ): Promise<void> {
+    const indices = batch.indices;
+    const units = batch.units;
+    const failedIndex = failedStatementIndex(info, f.statementPosition);
+    const error = new BatchExecutionError(
+      `batch ${info.id} failed (${indices.length} statement${indices.length === 1 ? '' : 's'}, #${indices[0]}${
+        indices.length > 1 ? `…#${indices[indices.length - 1]}` : ''
+      })${f.effect === 'unknown' ? ' and may have been partly or wholly applied' : ''}${
+        f.transactionLost ? '; the transaction was rolled back' : ''
+      }: ${messageOf(f.error)}`,
+      {
+        cause: f.error,
+        statementIndices: indices,
+        ...(failedIndex !== undefined ? { failedStatementIndex: failedIndex } : {}),
+        inDoubt: f.effect === 'unknown',
+        sql: info.sql,
+        attempts: (f as { attempts?: number }).attempts ?? 1,
+      },
+    );
+    await this.hook('onError', (p) => p.onError?.(error, info));
+    if (f.transactionLost) {
+      this.txFailed = true;
+      throw error;
+    }
+    if (this.onError === 'throw' || isClosed(f.error) || isSQLBatcherError(f.error, 'CIRCUIT_OPEN')) {
+      if (this.transaction === 'all') this.txFailed = true;
+      throw error;
+    }
+    if (f.effect === 'unknown') {
+      this._report.inDoubt.push({ indices, error });
+      return;
+    }
+    if (this.onError === 'skip' || units.length === 1) {
+      await this.reject(units, f.error);
+      return;
+    }
+    await this.isolate(units, parallel);
+  }
+
+  /** Bisect `units` (known to fail together, rolled back) down to the failing statements. */
+  private async isolate(units: Unit[], parallel: boolean): Promise<void> {
+    const mid = Math.ceil(units.length / 2);
+    for (const half of [units.slice(0, mid), units.slice(mid)]) {
+      if (half.length === 0) continue;
+      const sub = new BatchBuilder(this.builderConfig());
+      for (const u of half) sub.add(u.index, u.lexed, u.from, u.to);
+      sub.flush();
+      for (const b of sub.takeReady()) {
+        const info = this.toInfo(b);
+        try {
+          await this.hook('beforeBatch', (p) => p.beforeBatch?.(info));
+          await this.run(info, parallel);
+        } catch (err) {
+          if (!(err instanceof AttemptFailure)) throw err;
+          if (err.transactionLost || isClosed(err.error) || isSQLBatcherError(err.error, 'CIRCUIT_OPEN')) {
+            await this.handleFailure(err, info, b, parallel);
+            continue;
+          }
+          if (err.effect === 'unknown') {
+            this._report.inDoubt.push({ indices: b.indices, error: err.error });
+            continue;
+          }
+          if (b.units.length === 1) await this.reject(b.units, err.error);
+          else await this.isolate(b.units, parallel);
+        }
+      }
+    }
+  }
+
+  private builderConfig() {
+    return this.builder.config;
+  }
+
+  private async reject(units: Unit[], error: unknown): Promise<void> {
+    const rejected: RejectedStatement[] = units.map((u) => ({ index: u.index, sql: unitSql(u), error }));
+    this._report.rejected.push(...rejected);
+    await this.hook('onRejected', (p) => p.onRejected?.(rejected));
+  }
+
+  // ------------------------------------------------------------- sessions
+
+  private requireAdapter(): Adapter {
+    if (!this.adapter) {
+      throw new ConfigurationError(
+        'no adapter: pass options.adapter or an execute function to processStatements/flush',
+      );
+    }
+    return this.adapter;
+  }
+
+  private async newSession(): Promise<AdapterSession> {
+    const a = this.requireAdapter();
+    if (!a.session) throw new ConfigurationError(`${a.name} adapter has no sessions`);
+    return a.session();
+  }
+
+  private async getSession(): Promise<AdapterSession> {
+    this.session ??= await this.newSession();
+    return this.session;
+  }
+
+  private async releaseSession(broken = false): Promise<void> {
+    const s = this.session;
+    if (!s) return;
+    this.session = undefined;
+    this.txOpen = false;
+    try {
+      await s.release(broken);
+    } catch {
+      // The connection is gone either way.
+    }
+  }
+
+  /** A run failed: roll back what it owns; keep statements accepted before a bad one (flush them). */
+  private async abortRun(err: unknown, ownsTransaction: boolean): Promise<void> {
+    await this.drain().catch(() => undefined);
+    if (this.transaction === 'all') {
+      if (ownsTransaction || this.txFailed) await this.rollback();
+      else this.discardBuffered();
+      return;
+    }
+    if (err instanceof InvalidStatementError || err instanceof PluginError) {
+      // Nothing already accepted is lost: execute what was buffered before the bad statement.
+      this.builder.flush();
+      try {
+        await this.dispatchReady();
+        await this.drain();
+      } catch {
+        // The original error is the one to report.
+      }
+    } else {
+      this.discardBuffered();
+    }
+    await this.releaseSession();
+  }
+
+  private discardBuffered(): void {
+    this.builder.flush();
+    this.builder.takeReady();
+  }
+
+  // ---------------------------------------------------------- bookkeeping
+
+  private async withCallOptions<T>(
+    execute: ExecuteFn | undefined,
+    collector: Collector | undefined,
+    metadata: Record<string, unknown> | undefined,
+    body: () => Promise<T>,
+  ): Promise<T> {
+    const saved = [this.executeOverride, this.collector, this.metadata] as const;
+    if (execute && execute !== this.adapter?.execute) {
+      if (this.transaction !== 'none') {
+        throw new ConfigurationError(
+          "a custom execute function cannot run transactions; pass the adapter instead or use transaction: 'none'",
+        );
+      }
+      this.executeOverride = execute;
+    }
+    if (collector) this.collector = collector;
+    if (metadata) this.metadata = { ...this.options.metadata, ...metadata };
+    try {
+      return await body();
+    } finally {
+      [this.executeOverride, this.collector, this.metadata] = saved;
+    }
+  }
+
+  private async initPlugins(): Promise<void> {
+    for (const p of this.plugins) {
+      if (this.initialized.has(p)) continue;
+      this.initialized.add(p);
+      if (!p.init) continue;
+      try {
+        await p.init({ adapter: this.adapter?.name ?? 'none', dryRun: Boolean(this.dryRun) });
+      } catch (err) {
+        throw new PluginError(p.name, 'init', err);
+      }
+    }
+  }
+
+  private async hook(name: string, call: (p: Plugin) => unknown): Promise<void> {
+    for (const p of this.plugins) {
+      try {
+        await call(p);
+      } catch (err) {
+        throw new PluginError(p.name ?? 'anonymous', name, err);
+      }
+    }
+  }
+
+  private record(
+    info: BatchInfo,
+    startTime: number,
+    ms: number,
+    success: boolean,
+    result: ExecuteResult | undefined,
+    failure: AttemptFailure | undefined,
+    dryRun: boolean,
+    retries = 0,
+  ): void {
+    const c = this.collector;
+    if (!c) return;
+    const err = failure?.error;
+    const code = err && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+    const failedIndex = failure ? failedStatementIndex(info, failure.statementPosition) : undefined;
+    const rec: QueryRecord = {
+      sql: info.sql,
+      bytes: info.bytes,
+      executionTimeMs: ms,
+      batchSize: info.inputCount,
+      rowsSent: info.rowCount,
+      rows: result?.rowCount,
+      success,
+      error: failure
+        ? {
+            message: messageOf(err),
+            ...(typeof code === 'string' ? { code } : {}),
+            ...(failedIndex !== undefined ? { statementIndex: failedIndex } : {}),
+          }
+        : undefined,
+      retries,
+      dryRun,
+      startTime,
+      metadata: info.metadata,
+    };
+    c.record(rec);
+  }
+}
+
+function toResult(raw: unknown): ExecuteResult {
+  if (raw && typeof raw === 'object' && ('rowCount' in raw || 'raw' in raw) && !Array.isArray(raw)) {
+    return raw as ExecuteResult;
+  }
+  return toExecuteResult(raw);
+}
+
+function isClosed(err: unknown): boolean {
+  return isSQLBatcherError(err, 'CLOSED');
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function failedStatementIndex(info: BatchInfo, position: number | undefined): number | undefined {
+  if (position === undefined) return undefined;
+  const st = info.statements[position];
+  return st && st.indices.length === 1 ? st.indices[0] : undefined;
+}
+
+function unitSql(u: Unit): string {
+  const ins = u.lexed.insert;
+  if (!ins || (u.from === 0 && u.to === ins.rows.length)) return u.lexed.text;
+  return `${ins.prefix} ${ins.rows.slice(u.from, u.to).join(',')}${ins.tail ? ` ${ins.tail}` : ''}`;
+}
