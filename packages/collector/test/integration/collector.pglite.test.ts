@@ -1,0 +1,145 @@
+/**
+ * QueryCollector against real runs of the batcher: GenericAdapter over in-process PGlite. Every
+ * statistic is checked against what the database saw (row counts in the table) and against the
+ * requests counted by a wrapper around the execute function.
+ */
+import { PGlite } from '@electric-sql/pglite';
+import { GenericAdapter, SQLBatcher } from '@sqlbatcher/core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { formatStatsTable, QueryCollector, suggestMaxBytes, toPrometheus } from '../../src/index.js';
+
+let db: PGlite;
+/** SQL text of every request that reached PGlite. */
+let sent: string[] = [];
+
+beforeAll(async () => {
+  db = await PGlite.create();
+}, 60_000);
+afterAll(async () => {
+  await db?.close();
+});
+beforeEach(async () => {
+  sent = [];
+  await db.exec('DROP TABLE IF EXISTS users; CREATE TABLE users (id int PRIMARY KEY, name text, email text)');
+});
+
+function adapter(): GenericAdapter {
+  return new GenericAdapter({
+    name: 'pglite',
+    dialect: 'postgres',
+    capabilities: { multiStatement: true, atomicMultiStatement: true, maxConcurrency: 1 },
+    execute: async (sql: string) => {
+      sent.push(sql);
+      const results = await db.exec(sql);
+      // PGlite's exec reports affectedRows cumulatively over the statements: the last one is the total.
+      return { rowCount: results.at(-1)?.affectedRows ?? 0 };
+    },
+  });
+}
+
+function users(from: number, to: number): string[] {
+  const out: string[] = [];
+  for (let i = from; i < to; i++) {
+    out.push(`INSERT INTO users (id, name, email) VALUES (${i}, 'User ${i}', 'user${i}@example.com')`);
+  }
+  return out;
+}
+
+async function countRows(): Promise<number> {
+  const r = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM users');
+  return r.rows[0]?.n ?? -1;
+}
+
+describe('QueryCollector on a real batcher run (PGlite)', () => {
+  it('counts exactly the requests the database received and the rows it stored', async () => {
+    const a = adapter();
+    const batcher = new SQLBatcher({ adapter: a, maxBytes: 20_000 });
+    const collector = new QueryCollector();
+    const statements = [
+      ...users(0, 2000),
+      "UPDATE users SET name = 'renamed' WHERE id < 10",
+      ...users(2000, 3000),
+    ];
+    const n = await batcher.processStatements(statements, a.execute, collector);
+    await batcher.close();
+
+    expect(n).toBe(3001);
+    const stats = collector.getStats();
+    expect(await countRows()).toBe(3000);
+    expect(stats.count).toBe(sent.length);
+    expect(sent.length).toBeGreaterThan(5);
+    expect(collector.getQueries().map((q) => q.sql)).toEqual(sent);
+    expect(stats.totalBytes).toBe(sent.reduce((s, q) => s + Buffer.byteLength(q), 0));
+    expect(stats.largestQueryBytes).toBeLessThanOrEqual(20_000);
+    expect(stats.statementsIn).toBe(3001);
+    expect(stats.avgBatchSize).toBeCloseTo(3001 / sent.length);
+    expect(stats.rowsSent).toBe(3000);
+    expect(stats.rowsAffected).toBe(3000 + 10);
+    expect(stats.successRate).toBe(1);
+    expect(stats.failureCount).toBe(0);
+    expect(stats.totalTimeMs).toBeGreaterThan(0);
+    expect(stats.p50QueryTimeMs).toBeLessThanOrEqual(stats.p99QueryTimeMs);
+    expect(formatStatsTable(stats)).toMatch(new RegExp(`^Total Queries: +${sent.length}$`, 'm'));
+    expect(toPrometheus(collector)).toContain(`sqlbatcher_requests_total{status="success"} ${sent.length}\n`);
+  }, 60_000);
+
+  it('records the failed request with the engine's error code and message', async () => {
+    const a = adapter();
+    const batcher = new SQLBatcher({ adapter: a, maxBytes: 5_000 });
+    const collector = new QueryCollector();
+    const statements = [...users(0, 100), 'INSERT INTO users (id, name, email) VALUES (5, \'dup\', \'d\')'];
+    await expect(batcher.processStatements(statements, a.execute, collector)).rejects.toMatchObject({
+      name: 'BatchExecutionError',
+    });
+    await batcher.close();
+    const stats = collector.getStats();
+    expect(stats.count).toBe(sent.length);
+    expect(stats.failureCount).toBe(1);
+    expect(stats.errorsByCode).toEqual({ '23505': 1 });
+    const [failed] = collector.getFailedQueries();
+    expect(failed?.error?.message).toMatch(/duplicate key/);
+    expect(failed?.sql).toBe(sent.at(-1));
+    // The failed request was rolled back as a whole: stored rows are those of the successful requests.
+    const succeededRows = collector
+      .getQueries()
+      .filter((q) => q.success)
+      .reduce((s, q) => s + q.rowsSent, 0);
+    expect(await countRows()).toBe(succeededRows);
+  }, 60_000);
+
+  it('collects a dry run whose script, run later, gives the same table', async () => {
+    const a = adapter();
+    const batcher = new SQLBatcher({ adapter: a, maxBytes: 10_000, dryRun: true });
+    const collector = new QueryCollector({ dryRun: true });
+    await batcher.processStatements(users(0, 500), undefined, collector);
+    await batcher.close();
+    expect(sent).toEqual([]);
+    expect(await countRows()).toBe(0);
+    const stats = collector.getStats();
+    expect(stats.dryRunCount).toBe(stats.count);
+    expect(stats.rowsSent).toBe(500);
+    await db.exec(collector.toScript());
+    expect(await countRows()).toBe(500);
+  }, 60_000);
+
+  it("runs the seed's optimize_batch_size loop: stats feed setBatchSize", async () => {
+    const a = adapter();
+    let maxBytes = 40_000;
+    const batcher = new SQLBatcher({ adapter: a, maxBytes });
+    const collector = new QueryCollector();
+    // A target no request can meet, so every round shrinks the limit; each round's requests obey it.
+    for (let chunk = 0; chunk < 4; chunk++) {
+      const before = collector.getQueries().length;
+      await batcher.processStatements(users(chunk * 500, (chunk + 1) * 500), a.execute, collector);
+      const round = collector.getQueries().slice(before);
+      expect(Math.max(...round.map((q) => q.bytes))).toBeLessThanOrEqual(maxBytes);
+      const next = suggestMaxBytes(collector.getStats(), { currentMaxBytes: maxBytes, targetQueryTimeMs: 0 });
+      expect(next).toBeLessThan(maxBytes);
+      batcher.setBatchSize(next);
+      maxBytes = next;
+    }
+    await batcher.close();
+    expect(await countRows()).toBe(2000);
+    expect(collector.getStats().rowsSent).toBe(2000);
+  }, 60_000);
+});
