@@ -1,0 +1,447 @@
+import type {
+  Adapter,
+  AdapterCapabilities,
+  AdapterSession,
+  ErrorClassification,
+  ExecuteOptions,
+  ExecuteResult,
+} from '@sqlbatcher/core';
+import { ClosedError, ConfigurationError } from '@sqlbatcher/core';
+import { BigQueryError, classify, driverErrorFacts } from './errors.js';
+
+/** BigQuery's limit on query text: 1,024K characters. */
+export const BIGQUERY_MAX_QUERY_CHARACTERS = 1024 * 1024;
+
+/**
+ * Default hard ceiling of one request, in UTF-8 bytes. UTF-8 bytes are never fewer than characters,
+ * so any byte ceiling up to {@link BIGQUERY_MAX_QUERY_CHARACTERS} keeps every request under
+ * BigQuery's 1,024K-character limit; 1,000,000 leaves room for the client's JSON envelope.
+ */
+export const BIGQUERY_DEFAULT_MAX_QUERY_SIZE = 1_000_000;
+
+/**
+ * The part of `@google-cloud/bigquery`'s `BigQuery` class the adapter uses. Declared here so the
+ * adapter's types do not depend on the driver's.
+ */
+export interface BigQueryClientLike {
+  /** jobs.query (or jobs.insert + getQueryResults); resolves to `[rows, nextQuery, apiResponse]`. */
+  query(query: Record<string, unknown>): Promise<unknown[]>;
+  /** jobs.list; resolves to `[jobs]`, each with `metadata`. */
+  getJobs(options: Record<string, unknown>): Promise<unknown[]>;
+}
+
+/** Options of {@link BigQueryAdapter}. */
+export interface BigQueryAdapterOptions {
+  /** Google Cloud project that runs (and is billed for) the jobs. */
+  projectId?: string;
+  /** Default dataset: unqualified table names resolve in it. */
+  datasetId?: string;
+  /** Location of the jobs (`US`, `EU`, `europe-west1`, …). */
+  location?: string;
+  /** Path of a service-account key file. */
+  keyFilename?: string;
+  /** Service-account credentials (`client_email`, `private_key`). Never logged nor put in errors. */
+  credentials?: { client_email?: string; private_key?: string; [key: string]: unknown };
+  /** Custom API endpoint (a test server, a private endpoint): `http://127.0.0.1:9050`. */
+  apiEndpoint?: string;
+  /** An auth client for `@google-cloud/bigquery` (a google-auth-library client or a test stub). */
+  authClient?: unknown;
+  /**
+   * Hard ceiling of one request's SQL text, in UTF-8 bytes. Default 1,000,000; at most 1,048,576
+   * (BigQuery's 1,024K-character limit).
+   */
+  maxQuerySize?: number;
+  /** Labels set on every job (cost attribution). */
+  labels?: Readonly<Record<string, string>>;
+  /**
+   * Job timeout in milliseconds; BigQuery cancels a job that runs longer. With it, the client creates
+   * the job with jobs.insert and polls getQueryResults instead of calling jobs.query.
+   */
+  jobTimeoutMs?: number;
+  /**
+   * Retry settings of `@google-cloud/bigquery` itself (it retries 5xx and rate-limit answers; jobs.query
+   * carries a requestId, so BigQuery runs a retried request once). Default: the client's.
+   */
+  retryOptions?: Record<string, unknown>;
+  /** Requests the batcher may run at once. Default 1. */
+  maxConcurrency?: number;
+  /**
+   * For a multi-statement script BigQuery reports affected rows only per child job: list the child
+   * jobs (one extra jobs.list call) to fill `rowCount`. Default true.
+   */
+  countScriptRows?: boolean;
+  /** An existing `BigQuery` client to use instead of creating one (the options above that configure a client are then ignored). */
+  client?: BigQueryClientLike;
+}
+
+interface QueryResponse {
+  jobReference?: { jobId?: string; location?: string };
+  numDmlAffectedRows?: string;
+  schema?: unknown;
+  sessionInfo?: { sessionId?: string };
+}
+
+interface SessionState {
+  id: string | undefined;
+  inTransaction: boolean;
+}
+
+function isClient(value: unknown): value is BigQueryClientLike {
+  const v = value as { query?: unknown; getJobs?: unknown; createQueryJob?: unknown } | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.query === 'function' &&
+    typeof v.getJobs === 'function' &&
+    typeof v.createQueryJob === 'function'
+  );
+}
+
+/** Line/column (1-based) → statement position, using the statements' texts inside the request. */
+function locateStatement(
+  sql: string,
+  options: ExecuteOptions | undefined,
+  message: string,
+): number | undefined {
+  const statements = options?.batch?.statements;
+  if (!statements || statements.length === 0) return undefined;
+  const at = /at \[(\d+):(\d+)\]/.exec(message);
+  if (!at) return undefined;
+  const line = Number(at[1]);
+  const column = Number(at[2]);
+  let offset = 0;
+  let currentLine = 1;
+  for (let i = 0; i < sql.length && currentLine < line; i++) {
+    if (sql.charCodeAt(i) === 10) {
+      currentLine++;
+      offset = i + 1;
+    }
+  }
+  if (currentLine !== line) return undefined;
+  const target = offset + column - 1;
+  let from = 0;
+  let found: number | undefined;
+  for (let k = 0; k < statements.length; k++) {
+    const start = sql.indexOf(statements[k]!.sql, from);
+    if (start < 0) return undefined;
+    if (start > target) break;
+    found = k;
+    from = start + statements[k]!.sql.length;
+  }
+  return found;
+}
+
+/** Does `sql` hold more than one statement? Only decides whether to list child jobs for row counts. */
+function mayBeScript(sql: string, options: ExecuteOptions | undefined): boolean {
+  if (options?.batch) return options.batch.statements.length > 1;
+  const trimmed = sql.trimEnd().replace(/;$/, '');
+  return trimmed.includes(';');
+}
+
+/**
+ * SQL Batcher adapter for Google BigQuery on `@google-cloud/bigquery` (8.x on Node 20, 9.x on Node
+ * 22+), loaded lazily on first use.
+ *
+ * Each request runs as one BigQuery job through jobs.query; several statements make a script.
+ * BigQuery scripts are not atomic, so `atomicMultiStatement` is false; `session()` opens a BigQuery
+ * session and runs `BEGIN TRANSACTION` / `COMMIT TRANSACTION` / `ROLLBACK TRANSACTION` in it. There
+ * is no SAVEPOINT in BigQuery.
+ *
+ * DML quotas favour few, large statements: keep the batcher's INSERT merging on and its `maxBytes`
+ * at the adapter's ceiling (the default), so each job carries as many rows as fit.
+ *
+ * @example
+ * ```ts
+ * const adapter = new BigQueryAdapter({ projectId: 'your_project', keyFilename: 'path/to/credentials.json' });
+ * await adapter.execute("INSERT INTO ds.users (id, name) VALUES (1, 'Ada')");
+ * await adapter.close();
+ * ```
+ */
+export class BigQueryAdapter implements Adapter {
+  readonly name = 'bigquery';
+  readonly capabilities: AdapterCapabilities;
+  private readonly options: BigQueryAdapterOptions;
+  private clientPromise: Promise<BigQueryClientLike> | undefined;
+  private closed = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly openSessions = new Set<BigQueryTransactionSession>();
+
+  /** @param options adapter options, or an existing `BigQuery` client. */
+  constructor(options: BigQueryAdapterOptions | BigQueryClientLike = {}) {
+    this.options = isClient(options) ? { client: options } : options;
+    const maxQuerySize = this.options.maxQuerySize ?? BIGQUERY_DEFAULT_MAX_QUERY_SIZE;
+    if (
+      !Number.isInteger(maxQuerySize) ||
+      maxQuerySize <= 0 ||
+      maxQuerySize > BIGQUERY_MAX_QUERY_CHARACTERS
+    ) {
+      throw new ConfigurationError(
+        `BigQueryAdapter: maxQuerySize must be an integer between 1 and ${BIGQUERY_MAX_QUERY_CHARACTERS} (BigQuery's 1,024K-character limit), got ${maxQuerySize}`,
+      );
+    }
+    const maxConcurrency = this.options.maxConcurrency ?? 1;
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
+      throw new ConfigurationError(
+        `BigQueryAdapter: maxConcurrency must be a positive integer, got ${maxConcurrency}`,
+      );
+    }
+    this.capabilities = {
+      maxQuerySize,
+      multiStatement: true,
+      atomicMultiStatement: false,
+      transactions: true,
+      savepoints: false,
+      maxConcurrency,
+      dialect: 'bigquery',
+    };
+    if (this.options.client) this.clientPromise = Promise.resolve(this.options.client);
+  }
+
+  /** Run one request (a statement or a script) as a BigQuery job. Works detached. */
+  readonly execute = (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> =>
+    this.track(this.run(sql, options, undefined));
+
+  /** Open a BigQuery session for a transaction. The session itself is created by its first query. */
+  async session(): Promise<AdapterSession> {
+    if (this.closed) throw new ClosedError('BigQueryAdapter');
+    const session = new BigQueryTransactionSession(this);
+    this.openSessions.add(session);
+    return session;
+  }
+
+  /** Classify a failure of `execute` or of a session call for the batcher's retry policy. */
+  classifyError(error: unknown): ErrorClassification {
+    const e = error as { name?: unknown; classification?: unknown; code?: unknown } | null;
+    if (e && typeof e === 'object' && e.name === 'BigQueryError' && e.classification) {
+      return e.classification as ErrorClassification;
+    }
+    if (e && typeof e === 'object' && e.code === 'CLOSED') return { transient: false, effect: 'none' };
+    return { transient: false, effect: 'unknown' };
+  }
+
+  /** Stop accepting requests, wait for running ones, and end the sessions still open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.openSessions].map((s) => s.release()));
+  }
+
+  /** `await using adapter = new BigQueryAdapter(…)` closes it on scope exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** @internal */
+  sessionClosed(session: BigQueryTransactionSession): void {
+    this.openSessions.delete(session);
+  }
+
+  /** @internal Run `sql`, in `session` when given. */
+  async run(
+    sql: string,
+    options: ExecuteOptions | undefined,
+    session: SessionState | undefined,
+    flags: { internal?: boolean; commit?: boolean } = {},
+  ): Promise<ExecuteResult> {
+    if (this.closed && !flags.internal) throw new ClosedError('BigQueryAdapter');
+    if (options?.signal?.aborted) {
+      throw new BigQueryError('BigQuery request aborted before it was sent', {
+        reason: 'ABORTED',
+        classification: { transient: false, effect: 'none' },
+      });
+    }
+    const bq = await this.client();
+    const o = this.options;
+    const request: Record<string, unknown> = { query: sql, useLegacySql: false };
+    if (o.location !== undefined) request.location = o.location;
+    if (o.labels !== undefined) request.labels = { ...o.labels };
+    if (o.datasetId !== undefined) {
+      request.defaultDataset = { datasetId: o.datasetId, ...(o.projectId ? { projectId: o.projectId } : {}) };
+    }
+    if (o.jobTimeoutMs !== undefined) request.jobTimeoutMs = o.jobTimeoutMs;
+    if (session) {
+      if (session.id === undefined) request.createSession = true;
+      else request.connectionProperties = [{ key: 'session_id', value: session.id }];
+    }
+    const inTransaction = session?.inTransaction ?? false;
+    let result: unknown[];
+    try {
+      result = await bq.query(request);
+    } catch (err) {
+      const facts = driverErrorFacts(err);
+      const statementPosition = locateStatement(sql, options, facts.message);
+      const classification = classify(facts, {
+        inTransaction,
+        commit: flags.commit ?? false,
+        statementCount: options?.batch?.statements.length,
+        statementPosition,
+      });
+      if (session && inTransaction && classification.effect === 'rolled-back' && !classification.transient) {
+        // BigQuery rolled the transaction back when the statement failed.
+        session.inTransaction = false;
+      }
+      throw new BigQueryError(`BigQuery: ${facts.message}`, {
+        ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
+        ...(facts.reason === undefined ? {} : { reason: facts.reason }),
+        errors: facts.errors,
+        classification,
+      });
+    }
+    const rows = Array.isArray(result[0]) ? (result[0] as unknown[]) : [];
+    const response = (result[2] ?? {}) as QueryResponse;
+    if (session && session.id === undefined && response.sessionInfo?.sessionId) {
+      session.id = response.sessionInfo.sessionId;
+    }
+    let rowCount =
+      response.numDmlAffectedRows === undefined ? undefined : Number(response.numDmlAffectedRows);
+    const jobId = response.jobReference?.jobId;
+    if (rowCount === undefined && jobId && (o.countScriptRows ?? true) && mayBeScript(sql, options)) {
+      rowCount = await this.scriptRowCount(bq, jobId, response.jobReference?.location);
+    }
+    const out: ExecuteResult = { raw: response };
+    if (rowCount !== undefined) out.rowCount = rowCount;
+    if (response.schema !== undefined) out.rows = rows;
+    return out;
+  }
+
+  /** Sum of the child jobs' affected rows; undefined when it cannot be read (the script did run). */
+  private async scriptRowCount(
+    bq: BigQueryClientLike,
+    jobId: string,
+    location: string | undefined,
+  ): Promise<number | undefined> {
+    try {
+      const [children] = (await bq.getJobs({
+        parentJobId: jobId,
+        ...(location ? { location } : {}),
+        autoPaginate: true,
+      })) as [{ metadata?: { statistics?: { query?: { numDmlAffectedRows?: string } } } }[]];
+      let sum: number | undefined;
+      for (const child of children ?? []) {
+        const n = child.metadata?.statistics?.query?.numDmlAffectedRows;
+        if (n !== undefined) sum = (sum ?? 0) + Number(n);
+      }
+      return sum;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** @internal Track a request so `close()` can wait for it. */
+  track<T>(promise: Promise<T>): Promise<T> {
+    this.inFlight.add(promise);
+    const done = (): void => {
+      this.inFlight.delete(promise);
+    };
+    promise.then(done, done);
+    return promise;
+  }
+
+  private client(): Promise<BigQueryClientLike> {
+    if (!this.clientPromise) {
+      const o = this.options;
+      this.clientPromise = import('@google-cloud/bigquery').then(
+        (mod) => {
+          const config: Record<string, unknown> = {};
+          if (o.projectId !== undefined) config.projectId = o.projectId;
+          if (o.location !== undefined) config.location = o.location;
+          if (o.keyFilename !== undefined) config.keyFilename = o.keyFilename;
+          if (o.credentials !== undefined) config.credentials = o.credentials;
+          if (o.apiEndpoint !== undefined) config.apiEndpoint = o.apiEndpoint;
+          if (o.authClient !== undefined) config.authClient = o.authClient;
+          if (o.retryOptions !== undefined) config.retryOptions = o.retryOptions;
+          return new mod.BigQuery(config) as unknown as BigQueryClientLike;
+        },
+        (err: unknown) => {
+          this.clientPromise = undefined;
+          throw new ConfigurationError(
+            `BigQueryAdapter needs the @google-cloud/bigquery package (npm i @google-cloud/bigquery): ${
+              err instanceof Error ? err.message : String(err)
+            }`,
+          );
+        },
+      );
+    }
+    return this.clientPromise;
+  }
+}
+
+/** Message BigQuery gives for COMMIT/ROLLBACK outside a transaction. */
+const NO_TRANSACTION = /only allowed inside a transaction|no (?:active|current) transaction/i;
+
+/** A BigQuery session holding one transaction at a time. Calls run one after another. */
+class BigQueryTransactionSession implements AdapterSession, SessionState {
+  id: string | undefined = undefined;
+  inTransaction = false;
+  private released = false;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly adapter: BigQueryAdapter) {}
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return this.adapter.track(next);
+  }
+
+  private ensureOpen(): void {
+    if (this.released) throw new ClosedError('BigQuery session');
+  }
+
+  execute(sql: string, options?: ExecuteOptions): Promise<ExecuteResult> {
+    return this.serial(() => {
+      this.ensureOpen();
+      return this.adapter.run(sql, options, this);
+    });
+  }
+
+  begin(): Promise<void> {
+    return this.serial(async () => {
+      this.ensureOpen();
+      await this.adapter.run('BEGIN TRANSACTION', undefined, this);
+      this.inTransaction = true;
+    });
+  }
+
+  commit(): Promise<void> {
+    return this.serial(async () => {
+      this.ensureOpen();
+      try {
+        await this.adapter.run('COMMIT TRANSACTION', undefined, this, { commit: true });
+      } finally {
+        this.inTransaction = false;
+      }
+    });
+  }
+
+  rollback(): Promise<void> {
+    return this.serial(async () => {
+      this.ensureOpen();
+      if (!this.inTransaction) return; // BigQuery already rolled it back when a statement failed.
+      try {
+        await this.adapter.run('ROLLBACK TRANSACTION', undefined, this, { internal: true });
+      } catch (err) {
+        if (!(err instanceof Error && NO_TRANSACTION.test(err.message))) throw err;
+      } finally {
+        this.inTransaction = false;
+      }
+    });
+  }
+
+  /** End the BigQuery session (`CALL BQ.ABORT_SESSION()`, which also rolls back an open transaction). */
+  release(_broken?: boolean): Promise<void> {
+    return this.serial(async () => {
+      if (this.released) return;
+      this.released = true;
+      this.adapter.sessionClosed(this);
+      if (this.id === undefined) return;
+      try {
+        await this.adapter.run('CALL BQ.ABORT_SESSION()', undefined, this, { internal: true });
+      } catch {
+        // The session expires on its own after inactivity; nothing depends on ending it now.
+      }
+      this.inTransaction = false;
+    });
+  }
+}

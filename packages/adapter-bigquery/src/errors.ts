@@ -1,0 +1,134 @@
+import type { ErrorClassification } from '@sqlbatcher/core';
+
+/** One entry of the API's `errors` array, as BigQuery reports it. */
+export interface BigQueryErrorEntry {
+  readonly reason?: string;
+  readonly message?: string;
+  readonly location?: string;
+}
+
+/** Options of {@link BigQueryError}. */
+export interface BigQueryErrorOptions {
+  httpStatus?: number;
+  reason?: string;
+  errors?: readonly BigQueryErrorEntry[];
+  classification: ErrorClassification;
+  jobId?: string;
+  cause?: unknown;
+}
+
+/**
+ * A failed BigQuery request. Built from the API's answer field by field: the driver's own error
+ * carries the HTTP request, including its `Authorization` header, so it is never kept as `cause`.
+ * Recognise it by `name === 'BigQueryError'`; `code` is BigQuery's error reason (`invalidQuery`,
+ * `notFound`, `rateLimitExceeded`, `backendError`, …) or a Node.js network code.
+ */
+export class BigQueryError extends Error {
+  /** BigQuery's reason (`invalidQuery`, …), a network code (`ECONNRESET`) or `UNKNOWN`. */
+  readonly code: string;
+  /** HTTP status of the answer, when there was one. */
+  readonly httpStatus: number | undefined;
+  /** The API's `errors` array (reason, message, location only). */
+  readonly errors: readonly BigQueryErrorEntry[];
+  /** How the batcher may treat this failure; read by `BigQueryAdapter.classifyError`. */
+  readonly classification: ErrorClassification;
+  /** The job the request ran as, when known. */
+  readonly jobId: string | undefined;
+
+  constructor(message: string, options: BigQueryErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'BigQueryError';
+    this.code = options.reason ?? 'UNKNOWN';
+    this.httpStatus = options.httpStatus;
+    this.errors = options.errors ?? [];
+    this.classification = options.classification;
+    this.jobId = options.jobId;
+  }
+}
+
+/** What can be read safely off an error thrown by `@google-cloud/bigquery` (an `ApiError`) or Node. */
+export interface DriverErrorFacts {
+  httpStatus: number | undefined;
+  reason: string | undefined;
+  message: string;
+  errors: BigQueryErrorEntry[];
+  /** A Node.js network error code (`ECONNREFUSED`, `ECONNRESET`, …). */
+  networkCode: string | undefined;
+}
+
+/** Extract only the safe fields of a driver error (never its `response`, which holds the request). */
+export function driverErrorFacts(err: unknown): DriverErrorFacts {
+  const e = (err ?? {}) as { code?: unknown; errors?: unknown; message?: unknown };
+  const httpStatus = typeof e.code === 'number' ? e.code : undefined;
+  const networkCode = typeof e.code === 'string' ? e.code : undefined;
+  const errors: BigQueryErrorEntry[] = [];
+  if (Array.isArray(e.errors)) {
+    for (const item of e.errors) {
+      const x = (item ?? {}) as { reason?: unknown; message?: unknown; location?: unknown };
+      errors.push({
+        ...(typeof x.reason === 'string' ? { reason: x.reason } : {}),
+        ...(typeof x.message === 'string' ? { message: x.message } : {}),
+        ...(typeof x.location === 'string' ? { location: x.location } : {}),
+      });
+    }
+  }
+  const message = typeof e.message === 'string' && e.message !== '' ? e.message : String(err);
+  return { httpStatus, reason: errors[0]?.reason ?? networkCode, message, errors, networkCode };
+}
+
+/** Reasons BigQuery gives when it refused a request before creating a job. */
+const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded']);
+/** Reasons of server-side failures that may succeed on a later attempt. */
+const SERVER_REASONS = new Set(['backendError', 'internalError', 'jobBackendError', 'jobInternalError']);
+/** Network errors raised before the request reached the server. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** Context of a failed request, used to decide what it did to the data. */
+export interface FailureContext {
+  /** The request ran inside a session whose transaction BigQuery (or the batcher) rolls back. */
+  inTransaction: boolean;
+  /** The request was `COMMIT TRANSACTION`: a lost answer leaves the outcome unknown. */
+  commit: boolean;
+  /** Number of statements in the request, when the batcher told the adapter; else undefined. */
+  statementCount: number | undefined;
+  /** Position of the failing statement in the request, when it could be located. */
+  statementPosition: number | undefined;
+}
+
+/**
+ * Decide whether a failure may be retried and what it did (invariant 5). BigQuery refuses
+ * rate-limited requests before a job exists, so those had no effect. A job that failed inside a
+ * transaction was rolled back by BigQuery. A single DML statement is atomic. A failing script keeps
+ * the statements that ran before the failing one, and a 5xx or a broken connection after the request
+ * was sent leaves it unknown whether the job ran: those are never reported as safe to resend.
+ */
+export function classify(facts: DriverErrorFacts, ctx: FailureContext): ErrorClassification {
+  const reasons = facts.errors.map((e) => e.reason ?? '');
+  const position = ctx.statementPosition === undefined ? {} : { statementPosition: ctx.statementPosition };
+  const rateLimited =
+    facts.httpStatus === 429 ||
+    reasons.some((r) => RATE_LIMIT_REASONS.has(r)) ||
+    facts.reason === 'rateLimitExceeded';
+  if (rateLimited) return { transient: true, effect: 'none' };
+  if (facts.httpStatus === 400 && facts.reason === 'invalid' && /query is too large/i.test(facts.message)) {
+    // Refused on arrival: no job was created.
+    return { transient: false, effect: 'none' };
+  }
+  if (facts.networkCode !== undefined && NOT_SENT_CODES.has(facts.networkCode)) {
+    return { transient: true, effect: 'none' };
+  }
+  const serverSide =
+    (facts.httpStatus !== undefined && facts.httpStatus >= 500) ||
+    reasons.some((r) => SERVER_REASONS.has(r)) ||
+    (facts.httpStatus === undefined && facts.networkCode !== undefined);
+  if (serverSide) {
+    const rolledBack = ctx.inTransaction && !ctx.commit;
+    return { transient: true, effect: rolledBack ? 'rolled-back' : 'unknown', ...position };
+  }
+  if (ctx.inTransaction) return { transient: false, effect: 'rolled-back', ...position };
+  if (facts.httpStatus !== undefined && facts.httpStatus < 500) {
+    if (ctx.statementCount === 1) return { transient: false, effect: 'rolled-back', ...position };
+    if (ctx.statementPosition === 0) return { transient: false, effect: 'rolled-back', ...position };
+  }
+  return { transient: false, effect: 'unknown', ...position };
+}

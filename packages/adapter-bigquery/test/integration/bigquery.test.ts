@@ -1,0 +1,267 @@
+import { inspect } from 'node:util';
+import type { BatchInfo, ExecuteOptions } from '@sqlbatcher/core';
+import { ClosedError } from '@sqlbatcher/core';
+import { type BigQueryTestServer, startBigQueryServer } from '@sqlbatcher/testkit';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BigQueryAdapter, BigQueryError } from '../../src/index.js';
+
+let server: BigQueryTestServer;
+
+beforeAll(async () => {
+  server = await startBigQueryServer({ datasets: ['ds'] });
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+beforeEach(async () => {
+  await server.db.exec(
+    'DROP TABLE IF EXISTS ds.users; CREATE TABLE ds.users (id bigint PRIMARY KEY, name text, email text, created_at timestamptz)',
+  );
+  server.requests.length = 0;
+});
+
+const adapters: BigQueryAdapter[] = [];
+afterEach(async () => {
+  await Promise.all(adapters.splice(0).map((a) => a.close()));
+});
+
+function makeAdapter(
+  extra: Partial<ConstructorParameters<typeof BigQueryAdapter>[0] & object> = {},
+): BigQueryAdapter {
+  const adapter = new BigQueryAdapter({
+    projectId: server.projectId,
+    apiEndpoint: server.url,
+    authClient: server.authClient,
+    retryOptions: { maxRetryDelay: 0.01 },
+    ...extra,
+  });
+  adapters.push(adapter);
+  return adapter;
+}
+
+async function ids(): Promise<number[]> {
+  const r = await server.db.query<{ id: number }>('SELECT id::int AS id FROM ds.users ORDER BY id');
+  return r.rows.map((row) => row.id);
+}
+
+/** Batch info as the batcher passes it: the statements of the request, joined by `;\n`. */
+function batchOf(statements: string[]): { sql: string; options: ExecuteOptions } {
+  const sql = statements.join(';\n');
+  const batch: BatchInfo = {
+    id: 0,
+    sql,
+    bytes: Buffer.byteLength(sql),
+    statements: statements.map((s, i) => ({ sql: s, indices: [i] })),
+    inputCount: statements.length,
+    rowCount: 0,
+  };
+  return { sql, options: { batch } };
+}
+
+const insert = (id: number): string =>
+  `INSERT INTO ds.users (id, name, email, created_at) VALUES (${id}, 'User ${id}', 'user${id}@example.com', CURRENT_TIMESTAMP())`;
+
+describe('BigQueryAdapter with @google-cloud/bigquery against the test server', () => {
+  it('declares honest capabilities', () => {
+    const adapter = makeAdapter();
+    expect(adapter.capabilities).toMatchObject({
+      maxQuerySize: 1_000_000,
+      multiStatement: true,
+      atomicMultiStatement: false,
+      transactions: true,
+      savepoints: false,
+      dialect: 'bigquery',
+    });
+    expect(() => makeAdapter({ maxQuerySize: 1_048_577 })).toThrow(/maxQuerySize/);
+  });
+
+  it('executes an INSERT through jobs.query and reports numDmlAffectedRows', async () => {
+    const adapter = makeAdapter();
+    const result = await adapter.execute(
+      "INSERT INTO `test-project.ds.users` (id, name, email, created_at) VALUES (1, 'Ada', \"ada@example.com\", CURRENT_TIMESTAMP()), (2, 'It\\'s', 'b@example.com', CURRENT_TIMESTAMP())",
+    );
+    expect(result.rowCount).toBe(2);
+    expect(await ids()).toEqual([1, 2]);
+    const names = await server.db.query<{ name: string }>('SELECT name FROM ds.users ORDER BY id');
+    expect(names.rows.map((r) => r.name)).toEqual(['Ada', "It's"]);
+    expect(server.requests.map((r) => r.api)).toEqual(['jobs.query']);
+  });
+
+  it('works detached and returns SELECT rows', async () => {
+    const { execute } = makeAdapter();
+    await execute(insert(7));
+    const result = await execute('SELECT id, name FROM ds.users');
+    expect(result.rows).toEqual([{ id: 7, name: 'User 7' }]);
+  });
+
+  it('runs a multi-statement script and sums affected rows over its child jobs', async () => {
+    const adapter = makeAdapter();
+    const { sql, options } = batchOf([
+      insert(1),
+      'INSERT INTO ds.users (id, name) VALUES (2, \'b\'), (3, "c")',
+      "UPDATE ds.users SET name = 'z' WHERE id >= 2",
+    ]);
+    const result = await adapter.execute(sql, options);
+    expect(result.rowCount).toBe(5);
+    expect(await ids()).toEqual([1, 2, 3]);
+    expect(server.requests.map((r) => r.api)).toEqual(['jobs.query', 'jobs.list']);
+  });
+
+  it('a failing script keeps the statements before the failure (BigQuery scripts are not atomic)', async () => {
+    const adapter = makeAdapter();
+    const { sql, options } = batchOf([
+      insert(1),
+      insert(2),
+      'INSERT INTO ds.missing (id) VALUES (3)',
+      insert(4),
+    ]);
+    const err = await adapter.execute(sql, options).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BigQueryError);
+    const e = err as BigQueryError;
+    expect(e.httpStatus).toBe(404);
+    expect(e.code).toBe('notFound');
+    expect(e.message).toContain('Not found: Table test-project:ds.missing');
+    expect(adapter.classifyError(e)).toEqual({ transient: false, effect: 'unknown', statementPosition: 2 });
+    expect(await ids()).toEqual([1, 2]);
+  });
+
+  it('maps a syntax error, never retries it, and keeps credentials out of the error', async () => {
+    const adapter = makeAdapter();
+    const { sql, options } = batchOf(['SELEC 1']);
+    const err = (await adapter.execute(sql, options).catch((e: unknown) => e)) as BigQueryError;
+    expect(err.name).toBe('BigQueryError');
+    expect(err.code).toBe('invalidQuery');
+    expect(err.httpStatus).toBe(400);
+    expect(err.message).toMatch(/Syntax error: .* at \[1:1\]/);
+    expect(adapter.classifyError(err)).toEqual({
+      transient: false,
+      effect: 'rolled-back',
+      statementPosition: 0,
+    });
+    expect(server.requests.filter((r) => r.api === 'jobs.query')).toHaveLength(1);
+    const shown = `${inspect(err, { depth: 10 })} ${JSON.stringify(err)} ${err.stack}`;
+    expect(shown).not.toMatch(/sqlbatcher-testkit-token|authorization/i);
+  });
+
+  it('rejects SAVEPOINT like BigQuery does (no savepoints)', async () => {
+    const adapter = makeAdapter();
+    const session = await adapter.session();
+    await session.begin();
+    const err = (await session.execute('SAVEPOINT sp1').catch((e: unknown) => e)) as BigQueryError;
+    expect(err.message).toContain('Syntax error: Unexpected identifier "SAVEPOINT" at [1:1]');
+    expect(session.savepoint).toBeUndefined();
+    await session.release();
+  });
+
+  it('commits a transaction run in a BigQuery session', async () => {
+    const adapter = makeAdapter();
+    const session = await adapter.session();
+    await session.begin();
+    const r = await session.execute(`${insert(1)};\n${insert(2)}`);
+    expect(r.rowCount).toBe(2);
+    await session.commit();
+    await session.release();
+    expect(await ids()).toEqual([1, 2]);
+    const queries = server.requests.filter((q) => q.api === 'jobs.query');
+    expect(queries.map((q) => q.query)).toEqual([
+      'BEGIN TRANSACTION',
+      `${insert(1)};\n${insert(2)}`,
+      'COMMIT TRANSACTION',
+      'CALL BQ.ABORT_SESSION()',
+    ]);
+    const sessionId = queries[1]!.sessionId;
+    expect(sessionId).toBeTruthy();
+    expect(queries.slice(1).every((q) => q.sessionId === sessionId)).toBe(true);
+    expect(server.sessionCount()).toBe(0);
+  });
+
+  it('rolls a session transaction back', async () => {
+    const adapter = makeAdapter();
+    const session = await adapter.session();
+    await session.begin();
+    await session.execute(insert(1));
+    await session.rollback();
+    await session.release();
+    expect(await ids()).toEqual([]);
+  });
+
+  it('a statement failing inside a transaction rolls the whole transaction back', async () => {
+    const adapter = makeAdapter();
+    await adapter.execute(insert(1));
+    const session = await adapter.session();
+    await session.begin();
+    await session.execute(insert(2));
+    const err = await session.execute(insert(1)).catch((e: unknown) => e); // duplicate key
+    expect(adapter.classifyError(err)).toMatchObject({ transient: false, effect: 'rolled-back' });
+    await session.rollback(); // already rolled back by BigQuery: no request, no error
+    await session.release();
+    expect(await ids()).toEqual([1]);
+  });
+
+  it('rejects query text over 1,024K characters with the API error, refused before any job ran', async () => {
+    const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+    const sql = `SELECT '${'x'.repeat(1024 * 1024)}'`;
+    const err = (await adapter.execute(sql).catch((e: unknown) => e)) as BigQueryError;
+    expect(err.httpStatus).toBe(400);
+    expect(err.code).toBe('invalid');
+    expect(err.message).toContain(
+      'The query is too large. The maximum standard SQL query length is 1024.00K characters, including comments and white space characters.',
+    );
+    expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'none' });
+  });
+
+  it('the client retries a 503 itself; the retried request carries the same requestId', async () => {
+    const adapter = makeAdapter();
+    server.failNext(1, 503);
+    const r = await adapter.execute(insert(1));
+    expect(r.rowCount).toBe(1);
+    const attempts = server.requests.filter((q) => q.api === 'jobs.query');
+    expect(attempts.map((q) => q.status)).toEqual([503, 200]);
+    expect(attempts[0]!.requestId).toBe(attempts[1]!.requestId);
+    expect(await ids()).toEqual([1]);
+  });
+
+  it('a lost response is retried without running the job twice (requestId deduplication)', async () => {
+    const adapter = makeAdapter();
+    await server.db.exec('ALTER TABLE ds.users DROP CONSTRAINT users_pkey');
+    server.failNext(1, 503, { afterExecution: true });
+    const r = await adapter.execute(insert(1));
+    expect(r.rowCount).toBe(1);
+    expect(await ids()).toEqual([1]);
+  });
+
+  it('classifies rate limits as not executed and 5xx as in doubt once the client gives up', async () => {
+    const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+    server.failNext(1, 429);
+    const limited = await adapter.execute(insert(1)).catch((e: unknown) => e);
+    expect(adapter.classifyError(limited)).toEqual({ transient: true, effect: 'none' });
+    server.failNext(1, 503);
+    const unavailable = (await adapter.execute(insert(1)).catch((e: unknown) => e)) as BigQueryError;
+    expect(unavailable.code).toBe('backendError');
+    expect(adapter.classifyError(unavailable)).toEqual({ transient: true, effect: 'unknown' });
+    expect(await ids()).toEqual([]);
+  });
+
+  it('uses jobs.insert + getQueryResults when jobTimeoutMs is set', async () => {
+    const adapter = makeAdapter({ jobTimeoutMs: 60_000, labels: { team: 'data' } });
+    const r = await adapter.execute(insert(5));
+    expect(r.rowCount).toBe(1);
+    expect(server.requests.map((q) => q.api)).toEqual(['jobs.insert', 'jobs.getQueryResults']);
+    expect(await ids()).toEqual([5]);
+  });
+
+  it('resolves unqualified names in datasetId', async () => {
+    const adapter = makeAdapter({ datasetId: 'ds' });
+    await adapter.execute("INSERT INTO users (id, name) VALUES (9, 'n')");
+    expect(await ids()).toEqual([9]);
+  });
+
+  it('rejects with ClosedError after close()', async () => {
+    const adapter = makeAdapter();
+    await adapter.close();
+    await expect(adapter.execute('SELECT 1')).rejects.toBeInstanceOf(ClosedError);
+    expect(adapter.classifyError(new ClosedError('x'))).toEqual({ transient: false, effect: 'none' });
+  });
+});
