@@ -83,11 +83,11 @@ describe('QueryCollector on a real batcher run (PGlite)', () => {
     expect(toPrometheus(collector)).toContain(`sqlbatcher_requests_total{status="success"} ${sent.length}\n`);
   }, 60_000);
 
-  it('records the failed request with the engine's error code and message', async () => {
+  it('records the failed request with the engine error code and message', async () => {
     const a = adapter();
     const batcher = new SQLBatcher({ adapter: a, maxBytes: 5_000 });
     const collector = new QueryCollector();
-    const statements = [...users(0, 100), 'INSERT INTO users (id, name, email) VALUES (5, \'dup\', \'d\')'];
+    const statements = [...users(0, 100), "INSERT INTO users (id, name, email) VALUES (5, 'dup', 'd')"];
     await expect(batcher.processStatements(statements, a.execute, collector)).rejects.toMatchObject({
       name: 'BatchExecutionError',
     });
