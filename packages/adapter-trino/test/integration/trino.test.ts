@@ -1,0 +1,376 @@
+import { inspect } from 'node:util';
+import { ConfigurationError, SQLBatcher } from '@sqlbatcher/core';
+import {
+  parseTrinoRoleHeader,
+  parseTrinoSessionHeader,
+  scanTrinoText,
+  startTrinoServer,
+  type TrinoTestServer,
+} from '@sqlbatcher/testkit';
+import { Trino } from 'trino-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  TrinoAdapter,
+  type TrinoAdapterOptions,
+  TrinoQueryError,
+  TrinoRequestError,
+} from '../../src/index.js';
+
+let server: TrinoTestServer;
+let db: Awaited<ReturnType<TrinoTestServer['db']>>;
+let tableNo = 0;
+
+beforeAll(async () => {
+  server = await startTrinoServer({ pageSize: 100 });
+  db = await server.db();
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+function adapterFor(s: TrinoTestServer, options: Partial<TrinoAdapterOptions> = {}): TrinoAdapter {
+  return new TrinoAdapter({ server: s.url, user: 'analyst', catalog: 'memory', schema: 'it', ...options });
+}
+
+async function freshTable(adapter: TrinoAdapter): Promise<string> {
+  const table = `t${++tableNo}`;
+  await adapter.execute(
+    `CREATE TABLE ${table} (id integer, name varchar, created_at timestamp(3) with time zone)`,
+  );
+  return table;
+}
+
+async function count(table: string, schema = 'it'): Promise<number> {
+  const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.${table}`);
+  return r.rows[0]!.n;
+}
+
+const posts = (s: TrinoTestServer, from = 0) =>
+  s.requests.slice(from).filter((r) => r.method === 'POST' && r.path === '/v1/statement');
+
+describe('TrinoAdapter headers', () => {
+  it('sends user, source, catalog, schema, role and URL-encoded session properties', async () => {
+    const adapter = adapterFor(server, {
+      role: 'admin',
+      sessionProperties: {
+        query_max_run_time: '1h',
+        'hive.comment': 'a,b=c é',
+        optimize_hash_generation: false,
+      },
+    });
+    const before = server.requests.length;
+    await adapter.execute('SELECT 1');
+    const post = posts(server, before)[0]!;
+    expect(post.headers['x-trino-user']).toBe('analyst');
+    expect(post.headers['x-trino-source']).toBe('sqlbatcher');
+    expect(post.headers['x-trino-catalog']).toBe('memory');
+    expect(post.headers['x-trino-schema']).toBe('it');
+    expect(post.headers['x-trino-role']).toBe('system=ROLE{admin}');
+    expect(parseTrinoRoleHeader(post.headers['x-trino-role'])).toEqual({ system: 'ROLE{admin}' });
+    expect(parseTrinoSessionHeader(post.headers['x-trino-session'])).toEqual({
+      query_max_run_time: '1h',
+      'hive.comment': 'a,b=c é',
+      optimize_hash_generation: 'false',
+    });
+    // User-only authentication: no Authorization header at all.
+    expect(post.headers.authorization).toBeUndefined();
+    // The page requests carry the same identity.
+    const gets = server.requests.slice(before).filter((r) => r.method === 'GET');
+    expect(gets.length).toBeGreaterThanOrEqual(2);
+    expect(gets.every((r) => r.headers['x-trino-user'] === 'analyst')).toBe(true);
+  });
+
+  it('refuses role and session-property values that would need escaping in a header', () => {
+    expect(() => adapterFor(server, { role: 'admin},hive=ROLE{x' })).toThrow(ConfigurationError);
+    expect(() => adapterFor(server, { sessionProperties: { 'bad,name': 1 } })).toThrow(ConfigurationError);
+    expect(() => adapterFor(server, { catalog: 'hive\r\nX-Evil: 1' })).toThrow(ConfigurationError);
+    expect(() => new TrinoAdapter({ host: 'localhost' })).toThrow(/user/);
+  });
+
+  it('builds the URL from host/port/ssl and refuses a password over plain HTTP', () => {
+    expect(() => new TrinoAdapter({ host: 'h', port: 8080, auth: { user: 'u', password: 'p' } })).toThrow(
+      /HTTPS/,
+    );
+    expect(
+      () => new TrinoAdapter({ host: 'h', ssl: true, auth: { user: 'u', password: 'p' } }),
+    ).not.toThrow();
+    expect(() => new TrinoAdapter({ server: 'https://u:p@h', user: 'u' })).toThrow(/credentials/);
+  });
+
+  it('authenticates with basic auth and never leaks the password in errors', async () => {
+    const secured = await startTrinoServer({ db, credentials: { user: 'alice', password: 's3cret-pw' } });
+    try {
+      const ok = adapterFor(secured, {
+        user: undefined,
+        auth: { user: 'alice', password: 's3cret-pw' },
+        allowInsecureAuth: true,
+      });
+      await ok.execute('SELECT 1');
+      expect(posts(secured)[0]!.headers['x-trino-user']).toBe('alice');
+
+      const wrong = adapterFor(secured, {
+        user: undefined,
+        auth: { user: 'alice', password: 'wrong-pw-123' },
+        allowInsecureAuth: true,
+      });
+      const err = await wrong.execute('SELECT 1').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TrinoRequestError);
+      expect((err as TrinoRequestError).status).toBe(401);
+      const everything = `${String(err)} ${inspect(err, { depth: 10, showHidden: true })} ${JSON.stringify(err)}`;
+      expect(everything).not.toContain('wrong-pw-123');
+      expect(everything).not.toContain(Buffer.from('alice:wrong-pw-123').toString('base64'));
+      expect(wrong.classifyError(err)).toEqual({ transient: false, effect: 'none' });
+    } finally {
+      await secured.close();
+    }
+  });
+
+  it('surfaces the 400 Trino answers without X-Trino-User', async () => {
+    // trino-client drops empty headers, so this client sends no user at all.
+    const client = Trino.create({ server: server.url, extraHeaders: { 'X-Trino-User': '' } });
+    const adapter = new TrinoAdapter({ client });
+    const before = server.requests.length;
+    const err = await adapter.execute('SELECT 1').catch((e: unknown) => e);
+    expect(server.requests[before]!.headers['x-trino-user']).toBeUndefined();
+    expect(err).toBeInstanceOf(TrinoRequestError);
+    expect(err).toMatchObject({ status: 400, code: 'HTTP_400', phase: 'submit' });
+    expect((err as Error).message).toContain('User must be set');
+    expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'none' });
+  });
+});
+
+describe('TrinoAdapter results', () => {
+  it('reads every page of a result', async () => {
+    const adapter = adapterFor(server);
+    const before = server.requests.length;
+    const result = await adapter.execute('SELECT x, x * 2 AS y FROM generate_series(1, 1050) AS t(x)');
+    expect(result.rows).toHaveLength(1050);
+    expect(result.rows![1049]).toEqual([1050, 2100]);
+    expect(server.requests.slice(before).filter((r) => r.method === 'GET').length).toBeGreaterThanOrEqual(12);
+  });
+
+  it('reports rows inserted', async () => {
+    const adapter = adapterFor(server);
+    const table = await freshTable(adapter);
+    const r = await adapter.execute(
+      `INSERT INTO ${table} (id, name, created_at) VALUES (1, 'a', current_timestamp), (2, 'b', TIMESTAMP '2024-01-01 00:00:00 UTC')`,
+    );
+    expect(r.rowCount).toBe(2);
+    expect(await count(table)).toBe(2);
+  });
+
+  it('detects an error that arrives on a later page, after data pages', async () => {
+    const adapter = adapterFor(server);
+    server.failQuery({ errorName: 'EXCEEDED_LOCAL_MEMORY_LIMIT', afterPages: 3 });
+    const before = server.requests.length;
+    const err = await adapter
+      .execute('SELECT x FROM generate_series(1, 1000) AS t(x)')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrinoQueryError);
+    expect(err).toMatchObject({
+      code: 'EXCEEDED_LOCAL_MEMORY_LIMIT',
+      errorCode: 131079,
+      errorType: 'INSUFFICIENT_RESOURCES',
+    });
+    // Three data pages were served before the failing one.
+    const gets = server.requests.slice(before).filter((r) => r.method === 'GET');
+    expect(gets.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('maps SQL errors to TrinoQueryError with Trino’s code, name and type', async () => {
+    const adapter = adapterFor(server);
+    const err = await adapter.execute('SELECT * FROM missing_table').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrinoQueryError);
+    expect(err).toMatchObject({ code: 'TABLE_NOT_FOUND', errorCode: 46, errorType: 'USER_ERROR' });
+    expect((err as TrinoQueryError).queryId).toMatch(/^\d{8}_\d{6}_\d{5}_/);
+    expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'none', statementPosition: 0 });
+  });
+
+  it('surfaces QUERY_TEXT_TOO_LARGE with a clear hint when maxQuerySize exceeds the server limit', async () => {
+    const small = await startTrinoServer({ db, maxQueryLength: 1000 });
+    try {
+      const adapter = adapterFor(small, { maxQuerySize: 5000 });
+      const err = await adapter.execute(`SELECT '${'x'.repeat(1200)}'`).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TrinoQueryError);
+      expect(err).toMatchObject({ code: 'QUERY_TEXT_TOO_LARGE', errorCode: 35 });
+      expect((err as Error).message).toContain('exceeds the maximum length (1000)');
+      expect((err as Error).message).toContain('lower maxQuerySize');
+      expect(adapter.classifyError(err)).toMatchObject({ transient: false, effect: 'none' });
+
+      // With maxQuerySize at the server's limit, the batcher never trips it — even with 2-byte characters.
+      const fitting = adapterFor(small, { maxQuerySize: 1000 });
+      const table = await freshTable(fitting);
+      const before = small.requests.length;
+      const statements = Array.from(
+        { length: 300 },
+        (_, i) => `INSERT INTO ${table} (id, name, created_at) VALUES (${i}, 'é${i}', current_timestamp)`,
+      );
+      await using batcher = new SQLBatcher({ adapter: fitting });
+      await batcher.processStatements(statements);
+      expect(await count(table)).toBe(300);
+      const sent = posts(small, before);
+      expect(sent.length).toBeGreaterThan(1);
+      expect(sent.every((r) => r.body.length <= 1000 && r.status === 200)).toBe(true);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('TrinoAdapter with SQLBatcher', () => {
+  it('sends exactly one statement per request and ends in the same state as one-by-one execution', async () => {
+    const adapter = adapterFor(server);
+    const oneByOne = adapterFor(server, { schema: 'it_ref' });
+    const stream = [
+      'CREATE TABLE mixed (id integer, name varchar, created_at timestamp(3) with time zone)',
+      ...Array.from(
+        { length: 200 },
+        (_, i) =>
+          `INSERT INTO mixed (id, name, created_at) VALUES (${i}, 'n;${i}', TIMESTAMP '2024-01-01 00:00:00 UTC')`,
+      ),
+      "UPDATE mixed SET name = 'updated' WHERE id < 10",
+      'DELETE FROM mixed WHERE id >= 190',
+      ...Array.from(
+        { length: 50 },
+        (_, i) => `INSERT INTO mixed (id, name, created_at) VALUES (${1000 + i}, 'late', current_timestamp)`,
+      ),
+    ];
+    const before = server.requests.length;
+    await using batcher = new SQLBatcher({ adapter, maxBytes: 8_000 });
+    await batcher.processStatements(stream);
+    const sent = posts(server, before).map((r) => r.body);
+    expect(sent.length).toBeGreaterThan(4);
+    expect(sent.length).toBeLessThan(stream.length);
+    for (const sql of sent) expect(scanTrinoText(sql).semicolon).toBe(-1);
+    expect(server.requests.slice(before).every((r) => r.status === 200)).toBe(true);
+
+    for (const sql of stream) await oneByOne.execute(sql);
+    const a = await db.query('SELECT id, name FROM it.mixed ORDER BY id');
+    const b = await db.query('SELECT id, name FROM it_ref.mixed ORDER BY id');
+    expect(a.rows.length).toBe(240);
+    expect(a.rows).toEqual(b.rows);
+  });
+
+  it('retries an HTTP 503 on submission (nothing ran) and delivers every row once', async () => {
+    const adapter = adapterFor(server);
+    const table = await freshTable(adapter);
+    server.failNext(2, 503, { method: 'POST' });
+    const before = server.requests.length;
+    await using batcher = new SQLBatcher({
+      adapter,
+      retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false },
+    });
+    await batcher.processStatements(
+      Array.from({ length: 100 }, (_, i) => `INSERT INTO ${table} (id, name) VALUES (${i}, 'r')`),
+    );
+    expect(batcher.report.retries).toBe(2);
+    expect(posts(server, before).filter((r) => r.status === 503)).toHaveLength(2);
+    expect(await count(table)).toBe(100);
+  });
+
+  it('uses retryAttempts from the adapter options through batcherDefaults', async () => {
+    const adapter = adapterFor(server, { retryAttempts: 2 });
+    const table = await freshTable(adapter);
+    server.failNext(2, 503, { method: 'POST' });
+    await using batcher = new SQLBatcher({ adapter, ...adapter.batcherDefaults });
+    await expect(
+      batcher.processStatements([`INSERT INTO ${table} (id, name) VALUES (1, 'x')`]),
+    ).rejects.toMatchObject({
+      name: 'BatchExecutionError',
+      attempts: 2,
+    });
+    expect(await count(table)).toBe(0);
+  });
+
+  it('does not retry a 503 on a result page: the query may have run', async () => {
+    const adapter = adapterFor(server);
+    const table = await freshTable(adapter);
+    const before = server.requests.length;
+    server.failNext(1, 503, { method: 'GET' });
+    await using batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 5, initialDelayMs: 1 } });
+    const err = await batcher
+      .processStatements([`INSERT INTO ${table} (id, name) VALUES (1, 'x')`])
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: true });
+    expect(posts(server, before)).toHaveLength(1);
+    expect(adapter.classifyError((err as { cause: unknown }).cause)).toEqual({
+      transient: true,
+      effect: 'unknown',
+    });
+  });
+
+  it('retries QUERY_QUEUE_FULL (rejected before it started) and delivers every row once', async () => {
+    const adapter = adapterFor(server);
+    const table = await freshTable(adapter);
+    server.failQuery({ errorName: 'QUERY_QUEUE_FULL', at: 'queued', match: (sql) => sql.includes(table) });
+    await using batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1 } });
+    await batcher.processStatements(
+      Array.from({ length: 10 }, (_, i) => `INSERT INTO ${table} (id, name) VALUES (${i}, 'q')`),
+    );
+    expect(batcher.report.retries).toBe(1);
+    expect(await count(table)).toBe(10);
+  });
+
+  it('treats resource failures during execution as in doubt unless atomicWrites is set', async () => {
+    const adapter = adapterFor(server);
+    const table = await freshTable(adapter);
+    // The test server runs the INSERT, then reports the failure: what a non-transactional connector does.
+    server.failQuery({ errorName: 'EXCEEDED_GLOBAL_MEMORY_LIMIT', match: (sql) => sql.includes(table) });
+    await using batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1 } });
+    const err = await batcher
+      .processStatements([`INSERT INTO ${table} (id, name) VALUES (1, 'x')`])
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: true, attempts: 1 });
+    // Not retried, so not duplicated: exactly the one row the failed attempt left.
+    expect(await count(table)).toBe(1);
+    const cause = (err as { cause: unknown }).cause;
+    expect(adapter.classifyError(cause)).toEqual({
+      transient: true,
+      effect: 'unknown',
+      statementPosition: 0,
+    });
+    expect(adapterFor(server, { atomicWrites: true }).classifyError(cause)).toEqual({
+      transient: true,
+      effect: 'rolled-back',
+      statementPosition: 0,
+    });
+  });
+
+  it('retries when the coordinator refuses connections, and gives up with a clear error', async () => {
+    const gone = await startTrinoServer({ db });
+    const url = gone.url;
+    await gone.close();
+    const adapter = new TrinoAdapter({ server: url, user: 'u' });
+    const err = await adapter.execute('SELECT 1').catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'TrinoRequestError', networkCode: 'ECONNREFUSED', phase: 'submit' });
+    expect(adapter.classifyError(err)).toEqual({ transient: true, effect: 'none' });
+    await using batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1 } });
+    await expect(batcher.processStatements(['SELECT 1'])).rejects.toMatchObject({
+      attempts: 3,
+      inDoubt: false,
+    });
+  });
+
+  it('refuses transactions and savepoints instead of sending SQL Trino cannot run', () => {
+    const adapter = adapterFor(server);
+    expect(() => new SQLBatcher({ adapter, transaction: 'batch' })).toThrow(ConfigurationError);
+    expect(() => new SQLBatcher({ adapter, transaction: 'all', savepoints: true })).toThrow(
+      ConfigurationError,
+    );
+  });
+
+  it("isolates a failing statement with onError: 'isolate' when writes are atomic", async () => {
+    const adapter = adapterFor(server, { atomicWrites: true });
+    const table = await freshTable(adapter);
+    const statements = Array.from({ length: 10 }, (_, i) =>
+      i === 4
+        ? `INSERT INTO ${table} (id, name) VALUES (CAST('four' AS integer), 'bad')`
+        : `INSERT INTO ${table} (id, name) VALUES (${i}, 'ok')`,
+    );
+    await using batcher = new SQLBatcher({ adapter, onError: 'isolate', retry: false });
+    await batcher.processStatements(statements);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([4]);
+    expect(await count(table)).toBe(9);
+  });
+});
