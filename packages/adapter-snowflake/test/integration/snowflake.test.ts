@@ -1,0 +1,305 @@
+/**
+ * SnowflakeAdapter with the real snowflake-sdk against the testkit's Snowflake server.
+ */
+import type { BatchInfo, ExecuteOptions } from '@sqlbatcher/core';
+import { type SnowflakeTestServer, startSnowflakeServer } from '@sqlbatcher/testkit';
+import snowflake from 'snowflake-sdk';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SnowflakeAdapter, SnowflakeError } from '../../src/index.js';
+
+snowflake.configure({ logLevel: 'OFF' });
+
+const PASSWORD = 'p4ssw0rd-secret';
+
+let server: SnowflakeTestServer;
+const adapters: SnowflakeAdapter[] = [];
+
+const open = (extra: Partial<ConstructorParameters<typeof SnowflakeAdapter>[0]> = {}): SnowflakeAdapter => {
+  const adapter = new SnowflakeAdapter({
+    accessUrl: server.url,
+    account: 'testaccount',
+    username: 'loader',
+    password: PASSWORD,
+    warehouse: 'WH',
+    database: 'DB',
+    schema: 'PUBLIC',
+    ...extra,
+  });
+  adapters.push(adapter);
+  return adapter;
+};
+
+/** Batch info as the batcher passes it, for statement positions in multi-statement failures. */
+const batchOf = (statements: string[]): ExecuteOptions => {
+  const sql = statements.join(';\n');
+  const batch: BatchInfo = {
+    id: 0,
+    sql,
+    bytes: Buffer.byteLength(sql),
+    statements: statements.map((s, i) => ({ sql: s, indices: [i] })),
+    inputCount: statements.length,
+    rowCount: 0,
+  };
+  return { batch };
+};
+
+const count = async (table: string): Promise<number> => {
+  const res = await server.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+  return res.rows[0]?.n ?? -1;
+};
+
+beforeAll(async () => {
+  // PGlite's start-up (WASM) takes seconds on a busy CI machine
+  server = await startSnowflakeServer({ credentials: { username: 'loader', password: PASSWORD } });
+}, 60_000);
+
+afterEach(async () => {
+  await Promise.all(adapters.splice(0).map((a) => a.close()));
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('SnowflakeAdapter with snowflake-sdk', () => {
+  it('logs in and executes, reporting affected rows', async () => {
+    const adapter = open();
+    await adapter.execute('CREATE TABLE t_basic (id INT, name VARCHAR)');
+    const res = await adapter.execute("INSERT INTO t_basic (id, name) VALUES (1, 'a'), (2, 'b')");
+    expect(res.rowCount).toBe(2);
+    const login = server.requests.find((r) => r.path === '/session/v1/login-request');
+    expect(login?.status).toBe(200);
+    const sel = await adapter.execute('SELECT id, name FROM t_basic ORDER BY id');
+    expect(sel.rows).toEqual([
+      { ID: 1, NAME: 'a' },
+      { ID: 2, NAME: 'b' },
+    ]);
+  });
+
+  it('works detached', async () => {
+    const { execute } = open();
+    const res = await execute('SELECT 41 + 1 AS answer');
+    expect(res.rows).toEqual([{ ANSWER: 42 }]);
+  });
+
+  it('sends a batch as one multi-statement request and sums rows of every statement', async () => {
+    const adapter = open();
+    await adapter.execute('CREATE TABLE t_multi (id INT)');
+    const before = server.queries().length;
+    const res = await adapter.execute(
+      'INSERT INTO t_multi VALUES (1); INSERT INTO t_multi VALUES (2), (3); UPDATE t_multi SET id = id + 10 WHERE id > 1',
+    );
+    expect(res.rowCount).toBe(1 + 2 + 2);
+    const sent = server.queries().slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.statementCount).toBe(3);
+    expect(sent[0]?.multiStatementCount).toBe(0);
+    expect(await count('t_multi')).toBe(3);
+  });
+
+  it('surfaces engine errors with code and SQLSTATE, and classifies a failed single statement as rolled back', async () => {
+    const adapter = open();
+    const err = await adapter.execute('INSERT INTO no_such_table VALUES (1)').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SnowflakeError);
+    const e = err as SnowflakeError;
+    expect(e.code).toBe('002003');
+    expect(e.sqlState).toBe('42S02');
+    expect(e.kind).toBe('sql');
+    expect(adapter.classifyError(e)).toEqual({
+      transient: false,
+      effect: 'rolled-back',
+      statementPosition: 0,
+    });
+  });
+
+  it('names the failing statement of a multi-statement request; the ones before it stay committed', async () => {
+    const adapter = open();
+    await adapter.execute('CREATE TABLE t_partial (id INT)');
+    const stmts = [
+      'INSERT INTO t_partial VALUES (1)',
+      'INSERT INTO t_partial VALUES (2)',
+      'INSERT INTO missing VALUES (3)',
+    ];
+    const opts = batchOf(stmts);
+    const err = (await adapter.execute(opts.batch!.sql, opts).catch((e: unknown) => e)) as SnowflakeError;
+    expect(err).toBeInstanceOf(SnowflakeError);
+    expect(err.statementPosition).toBe(2);
+    expect(err.message).toContain('does not exist');
+    // Statements 0 and 1 autocommitted: a retry would insert them twice.
+    expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'unknown', statementPosition: 2 });
+    expect(await count('t_partial')).toBe(2);
+  });
+
+  it('refuses several statements without MULTI_STATEMENT_COUNT (real SDK, Snowflake error 000008)', async () => {
+    const conn = snowflake.createConnection({
+      accessUrl: server.url,
+      account: 'x',
+      username: 'loader',
+      password: PASSWORD,
+    });
+    await conn.connectAsync();
+    const err = await new Promise<Error & { code?: string; sqlState?: string }>((resolve) => {
+      conn.execute({ sqlText: 'SELECT 1; SELECT 2', complete: (e) => resolve(e as never) });
+    });
+    expect(err.code).toBe('000008');
+    expect(err.sqlState).toBe('0A000');
+    expect(err.message).toBe('Actual statement count 2 did not match the desired statement count 1.');
+    await new Promise((r) => conn.destroy(r));
+  });
+
+  it('commits and rolls back on a session; a failed statement leaves the transaction open', async () => {
+    const adapter = open();
+    await adapter.execute('CREATE TABLE t_tx (id INT)');
+    const s = await adapter.session();
+    await s.begin();
+    await s.execute('INSERT INTO t_tx VALUES (1)');
+    await s.rollback();
+    expect(await count('t_tx')).toBe(0);
+
+    await s.begin();
+    await s.execute('INSERT INTO t_tx VALUES (2)');
+    await expect(s.execute('INSERT INTO missing_tx VALUES (0)')).rejects.toMatchObject({ code: '002003' });
+    await s.execute('INSERT INTO t_tx VALUES (3)');
+    await s.commit();
+    await s.release();
+    const rows = await server.db.query<{ id: number }>('SELECT id FROM t_tx ORDER BY id');
+    expect(rows.rows.map((r) => r.id)).toEqual([2, 3]);
+  });
+
+  it('rolls back an open transaction when a session is released without commit', async () => {
+    const adapter = open();
+    await adapter.execute('CREATE TABLE t_release (id INT)');
+    const s = await adapter.session();
+    await s.begin();
+    await s.execute('INSERT INTO t_release VALUES (1)');
+    await s.release();
+    expect(await count('t_release')).toBe(0);
+    // the pooled connection is clean: the next session starts outside a transaction
+    const s2 = await adapter.session();
+    await s2.execute('INSERT INTO t_release VALUES (2)');
+    await s2.release();
+    expect(await count('t_release')).toBe(1);
+  });
+
+  it('declares no savepoints, and the server rejects SAVEPOINT like Snowflake', async () => {
+    const adapter = open();
+    expect(adapter.capabilities.savepoints).toBe(false);
+    const s = await adapter.session();
+    expect(s.savepoint).toBeUndefined();
+    await s.begin();
+    const err = (await s.execute('SAVEPOINT sp1').catch((e: unknown) => e)) as SnowflakeError;
+    expect(err.code).toBe('001003');
+    expect(err.sqlState).toBe('42000');
+    expect(err.message).toContain("unexpected 'SAVEPOINT'");
+    await s.rollback();
+    await s.release();
+  });
+
+  it('declares the engine limits and the server enforces them', async () => {
+    const adapter = open();
+    expect(adapter.capabilities).toMatchObject({
+      maxQuerySize: 1_000_000,
+      multiStatement: true,
+      atomicMultiStatement: false,
+      transactions: true,
+      savepoints: false,
+      maxRowsPerInsert: 16_384,
+      dialect: 'snowflake',
+    });
+    await adapter.execute('CREATE TABLE t_cap (id INT)');
+    const rows = (n: number) => Array.from({ length: n }, (_, i) => `(${i})`).join(',');
+    await expect(adapter.execute(`INSERT INTO t_cap VALUES ${rows(16_384)}`)).resolves.toMatchObject({
+      rowCount: 16_384,
+    });
+    const tooMany = (await adapter
+      .execute(`INSERT INTO t_cap VALUES ${rows(16_385)}`)
+      .catch((e) => e)) as SnowflakeError;
+    expect(tooMany.code).toBe('001795');
+    expect(tooMany.message).toContain('expected at most 16,384, got 16,385');
+
+    const big = `SELECT '${'x'.repeat(1_000_001)}'`;
+    const tooBig = (await adapter.execute(big).catch((e) => e)) as SnowflakeError;
+    expect(tooBig).toBeInstanceOf(SnowflakeError);
+    expect(tooBig.kind).toBe('sql');
+    expect(await count('t_cap')).toBe(16_384);
+  });
+
+  it('never puts the password into errors', async () => {
+    const adapter = open({ password: 'wrong-password-value' });
+    const err = (await adapter.execute('SELECT 1').catch((e: unknown) => e)) as SnowflakeError;
+    expect(err).toBeInstanceOf(SnowflakeError);
+    expect(err.kind).toBe('login');
+    expect(err.code).toBe('390100');
+    const dump = `${err.message} ${err.stack} ${JSON.stringify(err)} ${String((err.cause as Error)?.stack)}`;
+    expect(dump).not.toContain('wrong-password-value');
+    expect(adapter.classifyError(err).effect).toBe('none');
+  });
+
+  it('is safe when a response is lost after execution: the SDK retries with the same request id', async () => {
+    const adapter = open();
+    await adapter.execute('CREATE TABLE t_retry (id INT)');
+    server.failNext(1, 503, { afterExecute: true });
+    const res = await adapter.execute('INSERT INTO t_retry VALUES (1)');
+    expect(res.rowCount).toBe(1);
+    const sent = server.queries().filter((q) => q.sqlText === 'INSERT INTO t_retry VALUES (1)');
+    expect(sent.map((q) => [q.injected ?? false, q.replayed ?? false])).toEqual([
+      [true, false],
+      [false, true],
+    ]);
+    expect(await count('t_retry')).toBe(1);
+  }, 20_000);
+
+  it('classifies an HTTP refusal as not executed', async () => {
+    const adapter = open();
+    await adapter.execute('CREATE TABLE t_refused (id INT)');
+    // The SDK resends a request that failed without a SQL error once (same request id) before giving
+    // up, so two refusals are needed for the failure to reach the adapter.
+    server.failNext(2, 400);
+    const err = (await adapter
+      .execute('INSERT INTO t_refused VALUES (1)')
+      .catch((e: unknown) => e)) as SnowflakeError;
+    expect(err).toBeInstanceOf(SnowflakeError);
+    expect(err.kind).toBe('http');
+    expect(err.httpStatus).toBe(400);
+    expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'none' });
+    const sent = server.queries().filter((q) => q.requestId !== undefined && q.injected);
+    expect(sent.slice(-2).map((q) => q.status)).toEqual([400, 400]);
+    expect(await count('t_refused')).toBe(0);
+  });
+
+  it('rejects with ClosedError after close, detached too', async () => {
+    const adapter = open();
+    const { execute } = adapter;
+    await execute('SELECT 1');
+    const sessionsBefore = server.openSessions;
+    await adapter.close();
+    await expect(execute('SELECT 1')).rejects.toMatchObject({ name: 'ClosedError', code: 'CLOSED' });
+    await expect(adapter.session()).rejects.toMatchObject({ name: 'ClosedError' });
+    expect(server.openSessions).toBe(sessionsBefore - 1);
+  });
+
+  it('uses an existing connection, serialising requests and sessions on it', async () => {
+    const conn = snowflake.createConnection({
+      accessUrl: server.url,
+      account: 'x',
+      username: 'loader',
+      password: PASSWORD,
+    });
+    await conn.connectAsync();
+    const adapter = open({ connection: conn, password: undefined });
+    expect(adapter.capabilities.maxConcurrency).toBe(1);
+    await adapter.execute('CREATE TABLE t_ext (id INT)');
+    const s = await adapter.session();
+    await s.begin();
+    await s.execute('INSERT INTO t_ext VALUES (1)');
+    // waits for the session: it must not run inside the session's transaction
+    const outside = adapter.execute('INSERT INTO t_ext VALUES (2)');
+    await s.rollback();
+    await s.release();
+    await outside;
+    expect(await count('t_ext')).toBe(1);
+    await adapter.close();
+    expect(conn.isUp()).toBe(true);
+    await new Promise((r) => conn.destroy(r));
+  });
+});
