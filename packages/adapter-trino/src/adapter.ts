@@ -66,7 +66,6 @@ export interface TrinoBatcherDefaults {
 const SESSION_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 /** Role names we can put inside `ROLE{…}` without any escaping question. */
 const ROLE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]*$/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
