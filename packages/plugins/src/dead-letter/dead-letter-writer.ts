@@ -110,7 +110,7 @@ function describeError(err: unknown): string {
     cause?: unknown;
   };
   const parts: string[] = [];
-  const name = typeof e.name === 'string' && e.name !== 'Error' ? `${e.name}: ` : '';
+  const name = typeof e.name === 'string' && e.name.toLowerCase() !== 'error' ? `${e.name}: ` : '';
   parts.push(`${name}${typeof e.message === 'string' ? e.message : String(err)}`);
   const code =
     typeof e.engineCode === 'string' ? e.engineCode : typeof e.code === 'string' ? e.code : undefined;
