@@ -212,6 +212,9 @@ export function toSnowflakeError(err: unknown, ctx: FailureContext): SnowflakeEr
   });
 }
 
+/** SDK codes for "the connection is not (or no longer) logged in". */
+export const DISCONNECTED_CODES = new Set(['407001', '407002', '405503']);
+
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
@@ -225,8 +228,11 @@ export function classifySnowflakeError(error: unknown): ErrorClassification {
   if (!(error instanceof SnowflakeError)) return { transient: false, effect: 'unknown' };
   switch (error.kind) {
     case 'login':
+      return { transient: error.networkCode !== undefined, effect: 'none' };
     case 'client':
-      return { transient: error.kind === 'login' && error.networkCode !== undefined, effect: 'none' };
+      // The SDK refused to send because its session is gone (expired, or ended by the server): the
+      // adapter logs in again on the next request.
+      return { transient: DISCONNECTED_CODES.has(error.code ?? ''), effect: 'none' };
     case 'network':
       return error.networkCode !== undefined && NOT_CONNECTED.has(error.networkCode)
         ? { transient: true, effect: 'none' }

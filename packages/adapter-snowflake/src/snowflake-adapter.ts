@@ -8,7 +8,7 @@ import {
   type ExecuteOptions,
   type ExecuteResult,
 } from '@sqlbatcher/core';
-import { classifySnowflakeError, SnowflakeError, toSnowflakeError } from './errors.js';
+import { classifySnowflakeError, DISCONNECTED_CODES, SnowflakeError, toSnowflakeError } from './errors.js';
 import type { SnowflakeConnectionLike, SnowflakeSdkLike, SnowflakeStatementLike } from './sdk-types.js';
 
 /** Snowflake's limit on rows in one `VALUES` list. */
@@ -91,6 +91,13 @@ const CONNECTION_KEYS = [
 function surelySingle(sql: string): boolean {
   const trimmed = sql.replace(/[\s;]+$/, '');
   return !trimmed.includes(';');
+}
+
+function isDisconnected(err: unknown, conn: SnowflakeConnectionLike): boolean {
+  return (
+    (err instanceof SnowflakeError && err.kind === 'client' && DISCONNECTED_CODES.has(err.code ?? '')) ||
+    conn.isUp?.() === false
+  );
 }
 
 function destroyConnection(conn: SnowflakeConnectionLike): Promise<void> {
@@ -259,9 +266,19 @@ export class SnowflakeAdapter implements Adapter {
           release();
         }
       }
-      const conn = await this.#mainConnection();
+      const pending = this.#mainConnection();
+      const conn = await pending;
       if (this.#closed) throw new ClosedError('SnowflakeAdapter');
-      return runOnConnection(conn, sql, execOptions, this.#secrets());
+      try {
+        return await runOnConnection(conn, sql, execOptions, this.#secrets());
+      } catch (err) {
+        if (isDisconnected(err, conn) && this.#main === pending) {
+          // The session is gone: log in again on the next request.
+          this.#main = undefined;
+          void destroyConnection(conn);
+        }
+        throw err;
+      }
     };
   }
 
@@ -298,7 +315,12 @@ export class SnowflakeAdapter implements Adapter {
       () => this.#closed,
       async (broken) => {
         this.#active.delete(conn);
-        if (broken || this.#closed || this.#idle.length >= this.capabilities.maxConcurrency!) {
+        if (
+          broken ||
+          this.#closed ||
+          conn.isUp?.() === false ||
+          this.#idle.length >= this.capabilities.maxConcurrency!
+        ) {
           await destroyConnection(conn);
         } else {
           this.#idle.push(conn);
@@ -312,12 +334,17 @@ export class SnowflakeAdapter implements Adapter {
     return classifySnowflakeError(error);
   }
 
-  /** Destroys the connections the adapter opened (not an existing `connection` passed in). */
+  /**
+   * Destroys every connection the adapter opened (not an existing `connection` passed in), including
+   * those of sessions not yet released. Later calls reject with `ClosedError`.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const own: SnowflakeConnectionLike[] = [...this.#idle];
+    // Sessions still held lose their connection too: nothing the adapter opened outlives close().
+    const own: SnowflakeConnectionLike[] = [...this.#idle, ...this.#active];
     this.#idle.length = 0;
+    this.#active.clear();
     if (this.#main) {
       const main = await this.#main.catch(() => undefined);
       if (main) own.push(main);

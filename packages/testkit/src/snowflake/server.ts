@@ -73,6 +73,16 @@ export interface SnowflakeTestServer {
   readonly openSessions: number;
   /** Answer the next `n` query requests (`/queries/v1/query-request`) with HTTP `status`. */
   failNext(n: number, status: number, options?: FailNextOptions): void;
+  /**
+   * End every open session as Snowflake does when a session expires (open transactions roll back): the
+   * next request of a client answers with Snowflake's 390111 "Session no longer exists".
+   */
+  expireSessions(): Promise<void>;
+  /**
+   * The next `n` query requests end the session that sent them before running (as when it expires) and
+   * are answered with 390111: nothing of those requests runs.
+   */
+  endSessionOnNextQuery(n?: number): void;
   /** Query-request records only. */
   queries(): SnowflakeRequestRecord[];
   close(): Promise<void>;
@@ -124,6 +134,7 @@ export async function startSnowflakeServer(
   const byRequestId = new Map<string, Promise<StoredResponse>>();
   const failures: Array<{ status: number; afterExecute: boolean }> = [];
   let nextSessionId = 1;
+  let sessionEnds = 0;
 
   const remember = <K, V>(map: Map<K, V>, key: K, value: V): void => {
     map.set(key, value);
@@ -391,7 +402,13 @@ export async function startSnowflakeServer(
       return;
     }
 
-    const session = sessionOf(req);
+    let session = sessionOf(req);
+    if (session && sessionEnds > 0 && method === 'POST' && path === '/queries/v1/query-request') {
+      sessionEnds--;
+      record.injected = true;
+      await closeSession(session);
+      session = undefined;
+    }
     if (!session) {
       await readJson(req).catch(() => ({}));
       record.errorCode = '390111';
@@ -550,6 +567,12 @@ export async function startSnowflakeServer(
     },
     failNext(n, status, opts = {}) {
       for (let i = 0; i < n; i++) failures.push({ status, afterExecute: opts.afterExecute ?? false });
+    },
+    async expireSessions() {
+      for (const s of [...sessions.values()]) await closeSession(s);
+    },
+    endSessionOnNextQuery(n = 1) {
+      sessionEnds += n;
     },
     queries() {
       return requests.filter((r) => r.path === '/queries/v1/query-request');
