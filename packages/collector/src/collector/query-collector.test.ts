@@ -173,7 +173,23 @@ describe('QueryCollector', () => {
     expect(c.getStats().statementsIn).toBe(0);
   });
 
+  it('reports the column count and the column adjustment factor of INSERT requests', () => {
+    const c = new QueryCollector({ referenceColumnCount: 10 });
+    c.record(rec({ sql: 'INSERT INTO t (a, b, c, d, e) VALUES (1,2,3,4,5)' })); // 10/5 = 2
+    c.record(
+      rec({ sql: 'INSERT INTO t (a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t) VALUES (1)' }),
+    ); // 0.5
+    c.record(rec({ sql: 'INSERT INTO t (a) VALUES (1)' })); // 10, clamped to 2
+    c.record(rec({ sql: 'UPDATE t SET a = 1' }));
+    const s = c.getStats();
+    expect(s.avgColumns).toBeCloseTo(26 / 3);
+    expect(s.columnAdjustmentFactor).toBeCloseTo((2 + 0.5 + 2) / 3);
+    expect(c.getQueries().map((q) => q.columns)).toEqual([5, 20, 1, undefined]);
+    expect(new QueryCollector().getStats().columnAdjustmentFactor).toBeUndefined();
+  });
+
   it('rejects invalid options', () => {
+    expect(() => new QueryCollector({ minAdjustmentFactor: 3, maxAdjustmentFactor: 2 })).toThrow(RangeError);
     expect(() => new QueryCollector({ maxRecords: -1 })).toThrow(RangeError);
     expect(() => new QueryCollector({ sqlBudgetBytes: Number.NaN })).toThrow(RangeError);
   });

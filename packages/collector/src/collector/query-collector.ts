@@ -1,4 +1,5 @@
 import type { Collector, QueryRecord } from '@sqlbatcher/core';
+import { insertColumnCount } from '../stats/columns.js';
 import { DURATION_BUCKETS_SECONDS, TimingDistribution } from '../stats/timing.js';
 
 /** Options of {@link QueryCollector}. */
@@ -25,6 +26,16 @@ export interface QueryCollectorOptions {
   readonly sqlBudgetBytes?: number;
   /** Characters kept of a query whose SQL exceeds the budget. Default 200. */
   readonly truncatedSqlLength?: number;
+  /**
+   * Baseline column count, as the batcher's option of the same name (default 10): with `minAdjustmentFactor`
+   * and `maxAdjustmentFactor` it gives `columnAdjustmentFactor` in the stats, the factor a batcher with
+   * `autoAdjustForColumns` applied to `maxBytes` for the INSERTs seen.
+   */
+  readonly referenceColumnCount?: number;
+  /** Lower clamp of the column factor. Default 0.5. */
+  readonly minAdjustmentFactor?: number;
+  /** Upper clamp of the column factor. Default 2.0. */
+  readonly maxAdjustmentFactor?: number;
 }
 
 /** A recorded request, as returned by {@link QueryCollector.getQueries}. */
@@ -33,6 +44,8 @@ export interface CollectedQuery extends QueryRecord {
   readonly seq: number;
   /** True when `sql` holds only the start of the request's text (see `sqlBudgetBytes`). */
   readonly sqlTruncated: boolean;
+  /** Columns of the request's first statement when it is an INSERT with a column list. */
+  readonly columns: number | undefined;
 }
 
 /** Aggregated statistics over every record seen since construction or the last `reset()`. */
@@ -73,6 +86,13 @@ export interface QueryStats {
   readonly rowsAffected: number;
   /** Retries (attempts beyond the first) over all requests. */
   readonly retries: number;
+  /** Mean column count of the INSERT requests with a column list; undefined when there were none. */
+  readonly avgColumns: number | undefined;
+  /**
+   * Mean of `clamp(referenceColumnCount / columns, min, max)` over those requests: the factor by which
+   * `autoAdjustForColumns` scaled `maxBytes` for them. Undefined when there were none.
+   */
+  readonly columnAdjustmentFactor: number | undefined;
   /** Epoch ms of the first request start, or undefined when nothing was recorded. */
   readonly firstStartTime: number | undefined;
   /** From the first request's start to the last request's end. */
@@ -115,6 +135,9 @@ export class QueryCollector implements Collector {
   readonly maxRecords: number;
   readonly sqlBudgetBytes: number;
   readonly truncatedSqlLength: number;
+  readonly referenceColumnCount: number;
+  readonly minAdjustmentFactor: number;
+  readonly maxAdjustmentFactor: number;
 
   private successes: Array<Kept | undefined> = [];
   private successHead = 0;
@@ -132,6 +155,9 @@ export class QueryCollector implements Collector {
   private rowsSent = 0;
   private rowsAffected = 0;
   private retries = 0;
+  private columnRequests = 0;
+  private columnSum = 0;
+  private factorSum = 0;
   private firstStart = Number.POSITIVE_INFINITY;
   private lastEnd = Number.NEGATIVE_INFINITY;
   private errorsByCode = new Map<string, number>();
@@ -147,6 +173,12 @@ export class QueryCollector implements Collector {
       this.dryRun ? Infinity : 16 * 1024 * 1024,
     );
     this.truncatedSqlLength = positive('truncatedSqlLength', options.truncatedSqlLength, 200);
+    this.referenceColumnCount = positive('referenceColumnCount', options.referenceColumnCount, 10);
+    this.minAdjustmentFactor = positive('minAdjustmentFactor', options.minAdjustmentFactor, 0.5);
+    this.maxAdjustmentFactor = positive('maxAdjustmentFactor', options.maxAdjustmentFactor, 2.0);
+    if (this.minAdjustmentFactor > this.maxAdjustmentFactor) {
+      throw new RangeError('QueryCollector: minAdjustmentFactor must not exceed maxAdjustmentFactor');
+    }
   }
 
   /** Record one request. Called by the batcher; call it yourself for requests made outside it. */
@@ -166,13 +198,22 @@ export class QueryCollector implements Collector {
     this.rowsSent += record.rowsSent;
     if (typeof record.rows === 'number' && Number.isFinite(record.rows)) this.rowsAffected += record.rows;
     this.retries += record.retries;
+    const columns = insertColumnCount(record.sql);
+    if (columns !== undefined) {
+      this.columnRequests++;
+      this.columnSum += columns;
+      this.factorSum += Math.min(
+        this.maxAdjustmentFactor,
+        Math.max(this.minAdjustmentFactor, this.referenceColumnCount / columns),
+      );
+    }
     if (record.startTime < this.firstStart) this.firstStart = record.startTime;
     if (record.startTime + time > this.lastEnd) this.lastEnd = record.startTime + time;
 
     const seq = this.seq++;
     if (!record.success) {
       if (this.failures.length >= this.maxRecords) this.dropped++;
-      else this.failures.push(this.keep(record, seq, dryRun));
+      else this.failures.push(this.keep(record, seq, dryRun, columns));
       return;
     }
     if (this.maxRecords === 0) {
@@ -192,7 +233,7 @@ export class QueryCollector implements Collector {
         this.successHead = 0;
       }
     }
-    this.successes.push(this.keep(record, seq, dryRun));
+    this.successes.push(this.keep(record, seq, dryRun, columns));
   }
 
   /** Called by the batcher with the number of input statements accepted. */
@@ -247,6 +288,8 @@ export class QueryCollector implements Collector {
       rowsSent: this.rowsSent,
       rowsAffected: this.rowsAffected,
       retries: this.retries,
+      avgColumns: this.columnRequests === 0 ? undefined : this.columnSum / this.columnRequests,
+      columnAdjustmentFactor: this.columnRequests === 0 ? undefined : this.factorSum / this.columnRequests,
       firstStartTime: count === 0 ? undefined : this.firstStart,
       wallTimeMs,
       throughput: {
@@ -299,13 +342,16 @@ export class QueryCollector implements Collector {
     this.rowsSent = 0;
     this.rowsAffected = 0;
     this.retries = 0;
+    this.columnRequests = 0;
+    this.columnSum = 0;
+    this.factorSum = 0;
     this.firstStart = Number.POSITIVE_INFINITY;
     this.lastEnd = Number.NEGATIVE_INFINITY;
     this.errorsByCode = new Map();
     this.dropped = 0;
   }
 
-  private keep(record: QueryRecord, seq: number, dryRun: boolean): Kept {
+  private keep(record: QueryRecord, seq: number, dryRun: boolean, columns: number | undefined): Kept {
     let sql = record.sql;
     let sqlTruncated = false;
     let charged = record.bytes;
@@ -333,6 +379,7 @@ export class QueryCollector implements Collector {
       metadata: record.metadata,
       seq,
       sqlTruncated,
+      columns,
     };
     return { rec, charged };
   }

@@ -81,6 +81,17 @@ describe('suggestMaxBytes', () => {
       1_048_576,
     );
   });
+  it('undoes the column factor when the batcher adjusts for columns', () => {
+    const c = new QueryCollector({ referenceColumnCount: 10 });
+    c.record(
+      rec({ sql: 'INSERT INTO t (a, b, c, d, e) VALUES (1,2,3,4,5)', executionTimeMs: 250, bytes: 500_000 }),
+    );
+    const stats = c.getStats();
+    expect(stats.columnAdjustmentFactor).toBe(2);
+    expect(suggestMaxBytes(stats, { currentMaxBytes: 1_000_000, autoAdjustForColumns: true })).toBe(200_000);
+    expect(suggestMaxBytes(stats, { currentMaxBytes: 1_000_000 })).toBe(400_000);
+  });
+
   it('keeps the limit inside the target band or without data', () => {
     expect(suggestMaxBytes(statsFor(80, 500_000), { currentMaxBytes: 1_000_000 })).toBe(1_000_000);
     expect(suggestMaxBytes(new QueryCollector().getStats(), { currentMaxBytes: 5000 })).toBe(5000);

@@ -14,6 +14,12 @@ export interface SuggestMaxBytesOptions {
   readonly min?: number;
   /** Upper bound of the result (e.g. the adapter's `capabilities.maxQuerySize`). Default unlimited. */
   readonly max?: number;
+  /**
+   * The batcher runs with `autoAdjustForColumns`: its requests were `maxBytes × factor` in size, so the
+   * observed size is divided by the stats' `columnAdjustmentFactor` before it becomes a new `maxBytes`.
+   * Default false.
+   */
+  readonly autoAdjustForColumns?: boolean;
 }
 
 /**
@@ -32,8 +38,10 @@ export function suggestMaxBytes(stats: QueryStats, options: SuggestMaxBytesOptio
   const max = options.max ?? Number.POSITIVE_INFINITY;
   let next = options.currentMaxBytes;
   if (stats.count > 0) {
-    if (stats.avgQueryTimeMs > target) next = Math.min(next, stats.avgBytes) * (options.shrink ?? 0.8);
-    else if (stats.avgQueryTimeMs < target * 0.5) next = next * (options.grow ?? 1.2);
+    if (stats.avgQueryTimeMs > target) {
+      const factor = options.autoAdjustForColumns ? (stats.columnAdjustmentFactor ?? 1) : 1;
+      next = Math.min(next, stats.avgBytes / factor) * (options.shrink ?? 0.8);
+    } else if (stats.avgQueryTimeMs < target * 0.5) next = next * (options.grow ?? 1.2);
   }
   return Math.floor(Math.min(max, Math.max(min, next)));
 }

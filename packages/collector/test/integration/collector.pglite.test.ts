@@ -122,6 +122,26 @@ describe('QueryCollector on a real batcher run (PGlite)', () => {
     expect(await countRows()).toBe(500);
   }, 60_000);
 
+  it('sees the column factor the batcher applied with autoAdjustForColumns', async () => {
+    const a = adapter();
+    const batcher = new SQLBatcher({
+      adapter: a,
+      maxBytes: 10_000,
+      autoAdjustForColumns: true,
+      referenceColumnCount: 10,
+    });
+    const collector = new QueryCollector({ referenceColumnCount: 10 });
+    await batcher.processStatements(users(0, 2000), a.execute, collector);
+    await batcher.close();
+    const stats = collector.getStats();
+    expect(await countRows()).toBe(2000);
+    expect(stats.avgColumns).toBe(3);
+    // 10 / 3 columns, clamped to 2: requests grow past maxBytes up to twice it.
+    expect(stats.columnAdjustmentFactor).toBe(2);
+    expect(stats.largestQueryBytes).toBeGreaterThan(10_000);
+    expect(stats.largestQueryBytes).toBeLessThanOrEqual(20_000);
+  }, 60_000);
+
   it("runs the seed's optimize_batch_size loop: stats feed setBatchSize", async () => {
     const a = adapter();
     let maxBytes = 40_000;
