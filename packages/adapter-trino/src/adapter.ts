@@ -59,8 +59,10 @@ export interface TrinoAdapterOptions {
 
 /** Batcher options derived from the seed's adapter options `retryAttempts` / `circuitBreakerEnabled`. */
 export interface TrinoBatcherDefaults {
+  /** `{ maxAttempts: retryAttempts }`. */
   retry: { maxAttempts: number };
-  circuitBreaker: false | Record<string, never>;
+  /** `circuitBreakerEnabled` (core's default breaker: opens after 5 consecutive failures, probes after 30 s). */
+  circuitBreaker: boolean;
 }
 
 const SESSION_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
@@ -117,7 +119,7 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
     };
     this.batcherDefaults = {
       retry: { maxAttempts: retryAttempts },
-      circuitBreaker: options.circuitBreakerEnabled ? {} : false,
+      circuitBreaker: options.circuitBreakerEnabled ?? false,
     };
     this.atomicWrites = options.atomicWrites ?? false;
     if (options.client) {
