@@ -7,6 +7,8 @@ import {
   type ErrorClassification,
   type ExecuteOptions,
   type ExecuteResult,
+  lexStatement,
+  splitStatements,
 } from '@sqlbatcher/core';
 import { classifySnowflakeError, DISCONNECTED_CODES, SnowflakeError, toSnowflakeError } from './errors.js';
 import type { SnowflakeConnectionLike, SnowflakeSdkLike, SnowflakeStatementLike } from './sdk-types.js';
@@ -54,6 +56,12 @@ export interface SnowflakeAdapterOptions {
   sdk?: SnowflakeSdkLike;
   /** Passed to `snowflake.configure({ logLevel })` when set, e.g. `'OFF'` or `'ERROR'`. */
   logLevel?: string;
+  /**
+   * Snowflake commits an open transaction before any DDL statement (CREATE, ALTER, DROP, GRANT, …), so
+   * DDL inside a session's transaction would silently end it and a later ROLLBACK could not undo what
+   * ran before. By default a session refuses such a request before sending it; `true` sends it anyway.
+   */
+  allowDdlInTransaction?: boolean;
 }
 
 /** A simple FIFO mutex. */
@@ -86,6 +94,28 @@ const CONNECTION_KEYS = [
   'host',
   'application',
 ] as const;
+
+/** Statements that make Snowflake commit an open transaction first. */
+const IMPLICIT_COMMIT = new Set(['CREATE', 'ALTER', 'DROP', 'UNDROP', 'GRANT', 'REVOKE', 'COMMENT']);
+
+/** The first DDL statement of a request, if any (`ALTER SESSION` does not count). */
+function firstDdl(sql: string, options: ExecuteOptions | undefined): string | undefined {
+  const statements =
+    options?.batch?.statements.map((s) => s.sql) ?? splitStatements(sql, { dialect: 'snowflake' });
+  for (const statement of statements) {
+    let text: string;
+    try {
+      text = lexStatement(statement, 'snowflake').text;
+    } catch {
+      text = statement.trim();
+    }
+    const words = /^([A-Za-z_]+)(?:\s+([A-Za-z_]+))?/.exec(text);
+    const first = words?.[1]?.toUpperCase() ?? '';
+    if (IMPLICIT_COMMIT.has(first) && !(first === 'ALTER' && words?.[2]?.toUpperCase() === 'SESSION'))
+      return text;
+  }
+  return undefined;
+}
 
 /** True when `sql` holds no `;` except trailing ones: then it is surely one statement. */
 function surelySingle(sql: string): boolean {
@@ -301,6 +331,7 @@ export class SnowflakeAdapter implements Adapter {
         this.#secrets(),
         () => this.#closed,
         async () => unlock(),
+        this.#options.allowDdlInTransaction ?? false,
       );
     }
     const conn = this.#idle.pop() ?? (await this.#connect());
@@ -326,6 +357,7 @@ export class SnowflakeAdapter implements Adapter {
           this.#idle.push(conn);
         }
       },
+      this.#options.allowDdlInTransaction ?? false,
     );
   }
 
@@ -435,6 +467,7 @@ class SnowflakeSession implements AdapterSession {
   readonly #secrets: readonly string[];
   readonly #adapterClosed: () => boolean;
   readonly #onRelease: (broken: boolean) => Promise<void>;
+  readonly #allowDdl: boolean;
   #released = false;
   #inTransaction = false;
 
@@ -443,7 +476,9 @@ class SnowflakeSession implements AdapterSession {
     secrets: readonly string[],
     adapterClosed: () => boolean,
     onRelease: (broken: boolean) => Promise<void>,
+    allowDdl: boolean,
   ) {
+    this.#allowDdl = allowDdl;
     this.#conn = conn;
     this.#secrets = secrets;
     this.#adapterClosed = adapterClosed;
@@ -452,7 +487,16 @@ class SnowflakeSession implements AdapterSession {
 
   execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
     if (this.#released) throw new ClosedError('SnowflakeAdapter session');
-    if (this.#adapterClosed() && !this.#inTransaction) throw new ClosedError('SnowflakeAdapter');
+    if (this.#adapterClosed()) throw new ClosedError('SnowflakeAdapter');
+    if (this.#inTransaction && !this.#allowDdl) {
+      const ddl = firstDdl(sql, options);
+      if (ddl !== undefined) {
+        throw new SnowflakeError(
+          `refused: Snowflake would commit the open transaction before this DDL statement, so a rollback could no longer undo the work before it (run DDL outside the transaction, or set allowDdlInTransaction): ${ddl.slice(0, 80)}`,
+          { kind: 'client', code: 'DDL_IN_TRANSACTION', statementCount: options?.batch?.statements.length },
+        );
+      }
+    }
     return runOnConnection(this.#conn, sql, options, this.#secrets);
   };
 

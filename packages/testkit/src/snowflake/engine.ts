@@ -73,7 +73,8 @@ const status = (message: string, statementTypeId: number): StatementResult => ({
   affected: 0,
 });
 
-const DDL = new Set(['CREATE', 'ALTER', 'DROP', 'UNDROP', 'TRUNCATE', 'GRANT', 'REVOKE', 'COMMENT']);
+// TRUNCATE is DML in Snowflake (it does not commit an open transaction).
+const DDL = new Set(['CREATE', 'ALTER', 'DROP', 'UNDROP', 'GRANT', 'REVOKE', 'COMMENT']);
 const SESSION_NOOPS = new Set(['USE']);
 
 function pgTypeToSnowflake(oid: number): RowType['type'] {

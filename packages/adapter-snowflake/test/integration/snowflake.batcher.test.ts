@@ -1,0 +1,139 @@
+/**
+ * SQLBatcher + SnowflakeAdapter + real snowflake-sdk against the testkit's Snowflake server: the engine
+ * limits the adapter declares are the ones the batcher respects.
+ */
+import { SQLBatcher } from '@sqlbatcher/core';
+import { type SnowflakeTestServer, startSnowflakeServer } from '@sqlbatcher/testkit';
+import snowflake from 'snowflake-sdk';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SnowflakeAdapter } from '../../src/index.js';
+
+snowflake.configure({ logLevel: 'OFF' });
+
+let server: SnowflakeTestServer;
+let adapter: SnowflakeAdapter;
+
+const ids = async (table: string): Promise<number[]> =>
+  (await server.db.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`)).rows.map((r) => r.id);
+
+const queriesSince = (start: number) => server.queries().slice(start);
+
+beforeAll(async () => {
+  server = await startSnowflakeServer();
+}, 60_000);
+
+afterEach(async () => {
+  await adapter?.close();
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+const open = (): SnowflakeAdapter => {
+  adapter = new SnowflakeAdapter({ accessUrl: server.url, account: 'acme', username: 'u', password: 'p' });
+  return adapter;
+};
+
+describe('SQLBatcher with SnowflakeAdapter', () => {
+  it('never puts more than 16,384 rows in one VALUES list (capabilities.maxRowsPerInsert)', async () => {
+    open();
+    await server.db.exec('CREATE TABLE b_rows (id INT)');
+    const n = 40_000;
+    const statements = Array.from({ length: n }, (_, i) => `INSERT INTO b_rows (id) VALUES (${i})`);
+    const start = server.queries().length;
+    const batcher = new SQLBatcher({ adapter });
+    await batcher.processStatements(statements);
+    await batcher[Symbol.asyncDispose]();
+    const sent = queriesSince(start);
+    // ~25 bytes per row: the 1 MB ceiling alone would allow ~40,000 rows per statement
+    expect(sent.every((q) => q.status === 200 && q.errorCode === undefined)).toBe(true);
+    expect(Math.max(...sent.map((q) => q.maxValuesRows ?? 0))).toBe(16_384);
+    expect(batcher.report.rowsAffected).toBe(n);
+    expect(await ids('b_rows')).toEqual(statements.map((_, i) => i));
+  });
+
+  it('never sends a request over the 1 MB ceiling; every row arrives', async () => {
+    open();
+    await server.db.exec('CREATE TABLE b_size (id INT, name TEXT, email TEXT)');
+    const statements: string[] = [];
+    let bytes = 0;
+    for (let i = 0; bytes < 3_500_000; i++) {
+      const sql = `INSERT INTO b_size (id, name, email) VALUES (${i}, 'Zoë ${'ü'.repeat(i % 50)} ${i}', 'user${i}@example.com')`;
+      statements.push(sql);
+      bytes += Buffer.byteLength(sql);
+    }
+    const start = server.queries().length;
+    const batcher = new SQLBatcher({ adapter });
+    await batcher.processStatements(statements);
+    await batcher[Symbol.asyncDispose]();
+    const sent = queriesSince(start);
+    expect(sent.length).toBeGreaterThan(2);
+    expect(Math.max(...sent.map((q) => q.bytes ?? 0))).toBeLessThanOrEqual(1_000_000);
+    expect(sent.every((q) => q.errorCode === undefined)).toBe(true);
+    expect((await ids('b_size')).length).toBe(statements.length);
+  });
+
+  it("refuses savepoints (Snowflake has none) and rolls back a whole failed batch with transaction: 'batch'", async () => {
+    open();
+    expect(() => new SQLBatcher({ adapter, transaction: 'all', savepoints: true })).toThrow(/savepoint/i);
+
+    await server.db.exec('CREATE TABLE b_tx (id INT)');
+    await server.db.exec('CREATE TABLE b_tx_other (id INT)');
+    // Two requests: [0, 1] and [2, 3]; statement 3 fails, so statement 2 (same request) is rolled back
+    // with it, while the first request stays committed.
+    const statements = [
+      'INSERT INTO b_tx VALUES (1)',
+      'INSERT INTO b_tx_other VALUES (1)',
+      'INSERT INTO b_tx VALUES (2)',
+      'INSERT INTO b_tx_missing VALUES (3)',
+    ];
+    const batcher = new SQLBatcher({ adapter, transaction: 'batch', onError: 'skip', maxBytes: 70 });
+    await batcher.processStatements(statements);
+    await batcher[Symbol.asyncDispose]();
+    expect(batcher.report.rejected.map((r) => r.index).sort()).toEqual([2, 3]);
+    expect(await ids('b_tx')).toEqual([1]);
+    expect(await ids('b_tx_other')).toEqual([1]);
+    const sqls = server.queries().map((q) => q.sqlText);
+    expect(sqls).toContain('BEGIN');
+    expect(sqls).toContain('ROLLBACK');
+  });
+
+  it("refuses DDL inside transaction: 'batch' before sending it (Snowflake would commit the transaction)", async () => {
+    open();
+    await server.db.exec('CREATE TABLE b_ddl (id INT)');
+    const start = server.queries().length;
+    const batcher = new SQLBatcher({ adapter, transaction: 'batch' });
+    const err = (await batcher
+      .processStatements(['INSERT INTO b_ddl VALUES (1)', 'CREATE TABLE b_ddl_new (x INT)'])
+      .catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect(String((err as { cause?: { message?: string } }).cause?.message ?? err.message)).toMatch(
+      /commit the open transaction/,
+    );
+    const sent = queriesSince(start).map((q) => q.sqlText ?? '');
+    expect(sent.some((sql) => sql.includes('CREATE TABLE b_ddl_new'))).toBe(false);
+    expect(await ids('b_ddl')).toEqual([]);
+  });
+
+  it('reports a failed multi-statement request outside a transaction as in doubt: its first statements ran', async () => {
+    open();
+    await server.db.exec('CREATE TABLE b_doubt (id INT)');
+    const statements = [
+      'INSERT INTO b_doubt VALUES (1)',
+      'UPDATE b_doubt SET id = 10 WHERE id = 1',
+      'INSERT INTO b_doubt_missing VALUES (2)',
+    ];
+    const batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1 } });
+    const start = server.queries().length;
+    const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as {
+      name: string;
+      inDoubt: boolean;
+    };
+    expect(err.name).toBe('BatchExecutionError');
+    expect(err.inDoubt).toBe(true);
+    // not retried: a second attempt would run the INSERT again
+    expect(queriesSince(start)).toHaveLength(1);
+    expect(await ids('b_doubt')).toEqual([10]);
+  });
+});
