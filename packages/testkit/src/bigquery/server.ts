@@ -40,6 +40,8 @@ export interface BigQueryRequestRecord {
   readonly query?: string;
   /** Length of the query text in characters (Unicode code points). */
   readonly queryLength?: number;
+  /** Size of the query text in UTF-8 bytes. */
+  readonly queryBytes?: number;
   readonly requestId?: string;
   readonly sessionId?: string;
   /** HTTP status answered. */
@@ -796,7 +798,9 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
       api,
       bodyBytes: raw.length,
       ...(queryText !== undefined && recordQueries ? { query: queryText } : {}),
-      ...(queryText !== undefined ? { queryLength: codePointLength(queryText) } : {}),
+      ...(queryText !== undefined
+        ? { queryLength: codePointLength(queryText), queryBytes: Buffer.byteLength(queryText) }
+        : {}),
       ...(typeof body.requestId === 'string' ? { requestId: body.requestId } : {}),
       ...(queryConfig && sessionIdOf(queryConfig) !== undefined
         ? { sessionId: sessionIdOf(queryConfig)! }
