@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
+import { BigQuery } from '@google-cloud/bigquery';
 import type { BatchInfo, ExecuteOptions } from '@sqlbatcher/core';
-import { ClosedError } from '@sqlbatcher/core';
+import { ClosedError, SQLBatcher } from '@sqlbatcher/core';
 import { type BigQueryTestServer, startBigQueryServer } from '@sqlbatcher/testkit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BigQueryAdapter, BigQueryError } from '../../src/index.js';
@@ -263,5 +264,50 @@ describe('BigQueryAdapter with @google-cloud/bigquery against the test server', 
     await adapter.close();
     await expect(adapter.execute('SELECT 1')).rejects.toBeInstanceOf(ClosedError);
     expect(adapter.classifyError(new ClosedError('x'))).toEqual({ transient: false, effect: 'none' });
+  });
+});
+
+describe('README examples', () => {
+  it('usage: await using adapter + batcher merges the two INSERTs into one job', async () => {
+    {
+      await using adapter = new BigQueryAdapter({
+        projectId: server.projectId,
+        location: 'US',
+        apiEndpoint: server.url,
+        authClient: server.authClient,
+      });
+      await using batcher = new SQLBatcher({ adapter });
+      await batcher.processStatements([
+        "INSERT INTO ds.users (id, name, email, created_at) VALUES (1, 'User 1', 'user1@example.com', CURRENT_TIMESTAMP())",
+        "INSERT INTO ds.users (id, name, email, created_at) VALUES (2, 'User 2', 'user2@example.com', CURRENT_TIMESTAMP())",
+      ]);
+    }
+    expect(await ids()).toEqual([1, 2]);
+    const jobs = server.requests.filter((r) => r.api === 'jobs.query').map((r) => r.query ?? '');
+    // The batcher pins a session (one connection) for its run; the adapter ends it on close.
+    expect(jobs.filter((q) => q.startsWith('INSERT'))).toHaveLength(1);
+    expect(jobs.filter((q) => !q.startsWith('INSERT'))).toEqual(['CALL BQ.ABORT_SESSION()']);
+  });
+
+  it('testing: DDL with BigQuery types, then rowCount of a multi-row INSERT', async () => {
+    await server.db.exec('DROP TABLE ds.users');
+    const adapter = makeAdapter();
+    await adapter.execute('CREATE TABLE ds.users (id INT64, name STRING)');
+    const { rowCount } = await adapter.execute(
+      "INSERT INTO ds.users (id, name) VALUES (1, 'Ada'), (2, 'Grace')",
+    );
+    expect(rowCount).toBe(2);
+  });
+
+  it('accepts an existing BigQuery client', async () => {
+    const bigquery = new BigQuery({
+      projectId: server.projectId,
+      apiEndpoint: server.url,
+      authClient: server.authClient as never,
+    });
+    const adapter = new BigQueryAdapter(bigquery);
+    adapters.push(adapter);
+    expect((await adapter.execute(insert(3))).rowCount).toBe(1);
+    expect(await ids()).toEqual([3]);
   });
 });

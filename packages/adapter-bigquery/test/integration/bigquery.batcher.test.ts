@@ -1,0 +1,116 @@
+import { ConfigurationError, SQLBatcher } from '@sqlbatcher/core';
+import { type BigQueryTestServer, startBigQueryServer } from '@sqlbatcher/testkit';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BigQueryAdapter } from '../../src/index.js';
+
+let server: BigQueryTestServer;
+
+beforeAll(async () => {
+  server = await startBigQueryServer({ datasets: ['ds'] });
+});
+
+afterAll(async () => {
+  await server.close();
+});
+
+beforeEach(async () => {
+  await server.db.exec(
+    'DROP TABLE IF EXISTS ds.users; CREATE TABLE ds.users (id bigint PRIMARY KEY, name text, email text, created_at timestamptz)',
+  );
+  server.requests.length = 0;
+});
+
+function makeAdapter(extra: Record<string, unknown> = {}): BigQueryAdapter {
+  return new BigQueryAdapter({
+    projectId: server.projectId,
+    apiEndpoint: server.url,
+    authClient: server.authClient,
+    retryOptions: { maxRetryDelay: 0.01 },
+    ...extra,
+  });
+}
+
+const seed = (i: number): string =>
+  `INSERT INTO ds.users (id, name, email, created_at) VALUES (${i}, 'User ${i}', 'user${i}@example.com', CURRENT_TIMESTAMP())`;
+
+async function count(): Promise<number> {
+  const r = await server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM ds.users');
+  return r.rows[0]!.n;
+}
+
+const queries = () => server.requests.filter((r) => r.api === 'jobs.query');
+
+describe('SQLBatcher + BigQueryAdapter', () => {
+  it('merges seed-shaped INSERTs into few large jobs, none over the limit, every row arriving', async () => {
+    const adapter = makeAdapter();
+    const statements = Array.from({ length: 30_000 }, (_, i) => seed(i));
+    const batcher = new SQLBatcher({ adapter });
+    await batcher.processStatements(statements);
+    await batcher[Symbol.asyncDispose]();
+    await adapter.close();
+    expect(await count()).toBe(statements.length);
+    const sent = queries();
+    const bytes = sent.map((q) => Buffer.byteLength(q.query ?? ''));
+    expect(Math.max(...bytes)).toBeLessThanOrEqual(adapter.capabilities.maxQuerySize);
+    expect(sent.every((q) => (q.queryLength ?? 0) <= 1024 * 1024 && q.status === 200)).toBe(true);
+    const minimum = Math.ceil(bytes.reduce((a, b) => a + b, 0) / adapter.capabilities.maxQuerySize);
+    expect(sent.length).toBeLessThanOrEqual(Math.ceil(minimum * 1.03));
+  });
+
+  it('never sends text the server would reject: an oversized statement fails before anything is sent for it', async () => {
+    const adapter = makeAdapter();
+    const huge = `INSERT INTO ds.users (id, name) VALUES (1, '${'x'.repeat(1_100_000)}')`;
+    const batcher = new SQLBatcher({ adapter });
+    await expect(batcher.processStatements([huge])).rejects.toMatchObject({
+      name: 'StatementTooLargeError',
+      statementIndex: 0,
+    });
+    await adapter.close();
+    expect(queries()).toHaveLength(0);
+    // The same text sent straight to the server is refused by BigQuery's own limit.
+    const direct = makeAdapter({ retryOptions: { autoRetry: false } });
+    await expect(direct.execute(huge)).rejects.toMatchObject({ code: 'invalid', httpStatus: 400 });
+    await direct.close();
+  });
+
+  it("transaction: 'batch' wraps each batch in BEGIN/COMMIT TRANSACTION in a session; a failing batch leaves nothing", async () => {
+    const adapter = makeAdapter();
+    const batcher = new SQLBatcher({ adapter, transaction: 'batch', retry: false });
+    await batcher.processStatements([seed(1), seed(2)]);
+    await batcher.flush();
+    const failing = [seed(3), 'UPDATE ds.users SET name = NULL WHERE id = 1', seed(1)]; // duplicate key
+    await expect(batcher.processStatements(failing)).rejects.toMatchObject({ name: 'BatchExecutionError' });
+    await batcher[Symbol.asyncDispose]().catch(() => undefined);
+    await adapter.close();
+    const rows = await server.db.query<{ id: number; name: string | null }>(
+      'SELECT id::int AS id, name FROM ds.users ORDER BY id',
+    );
+    expect(rows.rows).toEqual([
+      { id: 1, name: 'User 1' },
+      { id: 2, name: 'User 2' },
+    ]);
+    const texts = queries().map((q) => q.query);
+    expect(texts).toContain('BEGIN TRANSACTION');
+    expect(texts).toContain('COMMIT TRANSACTION');
+    expect(texts.some((t) => /SAVEPOINT/i.test(t ?? ''))).toBe(false);
+  });
+
+  it('refuses savepoints up front (BigQuery has none)', () => {
+    const adapter = makeAdapter();
+    expect(() => new SQLBatcher({ adapter, transaction: 'all', savepoints: true })).toThrow(
+      ConfigurationError,
+    );
+  });
+
+  it('does not resend a batch whose answer was lost when the job may have run', async () => {
+    const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+    const batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false } });
+    server.failNext(1, 503, { afterExecution: true });
+    const err = await batcher.processStatements([seed(1)]).catch((e: unknown) => e);
+    await batcher[Symbol.asyncDispose]().catch(() => undefined);
+    await adapter.close();
+    expect(err).toMatchObject({ name: 'BatchExecutionError' });
+    expect(queries()).toHaveLength(1);
+    expect(await count()).toBe(1);
+  });
+});
