@@ -2,3 +2,4 @@ export * from './trino/index.js';
 export * from './snowflake/index.js';
 export * from './bigquery/index.js';
 export * from './conformance/index.js';
+export * from './bench.js';

@@ -1,0 +1,42 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** One measured method of a benchmark. */
+export interface BenchRow {
+  /** e.g. `one-by-one`, `merged`, `COPY fast path`. */
+  method: string;
+  rows: number;
+  seconds: number;
+  requests?: number;
+  /** Average request bytes / ceiling, 0–1. */
+  fillRatio?: number;
+  peakRssMb?: number;
+  /** e.g. `extrapolated from 20,000`. */
+  note?: string;
+}
+
+/** A benchmark's results, written for the root report (`pnpm bench` → bench/results.md + chart). */
+export interface BenchResult {
+  title: string;
+  rows: BenchRow[];
+  /** Methods to show in the rows/s chart (default: all). */
+  chart?: string[];
+}
+
+/** The machine a result was measured on. */
+export function machine(): string {
+  const c = cpus();
+  return `${c.length} × ${c[0]?.model.trim() ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Write `bench/results/<name>.json` at the repository root. */
+export function writeBenchResult(name: string, result: BenchResult): string {
+  const file = join(repoRoot, 'bench', 'results', `${name}.json`);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ ...result, machine: machine(), date: new Date().toISOString() }, null, 2)}\n`);
+  return file;
+}
