@@ -168,7 +168,7 @@ export class BatchBuilder {
     const bytes = lexed.ascii ? sql.length : utf8Length(sql);
     if (bytes > this.cfg.ceiling) throw new StatementTooLargeError(index, sql, bytes, this.cfg.ceiling);
     const cols = lexed.insert && lexed.insert.arity > 0 ? lexed.insert.arity : 0;
-    const alone = !this.cfg.multiStatement || !this.cfg.batchMode;
+    const alone = !this.cfg.multiStatement || !this.cfg.batchMode || lexed.standalone === true;
     this.closeGroups();
     if (!this.empty && (alone || this.bytes + this.delimBytes + bytes > this.target(cols))) this.emit();
     const ins = lexed.insert;

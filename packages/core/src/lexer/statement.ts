@@ -59,6 +59,11 @@ export interface LexedStatement {
   readonly ascii: boolean;
   /** Present for `INSERT … VALUES` statements the merger may combine. */
   readonly insert: LexedInsert | undefined;
+  /**
+   * Must be sent in a request of its own: PostgreSQL runs a multi-statement request as one implicit
+   * transaction block, which CREATE/DROP DATABASE, VACUUM, … CONCURRENTLY and the like refuse.
+   */
+  readonly standalone?: boolean;
 }
 
 /** Raised by {@link lexStatement} for text it cannot scan (unterminated quote or comment). */
@@ -91,7 +96,9 @@ interface ParsedPrefix {
  */
 export function lexStatement(sql: string, dialect?: Dialect | DialectRules): LexedStatement {
   const r = dialectRules(dialect);
-  const start = skipTrivia(sql, 0, r);
+  let start = skipTrivia(sql, 0, r);
+  // Empty statements (`;`) before the first real token are not part of it.
+  while (start >= 0 && sql.charCodeAt(start) === 59) start = skipTrivia(sql, start + 1, r);
   if (start === INCOMPLETE) throw new LexError('unterminated block comment', 0);
   const ascii = !NON_ASCII.test(sql);
   if (start >= sql.length) return { kind: 'empty', text: '', multiple: false, ascii, insert: undefined };
@@ -101,7 +108,20 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
   }
   const word = readWordUpper(sql, start);
   const { end, multiple } = scanRest(sql, start, r);
-  return { kind: classify(word), text: sql.slice(start, end), multiple, ascii, insert: undefined };
+  const text = sql.slice(start, end);
+  const standalone = r.name === 'postgres' && isStandalone(word, text);
+  return { kind: classify(word), text, multiple, ascii, insert: undefined, ...(standalone ? { standalone } : {}) };
+}
+
+const NO_TX_BLOCK =
+  /^(?:VACUUM|ALTER\s+SYSTEM|(?:CREATE|DROP)\s+(?:DATABASE|TABLESPACE)|(?:CREATE|DROP)\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|REINDEX\b.*\bCONCURRENTLY|ALTER\s+TYPE\s+\S+\s+ADD\s+VALUE|(?:CREATE|ALTER|DROP)\s+SUBSCRIPTION|COMMIT\s+PREPARED|ROLLBACK\s+PREPARED)\b/i;
+
+/** Statements PostgreSQL refuses inside a transaction block (checked on the statement's head only). */
+function isStandalone(word: string, text: string): boolean {
+  if (word !== 'VACUUM' && word !== 'ALTER' && word !== 'CREATE' && word !== 'DROP' && word !== 'REINDEX' && word !== 'COMMIT' && word !== 'ROLLBACK') {
+    return false;
+  }
+  return NO_TX_BLOCK.test(text.slice(0, 200));
 }
 
 function classify(word: string): StatementKind {
@@ -231,10 +251,23 @@ function normIdent(text: string, fold: 'lower' | 'upper' | 'none', quotedFold: b
       .slice(1, -1)
       .split(quote + quote)
       .join(quote);
-    // \u0001 marks "quoted" so that "a.b" never equals a.b
-    return `\u0001${quotedFold ? inner.toLowerCase() : inner}`;
+    // A quoted name equals the unquoted name that folds to it (`"users"` = `users` in postgres).
+    // Parts are joined with \u0002 by the caller, so `"a.b"` never equals `a.b`.
+    return quotedFold ? asciiLower(inner) : inner;
   }
-  return fold === 'lower' ? text.toLowerCase() : fold === 'upper' ? text.toUpperCase() : text;
+  return fold === 'lower' ? asciiLower(text) : fold === 'upper' ? asciiUpper(text) : text;
+}
+
+/**
+ * Engines fold only ASCII letters (PostgreSQL keeps `Ä` as written in UTF-8 databases); JS
+ * `toLowerCase` would also fold `Ä` → `ä` and `ß` → `SS`, merging INSERTs into different tables.
+ */
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+function asciiUpper(s: string): string {
+  return s.replace(/[a-z]+/g, (m) => m.toUpperCase());
 }
 
 /** Parse `INTO <table> [(<cols>)] VALUES` starting after INSERT; returns the index after VALUES. */
