@@ -33,7 +33,10 @@ export interface SnowflakeRequestRecord {
   path: string;
   /** The SDK's `requestId` query parameter, when present. */
   requestId?: string;
-  /** For query requests: the SQL text, its UTF-8 size and how many statements it held. */
+  /**
+   * For query requests: the SQL text (cut after 65,536 characters, ending with `…`), its full UTF-8
+   * size and how many statements it held.
+   */
   sqlText?: string;
   bytes?: number;
   statementCount?: number;
@@ -104,6 +107,8 @@ interface StoredResponse {
 }
 
 const MAX_STORED = 10_000;
+/** Longest SQL text kept in a request record (longer texts are cut and end with `…`). */
+const RECORDED_SQL_CHARS = 65_536;
 
 /**
  * Starts a server on an ephemeral 127.0.0.1 port that speaks the HTTP protocol `snowflake-sdk` uses
@@ -198,7 +203,11 @@ export async function startSnowflakeServer(
     const rawCount = json.parameters?.MULTI_STATEMENT_COUNT;
     const desired = rawCount === undefined ? 1 : Number(rawCount);
     const bytes = utf8Bytes(sqlText);
-    const record: Partial<SnowflakeRequestRecord> = { sqlText, bytes, multiStatementCount: desired };
+    const record: Partial<SnowflakeRequestRecord> = {
+      sqlText: sqlText.length > RECORDED_SQL_CHARS ? `${sqlText.slice(0, RECORDED_SQL_CHARS)}…` : sqlText,
+      bytes,
+      multiStatementCount: desired,
+    };
     const parentId = randomUUID();
     const ok = (body: unknown): StoredResponse => ({ status: 200, body, record });
     const ko = (err: SnowflakeServerError): StoredResponse => {
