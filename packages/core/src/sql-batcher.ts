@@ -716,7 +716,10 @@ export class SQLBatcher implements AsyncDisposable {
         }
         return await exec(adapter.execute);
       } catch (err) {
-        throw await this.failure(err, info, false);
+        const f = await this.failure(err, info, false);
+        // A transient failure may have broken the pinned connection: the next attempt takes a fresh one.
+        if (f.transient || f.effect === 'unknown') await this.releaseSession(true);
+        throw f;
       }
     }
 
