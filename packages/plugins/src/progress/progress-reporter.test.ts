@@ -70,11 +70,23 @@ describe('ProgressReporter', () => {
     p.cleanup(); // idempotent
     expect(stream.chunks).toHaveLength(4);
     expect(stream.chunks[0]).toMatch(
-      /^\rload \[#{20}-{20}\] 50\.0% 2\/4 statements, 2 rows, 2 statements\/s ETA 1s\x1b\[K$/,
+      /^\rload \[#{15}-{15}\] 50\.0% 2\/4 statements, 2 rows, 2 statements\/s ETA 1s\x1b\[K$/,
     );
     expect(stream.chunks[1]).toContain('1 failed batches');
-    expect(stream.chunks[3]).toMatch(/^\rload \[#{40}\] 100\.0% 4\/4 statements.* 2s\x1b\[K\n$/);
+    expect(stream.chunks[3]).toMatch(/^\rload \[#{30}\] 100\.0% 4\/4 statements.* 2s\x1b\[K\n$/);
     expect(stream.text.split('\n')).toHaveLength(2);
+  });
+
+  it('never writes a bar line wider than the terminal', () => {
+    let t = 0;
+    const stream = new FakeStream(true, 60);
+    const p = new ProgressReporter({ total: 1_000_000, stream, redrawMs: 0, now: () => t });
+    p.init();
+    t = 1000;
+    p.afterBatch(batch(0, 123_456), ok);
+    const line = stream.chunks[0]?.replace(/^\r/, '').replace('\x1b[K', '') ?? '';
+    expect(line.length).toBeLessThan(60);
+    expect(line).toMatch(/^sqlbatcher \[#-{9}\] 12\.3% /);
   });
 
   it('works without a total and reports progress', () => {

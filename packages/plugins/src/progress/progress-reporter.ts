@@ -181,13 +181,16 @@ export class ProgressReporter implements Plugin {
     const eta =
       p.etaMs !== undefined && !this.finished ? ` ETA ${duration(p.etaMs)}` : ` ${duration(p.elapsedMs)}`;
     const text = `${this.summary(p)}${eta}`;
-    if (!p.total) return `${this.label} ${text}`;
-    const width = Math.max(
-      10,
-      Math.min(40, (this.stream.columns ?? 80) - text.length - this.label.length - 12),
-    );
+    const columns = this.stream.columns ?? 80;
+    if (!p.total) return `${this.label} ${text}`.slice(0, columns - 1);
+    // A fixed width, so the bar does not jump as the numbers grow; the line never wraps (it would
+    // break the carriage-return redraw).
+    const width = Math.max(10, Math.min(30, columns - 90));
     const done = Math.min(width, Math.floor(((p.statements + p.rejected) / p.total) * width));
-    return `${this.label} [${'#'.repeat(done)}${'-'.repeat(width - done)}] ${percent(p)} ${text}`;
+    return `${this.label} [${'#'.repeat(done)}${'-'.repeat(width - done)}] ${percent(p)} ${text}`.slice(
+      0,
+      columns - 1,
+    );
   }
 }
 
