@@ -75,7 +75,7 @@ export interface BigQueryAdapterOptions {
 }
 
 interface QueryResponse {
-  jobReference?: { jobId?: string; location?: string };
+  jobReference?: { jobId?: string };
   numDmlAffectedRows?: string;
   schema?: unknown;
   sessionInfo?: { sessionId?: string };
@@ -215,7 +215,10 @@ export class BigQueryAdapter implements Adapter {
     if (e && typeof e === 'object' && e.name === 'BigQueryError' && e.classification) {
       return e.classification as ErrorClassification;
     }
-    if (e && typeof e === 'object' && e.code === 'CLOSED') return { transient: false, effect: 'none' };
+    // Closed adapter, or the driver package missing: nothing was sent.
+    if (e && typeof e === 'object' && (e.code === 'CLOSED' || e.code === 'CONFIGURATION')) {
+      return { transient: false, effect: 'none' };
+    }
     return { transient: false, effect: 'unknown' };
   }
 
@@ -297,7 +300,7 @@ export class BigQueryAdapter implements Adapter {
       response.numDmlAffectedRows === undefined ? undefined : Number(response.numDmlAffectedRows);
     const jobId = response.jobReference?.jobId;
     if (rowCount === undefined && jobId && (o.countScriptRows ?? true) && mayBeScript(sql, options)) {
-      rowCount = await this.scriptRowCount(bq, jobId, response.jobReference?.location);
+      rowCount = await this.scriptRowCount(bq, jobId);
     }
     const out: ExecuteResult = { raw: response };
     if (rowCount !== undefined) out.rowCount = rowCount;
@@ -306,17 +309,11 @@ export class BigQueryAdapter implements Adapter {
   }
 
   /** Sum of the child jobs' affected rows; undefined when it cannot be read (the script did run). */
-  private async scriptRowCount(
-    bq: BigQueryClientLike,
-    jobId: string,
-    location: string | undefined,
-  ): Promise<number | undefined> {
+  private async scriptRowCount(bq: BigQueryClientLike, jobId: string): Promise<number | undefined> {
     try {
-      const [children] = (await bq.getJobs({
-        parentJobId: jobId,
-        ...(location ? { location } : {}),
-        autoPaginate: true,
-      })) as [{ metadata?: { statistics?: { query?: { numDmlAffectedRows?: string } } } }[]];
+      const [children] = (await bq.getJobs({ parentJobId: jobId, autoPaginate: true })) as [
+        { metadata?: { statistics?: { query?: { numDmlAffectedRows?: string } } } }[],
+      ];
       let sum: number | undefined;
       for (const child of children ?? []) {
         const n = child.metadata?.statistics?.query?.numDmlAffectedRows;
@@ -351,7 +348,9 @@ export class BigQueryAdapter implements Adapter {
           if (o.apiEndpoint !== undefined) config.apiEndpoint = o.apiEndpoint;
           if (o.authClient !== undefined) config.authClient = o.authClient;
           if (o.retryOptions !== undefined) config.retryOptions = o.retryOptions;
-          return new mod.BigQuery(config) as unknown as BigQueryClientLike;
+          // Named export from ESM, or through `default` when a bundler wraps the CommonJS module.
+          const BigQuery = mod.BigQuery ?? (mod as unknown as { default: typeof mod }).default.BigQuery;
+          return new BigQuery(config) as unknown as BigQueryClientLike;
         },
         (err: unknown) => {
           this.clientPromise = undefined;
