@@ -8,7 +8,7 @@ import {
   type ExecuteResult,
 } from '@sqlbatcher/core';
 import type { ConnectionOptions, QueryResult, SecureContextOptions, Trino } from 'trino-client';
-import { classifyTrinoError, TrinoQueryError, toRequestError } from './errors.js';
+import { classifyTrinoError, TrinoCanceledError, TrinoQueryError, toRequestError } from './errors.js';
 
 /** Options of {@link TrinoAdapter}: the seed's options in camelCase, plus TLS and basic auth. */
 export interface TrinoAdapterOptions {
@@ -151,17 +151,33 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
     let columns: QueryResult['columns'];
     const rows: unknown[] = [];
     let previous: QueryResult | undefined;
+    // Trino submits the query when the client first polls its queued nextUri: until then nothing ran.
+    let submitted = false;
     for (;;) {
       if (signal?.aborted) {
-        // Stop polling and ask Trino to cancel what may be running; the abort reason is the error.
         if (queryId !== undefined) await client.cancel(queryId).catch(() => undefined);
-        signal.throwIfAborted();
+        throw new TrinoCanceledError(queryId, submitted, signal.reason);
       }
-      let step: IteratorResult<QueryResult>;
+      const next = pages.next();
+      submitted = true;
+      let step: IteratorResult<QueryResult> | typeof ABORTED;
       try {
-        step = await pages.next();
+        step = signal ? await untilAborted(next, signal) : await next;
       } catch (err) {
         throw toRequestError('poll', err);
+      }
+      if (step === ABORTED) {
+        // The poll in flight may be what starts the query: cancel once its answer names it.
+        const known = queryId;
+        if (known !== undefined) await client.cancel(known).catch(() => undefined);
+        next.then(
+          (s) => {
+            const id = (s.value as QueryResult | undefined)?.id;
+            if (id !== undefined && id !== known) client.cancel(id).catch(() => undefined);
+          },
+          () => undefined,
+        );
+        throw new TrinoCanceledError(queryId, true, signal?.reason);
       }
       const page = step.value as QueryResult | undefined;
       // trino-client hands the last page out twice (once more with done=true): read each page once.
@@ -221,6 +237,27 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
     }
     return this.clientPromise;
   }
+}
+
+const ABORTED = Symbol('aborted');
+
+/** `promise`, or ABORTED as soon as `signal` aborts (the promise keeps running). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeof ABORTED> {
+  if (signal.aborted) return Promise.resolve(ABORTED);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(ABORTED);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 async function loadTrinoClient(): Promise<typeof import('trino-client')> {

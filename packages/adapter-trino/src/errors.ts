@@ -39,6 +39,32 @@ export class TrinoQueryError extends SQLBatcherError {
   }
 }
 
+/**
+ * `execute` was aborted through its `AbortSignal` (the batcher's `timeoutMs`, or the caller). The
+ * adapter stopped polling and asked Trino to cancel the query.
+ */
+export class TrinoCanceledError extends SQLBatcherError {
+  readonly queryId: string | undefined;
+  /**
+   * False when the abort came before the first poll of the queued `nextUri`: Trino never submitted
+   * the query, so it had no effect. True: it may have run, partly or wholly.
+   */
+  readonly submitted: boolean;
+
+  constructor(queryId: string | undefined, submitted: boolean, reason: unknown) {
+    super(
+      'CANCELED',
+      `Trino query ${queryId ?? '(not yet named)'} was canceled${submitted ? '' : ' before it was submitted'}: ${
+        reason instanceof Error ? reason.message : String(reason ?? 'aborted')
+      }`,
+      { cause: reason },
+    );
+    this.name = 'TrinoCanceledError';
+    this.queryId = queryId;
+    this.submitted = submitted;
+  }
+}
+
 /** Which part of the protocol a request failure happened in. */
 export type TrinoRequestPhase = 'submit' | 'poll' | 'cancel';
 
@@ -164,6 +190,7 @@ export interface TrinoClassifyOptions {
  *   `atomicWrites`, else `unknown` (a non-transactional connector may have kept part of the rows).
  * - Parse/analysis errors (`SYNTAX_ERROR`, `TABLE_NOT_FOUND`, …): not transient, no effect.
  * - Anything else: not transient; `rolled-back` with `atomicWrites`, else `unknown`.
+ * - Canceled through the signal: `none` if the query was never submitted, else `unknown`.
  */
 export function classifyTrinoError(error: unknown, options: TrinoClassifyOptions = {}): ErrorClassification {
   const failedQuery: ErrorClassification['effect'] = options.atomicWrites ? 'rolled-back' : 'unknown';
@@ -186,6 +213,9 @@ export function classifyTrinoError(error: unknown, options: TrinoClassifyOptions
     }
     if (BEFORE_EXECUTION.has(name)) return { transient: false, effect: 'none', statementPosition: 0 };
     return { transient: false, effect: failedQuery, statementPosition: 0 };
+  }
+  if (e && (e instanceof TrinoCanceledError || e.name === 'TrinoCanceledError')) {
+    return { transient: false, effect: (e as TrinoCanceledError).submitted ? 'unknown' : 'none' };
   }
   if (isSQLBatcherError(error, 'CLOSED')) return { transient: false, effect: 'none' };
   return { transient: false, effect: 'unknown' };

@@ -6,6 +6,7 @@ export {
 } from './adapter.js';
 export {
   classifyTrinoError,
+  TrinoCanceledError,
   type TrinoClassifyOptions,
   type TrinoErrorInfo,
   TrinoQueryError,

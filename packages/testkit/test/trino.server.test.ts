@@ -168,6 +168,17 @@ describe('Trino test server', () => {
     expect((await db.query('SELECT * FROM unit.overloaded')).rows).toEqual([]);
   });
 
+  it('delays answers on demand without blocking other requests', async () => {
+    server.delayNext(1, 300, { method: 'POST' });
+    const t0 = performance.now();
+    const slow = fetch(`${server.url}/v1/statement`, { method: 'POST', body: 'SELECT 1', headers: HEADERS });
+    const fast = await fetch(`${server.url}/v1/info`);
+    expect(fast.status).toBe(200);
+    expect(performance.now() - t0).toBeLessThan(250);
+    expect((await slow).status).toBe(200);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(295);
+  });
+
   it('never runs a query whose POST answer was lost (submission happens on the first poll)', async () => {
     await run('CREATE TABLE lost (x integer)');
     const res = await fetch(`${server.url}/v1/statement`, {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   TrinoAdapter,
   type TrinoAdapterOptions,
+  TrinoCanceledError,
   TrinoQueryError,
   TrinoRequestError,
 } from '../../src/index.js';
@@ -350,6 +351,43 @@ describe('TrinoAdapter with SQLBatcher', () => {
       attempts: 3,
       inDoubt: false,
     });
+  });
+
+  it('on timeout stops waiting at once, cancels the query on the server and reports it in doubt', async () => {
+    const adapter = adapterFor(server);
+    const before = server.requests.length;
+    // The first poll (the one that submits the query) takes 1.5 s to answer.
+    server.delayNext(1, 1500, { method: 'GET' });
+    await using batcher = new SQLBatcher({ adapter, timeoutMs: 200, cancelGraceMs: 200, retry: false });
+    const t0 = performance.now();
+    const err = await batcher.processStatements(['SELECT 1']).catch((e: unknown) => e);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: true });
+    const timeout = (err as { cause: { name: string; cause?: unknown } }).cause;
+    expect(timeout).toMatchObject({ name: 'TimeoutError', code: 'TIMEOUT' });
+    expect(timeout.cause).toMatchObject({ name: 'TrinoCanceledError', code: 'CANCELED', submitted: true });
+    // Once the poll in flight answers, the adapter sends Trino a cancel for that query.
+    await expect
+      .poll(() => server.requests.slice(before).some((r) => r.method === 'DELETE'), { timeout: 4000 })
+      .toBe(true);
+  });
+
+  it('an abort before the first poll means the query was never submitted', async () => {
+    const adapter = adapterFor(server);
+    const table = await freshTable(adapter);
+    const before = server.requests.length;
+    // The POST answer takes 300 ms; the abort comes while it is in flight, so the adapter never polls.
+    server.delayNext(1, 300, { method: 'POST' });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('stop')), 50);
+    const err = await adapter
+      .execute(`INSERT INTO ${table} (id, name) VALUES (1, 'never')`, { signal: ac.signal })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrinoCanceledError);
+    expect(err).toMatchObject({ code: 'CANCELED', submitted: false });
+    expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'none' });
+    expect(server.requests.slice(before).map((r) => r.method)).toEqual(['POST']);
+    expect(await count(table)).toBe(0);
   });
 
   it('refuses transactions and savepoints instead of sending SQL Trino cannot run', () => {

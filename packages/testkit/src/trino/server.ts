@@ -70,6 +70,11 @@ export interface TrinoTestServer {
    * (default 503) and no effect, as an overloaded coordinator or a proxy in front of it would.
    */
   failNext(n: number, status?: number, options?: { method?: 'GET' | 'POST' | 'DELETE' }): void;
+  /**
+   * Hold the answer to the next `n` requests (optionally only those with this method) for `ms`
+   * milliseconds before handling them — a slow coordinator, without blocking the event loop.
+   */
+  delayNext(n: number, ms: number, options?: { method?: 'GET' | 'POST' | 'DELETE' }): void;
   /** Make the next matching query fail with a Trino error (one shot). */
   failQuery(failure: InjectedQueryFailure): void;
   /** Stop listening and release the database (when the server created it). */
@@ -147,6 +152,7 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
 
   const requests: RecordedTrinoRequest[] = [];
   const failRules: FailRule[] = [];
+  const delayRules: { remaining: number; ms: number; method: string | undefined }[] = [];
   const failures: InjectedQueryFailure[] = [];
   const queries = new Map<string, QueryState>();
   const knownSchemas = new Set<string>();
@@ -382,6 +388,12 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
       send(status, message ?? STATUS_TEXT[status] ?? 'Error', 'text/plain; charset=utf-8');
 
     const method = req.method ?? 'GET';
+    const delay = delayRules.find((r) => r.remaining > 0 && (r.method === undefined || r.method === method));
+    if (delay) {
+      delay.remaining--;
+      if (delay.remaining === 0) delayRules.splice(delayRules.indexOf(delay), 1);
+      await new Promise((resolve) => setTimeout(resolve, delay.ms));
+    }
     const rule = failRules.find((r) => r.remaining > 0 && (r.method === undefined || r.method === method));
     if (rule) {
       rule.remaining--;
@@ -550,6 +562,10 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     failNext(n, status = 503, opts) {
       if (!Number.isInteger(n) || n < 0) throw new RangeError('failNext: n must be a non-negative integer');
       if (n > 0) failRules.push({ remaining: n, status, method: opts?.method });
+    },
+    delayNext(n, ms, opts) {
+      if (!Number.isInteger(n) || n < 0) throw new RangeError('delayNext: n must be a non-negative integer');
+      if (n > 0) delayRules.push({ remaining: n, ms, method: opts?.method });
     },
     failQuery(failure) {
       failures.push(failure);
