@@ -107,6 +107,38 @@ describe('QueryCollector on a real batcher run (PGlite)', () => {
     expect(await countRows()).toBe(succeededRows);
   }, 60_000);
 
+  it("under onError 'isolate', successful records account for every stored row", async () => {
+    const a = new GenericAdapter({
+      name: 'pglite',
+      dialect: 'postgres',
+      capabilities: { multiStatement: true, atomicMultiStatement: true, maxConcurrency: 1 },
+      // A failed PGlite request ran in one implicit transaction and left nothing behind.
+      classifyError: () => ({ transient: false, effect: 'rolled-back' }),
+      execute: async (sql: string) => {
+        sent.push(sql);
+        const results = await db.exec(sql);
+        return { rowCount: results.at(-1)?.affectedRows ?? 0 };
+      },
+    });
+    await db.exec("INSERT INTO users VALUES (17, 'old', 'x'), (600, 'old', 'x'), (1234, 'old', 'x')");
+    const batcher = new SQLBatcher({ adapter: a, maxBytes: 8_000, onError: 'isolate' });
+    const collector = new QueryCollector();
+    await batcher.processStatements(users(0, 1500), a.execute, collector);
+    await batcher.close();
+
+    const stats = collector.getStats();
+    const queries = collector.getQueries();
+    expect(stats.count).toBe(sent.length);
+    expect(queries.map((q) => q.sql)).toEqual(sent);
+    expect(stats.statementsIn).toBe(1500);
+    expect(stats.failureCount).toBeGreaterThanOrEqual(3);
+    expect(stats.errorsByCode['23505']).toBe(stats.failureCount);
+    const storedBySuccess = queries.filter((q) => q.success).reduce((s, q) => s + q.rowsSent, 0);
+    expect(storedBySuccess).toBe(1500 - 3);
+    expect(stats.rowsAffected).toBe(1500 - 3);
+    expect(await countRows()).toBe(1500);
+  }, 60_000);
+
   it('collects a dry run whose script, run later, gives the same table', async () => {
     const a = adapter();
     const batcher = new SQLBatcher({ adapter: a, maxBytes: 10_000, dryRun: true });

@@ -158,7 +158,10 @@ export class QueryLogger implements Plugin {
         : e && typeof e.code === 'string'
           ? e.code
           : undefined;
-    const message = this.redact(raw);
+    // Engine messages can quote the statement: redact, and bound them like SQL.
+    const max = Math.max(this.maxSqlLength, 1000);
+    const redacted = this.redact(raw.length > max + 1024 ? raw.slice(0, max + 1024) : raw);
+    const message = redacted.length > max ? `${redacted.slice(0, max)}… [truncated]` : redacted;
     return code === undefined ? { name, message } : { name, message, code };
   }
 }
