@@ -172,6 +172,39 @@ describe('hook order and errors', () => {
   );
 });
 
+describe('hook errors on the failure path and at dispose', () => {
+  it.each(['onError', 'onRejected:0'])(
+    'an exception in %s is a PluginError naming the plugin',
+    async (hook) => {
+      await db.exec("INSERT INTO users VALUES (0, 'taken')");
+      const bad = new Recorder('bad-plugin', hook);
+      const batcher = new SQLBatcher({ adapter: adapter(), plugins: [bad], onError: 'skip' });
+      await expect(batcher.processStatements(userInserts(0, 1))).rejects.toMatchObject({
+        name: 'PluginError',
+        plugin: 'bad-plugin',
+        hook: hook.split(':')[0],
+      });
+      await batcher.close();
+      expect(bad.calls.at(-1)).toBe('cleanup');
+    },
+    60_000,
+  );
+
+  it('an exception in cleanup is reported by dispose after every cleanup ran', async () => {
+    const bad = new Recorder('bad-plugin', 'cleanup');
+    const good = new Recorder('good');
+    const batcher = new SQLBatcher({ adapter: adapter(), plugins: [bad, good] });
+    await batcher.processStatements(userInserts(0, 3));
+    await expect(batcher.close()).rejects.toMatchObject({
+      name: 'PluginError',
+      plugin: 'bad-plugin',
+      hook: 'cleanup',
+    });
+    expect(good.calls.at(-1)).toBe('cleanup');
+    expect(await count('users')).toBe(3);
+  }, 60_000);
+});
+
 describe('SQLPreprocessor', () => {
   it('rewrites statements before merging, async functions included', async () => {
     const pre = new SQLPreprocessor(async (sql) =>
