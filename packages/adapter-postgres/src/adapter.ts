@@ -1,0 +1,354 @@
+import {
+  type Adapter,
+  type AdapterCapabilities,
+  type AdapterSession,
+  ClosedError,
+  ConfigurationError,
+  type ErrorClassification,
+  type ExecuteOptions,
+  type ExecuteResult,
+} from '@sqlbatcher/core';
+import { ClientSource, type CopyFrom, PoolSource } from './connection/pg.js';
+import { PGliteSource } from './connection/pglite.js';
+import type {
+  Connection,
+  ConnectionSource,
+  PGliteLike,
+  PgClientLike,
+  PgPoolLike,
+} from './connection/types.js';
+import { classifyPostgresError, isConnectionError, noteError } from './errors/classify.js';
+import { quoteIdentifier } from './quote.js';
+import { type CopyEvent, commit, type RequestContext, runRequest } from './request.js';
+
+/** Default hard ceiling of one request's SQL text: 64 MiB (PostgreSQL itself accepts up to ~1 GB). */
+export const DEFAULT_MAX_QUERY_SIZE = 64 * 1024 * 1024;
+
+/** Options of {@link PostgreSQLAdapter}. Give one of: connection settings, `pool`, `client`, `pglite`, `embedded`. */
+export interface PostgreSQLAdapterOptions {
+  /** `postgres://user:password@host:port/database?…` */
+  connectionString?: string;
+  /** Alias of `connectionString` (the seed's `dsn`). */
+  dsn?: string;
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  /** Never logged nor put into errors by the adapter. */
+  password?: string | (() => string | Promise<string>);
+  /** Passed to pg as is (`true`, or a `tls.ConnectionOptions`). */
+  ssl?: boolean | object;
+  /** Connections the pool keeps open (default 0). */
+  minSize?: number;
+  /** Most connections of the pool (default 10); also `capabilities.maxConcurrency`. */
+  maxSize?: number;
+  /** Give up connecting after this many ms (default: pg's, no limit). */
+  connectionTimeoutMs?: number;
+  /** Server-side `statement_timeout` for every connection, in ms. */
+  statementTimeoutMs?: number;
+  /** `application_name` shown in `pg_stat_activity` (default `sqlbatcher`). */
+  applicationName?: string;
+  /** An existing `pg.Pool`. The adapter does not end it on `close()`. */
+  pool?: PgPoolLike;
+  /** An existing, connected or not, `pg.Client`: requests and sessions take turns on it. Not ended on `close()`. */
+  client?: PgClientLike;
+  /** An existing PGlite instance. Not closed on `close()`. */
+  pglite?: PGliteLike;
+  /** Embedded PostgreSQL (PGlite) owned by the adapter: `true` for in-memory, or `{ dataDir }`. */
+  embedded?: boolean | { dataDir?: string };
+  /** Hard ceiling of one request in UTF-8 bytes (default {@link DEFAULT_MAX_QUERY_SIZE}). */
+  maxQuerySize?: number;
+  /**
+   * Send eligible merged INSERTs (all-literal rows, no `ON CONFLICT`/`RETURNING`) with
+   * `COPY … FROM STDIN` instead (default false). Needs `pg-copy-streams` with pg. See the README.
+   */
+  copy?: boolean;
+}
+
+/** Counters of the COPY fast path. */
+export interface CopyStats {
+  /** Statements sent through COPY. */
+  copiedStatements: number;
+  /** Rows loaded by COPY. */
+  copiedRows: number;
+  /** Statements considered but sent as INSERT (non-literal values, types that differ, rules, …). */
+  notEligible: number;
+  /** Statements whose COPY the server rejected and that then ran as INSERT. */
+  fallbacks: number;
+}
+
+type Source = ConnectionSource;
+
+function isPGlite(x: object): x is PGliteLike {
+  const o = x as Record<string, unknown>;
+  return typeof o.exec === 'function' && typeof o.query === 'function' && 'waitReady' in o;
+}
+function isPool(x: object): x is PgPoolLike {
+  const o = x as Record<string, unknown>;
+  return typeof o.connect === 'function' && typeof o.query === 'function' && 'totalCount' in o;
+}
+function isClient(x: object): x is PgClientLike {
+  const o = x as Record<string, unknown>;
+  return (
+    typeof o.connect === 'function' && typeof o.query === 'function' && !('totalCount' in o) && !isPGlite(x)
+  );
+}
+
+async function loadModule<T>(name: string): Promise<T> {
+  try {
+    const m = (await import(name)) as { default?: T };
+    return (m.default ?? m) as T;
+  } catch (err) {
+    throw new ConfigurationError(
+      `the PostgreSQL adapter needs the "${name}" package for this configuration: npm i ${name} (${(err as Error).message})`,
+    );
+  }
+}
+
+/**
+ * PostgreSQL adapter for SQL Batcher over a `pg` pool or client, or embedded PGlite.
+ *
+ * @example
+ * ```ts
+ * import { SQLBatcher } from '@sqlbatcher/core';
+ * import { PostgreSQLAdapter } from '@sqlbatcher/adapter-postgres';
+ *
+ * const adapter = new PostgreSQLAdapter({ connectionString: process.env.PG_URL, maxSize: 4 });
+ * const batcher = new SQLBatcher({ adapter, transaction: 'batch' });
+ * await batcher.processStatements(statements, adapter.execute);
+ * await adapter.close();
+ * ```
+ */
+export class PostgreSQLAdapter implements Adapter {
+  readonly name = 'postgres';
+  readonly capabilities: AdapterCapabilities;
+  /** Counters of the COPY fast path (all zero unless `copy: true`). */
+  readonly copyStats: CopyStats = { copiedStatements: 0, copiedRows: 0, notEligible: 0, fallbacks: 0 };
+  private readonly source: Promise<Source>;
+  private readonly copy: boolean;
+  private closed = false;
+  private savepointSeq = 0;
+
+  constructor(options: PostgreSQLAdapterOptions | PgPoolLike | PgClientLike | PGliteLike = {}) {
+    const opts: PostgreSQLAdapterOptions = isPGlite(options)
+      ? { pglite: options }
+      : isPool(options)
+        ? { pool: options }
+        : isClient(options)
+          ? { client: options }
+          : (options as PostgreSQLAdapterOptions);
+    const given = [opts.pool, opts.client, opts.pglite, opts.embedded || undefined].filter(
+      (x) => x !== undefined,
+    );
+    if (given.length > 1) throw new ConfigurationError('give only one of pool, client, pglite, embedded');
+    const maxQuerySize = opts.maxQuerySize ?? DEFAULT_MAX_QUERY_SIZE;
+    if (!(Number.isInteger(maxQuerySize) && maxQuerySize > 0)) {
+      throw new ConfigurationError('maxQuerySize must be a positive integer');
+    }
+    if (opts.maxSize !== undefined && !(Number.isInteger(opts.maxSize) && opts.maxSize > 0)) {
+      throw new ConfigurationError('maxSize must be a positive integer');
+    }
+    this.copy = opts.copy ?? false;
+    const embedded = opts.pglite !== undefined || !!opts.embedded;
+    const maxConcurrency = embedded || opts.client ? 1 : (opts.pool?.options?.max ?? opts.maxSize ?? 10);
+    this.capabilities = Object.freeze({
+      maxQuerySize,
+      multiStatement: true,
+      atomicMultiStatement: true,
+      transactions: true,
+      savepoints: true,
+      maxConcurrency,
+      dialect: 'postgres',
+    });
+    this.source = this.open(opts);
+    // Errors surface on first use; do not let an unused adapter crash the process.
+    this.source.catch(() => undefined);
+  }
+
+  private loadCopy = (): Promise<CopyFrom> => {
+    this.copyModule ??= loadModule<{ from: CopyFrom }>('pg-copy-streams').then((m) => m.from);
+    return this.copyModule;
+  };
+  private copyModule: Promise<CopyFrom> | undefined;
+
+  private async open(opts: PostgreSQLAdapterOptions): Promise<Source> {
+    if (opts.pglite) return new PGliteSource(opts.pglite, false);
+    if (opts.embedded) {
+      const { PGlite } = await loadModule<{ PGlite: new (dataDir?: string) => PGliteLike }>(
+        '@electric-sql/pglite',
+      );
+      const dataDir = typeof opts.embedded === 'object' ? opts.embedded.dataDir : undefined;
+      return new PGliteSource(new PGlite(dataDir), true);
+    }
+    if (opts.pool) return new PoolSource(opts.pool, false, this.loadCopy);
+    if (opts.client) return new ClientSource(opts.client, false, this.loadCopy);
+    const pg = await loadModule<{ Pool: new (config: object) => PgPoolLike }>('pg');
+    const config: Record<string, unknown> = {
+      application_name: opts.applicationName ?? 'sqlbatcher',
+      max: opts.maxSize ?? 10,
+      min: opts.minSize ?? 0,
+    };
+    const cs = opts.connectionString ?? opts.dsn;
+    if (cs !== undefined) config.connectionString = cs;
+    for (const [k, v] of [
+      ['host', opts.host],
+      ['port', opts.port],
+      ['database', opts.database],
+      ['user', opts.user],
+      ['password', opts.password],
+      ['ssl', opts.ssl],
+      ['connectionTimeoutMillis', opts.connectionTimeoutMs],
+      ['statement_timeout', opts.statementTimeoutMs],
+    ] as const) {
+      if (v !== undefined) config[k] = v;
+    }
+    return new PoolSource(new pg.Pool(config), true, this.loadCopy);
+  }
+
+  private async acquire(): Promise<Connection> {
+    if (this.closed) throw new ClosedError('PostgreSQLAdapter');
+    const source = await this.source;
+    try {
+      return await source.acquire();
+    } catch (err) {
+      noteError(err, { phase: 'connect' });
+      throw err;
+    }
+  }
+
+  private context(inTransaction: boolean): RequestContext {
+    return {
+      inTransaction,
+      copy: this.copy,
+      nextSavepoint: () => this.savepointSeq++,
+      onCopy: (e: CopyEvent) => {
+        if (e.kind === 'copied') {
+          this.copyStats.copiedStatements++;
+          this.copyStats.copiedRows += e.rows;
+        } else if (e.kind === 'fallback') this.copyStats.fallbacks++;
+        else this.copyStats.notEligible++;
+      },
+    };
+  }
+
+  /**
+   * Execute one request (several `;`-separated statements allowed) on a pooled connection, in
+   * autocommit: PostgreSQL runs the whole text as one implicit transaction. Works detached.
+   * With `options.signal`, an abort cancels the running statement on the server.
+   */
+  readonly execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
+    const conn = await this.acquire();
+    const ctx = this.context(false);
+    let broken = false;
+    try {
+      return await runRequest(conn, sql, options, ctx);
+    } catch (err) {
+      broken = isConnectionError(err);
+      throw err;
+    } finally {
+      await conn.release(broken || !!ctx.broken);
+    }
+  };
+
+  /** A session pinned to one connection, for transactions and savepoints. Release it when done. */
+  session = async (): Promise<AdapterSession> => {
+    const conn = await this.acquire();
+    return new PostgreSQLSession(conn, this);
+  };
+
+  /** Classify an error of `execute` or a session call for the batcher's retry policy. */
+  classifyError = (error: unknown): ErrorClassification => classifyPostgresError(error);
+
+  /** @internal */
+  newContext(inTransaction: boolean): RequestContext {
+    if (this.closed) throw new ClosedError('PostgreSQLAdapter');
+    return this.context(inTransaction);
+  }
+
+  /** Close the pool (or the embedded database) the adapter created. Later calls reject with `ClosedError`. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const source = await this.source.catch(() => undefined);
+    await source?.close();
+  }
+}
+
+/** A pinned connection: BEGIN/COMMIT/ROLLBACK/SAVEPOINT go through it only. */
+export class PostgreSQLSession implements AdapterSession {
+  private inTransaction = false;
+  private released = false;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly adapter: PostgreSQLAdapter,
+  ) {}
+
+  private check(): void {
+    if (this.released) throw new ClosedError('PostgreSQL session');
+  }
+
+  private async run(sql: string): Promise<void> {
+    this.check();
+    try {
+      await this.conn.simple(sql);
+    } catch (err) {
+      noteError(err, { phase: this.inTransaction ? 'transaction' : 'request' });
+      throw err;
+    }
+  }
+
+  /** Execute a request on this session's connection (inside the transaction when one is open). */
+  execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
+    this.check();
+    const ctx = this.adapter.newContext(this.inTransaction);
+    const result = await runRequest(this.conn, sql, options, ctx);
+    if (ctx.broken) this.brokenConn = true;
+    return result;
+  };
+  private brokenConn = false;
+
+  async begin(): Promise<void> {
+    await this.run('BEGIN');
+    this.inTransaction = true;
+  }
+
+  async commit(): Promise<void> {
+    this.check();
+    this.inTransaction = false;
+    await commit(this.conn);
+  }
+
+  async rollback(): Promise<void> {
+    this.inTransaction = false;
+    await this.run('ROLLBACK');
+  }
+
+  async savepoint(name: string): Promise<void> {
+    await this.run(`SAVEPOINT ${quoteIdentifier(name)}`);
+  }
+
+  async rollbackToSavepoint(name: string): Promise<void> {
+    await this.run(`ROLLBACK TO SAVEPOINT ${quoteIdentifier(name)}`);
+  }
+
+  async releaseSavepoint(name: string): Promise<void> {
+    await this.run(`RELEASE SAVEPOINT ${quoteIdentifier(name)}`);
+  }
+
+  /** Give the connection back (rolled back first if a transaction is still open); `broken` destroys it. */
+  async release(broken = false): Promise<void> {
+    if (this.released) return;
+    let destroy = broken || this.brokenConn;
+    if (this.inTransaction && !destroy) {
+      try {
+        await this.run('ROLLBACK');
+      } catch {
+        destroy = true;
+      }
+      this.inTransaction = false;
+    }
+    this.released = true;
+    await this.conn.release(destroy);
+  }
+}

@@ -1,0 +1,79 @@
+import { QueryCancelledError } from '../errors/classify.js';
+import { mutexFor } from './mutex.js';
+import {
+  affected,
+  type Connection,
+  type ConnectionSource,
+  type PGliteLike,
+  type QueryOutcome,
+} from './types.js';
+
+function checkSignal(signal: AbortSignal | undefined): void {
+  // PGlite runs a query synchronously inside WebAssembly: it cannot be cancelled once started.
+  if (signal?.aborted) {
+    throw new QueryCancelledError('request not sent: its signal was aborted', { reason: signal.reason });
+  }
+}
+
+/** The one connection of a PGlite instance, held exclusively while pinned. */
+export class PGliteConnection implements Connection {
+  readonly driver = 'pglite' as const;
+  constructor(
+    private readonly db: PGliteLike,
+    private readonly unlock: () => void,
+  ) {}
+
+  async simple(sql: string, signal?: AbortSignal): Promise<QueryOutcome> {
+    checkSignal(signal);
+    const results = await this.db.exec(sql);
+    let rowCount = 0;
+    for (const r of results) rowCount += affected(r.command, r.rowCount);
+    return { rowCount, rows: results[results.length - 1]?.rows ?? [], raw: results };
+  }
+
+  async params(sql: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+    return (await this.db.query(sql, values)).rows as Record<string, unknown>[];
+  }
+
+  async copyFrom(
+    target: string,
+    columns: readonly string[],
+    data: string,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    checkSignal(signal);
+    // PGlite has no COPY FROM STDIN; it reads a blob through the virtual file /dev/blob.
+    const r = await this.db.query(`COPY ${target} (${columns.join(', ')}) FROM '/dev/blob'`, [], {
+      blob: new Blob([data]),
+    });
+    return r.affectedRows ?? r.rowCount ?? 0;
+  }
+
+  async release(): Promise<void> {
+    this.unlock();
+  }
+}
+
+/** PGlite is single-connection: every request and session takes the instance's mutex. */
+export class PGliteSource implements ConnectionSource {
+  readonly maxConcurrency = 1;
+  constructor(
+    private readonly db: PGliteLike,
+    private readonly owned: boolean,
+  ) {}
+
+  async acquire(): Promise<Connection> {
+    const unlock = await mutexFor(this.db).lock();
+    try {
+      await this.db.waitReady;
+    } catch (err) {
+      unlock();
+      throw err;
+    }
+    return new PGliteConnection(this.db, unlock);
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.db.close();
+  }
+}

@@ -1,0 +1,164 @@
+import type { ErrorClassification } from '@sqlbatcher/core';
+
+/** Where in a request's life an error happened; decides whether the attempt may have had an effect. */
+export type ErrorPhase =
+  /** Getting a connection: nothing was sent. */
+  | 'connect'
+  /** Autocommit request (one implicit transaction): its fate is unknown if the connection broke. */
+  | 'request'
+  /** Inside a transaction the adapter or the batcher opened and has not committed. */
+  | 'transaction'
+  /** COMMIT was sent. */
+  | 'commit';
+
+/** What the adapter knows about an error it raised. Kept beside the error, not on it. */
+export interface ErrorContext {
+  phase: ErrorPhase;
+  /** Index in `BatchInfo.statements` of the statement that failed, when known. */
+  statementPosition?: number;
+}
+
+const contexts = new WeakMap<object, ErrorContext>();
+
+/** Remember where `err` happened (first note wins: the innermost layer knows best). */
+export function noteError(err: unknown, context: ErrorContext): void {
+  if (err && typeof err === 'object' && !contexts.has(err)) contexts.set(err, context);
+}
+
+/** Update the statement position of an error already noted (or note it). */
+export function noteStatementPosition(err: unknown, position: number | undefined, phase: ErrorPhase): void {
+  if (!err || typeof err !== 'object' || position === undefined) return;
+  const c = contexts.get(err);
+  if (c) {
+    c.statementPosition ??= position;
+  } else contexts.set(err, { phase, statementPosition: position });
+}
+
+export function errorContext(err: unknown): ErrorContext | undefined {
+  return err && typeof err === 'object' ? contexts.get(err) : undefined;
+}
+
+/** The SQLSTATE of a server error, or undefined. */
+export function sqlState(err: unknown): string | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as { code?: unknown; severity?: unknown };
+  return typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? e.code : undefined;
+}
+
+const SOCKET_CODES_NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const SOCKET_CODES_LOST = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'ERR_STREAM_DESTROYED',
+]);
+
+/** A lost or failed connection rather than an SQL error. */
+export function isConnectionError(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (code.startsWith('08')) return true;
+    if (SOCKET_CODES_NOT_SENT.has(code) || SOCKET_CODES_LOST.has(code)) return true;
+  }
+  const message = (err as { message?: unknown }).message;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|connection is closed|Client has encountered a connection error|Connection ended|socket hang up/i.test(
+      message,
+    )
+  );
+}
+
+/**
+ * Classify an error raised by the adapter for the batcher's retry policy (see the README's table).
+ * The adapter records the phase of each error it raises; errors from elsewhere are classified by
+ * SQLSTATE alone, conservatively.
+ */
+export function classifyPostgresError(err: unknown): ErrorClassification {
+  const ctx = errorContext(err);
+  const phase: ErrorPhase = ctx?.phase ?? 'request';
+  const pos = ctx?.statementPosition !== undefined ? { statementPosition: ctx.statementPosition } : {};
+  if (isAbortError(err)) {
+    const cause = (err as { cause?: unknown }).cause;
+    // The server cancelled the statement (57014): it and its transaction were rolled back.
+    if (sqlState(cause) === '57014' && phase !== 'commit')
+      return { transient: false, effect: 'rolled-back', ...pos };
+    if (phase === 'connect') return { transient: false, effect: 'none' };
+    return { transient: false, effect: 'unknown', ...pos };
+  }
+  const state = sqlState(err);
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && SOCKET_CODES_NOT_SENT.has(code)) return { transient: true, effect: 'none' };
+  if (state === '53300' || state === '57P03') {
+    // Too many connections / starting up: refused at connect, nothing ran.
+    return { transient: true, effect: phase === 'connect' ? 'none' : 'unknown' };
+  }
+  if (state === '40001' || state === '40P01') {
+    return { transient: true, effect: 'rolled-back', ...pos };
+  }
+  if (isConnectionError(err) || state === '57P01' || state === '57P02') {
+    if (phase === 'connect') return { transient: true, effect: 'none' };
+    // An uncommitted transaction cannot survive its connection.
+    if (phase === 'transaction') return { transient: true, effect: 'rolled-back', ...pos };
+    return { transient: true, effect: 'unknown', ...pos };
+  }
+  if (state !== undefined) {
+    // Any other SQL error fails the whole request (implicit or explicit transaction): nothing stays.
+    if (phase === 'connect') return { transient: false, effect: 'none' };
+    return { transient: false, effect: 'rolled-back', ...pos };
+  }
+  return { transient: false, effect: phase === 'connect' ? 'none' : 'unknown', ...pos };
+}
+
+/** Our cancellation error, or any AbortError. */
+export function isAbortError(err: unknown): boolean {
+  return !!err && typeof err === 'object' && (err as { name?: unknown }).name === 'AbortError';
+}
+
+/** The error `execute` rejects with after its signal aborted and the server cancelled the statement. */
+export class QueryCancelledError extends Error {
+  override readonly name = 'AbortError';
+  /** Always `ABORT_ERR`, like DOMException's AbortError. */
+  readonly code = 'ABORT_ERR';
+  constructor(message: string, options: { cause?: unknown; reason?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.reason = options.reason;
+  }
+  /** The signal's `reason`. */
+  readonly reason: unknown;
+}
+
+/**
+ * Map pg's `position` (1-based, in characters of the whole request text) to the index of the statement
+ * holding it, given each statement's start offset (in UTF-16 units) within `sql`.
+ */
+export function statementAtPosition(
+  sql: string,
+  starts: readonly number[],
+  position: number | string | undefined,
+): number | undefined {
+  const p = typeof position === 'string' ? Number.parseInt(position, 10) : position;
+  if (p === undefined || !Number.isFinite(p) || p < 1) return undefined;
+  // Convert code points (the server counts characters) to UTF-16 units.
+  let units = 0;
+  let chars = 0;
+  while (chars < p - 1 && units < sql.length) {
+    const c = sql.codePointAt(units)!;
+    units += c > 0xffff ? 2 : 1;
+    chars++;
+  }
+  let found: number | undefined;
+  for (let i = 0; i < starts.length; i++) {
+    if (starts[i]! <= units) found = i;
+    else break;
+  }
+  return found;
+}

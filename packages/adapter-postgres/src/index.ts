@@ -1,0 +1,11 @@
+export {
+  type CopyStats,
+  DEFAULT_MAX_QUERY_SIZE,
+  PostgreSQLAdapter,
+  type PostgreSQLAdapterOptions,
+  PostgreSQLSession,
+} from './adapter.js';
+export type { PGliteLike, PgClientLike, PgPoolClientLike, PgPoolLike } from './connection/types.js';
+export { classifyPostgresError, QueryCancelledError } from './errors/classify.js';
+export { quoteIdentifier } from './quote.js';
+export { CommitRolledBackError } from './request.js';

@@ -1,0 +1,256 @@
+import type { BatchInfo, ExecuteOptions, ExecuteResult } from '@sqlbatcher/core';
+import type { Connection } from './connection/types.js';
+import { buildCopy, CATALOG_SQL, type CatalogRow, copyCandidate } from './copy/plan.js';
+import {
+  type ErrorPhase,
+  isAbortError,
+  isConnectionError,
+  noteError,
+  noteStatementPosition,
+  sqlState,
+  statementAtPosition,
+} from './errors/classify.js';
+import { quoteIdentifier } from './quote.js';
+
+/** State of the connection a request runs on. */
+export interface RequestContext {
+  /** A transaction is open on the connection (a session after `begin()`). */
+  inTransaction: boolean;
+  /** Use the COPY fast path where it applies. */
+  copy: boolean;
+  /** Counter for the adapter's own savepoint names. */
+  nextSavepoint: () => number;
+  /** Set when the connection must be destroyed rather than reused. */
+  broken?: boolean;
+  /** Called with every COPY attempt's outcome (for stats and tests). */
+  onCopy?: (event: CopyEvent) => void;
+}
+
+/** What happened to one statement considered for COPY. */
+export type CopyEvent =
+  | { kind: 'copied'; rows: number }
+  | { kind: 'not-eligible' }
+  | { kind: 'fallback'; error: unknown };
+
+/** Start offset of each statement of `batch` inside `sql`, or undefined when they cannot all be found. */
+function statementStarts(sql: string, batch: BatchInfo | undefined): number[] | undefined {
+  if (!batch) return undefined;
+  const starts: number[] = [];
+  let cursor = 0;
+  for (const st of batch.statements) {
+    const at = sql.indexOf(st.sql, cursor);
+    if (at < 0) return undefined;
+    starts.push(at);
+    cursor = at + st.sql.length;
+  }
+  return starts;
+}
+
+/** Which statement of `sql` (statements `batch.statements[offset…]`) `err` comes from. */
+function locate(
+  err: unknown,
+  sql: string,
+  statements: BatchInfo['statements'],
+  offset: number,
+): number | undefined {
+  if (statements.length === 1) return offset;
+  const e = err as { position?: unknown; completedStatements?: unknown } | undefined;
+  const starts = statementStarts(sql, { statements } as BatchInfo);
+  if (starts) {
+    const pos = statementAtPosition(sql, starts, e?.position as string | number | undefined);
+    if (pos !== undefined) return offset + pos;
+  }
+  const completed = e?.completedStatements;
+  // A server error ends the request at the failing statement: it is the one after those completed.
+  if (typeof completed === 'number' && sqlState(err) !== undefined && completed < statements.length) {
+    return offset + completed;
+  }
+  return undefined;
+}
+
+async function simple(
+  conn: Connection,
+  sql: string,
+  signal: AbortSignal | undefined,
+  phase: ErrorPhase,
+  statements?: BatchInfo['statements'],
+  offset = 0,
+): Promise<ExecuteResult> {
+  try {
+    const out = await conn.simple(sql, signal);
+    return { rowCount: out.rowCount, rows: out.rows, raw: out.raw };
+  } catch (err) {
+    const position = statements ? locate(err, sql, statements, offset) : undefined;
+    noteError(err, { phase, ...(position !== undefined ? { statementPosition: position } : {}) });
+    throw err;
+  }
+}
+
+/** A failed COPY whose statement may be retried as INSERT: an SQL error, not a lost connection or cancel. */
+function copyErrorAllowsFallback(err: unknown): boolean {
+  const state = sqlState(err);
+  if (state === undefined || isAbortError(err) || isConnectionError(err)) return false;
+  // Serialization failures and deadlocks must reach the batcher's retry; cancels and shutdowns too.
+  return !(state.startsWith('40') || state.startsWith('57') || state.startsWith('53'));
+}
+
+/**
+ * Run one request: the batch's SQL in one simple-protocol call, or — with COPY enabled and eligible
+ * INSERTs in the batch — a sequence of COPY and SQL steps that keeps the batch atomic (own transaction
+ * when none is open) and in statement order.
+ */
+export async function runRequest(
+  conn: Connection,
+  sql: string,
+  options: ExecuteOptions | undefined,
+  ctx: RequestContext,
+): Promise<ExecuteResult> {
+  const batch = options?.batch;
+  const signal = options?.signal;
+  const phase: ErrorPhase = ctx.inTransaction ? 'transaction' : 'request';
+  const usable = batch && batch.sql === sql ? batch : undefined;
+  if (!ctx.copy || !usable || !usable.statements.some((s) => copyCandidate(s))) {
+    return simple(conn, sql, signal, phase, usable?.statements);
+  }
+  return runWithCopy(conn, usable, signal, ctx);
+}
+
+type Segment = { kind: 'sql'; from: number; to: number } | { kind: 'copy'; at: number };
+
+function segments(batch: BatchInfo): Segment[] {
+  const out: Segment[] = [];
+  batch.statements.forEach((st, i) => {
+    if (copyCandidate(st)) out.push({ kind: 'copy', at: i });
+    else {
+      const last = out[out.length - 1];
+      if (last?.kind === 'sql' && last.to === i) last.to = i + 1;
+      else out.push({ kind: 'sql', from: i, to: i + 1 });
+    }
+  });
+  return out;
+}
+
+async function runWithCopy(
+  conn: Connection,
+  batch: BatchInfo,
+  signal: AbortSignal | undefined,
+  ctx: RequestContext,
+): Promise<ExecuteResult> {
+  const segs = segments(batch);
+  // COPY alone is atomic; anything more needs a transaction to keep the request all-or-nothing.
+  const ownTx = !ctx.inTransaction && segs.length > 1;
+  const inTx = ctx.inTransaction || ownTx;
+  const phase: ErrorPhase = inTx ? 'transaction' : 'request';
+  if (ownTx) await simple(conn, 'BEGIN', signal, phase);
+  let rowCount = 0;
+  let rows: unknown[] = [];
+  const raws: unknown[] = [];
+  try {
+    for (const seg of segs) {
+      if (seg.kind === 'sql') {
+        const statements = batch.statements.slice(seg.from, seg.to);
+        const text = statements.map((s) => s.sql).join(';\n');
+        const r = await simple(conn, text, signal, phase, statements, seg.from);
+        rowCount += r.rowCount ?? 0;
+        rows = r.rows ?? [];
+        raws.push(r.raw);
+        continue;
+      }
+      const st = batch.statements[seg.at]!;
+      const r = await copyOrInsert(conn, st, seg.at, signal, inTx, phase, ctx);
+      rowCount += r.rowCount ?? 0;
+      rows = r.rows ?? [];
+      raws.push(r.raw);
+    }
+  } catch (err) {
+    if (ownTx) {
+      try {
+        await conn.simple('ROLLBACK');
+      } catch {
+        // The transaction died with its connection; the connection must not be reused.
+        ctx.broken = true;
+      }
+    }
+    throw err;
+  }
+  if (ownTx) await commit(conn);
+  return { rowCount, rows, raw: raws };
+}
+
+async function copyOrInsert(
+  conn: Connection,
+  st: BatchInfo['statements'][number],
+  position: number,
+  signal: AbortSignal | undefined,
+  inTx: boolean,
+  phase: ErrorPhase,
+  ctx: RequestContext,
+): Promise<ExecuteResult> {
+  const ins = copyCandidate(st)!;
+  const asInsert = () => simple(conn, st.sql, signal, phase, [st], position);
+  const sp = inTx ? quoteIdentifier(`sqlbatcher_copy_${ctx.nextSavepoint()}`) : undefined;
+  if (sp) await simple(conn, `SAVEPOINT ${sp}`, signal, phase);
+  let command: ReturnType<typeof buildCopy>;
+  try {
+    const catalog = (await conn.params(CATALOG_SQL, [ins.table])) as unknown as CatalogRow[];
+    command = buildCopy(ins, catalog);
+  } catch (err) {
+    if (!copyErrorAllowsFallback(err)) {
+      noteError(err, { phase, statementPosition: position });
+      throw err;
+    }
+    command = undefined;
+    if (sp) await simple(conn, `ROLLBACK TO SAVEPOINT ${sp}`, signal, phase);
+  }
+  if (!command) {
+    if (sp) await simple(conn, `RELEASE SAVEPOINT ${sp}`, signal, phase);
+    ctx.onCopy?.({ kind: 'not-eligible' });
+    return asInsert();
+  }
+  try {
+    const n = await conn.copyFrom(command.target, command.columns, command.data, signal);
+    if (sp) await simple(conn, `RELEASE SAVEPOINT ${sp}`, signal, phase);
+    ctx.onCopy?.({ kind: 'copied', rows: n });
+    return { rowCount: n, rows: [], raw: { command: 'COPY', rowCount: n } };
+  } catch (err) {
+    if (!copyErrorAllowsFallback(err)) {
+      noteStatementPosition(err, position, phase);
+      throw err;
+    }
+    ctx.onCopy?.({ kind: 'fallback', error: err });
+    // COPY failed as a whole (it is atomic); undo it inside a transaction, then run the INSERT instead.
+    if (sp) {
+      await simple(conn, `ROLLBACK TO SAVEPOINT ${sp}`, signal, phase);
+      await simple(conn, `RELEASE SAVEPOINT ${sp}`, signal, phase);
+    }
+    return asInsert();
+  }
+}
+
+/** Thrown when COMMIT reports that it rolled back (the transaction had failed). */
+export class CommitRolledBackError extends Error {
+  override readonly name = 'CommitRolledBackError';
+  /** SQLSTATE 40000 (transaction rollback). */
+  readonly code = '40000';
+  constructor() {
+    super('COMMIT rolled the transaction back: it had failed earlier');
+  }
+}
+
+/** COMMIT; an aborted transaction answers COMMIT with a ROLLBACK tag instead of an error. */
+export async function commit(conn: Connection): Promise<void> {
+  let out: Awaited<ReturnType<Connection['simple']>>;
+  try {
+    out = await conn.simple('COMMIT');
+  } catch (err) {
+    noteError(err, { phase: 'commit' });
+    throw err;
+  }
+  const raw = out.raw as { command?: string } | { command?: string }[] | undefined;
+  const last = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+  if (last?.command === 'ROLLBACK') {
+    const err = new CommitRolledBackError();
+    noteError(err, { phase: 'transaction' });
+    throw err;
+  }
+}

@@ -1,0 +1,176 @@
+import { ClosedError, isSQLBatcherError } from '@sqlbatcher/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDb, type TestDb, usingPglite } from '../helpers.js';
+
+let db: TestDb;
+
+beforeAll(async () => {
+  db = await openTestDb('adapter');
+  await db.sql('CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)');
+}, 30_000);
+afterAll(async () => {
+  await db?.dispose();
+});
+
+describe('PostgreSQLAdapter.execute', () => {
+  it('works detached and returns the rows affected by a multi-statement request', async () => {
+    const adapter = db.adapter();
+    const { execute } = adapter;
+    const r = await execute(
+      "INSERT INTO items VALUES (1, 'a'); INSERT INTO items VALUES (2, 'b'), (3, 'c'); SELECT 1",
+    );
+    expect(r.rowCount).toBe(3);
+    const u = await execute("UPDATE items SET name = name || 'x' WHERE id >= 2");
+    expect(u.rowCount).toBe(2);
+    const d = await execute('DELETE FROM items');
+    expect(d.rowCount).toBe(3);
+  });
+
+  it('runs a multi-statement request atomically: a failing statement leaves nothing behind', async () => {
+    const { execute } = db.adapter();
+    await expect(
+      execute(
+        "INSERT INTO items VALUES (10, 'ok'); INSERT INTO items VALUES (11, 'ok'); INSERT INTO items VALUES (10, 'dup')",
+      ),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect(await db.sql('SELECT * FROM items WHERE id IN (10, 11)')).toEqual([]);
+  });
+
+  it('keeps code, detail, constraint and maps the failure to the statement in the batch', async () => {
+    const adapter = db.adapter();
+    await adapter.execute("INSERT INTO items VALUES (20, 'x')");
+    const statements = [
+      "INSERT INTO items VALUES (21, 'a')",
+      "INSERT INTO items VALUES (22, 'b')",
+      "INSERT INTO items VALUES (20, 'dup')",
+      'SELECT 1',
+    ];
+    const sql = statements.join(';\n');
+    const batch = {
+      id: 0,
+      sql,
+      bytes: Buffer.byteLength(sql),
+      statements: statements.map((s, i) => ({ sql: s, indices: [i] })),
+      inputCount: 4,
+      rowCount: 3,
+    };
+    const err = await adapter.execute(sql, { batch }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: '23505', constraint: 'items_pkey' });
+    expect(String((err as { detail?: string }).detail)).toContain('(id)=(20)');
+    const c = adapter.classifyError(err);
+    expect(c.transient).toBe(false);
+    expect(c.effect).toBe('rolled-back');
+    // pg reports how many statements completed; PGlite gives no position for constraint errors.
+    if (!usingPglite) expect(c.statementPosition).toBe(2);
+
+    // A syntax-level error carries a character position into the whole text: mapped to statement 1.
+    const s2 = ["INSERT INTO items VALUES (30, 'é😀')", "INSERT INTO items VALUES ('not a number', 'b')"];
+    const sql2 = s2.join('; ');
+    const err2 = await adapter
+      .execute(sql2, {
+        batch: { ...batch, sql: sql2, statements: s2.map((s, i) => ({ sql: s, indices: [i] })) },
+      })
+      .catch((e: unknown) => e);
+    expect(err2).toMatchObject({ code: '22P02' });
+    expect(adapter.classifyError(err2).statementPosition).toBe(1);
+  });
+
+  it('rejects with ClosedError after close()', async () => {
+    const adapter = db.adapter();
+    await adapter.close();
+    const err = await adapter.execute('SELECT 1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClosedError);
+    expect(isSQLBatcherError(err, 'CLOSED')).toBe(true);
+  });
+
+  it('declares honest capabilities', () => {
+    const a = db.adapter({ maxQuerySize: 1000 });
+    expect(a.capabilities).toMatchObject({
+      maxQuerySize: 1000,
+      multiStatement: true,
+      atomicMultiStatement: true,
+      transactions: true,
+      savepoints: true,
+      dialect: 'postgres',
+      maxConcurrency: usingPglite ? 1 : 4,
+    });
+  });
+});
+
+describe('sessions', () => {
+  it('runs BEGIN, savepoints and COMMIT on one pinned connection; quotes savepoint names', async () => {
+    const adapter = db.adapter();
+    const s = await adapter.session();
+    await s.begin();
+    await s.execute("INSERT INTO items VALUES (100, 'kept')");
+    const name = 'we"ird name; DROP TABLE items; --';
+    await s.savepoint!(name);
+    await s.execute("INSERT INTO items VALUES (101, 'undone')");
+    await s.rollbackToSavepoint!(name);
+    await s.releaseSavepoint!(name);
+    await s.execute("INSERT INTO items VALUES (102, 'kept')");
+    await s.commit();
+    await s.release();
+    const rows = await db.sql<{ id: number }>('SELECT id FROM items WHERE id >= 100 ORDER BY id');
+    expect(rows.map((r) => r.id)).toEqual([100, 102]);
+  });
+
+  it('reports a COMMIT of a failed transaction as an error, not success', async () => {
+    const adapter = db.adapter();
+    const s = await adapter.session();
+    await s.begin();
+    await s.execute("INSERT INTO items VALUES (200, 'lost')");
+    await s.execute("INSERT INTO items VALUES (200, 'dup')").catch(() => undefined);
+    const err = await s.commit().catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'CommitRolledBackError' });
+    expect(adapter.classifyError(err).effect).toBe('rolled-back');
+    await s.release();
+    expect(await db.sql('SELECT * FROM items WHERE id = 200')).toEqual([]);
+  });
+
+  it('rolls back an open transaction on release', async () => {
+    const adapter = db.adapter();
+    const s = await adapter.session();
+    await s.begin();
+    await s.execute("INSERT INTO items VALUES (300, 'x')");
+    await s.release();
+    expect(await db.sql('SELECT * FROM items WHERE id = 300')).toEqual([]);
+    await expect(s.execute('SELECT 1')).rejects.toBeInstanceOf(ClosedError);
+  });
+});
+
+describe('cancellation', () => {
+  if (usingPglite) {
+    console.info(
+      '[adapter-postgres tests] server-side cancel test skipped: PGlite runs queries synchronously and cannot cancel',
+    );
+  }
+  it.runIf(!usingPglite)('cancels the running statement on the server when the signal aborts', async () => {
+    const adapter = db.adapter();
+    const ac = new AbortController();
+    const started = Date.now();
+    setTimeout(() => ac.abort(new Error('stop')), 300);
+    const err = await adapter
+      .execute('SELECT pg_sleep(20) /* sqlbatcher-cancel-test */', { signal: ac.signal })
+      .catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(err).toMatchObject({ name: 'AbortError', cause: { code: '57014' } });
+    expect(adapter.classifyError(err)).toMatchObject({ transient: false, effect: 'rolled-back' });
+    const running = await db.sql(
+      "SELECT pid FROM pg_stat_activity WHERE query LIKE '%sqlbatcher-cancel-test%' AND state = 'active' AND pid <> pg_backend_pid()",
+    );
+    expect(running).toEqual([]);
+  });
+
+  it('does not send a request whose signal is already aborted', async () => {
+    const adapter = db.adapter();
+    const ac = new AbortController();
+    ac.abort();
+    await expect(
+      adapter.execute("INSERT INTO items VALUES (400, 'x')", { signal: ac.signal }),
+    ).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect(await db.sql('SELECT * FROM items WHERE id = 400')).toEqual([]);
+  });
+});
