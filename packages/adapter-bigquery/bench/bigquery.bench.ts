@@ -5,10 +5,12 @@
  * number of requests is within 3% of the minimum (bytes sent / ceiling). Run: `pnpm bench`.
  */
 import { SQLBatcher } from '@sqlbatcher/core';
-import { BIGQUERY_MAX_QUERY_CHARACTERS, startBigQueryServer } from '@sqlbatcher/testkit';
+import { BIGQUERY_MAX_QUERY_CHARACTERS, startBigQueryServer, writeBenchResult } from '@sqlbatcher/testkit';
 import { BigQueryAdapter } from '../src/index.js';
 
 const TOTAL = Number(process.env.BENCH_ROWS ?? 1_000_000);
+/** Statements sent one per job, for comparison (extrapolated: a million jobs would take hours). */
+const ONE_BY_ONE = Math.min(TOTAL, 2_000);
 
 function* statements(): Generator<string> {
   for (let i = 0; i < TOTAL; i++) {
@@ -51,9 +53,29 @@ const longest = Math.max(...jobs.map((r) => r.queryLength ?? 0));
 const minimum = Math.ceil(sentBytes / ceiling);
 const fill = sentBytes / jobs.length / ceiling;
 const peakRssMb = process.resourceUsage().maxRSS / 1024;
+
+// Baseline: the same statements, one per job (no merging, no batching).
+await server.db.exec('TRUNCATE ds.users');
+const single = new BigQueryAdapter({
+  projectId: server.projectId,
+  apiEndpoint: server.url,
+  authClient: server.authClient,
+});
+const singleStarted = performance.now();
+{
+  const oneByOne = new SQLBatcher({ adapter: single, batchMode: false, mergeInserts: false });
+  const first = statements();
+  const sample = Array.from({ length: ONE_BY_ONE }, () => first.next().value as string);
+  await oneByOne.processStatements(sample);
+  await oneByOne[Symbol.asyncDispose]();
+}
+const singleSeconds = (performance.now() - singleStarted) / 1000;
+await single.close();
+const singleRows = (await server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM ds.users')).rows[0]!
+  .n;
 await server.close();
 
-const checks = {
+const checks: Record<string, boolean> = {
   'every row arrives': rows === TOTAL && processed === TOTAL,
   'no request over the ceiling': largest <= ceiling,
   'no query text over 1,024K characters': longest <= BIGQUERY_MAX_QUERY_CHARACTERS,
@@ -78,5 +100,33 @@ console.log(
   `  time                ${seconds.toFixed(2)} s, ${Math.round(TOTAL / seconds).toLocaleString('en-US')} rows/s`,
 );
 console.log(`  peak RSS            ${peakRssMb.toFixed(0)} MB`);
+console.log(
+  `  one job per statement: ${ONE_BY_ONE.toLocaleString('en-US')} in ${singleSeconds.toFixed(2)} s, ${Math.round(ONE_BY_ONE / singleSeconds).toLocaleString('en-US')} rows/s`,
+);
+checks['one-by-one baseline rows arrive'] = singleRows === ONE_BY_ONE;
 for (const [name, ok] of Object.entries(checks)) console.log(`  ${ok ? 'ok  ' : 'FAIL'} ${name}`);
+if (TOTAL === 1_000_000) {
+  const file = writeBenchResult('bigquery', {
+    title:
+      '@sqlbatcher/adapter-bigquery: 1,000,000 seed-shaped INSERTs → BigQuery test server (real client, PGlite)',
+    rows: [
+      {
+        method: 'one job per statement',
+        rows: TOTAL,
+        seconds: (singleSeconds * TOTAL) / ONE_BY_ONE,
+        requests: TOTAL,
+        note: `extrapolated from ${ONE_BY_ONE.toLocaleString('en-US')}`,
+      },
+      {
+        method: 'merged INSERTs, 1,000,000-byte jobs',
+        rows: TOTAL,
+        seconds,
+        requests: jobs.length,
+        fillRatio: fill,
+        peakRssMb,
+      },
+    ],
+  });
+  console.log(`  results written to ${file}`);
+}
 if (!Object.values(checks).every(Boolean)) process.exitCode = 1;

@@ -8,4 +8,8 @@ export {
   type BigQueryTestServer,
   startBigQueryServer,
 } from './server.js';
-export { ScriptSyntaxError, type TranslatedStatement, translateScript } from './translate.js';
+export {
+  ScriptSyntaxError as BigQueryScriptSyntaxError,
+  type TranslatedStatement as BigQueryTranslatedStatement,
+  translateScript as translateBigQueryScript,
+} from './translate.js';
