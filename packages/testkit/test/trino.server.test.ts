@@ -99,6 +99,47 @@ describe('Trino test server', () => {
     expect(r.rows.map((x) => x.table_schema)).toEqual(['other']);
   });
 
+  it('keeps each query in its own schema when servers share one PGlite', async () => {
+    const other = await startTrinoServer({ db: await server.db() });
+    try {
+      const post = (url: string, schema: string, sql: string) =>
+        fetch(`${url}/v1/statement`, {
+          method: 'POST',
+          body: sql,
+          headers: { ...HEADERS, 'X-Trino-Schema': schema },
+        });
+      const poll = async (res: Response, schema: string) => {
+        let page = (await res.json()) as Page;
+        while (page.nextUri) {
+          page = (await (
+            await fetch(page.nextUri, { headers: { ...HEADERS, 'X-Trino-Schema': schema } })
+          ).json()) as Page;
+        }
+        return page;
+      };
+      // Interleave: both POSTs first, then both polls.
+      const a = await post(server.url, 'left_s', 'CREATE TABLE shared_t (x integer)');
+      const b = await post(other.url, 'right_s', 'CREATE TABLE shared_t (x integer)');
+      expect((await poll(a, 'left_s')).error).toBeUndefined();
+      expect((await poll(b, 'right_s')).error).toBeUndefined();
+      const db = await server.db();
+      const r = await db.query<{ s: string }>(
+        "SELECT table_schema AS s FROM information_schema.tables WHERE table_name = 'shared_t' ORDER BY 1",
+      );
+      expect(r.rows.map((x) => x.s)).toEqual(['left_s', 'right_s']);
+      // Back on the first server, after the other one used another schema.
+      expect(
+        (await poll(await post(server.url, 'left_s', 'CREATE TABLE shared_t2 (x integer)'), 'left_s')).error,
+      ).toBeUndefined();
+      const r2 = await db.query<{ s: string }>(
+        "SELECT table_schema AS s FROM information_schema.tables WHERE table_name = 'shared_t2'",
+      );
+      expect(r2.rows.map((x) => x.s)).toEqual(['left_s']);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('reports SQL errors inside the result with HTTP 200, shaped like Trino errors', async () => {
     const pages = await run('SELECT * FROM no_such_table');
     const err = errorOf(pages);

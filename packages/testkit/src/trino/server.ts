@@ -156,12 +156,11 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
   const failures: InjectedQueryFailure[] = [];
   const queries = new Map<string, QueryState>();
   const knownSchemas = new Set<string>();
-  let currentSearchPath: string | undefined;
   let dbQueue: Promise<unknown> = Promise.resolve();
   let sequence = 0;
   const serverTag = randomBytes(3).toString('hex');
 
-  /** Run `fn` on the database alone (PGlite has one session; search_path is per session). */
+  /** Run `fn` on the database, one query at a time per server. */
   function exclusive<T>(fn: (db: PGliteInterface) => Promise<T>): Promise<T> {
     const run = dbQueue.then(async () => fn(await dbPromise));
     dbQueue = run.catch(() => {});
@@ -192,15 +191,15 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     try {
       await exclusive(async (db) => {
         const schema = q.schema ?? 'public';
-        if (schema !== currentSearchPath) {
-          if (!knownSchemas.has(schema)) {
-            await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-            knownSchemas.add(schema);
-          }
-          await db.exec(`SET search_path TO ${quoteIdent(schema)}`);
-          currentSearchPath = schema;
+        if (!knownSchemas.has(schema)) {
+          await db.exec(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+          knownSchemas.add(schema);
         }
-        const result = await db.query<unknown[]>(q.sql, [], { rowMode: 'array' });
+        // SET LOCAL inside a transaction: several servers may share one PGlite (one session).
+        const result = await db.transaction(async (tx) => {
+          await tx.exec(`SET LOCAL search_path TO ${quoteIdent(schema)}`);
+          return tx.query<unknown[]>(q.sql, [], { rowMode: 'array' });
+        });
         const words = scanTrinoText(q.sql).leadingWords;
         const kind = words[0] ?? '';
         if (kind === 'INSERT' || kind === 'UPDATE' || kind === 'DELETE' || kind === 'MERGE') {
