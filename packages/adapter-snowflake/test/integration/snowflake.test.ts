@@ -267,6 +267,37 @@ describe('SnowflakeAdapter with snowflake-sdk', () => {
     expect(await count('t_refused')).toBe(0);
   });
 
+  it('classifies a refused connection at login as transient and not executed', async () => {
+    const { createServer } = await import('node:net');
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const { port } = probe.address() as { port: number };
+    await new Promise((r) => probe.close(r));
+    const adapter = open({
+      accessUrl: `http://127.0.0.1:${port}`,
+      connectionOptions: { sfRetryMaxLoginRetries: 0 },
+    });
+    const err = (await adapter.execute('SELECT 1').catch((e: unknown) => e)) as SnowflakeError;
+    expect(err).toBeInstanceOf(SnowflakeError);
+    expect([err.kind, err.networkCode]).toEqual(['login', 'ECONNREFUSED']);
+    expect(adapter.classifyError(err)).toEqual({ transient: true, effect: 'none' });
+    expect(err.message).not.toContain(PASSWORD);
+  });
+
+  it('does not send a request whose signal is already aborted', async () => {
+    const adapter = open();
+    await adapter.execute('SELECT 1');
+    const before = server.queries().length;
+    const ac = new AbortController();
+    ac.abort(new Error('stop'));
+    const err = (await adapter
+      .execute('SELECT 2', { signal: ac.signal })
+      .catch((e: unknown) => e)) as SnowflakeError;
+    expect(err.kind).toBe('client');
+    expect(adapter.classifyError(err).effect).toBe('none');
+    expect(server.queries().length).toBe(before);
+  });
+
   it('rejects with ClosedError after close, detached too', async () => {
     const adapter = open();
     const { execute } = adapter;
