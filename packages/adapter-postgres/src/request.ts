@@ -109,7 +109,7 @@ export async function runRequest(
   const signal = options?.signal;
   const phase: ErrorPhase = ctx.inTransaction ? 'transaction' : 'request';
   const usable = batch && batch.sql === sql ? batch : undefined;
-  if (!ctx.copy || !usable || !usable.statements.some((s) => copyCandidate(s))) {
+  if (!ctx.copy || !usable?.statements.some((s) => copyCandidate(s))) {
     return simple(conn, sql, signal, phase, usable?.statements);
   }
   return runWithCopy(conn, usable, signal, ctx);

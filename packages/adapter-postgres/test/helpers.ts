@@ -40,7 +40,9 @@ export async function openTestDb(label: string): Promise<TestDb> {
       schema,
       pglite: db,
       async sql<T>(text: string, params?: unknown[]) {
-        return (await db.query(text, params)).rows as T[];
+        if (params) return (await db.query(text, params)).rows as T[];
+        const results = await db.exec(text);
+        return (results[results.length - 1]?.rows ?? []) as T[];
       },
       adapter(options = {}) {
         const a = new PostgreSQLAdapter({ ...options, pglite: db });

@@ -190,7 +190,9 @@ function readValue(r: Reader): Literal | undefined {
     const word = readWord(r).toLowerCase();
     if (word === 'null') return { kind: 'null' };
     if (word === 'true' || word === 'false') return { kind: 'boolean', text: word };
-    // A typed literal: `DATE '2024-01-01'` (one-word type names only).
+    // A typed literal: `DATE '2024-01-01'` (one-word type names only). One letter is a prefix
+    // (B'…' bits, X'…' hex, N'…' national, U&'…'), not a type.
+    if (word.length === 1) return undefined;
     r.skipWs();
     if (r.peek() !== "'") return undefined;
     const text = readQuoted(r);

@@ -1,0 +1,131 @@
+import { SQLBatcher } from '@sqlbatcher/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDb, type TestDb } from '../helpers.js';
+
+let db: TestDb;
+
+const COLUMNS = `id int PRIMARY KEY, n numeric(12,3), f float8, b bool, d date, ts timestamptz, t text, j jsonb, v varchar(12), r real`;
+
+beforeAll(async () => {
+  db = await openTestDb('copy');
+  await db.sql(`SET TIME ZONE 'UTC'`);
+}, 30_000);
+afterAll(async () => {
+  await db?.dispose();
+});
+
+/** Tricky but valid rows: every literal form the fast path understands, and some it must refuse. */
+function statements(table: string): string[] {
+  const texts = [
+    'plain',
+    "it''s",
+    'tab\there',
+    'back\\slash',
+    '\\N',
+    'ünïcødé 😀',
+    '\\.',
+    '',
+    'line\r\nbreak',
+  ];
+  const out: string[] = [];
+  let id = 0;
+  for (const t of texts) {
+    id++;
+    out.push(
+      `INSERT INTO ${table} (id, n, f, b, d, ts, t, j, v, r) VALUES (${id}, ${id}.125, -${id}.5e2, ${id % 2 === 0 ? 'TRUE' : 'false'}, DATE '2024-01-0${(id % 9) + 1}', '2024-05-06 07:08:09+02', '${t}', '{"k": ${id}}'::jsonb, 'v${id}', ${id})`,
+    );
+  }
+  // E-strings and dollar quotes.
+  out.push(`INSERT INTO ${table} (id, t, j) VALUES (100, E'e\\tstr\\n\\\\ \\u00e9 \\'q\\'', '[1, 2]')`);
+  out.push(`INSERT INTO ${table} (id, t) VALUES (101, $$dollar 'quoted' \\ text$$), (102, $x$a$$b$x$)`);
+  // Not literal: runs as INSERT in the same batch, in order.
+  out.push(`INSERT INTO ${table} (id, t, d) VALUES (103, upper('fn'), current_date - 1)`);
+  // Number into text / 1.5 into int: INSERT semantics (no COPY).
+  out.push(`INSERT INTO ${table} (id, t, n) VALUES (104.0, 007, 1.0005)`);
+  out.push(`UPDATE ${table} SET v = 'updated' WHERE id = 2`);
+  out.push(`INSERT INTO ${table} (id, "t", N) VALUES (105, NULL, NULL), (106, 'x', -0)`);
+  out.push(`DELETE FROM ${table} WHERE id = 3`);
+  return out;
+}
+
+async function contents(table: string): Promise<unknown[]> {
+  return db.sql(
+    `SELECT id, n::text, f::text, b, d::text, ts::text, t, j::text, v, r::text FROM ${table} ORDER BY id`,
+  );
+}
+
+describe('COPY fast path', () => {
+  it('loads the same rows as INSERT, in order with the other statements of the batch', async () => {
+    await db.sql(`CREATE TABLE via_insert (${COLUMNS}); CREATE TABLE via_copy (${COLUMNS})`);
+    const plain = db.adapter();
+    const copying = db.adapter({ copy: true });
+    await new SQLBatcher({ adapter: plain }).processStatements(statements('via_insert'));
+    await new SQLBatcher({ adapter: copying }).processStatements(statements('via_copy'));
+    const expected = await contents('via_insert');
+    expect(expected.length).toBe(15);
+    expect(await contents('via_copy')).toEqual(expected);
+    expect(copying.copyStats.copiedStatements).toBeGreaterThan(0);
+    expect(copying.copyStats.copiedRows).toBeGreaterThanOrEqual(11);
+    expect(copying.copyStats.notEligible).toBeGreaterThan(0);
+    expect(plain.copyStats.copiedStatements).toBe(0);
+  });
+
+  it('keeps a mixed batch atomic outside a transaction', async () => {
+    await db.sql('CREATE TABLE atomic_t (id int PRIMARY KEY, t text)');
+    const adapter = db.adapter({ copy: true });
+    const batcher = new SQLBatcher({ adapter, retry: false });
+    const err = await batcher
+      .processStatements([
+        "INSERT INTO atomic_t (id, t) VALUES (1, 'a')",
+        "INSERT INTO atomic_t (id, t) VALUES (2, 'b')",
+        "UPDATE atomic_t SET t = 'z' WHERE id = 1",
+        'INSERT INTO atomic_t (id, t) VALUES (1, now()::text)',
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'BatchExecutionError', failedStatementIndex: 3, inDoubt: false });
+    expect(adapter.copyStats.copiedStatements).toBe(1);
+    expect(await db.sql('SELECT * FROM atomic_t')).toEqual([]);
+  });
+
+  it('falls back to INSERT when the server rejects the COPY, reporting the INSERT error', async () => {
+    await db.sql('CREATE TABLE fb (id int PRIMARY KEY, t text)');
+    await db.sql("INSERT INTO fb VALUES (5, 'existing')");
+    const adapter = db.adapter({ copy: true });
+    const batcher = new SQLBatcher({
+      adapter,
+      transaction: 'all',
+      savepoints: true,
+      onError: 'isolate',
+      retry: false,
+    });
+    await batcher.processStatements([
+      "INSERT INTO fb (id, t) VALUES (1, 'a')",
+      "INSERT INTO fb (id, t) VALUES (5, 'dup')",
+      "INSERT INTO fb (id, t) VALUES (6, 'b')",
+    ]);
+    await batcher.commit();
+    expect(adapter.copyStats.fallbacks).toBeGreaterThan(0);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([1]);
+    expect(batcher.report.rejected[0]?.error).toMatchObject({ code: '23505' });
+    const rows = await db.sql<{ id: number }>('SELECT id FROM fb ORDER BY id');
+    expect(rows.map((r) => r.id)).toEqual([1, 5, 6]);
+  });
+
+  it('leaves tables with rules, identity ALWAYS columns and ON CONFLICT to INSERT', async () => {
+    await db.sql(`CREATE TABLE ruled (id int, t text); CREATE TABLE ruled_log (id int);
+      CREATE RULE log_it AS ON INSERT TO ruled DO ALSO INSERT INTO ruled_log VALUES (NEW.id);
+      CREATE TABLE ident (id int GENERATED ALWAYS AS IDENTITY, t text);
+      CREATE TABLE conflict_t (id int PRIMARY KEY, t text)`);
+    const adapter = db.adapter({ copy: true });
+    await new SQLBatcher({ adapter }).processStatements([
+      "INSERT INTO ruled (id, t) VALUES (1, 'a'), (2, 'b')",
+      "INSERT INTO conflict_t (id, t) VALUES (1, 'a') ON CONFLICT DO NOTHING",
+    ]);
+    expect((await db.sql('SELECT count(*)::int AS c FROM ruled_log'))[0]).toEqual({ c: 2 });
+    const err = await new SQLBatcher({ adapter, retry: false })
+      .processStatements(["INSERT INTO ident (id, t) VALUES (7, 'x')"])
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'BatchExecutionError', engineCode: '428C9' });
+    expect(adapter.copyStats.copiedStatements).toBe(0);
+  });
+});
