@@ -112,6 +112,12 @@ describe('Snowflake test server', () => {
     const any = await query(token, 'SELECT 1; SELECT 2; SELECT 3', { MULTI_STATEMENT_COUNT: 0 });
     expect(any.success).toBe(true);
     expect(any.data?.resultIds?.split(',')).toHaveLength(3);
+    // the session parameter applies when the request sends none
+    await query(token, 'ALTER SESSION SET MULTI_STATEMENT_COUNT = 0');
+    expect((await query(token, 'SELECT 1; SELECT 2')).success).toBe(true);
+    expect((await query(token, 'SELECT 1; SELECT 2', { MULTI_STATEMENT_COUNT: 1 })).code).toBe('000008');
+    await query(token, 'ALTER SESSION UNSET MULTI_STATEMENT_COUNT');
+    expect((await query(token, 'SELECT 1; SELECT 2')).code).toBe('000008');
   });
 
   it('runs a retried request id once and answers it from the stored result', async () => {

@@ -98,6 +98,19 @@ interface Session extends EngineSession {
   schema: string;
   warehouse: string;
   role: string;
+  /** Session value of MULTI_STATEMENT_COUNT (`ALTER SESSION SET MULTI_STATEMENT_COUNT = n`). */
+  multiStatementCount: number;
+}
+
+const SET_MSC = /^ALTER\s+SESSION\s+SET\s+MULTI_STATEMENT_COUNT\s*=\s*(\d+)\s*$/i;
+const UNSET_MSC = /^ALTER\s+SESSION\s+UNSET\s+MULTI_STATEMENT_COUNT\s*$/i;
+
+/** Applies `ALTER SESSION [UN]SET MULTI_STATEMENT_COUNT` to the session. */
+function applySessionParameter(session: Session, text: string): void {
+  const t = text.trim();
+  const set = SET_MSC.exec(t);
+  if (set) session.multiStatementCount = Number(set[1]);
+  else if (UNSET_MSC.test(t)) session.multiStatementCount = 1;
 }
 
 interface StoredResponse {
@@ -201,7 +214,8 @@ export async function startSnowflakeServer(
   ): Promise<StoredResponse> => {
     const sqlText = typeof json.sqlText === 'string' ? json.sqlText : '';
     const rawCount = json.parameters?.MULTI_STATEMENT_COUNT;
-    const desired = rawCount === undefined ? 1 : Number(rawCount);
+    // A request's parameter wins over the session's value, as in Snowflake.
+    const desired = rawCount === undefined ? session.multiStatementCount : Number(rawCount);
     const bytes = utf8Bytes(sqlText);
     const record: Partial<SnowflakeRequestRecord> = {
       sqlText: sqlText.length > RECORDED_SQL_CHARS ? `${sqlText.slice(0, RECORDED_SQL_CHARS)}…` : sqlText,
@@ -246,6 +260,7 @@ export async function startSnowflakeServer(
         const [only] = statements;
         try {
           const r = await engine.run(session, only!);
+          if (only!.keyword === 'ALTER') applySessionParameter(session, only!.text);
           return ok({ data: resultData(session, r, parentId), code: null, message: null, success: true });
         } catch (err) {
           if (err instanceof SnowflakeServerError) return ko(err);
@@ -262,6 +277,7 @@ export async function startSnowflakeServer(
         let r: StatementResult;
         try {
           r = await engine.run(session, stmt);
+          if (stmt.keyword === 'ALTER') applySessionParameter(session, stmt.text);
         } catch (err) {
           if (err instanceof SnowflakeServerError)
             return ko(multiStatementFailure(err, stmt.text, stmt.line, stmt.position));
@@ -369,6 +385,7 @@ export async function startSnowflakeServer(
         schema: url.searchParams.get('schemaName') ?? '',
         warehouse: url.searchParams.get('warehouse') ?? '',
         role: url.searchParams.get('roleName') ?? '',
+        multiStatementCount: 1,
       };
       sessions.set(session.token, session);
       reply(200, {
