@@ -60,6 +60,7 @@ const started = performance.now();
 const batcher = new SQLBatcher({ adapter, retry: false });
 const processed = await batcher.processStatements(statements(), recordingExecute);
 await batcher[Symbol.asyncDispose]();
+const rowsAffected = batcher.report.rowsAffected;
 const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
 
@@ -70,6 +71,7 @@ const peakRssMb = process.resourceUsage().maxRSS / 1024;
 
 check(processed === ROWS, `processed ${processed} statements, expected ${ROWS}`);
 check(rowCount === ROWS, `table holds ${rowCount} rows, expected ${ROWS}`);
+check(rowsAffected === ROWS, `Trino reported ${rowsAffected} rows inserted, expected ${ROWS}`);
 check(largest <= ceiling, `largest request ${largest} bytes exceeds the ceiling ${ceiling}`);
 check(requests <= minimum * 1.03, `${requests} requests, more than 3% above the minimum ${minimum}`);
 check(multiStatement === 0, `${multiStatement} requests held more than one statement`);

@@ -51,7 +51,10 @@ export interface TrinoAdapterOptions {
    * makes `INSUFFICIENT_RESOURCES` failures retryable. Default false: such failures are in doubt.
    */
   atomicWrites?: boolean;
-  /** Queries the batcher may run at once through this adapter. Default 1. */
+  /**
+   * Queries the batcher may run at once through this adapter. Default 1. They share one trino-client,
+   * whose session headers (`SET SESSION`, `USE`) are common to all of them.
+   */
   maxConcurrency?: number;
   /** A ready trino-client instance to use instead of creating one (the options above that shape the client are then ignored). */
   client?: Trino;
@@ -137,7 +140,7 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
   readonly execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
     if (this.closed) throw new ClosedError('TrinoAdapter');
     const signal = options?.signal;
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw new TrinoCanceledError(undefined, false, signal.reason);
     const client = await this.client();
     let pages: AsyncIterator<QueryResult>;
     try {

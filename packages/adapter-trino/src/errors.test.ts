@@ -1,4 +1,4 @@
-import { ClosedError } from '@sqlbatcher/core';
+import { ClosedError, ConfigurationError } from '@sqlbatcher/core';
 import { describe, expect, it } from 'vitest';
 import { classifyTrinoError, TrinoQueryError, TrinoRequestError, toRequestError } from './errors.js';
 
@@ -88,6 +88,10 @@ describe('classifyTrinoError', () => {
     });
     expect(classifyTrinoError(foreign)).toEqual({ transient: true, effect: 'none' });
     expect(classifyTrinoError(new ClosedError('TrinoAdapter'))).toEqual({ transient: false, effect: 'none' });
+    expect(classifyTrinoError(new ConfigurationError('no trino-client'))).toEqual({
+      transient: false,
+      effect: 'none',
+    });
     expect(classifyTrinoError(new Error('unknown'))).toEqual({ transient: false, effect: 'unknown' });
   });
 });

@@ -217,6 +217,9 @@ export function classifyTrinoError(error: unknown, options: TrinoClassifyOptions
   if (e && (e instanceof TrinoCanceledError || e.name === 'TrinoCanceledError')) {
     return { transient: false, effect: (e as TrinoCanceledError).submitted ? 'unknown' : 'none' };
   }
-  if (isSQLBatcherError(error, 'CLOSED')) return { transient: false, effect: 'none' };
+  // Closed adapter, or trino-client missing / misconfigured: nothing was sent.
+  if (isSQLBatcherError(error, 'CLOSED') || isSQLBatcherError(error, 'CONFIGURATION')) {
+    return { transient: false, effect: 'none' };
+  }
   return { transient: false, effect: 'unknown' };
 }
