@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type {
   Adapter,
   AdapterCapabilities,
@@ -7,7 +8,7 @@ import type {
   ExecuteResult,
 } from '@sqlbatcher/core';
 import { ClosedError, ConfigurationError } from '@sqlbatcher/core';
-import { BigQueryError, classify, driverErrorFacts } from './errors.js';
+import { BigQueryError, classify, type DriverErrorFacts, driverErrorFacts } from './errors.js';
 
 /** BigQuery's limit on query text: 1,024K characters. */
 export const BIGQUERY_MAX_QUERY_CHARACTERS = 1024 * 1024;
@@ -28,6 +29,18 @@ export interface BigQueryClientLike {
   query(query: Record<string, unknown>): Promise<unknown[]>;
   /** jobs.list; resolves to `[jobs]`, each with `metadata`. */
   getJobs(options: Record<string, unknown>): Promise<unknown[]>;
+  /** jobs.insert of a query job; resolves to `[job, apiResponse]`. */
+  createQueryJob(options: Record<string, unknown>): Promise<unknown[]>;
+  /** A handle on an existing job. */
+  job(id: string, options?: { location?: string }): BigQueryJobLike;
+}
+
+/** The part of `@google-cloud/bigquery`'s `Job` the adapter uses. */
+export interface BigQueryJobLike {
+  /** jobs.getQueryResults, polled until the job completes; resolves to `[rows, nextQuery, apiResponse]`. */
+  getQueryResults(options?: Record<string, unknown>): Promise<unknown[]>;
+  /** jobs.get; resolves to `[metadata]`. */
+  getMetadata(): Promise<unknown[]>;
 }
 
 /** Options of {@link BigQueryAdapter}. */
@@ -63,6 +76,14 @@ export interface BigQueryAdapterOptions {
    * carries a requestId, so BigQuery runs a retried request once). Default: the client's.
    */
   retryOptions?: Record<string, unknown>;
+  /**
+   * How jobs are created. `'query'` (default): jobs.query, one round trip; after an answer lost to a 5xx
+   * or a broken connection it cannot be known whether the job ran, so such a failure is reported in
+   * doubt. `'insert'`: jobs.insert with a job id chosen by the adapter, then getQueryResults (one more
+   * round trip); after a lost answer the adapter asks BigQuery for that job id: it waits for the job
+   * when it exists, and reports "not executed" (safe to retry) when it does not.
+   */
+  jobMode?: 'query' | 'insert';
   /** Requests the batcher may run at once. Default 1. */
   maxConcurrency?: number;
   /**
@@ -136,6 +157,27 @@ function mayBeScript(sql: string, options: ExecuteOptions | undefined): boolean 
   if (options?.batch) return options.batch.statements.length > 1;
   const trimmed = sql.trimEnd().replace(/;$/, '');
   return trimmed.includes(';');
+}
+
+interface JobMetadata {
+  statistics?: { sessionInfo?: { sessionId?: string } };
+}
+
+/** The request may have reached BigQuery and its answer was lost. */
+function answerLost(facts: DriverErrorFacts): boolean {
+  if (facts.httpStatus === 409) return true;
+  if (facts.httpStatus !== undefined) return facts.httpStatus >= 500;
+  return (
+    facts.networkCode !== undefined && !['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(facts.networkCode)
+  );
+}
+
+/** Classification of a jobs.insert BigQuery answered with a refusal: nothing ran. */
+function rateLimitedOrRefused(facts: DriverErrorFacts): ErrorClassification {
+  const rateLimited =
+    facts.httpStatus === 429 ||
+    facts.errors.some((e) => e.reason === 'rateLimitExceeded' || e.reason === 'userRateLimitExceeded');
+  return { transient: rateLimited || facts.networkCode !== undefined, effect: 'none' };
 }
 
 /**
@@ -268,34 +310,43 @@ export class BigQueryAdapter implements Adapter {
       else request.connectionProperties = [{ key: 'session_id', value: session.id }];
     }
     const inTransaction = session?.inTransaction ?? false;
-    let result: unknown[];
-    try {
-      result = await bq.query(request);
-    } catch (err) {
+    const fail = (err: unknown, override?: ErrorClassification): BigQueryError => {
       const facts = driverErrorFacts(err);
       const statementPosition = locateStatement(sql, options, facts.message);
-      const classification = classify(facts, {
-        inTransaction,
-        commit: flags.commit ?? false,
-        statementCount: options?.batch?.statements.length,
-        statementPosition,
-      });
+      const classification =
+        override ??
+        classify(facts, {
+          inTransaction,
+          commit: flags.commit ?? false,
+          statementCount: options?.batch?.statements.length,
+          statementPosition,
+        });
       if (session && inTransaction && classification.effect === 'rolled-back' && !classification.transient) {
         // BigQuery rolled the transaction back when the statement failed.
         session.inTransaction = false;
       }
-      throw new BigQueryError(`BigQuery: ${facts.message}`, {
+      return new BigQueryError(`BigQuery: ${facts.message}`, {
         ...(facts.httpStatus === undefined ? {} : { httpStatus: facts.httpStatus }),
         ...(facts.reason === undefined ? {} : { reason: facts.reason }),
         errors: facts.errors,
         classification,
       });
+    };
+    let result: unknown[];
+    let sessionId: string | undefined;
+    if ((o.jobMode ?? 'query') === 'insert') {
+      ({ result, sessionId } = await this.runAsJob(bq, request, session, fail));
+    } else {
+      try {
+        result = await bq.query(request);
+      } catch (err) {
+        throw fail(err);
+      }
     }
     const rows = Array.isArray(result[0]) ? (result[0] as unknown[]) : [];
     const response = (result[2] ?? {}) as QueryResponse;
-    if (session && session.id === undefined && response.sessionInfo?.sessionId) {
-      session.id = response.sessionInfo.sessionId;
-    }
+    sessionId ??= response.sessionInfo?.sessionId;
+    if (session && session.id === undefined && sessionId) session.id = sessionId;
     let rowCount =
       response.numDmlAffectedRows === undefined ? undefined : Number(response.numDmlAffectedRows);
     const jobId = response.jobReference?.jobId;
@@ -306,6 +357,57 @@ export class BigQueryAdapter implements Adapter {
     if (rowCount !== undefined) out.rowCount = rowCount;
     if (response.schema !== undefined) out.rows = rows;
     return out;
+  }
+
+  /**
+   * jobs.insert with an adapter-chosen job id, then getQueryResults. When the insert's answer is lost
+   * (5xx, broken connection, or a 409 because the client's own retry found the job already created),
+   * look the job up: absent means it never ran; present means wait for it.
+   */
+  private async runAsJob(
+    bq: BigQueryClientLike,
+    request: Record<string, unknown>,
+    session: SessionState | undefined,
+    fail: (err: unknown, override?: ErrorClassification) => BigQueryError,
+  ): Promise<{ result: unknown[]; sessionId: string | undefined }> {
+    const jobId = `sqlbatcher_${randomUUID().replace(/-/g, '')}`;
+    const location = this.options.location;
+    let job: BigQueryJobLike;
+    let metadata: JobMetadata | undefined;
+    try {
+      const created = await bq.createQueryJob({ ...request, jobId });
+      job = created[0] as BigQueryJobLike;
+      metadata = created[1] as JobMetadata | undefined;
+    } catch (err) {
+      const facts = driverErrorFacts(err);
+      if (!answerLost(facts)) {
+        // BigQuery refused the insert: no job was created.
+        throw fail(err, rateLimitedOrRefused(facts));
+      }
+      job = bq.job(jobId, location === undefined ? {} : { location });
+      try {
+        [metadata] = (await job.getMetadata()) as [JobMetadata];
+      } catch (lookup) {
+        if (driverErrorFacts(lookup).httpStatus === 404) throw fail(err, { transient: true, effect: 'none' });
+        throw fail(err);
+      }
+    }
+    let result: unknown[];
+    try {
+      result = await job.getQueryResults();
+    } catch (err) {
+      throw fail(err);
+    }
+    let sessionId = metadata?.statistics?.sessionInfo?.sessionId;
+    if (session && session.id === undefined && sessionId === undefined) {
+      try {
+        const [latest] = (await job.getMetadata()) as [JobMetadata];
+        sessionId = latest.statistics?.sessionInfo?.sessionId;
+      } catch {
+        // Without the id the next request opens a new session; the data of this one is in place.
+      }
+    }
+    return { result, sessionId };
   }
 
   /** Sum of the child jobs' affected rows; undefined when it cannot be read (the script did run). */

@@ -126,7 +126,9 @@ export function classify(facts: DriverErrorFacts, ctx: FailureContext): ErrorCla
     return { transient: true, effect: rolledBack ? 'rolled-back' : 'unknown', ...position };
   }
   if (ctx.inTransaction) return { transient: false, effect: 'rolled-back', ...position };
-  if (facts.httpStatus !== undefined && facts.httpStatus < 500) {
+  // A job error: an HTTP 4xx answer, or a job's status errors (no HTTP status) as jobs.insert may report.
+  const jobError = facts.httpStatus === undefined ? facts.errors.length > 0 : facts.httpStatus < 500;
+  if (jobError) {
     if (ctx.statementCount === 1) return { transient: false, effect: 'rolled-back', ...position };
     if (ctx.statementPosition === 0) return { transient: false, effect: 'rolled-back', ...position };
   }

@@ -4,5 +4,6 @@ export {
   BigQueryAdapter,
   type BigQueryAdapterOptions,
   type BigQueryClientLike,
+  type BigQueryJobLike,
 } from './adapter.js';
 export { BigQueryError, type BigQueryErrorEntry, type BigQueryErrorOptions } from './errors.js';

@@ -35,3 +35,26 @@ runAdapterConformance('bigquery (@google-cloud/bigquery → BigQuery test server
     teardown: () => adapter.close(),
   };
 });
+
+runAdapterConformance("bigquery, jobMode: 'insert' (a 5xx is verified against the job id)", async () => {
+  const s = await server();
+  const adapter = new BigQueryAdapter({
+    projectId: s.projectId,
+    datasetId: 'ds',
+    apiEndpoint: s.url,
+    authClient: s.authClient,
+    jobMode: 'insert',
+    retryOptions: { autoRetry: false },
+  });
+  return {
+    adapter,
+    createTable: async (table) => {
+      await s.db.exec(`CREATE TABLE ds.${table} (id integer, name text)`);
+    },
+    rows: async (table) =>
+      (await s.db.query<{ id: number; name: string }>(`SELECT id, name FROM ds.${table}`)).rows,
+    // A 503 before the job exists: the adapter checks the job id, finds nothing, and says so.
+    injectTransientFailure: () => s.failNext(1, 503),
+    teardown: () => adapter.close(),
+  };
+});

@@ -311,3 +311,63 @@ describe('README examples', () => {
     expect(await ids()).toEqual([3]);
   });
 });
+
+describe("jobMode: 'insert' (adapter-chosen job ids)", () => {
+  it('creates the job with jobs.insert under a sqlbatcher_ id and reads its result', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert' });
+    const r = await adapter.execute(insert(1));
+    expect(r.rowCount).toBe(1);
+    expect(server.requests.map((q) => q.api)).toEqual(['jobs.insert', 'jobs.getQueryResults']);
+    expect(server.requests[1]!.path).toMatch(/\/queries\/sqlbatcher_[0-9a-f]{32}$/);
+  });
+
+  it('a 5xx before the job was created is verified as not executed: transient, no effect', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    server.failNext(1, 503);
+    const err = await adapter.execute(insert(1)).catch((e: unknown) => e);
+    expect(adapter.classifyError(err)).toEqual({ transient: true, effect: 'none' });
+    expect(server.requests.map((q) => [q.api, q.status])).toEqual([
+      ['jobs.insert', 503],
+      ['jobs.get', 404],
+    ]);
+    expect(await ids()).toEqual([]);
+  });
+
+  it('a 5xx after the job was created: the adapter finds the job and returns its result', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    server.failNext(1, 503, { afterExecution: true });
+    const r = await adapter.execute(insert(1));
+    expect(r.rowCount).toBe(1);
+    expect(server.requests.map((q) => [q.api, q.status])).toEqual([
+      ['jobs.insert', 503],
+      ['jobs.get', 200],
+      ['jobs.getQueryResults', 200],
+    ]);
+    expect(await ids()).toEqual([1]);
+  });
+
+  it("the client's own retry of a lost insert meets 409 for the adapter's job id and waits for that job", async () => {
+    const adapter = makeAdapter({ jobMode: 'insert' });
+    await server.db.exec('ALTER TABLE ds.users DROP CONSTRAINT users_pkey');
+    server.failNext(1, 503, { afterExecution: true });
+    const r = await adapter.execute(insert(1));
+    expect(r.rowCount).toBe(1);
+    expect(server.requests.filter((q) => q.api === 'jobs.insert').map((q) => q.status)).toEqual([503, 409]);
+    expect(await ids()).toEqual([1]);
+  });
+
+  it('runs session transactions', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert' });
+    const session = await adapter.session();
+    await session.begin();
+    await session.execute(insert(1));
+    await session.execute(insert(2));
+    await session.rollback();
+    await session.begin();
+    await session.execute(insert(3));
+    await session.commit();
+    await session.release();
+    expect(await ids()).toEqual([3]);
+    expect(server.sessionCount()).toBe(0);
+  });
+});
