@@ -272,6 +272,11 @@ export class PostgreSQLAdapter implements Adapter {
     const source = await this.source.catch(() => undefined);
     await source?.close();
   }
+
+  /** `await using adapter = new PostgreSQLAdapter(…)` closes it on scope exit. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
 }
 
 /** A pinned connection: BEGIN/COMMIT/ROLLBACK/SAVEPOINT go through it only. */

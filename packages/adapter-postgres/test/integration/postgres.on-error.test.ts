@@ -1,0 +1,115 @@
+import { type BatchExecutionError, SQLBatcher, type SQLBatcherOptions } from '@sqlbatcher/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDb, type TestDb, usingPglite } from '../helpers.js';
+
+let db: TestDb;
+let tableNo = 0;
+
+beforeAll(async () => {
+  db = await openTestDb('onerror');
+}, 30_000);
+afterAll(async () => {
+  await db?.dispose();
+});
+
+const N = 10_000;
+/** Statements that violate NOT NULL or CHECK: rejected whatever else happened. */
+const BAD = new Set([1234, 5000, 5001, 7777, 9999]);
+
+function stream(table: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < N; i++) {
+    if (!BAD.has(i)) out.push(`INSERT INTO ${table} (id, v) VALUES (${i}, 'row ${i}')`);
+    else if (i % 2 === 0) out.push(`INSERT INTO ${table} (id, v) VALUES (${i}, NULL)`);
+    else out.push(`INSERT INTO ${table} (id, v) VALUES (-${i}, 'negative')`);
+  }
+  return out;
+}
+
+async function newTable(): Promise<string> {
+  const t = `oe_${tableNo++}`;
+  await db.sql(`CREATE TABLE ${t} (id int PRIMARY KEY CHECK (id >= 0), v text NOT NULL)`);
+  return t;
+}
+
+async function ids(table: string): Promise<number[]> {
+  return (await db.sql<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`)).map((r) => r.id);
+}
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+const good = range(0, N).filter((i) => !BAD.has(i));
+
+describe(`onError on a ${N}-statement stream with a bad statement in the middle`, () => {
+  it("'throw' stops at the failing batch, keeps every batch before it and names the statement", async () => {
+    const table = await newTable();
+    const batcher = new SQLBatcher({
+      adapter: db.adapter(),
+      maxBytes: 20_000,
+      mergeInserts: false,
+      retry: false,
+    });
+    const err = (await batcher
+      .processStatements(stream(table))
+      .catch((e: unknown) => e)) as BatchExecutionError;
+    expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: false, engineCode: '23502' });
+    expect(err.statementIndices).toContain(1234);
+    // pg tells which statement of the request failed; PGlite gives no position for constraint errors.
+    if (!usingPglite) expect(err.failedStatementIndex).toBe(1234);
+    const first = err.statementIndices[0]!;
+    expect(first).toBeGreaterThan(0);
+    expect(await ids(table)).toEqual(range(0, first));
+  });
+
+  const cases: { label: string; options: Partial<SQLBatcherOptions>; copy?: boolean }[] = [
+    { label: "'skip', transaction: 'batch'", options: { onError: 'skip', transaction: 'batch' } },
+    { label: "'skip', transaction: 'none', merged", options: { onError: 'skip' } },
+  ];
+  for (const c of cases) {
+    it(`${c.label} rejects exactly the failing batches and commits every other one`, async () => {
+      const table = await newTable();
+      const batcher = new SQLBatcher({ adapter: db.adapter(), maxBytes: 20_000, retry: false, ...c.options });
+      expect(await batcher.processStatements(stream(table))).toBe(N);
+      const rejected = batcher.report.rejected.map((r) => r.index);
+      for (const b of BAD) expect(rejected).toContain(b);
+      // Whole batches are rejected: more than the bad statements, far fewer than everything.
+      expect(rejected.length).toBeGreaterThan(BAD.size);
+      expect(rejected.length).toBeLessThan(N / 2);
+      const rejectedSet = new Set(rejected);
+      expect(await ids(table)).toEqual(good.filter((i) => !rejectedSet.has(i)));
+      expect(batcher.report.inDoubt).toEqual([]);
+    });
+  }
+
+  const isolateCases: { label: string; options: Partial<SQLBatcherOptions>; copy?: boolean }[] = [
+    { label: "transaction: 'none', merged INSERTs", options: {} },
+    { label: "transaction: 'batch'", options: { transaction: 'batch' } },
+    {
+      label: "transaction: 'all' with savepoints and COPY",
+      options: { transaction: 'all', savepoints: true },
+      copy: true,
+    },
+  ];
+  for (const c of isolateCases) {
+    it(`'isolate' (${c.label}) finds every bad statement and commits every good one`, async () => {
+      const table = await newTable();
+      const adapter = db.adapter({ copy: c.copy ?? false });
+      const batcher = new SQLBatcher({
+        adapter,
+        maxBytes: 20_000,
+        retry: false,
+        onError: 'isolate',
+        ...c.options,
+      });
+      expect(await batcher.processStatements(stream(table))).toBe(N);
+      if (c.options.transaction === 'all') await batcher.commit();
+      const rejected = batcher.report.rejected;
+      expect(rejected.map((r) => r.index).sort((a, b) => a - b)).toEqual([...BAD]);
+      for (const r of rejected) {
+        expect((r.error as { code?: string }).code).toBe(r.index % 2 === 0 ? '23502' : '23514');
+        expect(r.sql).toContain(r.index % 2 === 0 ? `(${r.index}, NULL)` : `(-${r.index}, 'negative')`);
+      }
+      expect(await ids(table)).toEqual(good);
+      if (c.copy) expect(adapter.copyStats.copiedRows).toBeGreaterThan(N / 2);
+    });
+  }
+});
