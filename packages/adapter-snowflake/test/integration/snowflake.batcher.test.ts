@@ -116,6 +116,39 @@ describe('SQLBatcher with SnowflakeAdapter', () => {
     expect(await ids('b_ddl')).toEqual([]);
   });
 
+  it("rolls back every request of the run with transaction: 'all' when one fails", async () => {
+    open();
+    await server.db.exec('CREATE TABLE b_all (id INT)');
+    const statements = [
+      ...Array.from({ length: 50 }, (_, i) => `INSERT INTO b_all VALUES (${i})`),
+      'UPDATE b_all_missing SET id = 0',
+    ];
+    const start = server.queries().length;
+    const batcher = new SQLBatcher({ adapter, transaction: 'all', maxBytes: 60 });
+    const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as { name: string };
+    expect(err.name).toBe('BatchExecutionError');
+    const sqls = queriesSince(start).map((q) => q.sqlText);
+    expect(sqls.filter((q) => q === 'BEGIN')).toHaveLength(1);
+    expect(sqls.at(-1)).toBe('ROLLBACK');
+    expect(sqls.length).toBeGreaterThan(4);
+    expect(await ids('b_all')).toEqual([]);
+  });
+
+  it('runs concurrent requests on one connection and delivers every row once', async () => {
+    open();
+    await server.db.exec('CREATE TABLE b_conc (id INT, pad TEXT)');
+    const n = 3_000;
+    const statements = Array.from(
+      { length: n },
+      (_, i) => `INSERT INTO b_conc VALUES (${i}, '${'p'.repeat(100)}')`,
+    );
+    const batcher = new SQLBatcher({ adapter, concurrency: 4, maxBytes: 20_000 });
+    await batcher.processStatements(statements);
+    await batcher[Symbol.asyncDispose]();
+    expect(batcher.report.requests).toBeGreaterThan(10);
+    expect(await ids('b_conc')).toEqual(statements.map((_, i) => i));
+  });
+
   it('reports a failed multi-statement request outside a transaction as in doubt: its first statements ran', async () => {
     open();
     await server.db.exec('CREATE TABLE b_doubt (id INT)');
