@@ -200,3 +200,16 @@ describe('BigQuery test server', () => {
     expect(dup.body.error?.errors[0]?.reason).toBe('duplicate');
   });
 });
+
+describe('BigQuery test server: long jobs', () => {
+  it('answers jobComplete: false after timeoutMs, then getQueryResults waits for the job', async () => {
+    server.delayNext(300);
+    const first = await query('INSERT INTO ds.t (id) VALUES (1)', { timeoutMs: 20 });
+    expect(first.body).toMatchObject({ jobComplete: false });
+    expect(first.body.numDmlAffectedRows).toBeUndefined();
+    const jobId = (first.body.jobReference as { jobId: string }).jobId;
+    const done = await call(`/queries/${jobId}?timeoutMs=5000`);
+    expect(done.body).toMatchObject({ jobComplete: true, numDmlAffectedRows: '1' });
+    expect(await ids()).toEqual([1]);
+  });
+});

@@ -371,3 +371,22 @@ describe("jobMode: 'insert' (adapter-chosen job ids)", () => {
     expect(server.sessionCount()).toBe(0);
   });
 });
+
+describe('long-running jobs', () => {
+  it('jobs.query answers jobComplete: false and the client polls getQueryResults until the job is done', async () => {
+    const slow = await startBigQueryServer({ db: server.db, jobWaitMs: 50 });
+    try {
+      const adapter = makeAdapter({ apiEndpoint: slow.url });
+      slow.delayNext(400);
+      const r = await adapter.execute(insert(1));
+      expect(r.rowCount).toBe(1);
+      const apis = slow.requests.map((q) => q.api);
+      expect(apis[0]).toBe('jobs.query');
+      expect(apis.slice(1).length).toBeGreaterThanOrEqual(1);
+      expect(apis.slice(1).every((a) => a === 'jobs.getQueryResults')).toBe(true);
+      expect(await ids()).toEqual([1]);
+    } finally {
+      await slow.close();
+    }
+  });
+});

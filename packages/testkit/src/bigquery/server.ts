@@ -13,6 +13,10 @@ export const BIGQUERY_MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 /** How long jobs.query and getQueryResults wait for a job when the request gives no `timeoutMs`. */
 const DEFAULT_WAIT_MS = 10_000;
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** Options of {@link startBigQueryServer}. */
 export interface BigQueryServerOptions {
   /** Project id the stub auth client reports and three-part names may start with. Default `test-project`. */
@@ -23,8 +27,17 @@ export interface BigQueryServerOptions {
   location?: string;
   /** Keep each request's query text in `requests` (turn off for benchmarks). Default true. */
   recordQueries?: boolean;
-  /** An existing PGlite database to run the SQL on (closed by `close()` only when created here). */
+  /**
+   * An existing PGlite database to run the SQL on (closed by `close()` only when created here). Each
+   * server serializes its own jobs only: do not use two servers on one database at the same time.
+   */
   db?: PGlite;
+  /**
+   * How long jobs.query and getQueryResults wait for a job when the request gives no `timeoutMs`
+   * before answering `jobComplete: false` (the client then polls getQueryResults). Default 10,000 ms,
+   * BigQuery's default.
+   */
+  jobWaitMs?: number;
 }
 
 /** One HTTP request the server received. */
@@ -67,6 +80,8 @@ export interface BigQueryTestServer {
    * response).
    */
   failNext(n: number, status: number, options?: { afterExecution?: boolean }): void;
+  /** Make the next job created take at least `ms` milliseconds to run (a long query). */
+  delayNext(ms: number): void;
   /** Number of sessions that exist (not aborted). */
   sessionCount(): number;
   close(): Promise<void>;
@@ -365,6 +380,8 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
   const projectId = options.projectId ?? 'test-project';
   const location = options.location ?? 'US';
   const recordQueries = options.recordQueries ?? true;
+  const jobWaitMs = options.jobWaitMs ?? DEFAULT_WAIT_MS;
+  let nextDelayMs = 0;
   const ownsDb = options.db === undefined;
   const db = options.db ?? new PGlite();
   await db.waitReady;
@@ -710,8 +727,11 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
       done: Promise.resolve(),
     };
     jobs.set(jobId, job);
+    const delayMs = nextDelayMs;
+    nextDelayMs = 0;
     const run = async (): Promise<void> => {
       try {
+        if (delayMs > 0) await sleep(delayMs);
         await executeJob(job, int64Timestamps);
         finishJob(job);
       } catch (err) {
@@ -865,7 +885,7 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
       return v === null || v === '' ? undefined : Number(v);
     };
     const wait = async (job: Job, timeoutMs: number | undefined): Promise<void> => {
-      if (job.state !== 'DONE') await sleepRace(job.done, Math.max(0, timeoutMs ?? DEFAULT_WAIT_MS));
+      if (job.state !== 'DONE') await sleepRace(job.done, Math.max(0, timeoutMs ?? jobWaitMs));
     };
 
     switch (api) {
@@ -1048,6 +1068,9 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
     db,
     failNext(n, status, opts = {}) {
       if (n > 0) failures.push({ remaining: n, status, afterExecution: opts.afterExecution ?? false });
+    },
+    delayNext(ms) {
+      nextDelayMs = Math.max(0, ms);
     },
     sessionCount() {
       let count = 0;
