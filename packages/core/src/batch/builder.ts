@@ -220,18 +220,63 @@ export class BatchBuilder {
       }
     }
     const cols = ins.arity;
+    // An input statement is atomic on the engine: keep its rows in one request (and one INSERT) whenever
+    // it can be sent whole, so a failure never leaves it half-applied. Only a statement larger than the
+    // ceiling or the engine's row cap is split across statements/requests.
+    const count = to - from;
+    let keepWhole = false;
+    if (count > 1 && rowBytes) {
+      let sum = 0;
+      for (const rb of rowBytes) sum += rb;
+      const whole = prefixBytes + sum + count + tailBytes; // one space after VALUES, count-1 commas
+      if (whole <= cfg.ceiling && count <= cfg.maxRowsPerInsert) {
+        keepWhole = true;
+        const g = this.findGroup(ins);
+        const roomForRows = g !== undefined && g.rows.length + count <= cfg.maxRowsPerInsert;
+        // Start a fresh INSERT rather than spill the rows over two.
+        if (g && !roomForRows) this.closeGroups();
+        const joins = roomForRows && ins.tailKind !== 'do-update';
+        if (!this.empty) {
+          const extra = joins ? sum + count : this.delimBytes + whole;
+          if ((!joins && !cfg.multiStatement) || this.bytes + extra > this.target(cols)) this.emit();
+        }
+      }
+    }
+    const limit = () => (keepWhole ? cfg.ceiling : this.target(cols));
     let unit: Unit | undefined;
+    /** The group that took this statement's previous row. */
+    let current: Group | undefined;
+    // ON CONFLICT … DO UPDATE: the conflict key of each row (undefined when not provably distinct).
+    let keys: (string | undefined)[] | undefined;
+    if (ins.tailKind === 'do-update') {
+      keys = [];
+      for (let k = from; k < to; k++) {
+        keys.push(conflictKey(ins.rows[k] as string, ins.conflictColumns ?? [], cfg.dialect));
+      }
+    }
     for (let k = from; k < to; k++) {
       const row = ins.rows[k] as string;
       const rb = rowBytes ? (rowBytes[k - from] as number) : firstRowBytes;
       let g = this.findGroup(ins);
-      let key: string | undefined;
-      if (g && ins.tailKind === 'do-update') {
-        key = conflictKey(row, ins.conflictColumns ?? [], cfg.dialect);
-        if (g.keys === null || key === undefined || g.keys?.has(key)) g = undefined;
+      const key = keys ? keys[k - from] : undefined;
+      if (g && keys && g !== current) {
+        // Joining other statements' rows: every key of this statement must be provably new to them.
+        // Rows of this one statement stay together whatever their keys: the engine judges the statement
+        // as written (splitting it would turn its "cannot affect row a second time" error into success).
+        const gk = g.keys;
+        if (!gk) g = undefined;
+        else {
+          for (let j = k - from; j < keys.length; j++) {
+            const kj = keys[j];
+            if (kj === undefined || gk.has(kj)) {
+              g = undefined;
+              break;
+            }
+          }
+        }
       }
       if (g && g.rows.length >= cfg.maxRowsPerInsert) g = undefined;
-      if (g && this.bytes + 1 + rb > this.target(cols)) {
+      if (g && this.bytes + 1 + rb > limit()) {
         // The row does not fit this batch: send the batch, continue the same INSERT in the next one.
         this.emit();
         g = undefined;
@@ -241,15 +286,16 @@ export class BatchBuilder {
         g.rowIndices.push(index);
         g.bytes += 1 + rb;
         this.bytes += 1 + rb;
-        if (key !== undefined) g.keys?.add(key);
+        if (keys) {
+          if (key === undefined) g.keys = null;
+          else g.keys?.add(key);
+        }
+        current = g;
       } else {
         if (!cfg.multiStatement || cfg.mergeScope === 'adjacent') this.closeGroups();
         const gb = prefixBytes + 1 + rb + tailBytes;
         const sep = this.empty ? 0 : this.delimBytes;
-        if (!this.empty && (!cfg.multiStatement || this.bytes + sep + gb > this.target(cols))) this.emit();
-        if (ins.tailKind === 'do-update' && key === undefined) {
-          key = conflictKey(row, ins.conflictColumns ?? [], cfg.dialect);
-        }
+        if (!this.empty && (!cfg.multiStatement || this.bytes + sep + gb > limit())) this.emit();
         const ng: Group = {
           ins,
           ascii,
@@ -257,11 +303,12 @@ export class BatchBuilder {
           tailBytes,
           rows: [row],
           rowIndices: [index],
-          keys: ins.tailKind === 'do-update' ? (key === undefined ? null : new Set([key])) : undefined,
+          keys: keys ? (key === undefined ? null : new Set([key])) : undefined,
           bytes: gb,
         };
         this.bytes += (this.empty ? 0 : this.delimBytes) + gb;
         this.groups.push(ng);
+        current = ng;
       }
       this.rowCount++;
       if (cols > this.maxColumns) this.maxColumns = cols;

@@ -110,7 +110,14 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
   const { end, multiple } = scanRest(sql, start, r);
   const text = sql.slice(start, end);
   const standalone = r.name === 'postgres' && isStandalone(word, text);
-  return { kind: classify(word), text, multiple, ascii, insert: undefined, ...(standalone ? { standalone } : {}) };
+  return {
+    kind: classify(word),
+    text,
+    multiple,
+    ascii,
+    insert: undefined,
+    ...(standalone ? { standalone } : {}),
+  };
 }
 
 const NO_TX_BLOCK =
@@ -118,7 +125,15 @@ const NO_TX_BLOCK =
 
 /** Statements PostgreSQL refuses inside a transaction block (checked on the statement's head only). */
 function isStandalone(word: string, text: string): boolean {
-  if (word !== 'VACUUM' && word !== 'ALTER' && word !== 'CREATE' && word !== 'DROP' && word !== 'REINDEX' && word !== 'COMMIT' && word !== 'ROLLBACK') {
+  if (
+    word !== 'VACUUM' &&
+    word !== 'ALTER' &&
+    word !== 'CREATE' &&
+    word !== 'DROP' &&
+    word !== 'REINDEX' &&
+    word !== 'COMMIT' &&
+    word !== 'ROLLBACK'
+  ) {
     return false;
   }
   return NO_TX_BLOCK.test(text.slice(0, 200));
@@ -363,6 +378,8 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
   const n = s.length;
   const rows: string[] = [];
   let arity = -2;
+  /** A row reads tables (`(SELECT …)`): merging would change what it sees, so never merge it. */
+  let subquery = false;
   let rowsEnd = i;
   for (;;) {
     i = skipTrivia(s, i, r);
@@ -379,6 +396,7 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
         continue;
       }
       if (cls === OPEN) {
+        if (depth > 0 && c === 40 && !subquery) subquery = startsSubquery(s, i + 1, r);
         depth++;
         i++;
         continue;
@@ -414,7 +432,7 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
     i = j;
     break;
   }
-  if (arity === 0) arity = -1;
+  if (arity === 0 || subquery) arity = -1;
   if (parsed.columns && arity !== parsed.columns.length) arity = -1;
   // Tail: everything up to the last non-trivia token; a top-level `;` followed by more is a second statement.
   const { end, multiple } = scanRest(s, i, r);
@@ -456,6 +474,18 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
       conflictColumns,
     },
   };
+}
+
+/** `(` at `i - 1` opens a subquery: SELECT, WITH, VALUES or TABLE follows. */
+function startsSubquery(s: string, i: number, r: DialectRules): boolean {
+  const j = skipTrivia(s, i, r);
+  if (j < 0) return false;
+  return (
+    keywordAt(s, j, 'SELECT') ||
+    keywordAt(s, j, 'WITH') ||
+    keywordAt(s, j, 'VALUES') ||
+    keywordAt(s, j, 'TABLE')
+  );
 }
 
 const NO_TAIL = { kind: 'none' as InsertTailKind, conflict: undefined };

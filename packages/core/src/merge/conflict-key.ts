@@ -22,6 +22,9 @@ export function conflictKey(row: string, positions: readonly number[], r: Dialec
   return key;
 }
 
+/** Numeric literal text, including forms with an exponent, underscores or a 0x/0o/0b prefix. */
+const NUMBER = /^[+-]?\s*(?:0[xob][\da-f_]+|(\d[\d_]*)?(?:\.([\d_]*))?(?:e[+-]?\d[\d_]*)?)$/;
+
 const TRUE_WORDS = new Set(['t', 'true', 'y', 'yes', 'on']);
 const FALSE_WORDS = new Set(['f', 'false', 'n', 'no', 'off']);
 
@@ -50,6 +53,15 @@ function canonicalLiteral(v: string): string | undefined {
   const lower = text.trim().toLowerCase();
   if (TRUE_WORDS.has(lower)) return 'b1';
   if (FALSE_WORDS.has(lower)) return 'b0';
+  const num = NUMBER.exec(lower);
+  if (num && /\d/.test(lower)) {
+    // 1e1 = 10, 0x0A = 10, 1_000 = 1000 (PostgreSQL 16+, also as integer input text): not provable here.
+    if (/[xobe_]/.test(lower)) return undefined;
+    // A plain decimal: one canonical form for 1, 01, 1.0, +1 (and -1: coarse on purpose).
+    const int = (num[1] ?? '').replace(/^0+/, '') || '0';
+    const frac = (num[2] ?? '').replace(/0+$/, '');
+    return frac ? `${int}.${frac}` : int;
+  }
   const tokens: string[] = [];
   const re = /(\.?)(\d+)|([^\W\d_]+|[^\x00-\x7f]+)/gu;
   for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {

@@ -1,0 +1,226 @@
+import { describe, expect, it } from 'vitest';
+import type { Dialect } from './dialect.js';
+import { LexError, type LexedInsert, lexStatement } from './statement.js';
+import { splitRowValues } from './values.js';
+
+function ins(sql: string, dialect: Dialect = 'postgres'): LexedInsert {
+  const l = lexStatement(sql, dialect);
+  expect(l.kind).toBe('insert');
+  if (!l.insert) throw new Error(`not a mergeable INSERT: ${sql}`);
+  return l.insert;
+}
+
+function key(sql: string, dialect: Dialect): string {
+  return ins(sql, dialect).targetKey;
+}
+
+describe('lexStatement: VALUES rows with nasty literals', () => {
+  const cases: [string, string[], Dialect?][] = [
+    ["INSERT INTO t (a, b) VALUES (1, 'a)b')", ["(1, 'a)b')"]],
+    ["INSERT INTO t (a, b) VALUES (1, 'it''s'), (2, 'x')", ["(1, 'it''s')", "(2, 'x')"]],
+    ["INSERT INTO t (a, b) VALUES (E'\\'', 'b)'), (2, 3)", ["(E'\\'', 'b)')", '(2, 3)']],
+    ["INSERT INTO t (a, b) VALUES (e'\\\\', ')')", ["(e'\\\\', ')')"]],
+    ['INSERT INTO t (a, b) VALUES (1, $f$ ; ) $f$)', ['(1, $f$ ; ) $f$)']],
+    ["INSERT INTO t (a, b) VALUES (1, $$ it's ; ) $$)", ["(1, $$ it's ; ) $$)"]],
+    ['INSERT INTO t (a, b) VALUES (1, /* nested /* ) */ ; */ 2)', ['(1, /* nested /* ) */ ; */ 2)']],
+    ['INSERT INTO t (a, b) VALUES (1, -- ; )\n 2)', ['(1, -- ; )\n 2)']],
+    ['INSERT INTO t (a, b) VALUES (1, NOW())', ['(1, NOW())']],
+    ['INSERT INTO t (a, b) VALUES (1, ARRAY[1,2])', ['(1, ARRAY[1,2])']],
+    [`INSERT INTO t (a, b) VALUES (1, '{"a":[1,2]}'::jsonb)`, [`(1, '{"a":[1,2]}'::jsonb)`]],
+    ['INSERT INTO t (a, b) VALUES (1, "weird)col")', ['(1, "weird)col")']],
+    ["INSERT INTO t (a, b) VALUES (1, 'a\\'), (2, 'b')", ["(1, 'a\\')", "(2, 'b')"]],
+    ["INSERT INTO t (a, b) VALUES (1, 'a\\'), (2, ''b')", ["(1, 'a\\'), (2, ''b')"], 'mysql'],
+    ["INSERT INTO t (a, b) VALUES (1, 'x\\')'), (2, 3)", ["(1, 'x\\')')", '(2, 3)'], 'snowflake'],
+    ["INSERT INTO t (a, b) VALUES (1, 'x\\')'), (2, 3)", ["(1, 'x\\')')", '(2, 3)'], 'bigquery'],
+    ['INSERT INTO t (a, b) VALUES (1, $$ ; ) $$)', ['(1, $$ ; ) $$)'], 'snowflake'],
+    ['INSERT INTO t (a, b) VALUES (1, // ) ;\n 2)', ['(1, // ) ;\n 2)'], 'snowflake'],
+    ['INSERT INTO t (a, b) VALUES (1, # ) ;\n 2)', ['(1, # ) ;\n 2)'], 'mysql'],
+    ['INSERT INTO t (a, b) VALUES (1, # ) ;\n 2)', ['(1, # ) ;\n 2)'], 'bigquery'],
+    ["INSERT INTO t (a, b) VALUES (1, '''a'b ); \n c''')", ["(1, '''a'b ); \n c''')"], 'bigquery'],
+    ['INSERT INTO t (a, b) VALUES (1, """a"b );""")', ['(1, """a"b );""")'], 'bigquery'],
+    ["INSERT INTO t (a, b) VALUES (1, r'\\d)+'), (2, b'x')", ["(1, r'\\d)+')", "(2, b'x')"], 'bigquery'],
+    ['INSERT INTO `p.d.t` (a, `b``c`) VALUES (1, `x)`)', ['(1, `x)`)'], 'bigquery'],
+    ['INSERT INTO t (a, b) VALUES (1, "it\'s ) \\" x")', ['(1, "it\'s ) \\" x")'], 'mysql'],
+    ['INSERT INTO t (a, b) VALUES (1, /*!40101 2 */)', ['(1, /*!40101 2 */)'], 'mysql'],
+  ];
+  for (const [sql, rows, dialect] of cases) {
+    it(`${dialect ?? 'postgres'}: ${sql.replace(/\n/g, '\\n')}`, () => {
+      const l = ins(sql, dialect);
+      expect(l.rows).toEqual(rows);
+    });
+  }
+
+  it('splits values at top-level commas only', () => {
+    expect(splitRowValues(`(1, 'a,b', f(1, 2), ARRAY[3,4], '{"a":[1,2]}'::jsonb, /* , */ 5)`)).toEqual([
+      '1',
+      "'a,b'",
+      'f(1, 2)',
+      'ARRAY[3,4]',
+      `'{"a":[1,2]}'::jsonb`,
+      '/* , */ 5',
+    ]);
+    expect(splitRowValues('not a row')).toBeUndefined();
+  });
+
+  it('E-strings only where the dialect has them, and only as a prefix', () => {
+    // In postgres E'…' takes backslash escapes, an ordinary '…' does not.
+    expect(ins("INSERT INTO t (a) VALUES ('\\'), ('x')").rows).toEqual(["('\\')", "('x')"]);
+    // TYPE'…' (a typed literal ending in E) is not an E-string.
+    expect(ins("INSERT INTO t (a) VALUES (DATE'\\'), (DATE'x')").rows).toEqual(["(DATE'\\')", "(DATE'x')"]);
+    // Generic has no E-strings: the backslash is an ordinary character.
+    expect(ins("INSERT INTO t (a) VALUES (E'\\'), ('x')", 'generic').rows).toEqual(["(E'\\')", "('x')"]);
+  });
+
+  it('postgres nests block comments; trino/generic do not', () => {
+    const sql = 'INSERT INTO t (a) VALUES (1 /* a /* b */ ) */)';
+    expect(ins(sql, 'postgres').rows).toEqual(['(1 /* a /* b */ ) */)']);
+    // Without nesting the comment ends at the first */, so the row ends at the `)` after it.
+    const t = lexStatement(sql, 'trino');
+    expect(t.insert?.rows[0]).toBe('(1 /* a /* b */ )');
+  });
+});
+
+describe('lexStatement: INSERT structure', () => {
+  it('finds table, columns, rows, arity and tail', () => {
+    const l = ins("INSERT INTO public.users (id, \"Name\") VALUES (1, 'a'), (2, 'b') RETURNING id;");
+    expect(l.table).toBe('public.users');
+    expect(l.columns).toEqual(['id', '"Name"']);
+    expect(l.rows).toEqual(["(1, 'a')", "(2, 'b')"]);
+    expect(l.arity).toBe(2);
+    expect(l.tail).toBe('RETURNING id');
+    expect(l.tailKind).toBe('returning');
+    expect(l.prefix).toBe('INSERT INTO public.users (id, "Name") VALUES');
+  });
+
+  it('drops trailing comments, whitespace and the semicolon from the text', () => {
+    const l = lexStatement(
+      '  /* lead */ INSERT INTO t (a) VALUES (1) -- tail ; comment\n ;  -- more',
+      'postgres',
+    );
+    expect(l.text).toBe('INSERT INTO t (a) VALUES (1)');
+    expect(l.multiple).toBe(false);
+    const s = lexStatement('SELECT 1 -- trailing', 'postgres');
+    expect(s.text).toBe('SELECT 1');
+  });
+
+  it('classifies ON CONFLICT tails', () => {
+    expect(ins('INSERT INTO t (id, v) VALUES (1, 2) ON CONFLICT DO NOTHING').tailKind).toBe('do-nothing');
+    expect(ins('INSERT INTO t (id, v) VALUES (1, 2) ON CONFLICT (id) DO NOTHING').tailKind).toBe(
+      'do-nothing',
+    );
+    const up = ins('INSERT INTO t (v, id) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v');
+    expect(up.tailKind).toBe('do-update');
+    expect(up.conflictColumns).toEqual([1]);
+    const qup = ins('INSERT INTO t (v, "ID") VALUES (1, 2) ON CONFLICT ("ID") DO UPDATE SET v = 1');
+    expect(qup.conflictColumns).toEqual([1]);
+    // Conflict target not in the column list, ON CONSTRAINT, or WHERE: cannot prove anything.
+    expect(ins('INSERT INTO t (v) VALUES (1) ON CONFLICT (id) DO UPDATE SET v = 1').tailKind).toBe('unknown');
+    expect(
+      ins('INSERT INTO t (id) VALUES (1) ON CONFLICT ON CONSTRAINT t_pkey DO UPDATE SET id = 1').tailKind,
+    ).toBe('unknown');
+    expect(ins('INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET id = 2').tailKind).toBe('unknown');
+    // Anything else after the rows (LIMIT, UNION, MySQL ON DUPLICATE KEY) is unknown: never merged.
+    expect(ins('INSERT INTO t (a) VALUES (1), (2) LIMIT 1').tailKind).toBe('unknown');
+    expect(ins('INSERT INTO t (a) VALUES (1) UNION ALL SELECT 2').tailKind).toBe('unknown');
+    expect(ins('INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2', 'mysql').tailKind).toBe(
+      'unknown',
+    );
+  });
+
+  it('passes through what is not INSERT … VALUES', () => {
+    const notMergeable = [
+      'INSERT INTO t (a) SELECT 1',
+      'INSERT INTO t DEFAULT VALUES',
+      'WITH x AS (SELECT 1) INSERT INTO t (a) SELECT * FROM x',
+      'INSERT INTO t AS x (a) VALUES (1)',
+      'INSERT INTO t (a) OVERRIDING SYSTEM VALUE VALUES (1)',
+      'INSERT OVERWRITE INTO t (a) VALUES (1)',
+      'INSERT IGNORE INTO t (a) VALUES (1)',
+      'INSERT INTO t (a) VALUES (1); DELETE FROM t',
+    ];
+    for (const sql of notMergeable) {
+      expect(lexStatement(sql, 'postgres').insert, sql).toBeUndefined();
+    }
+    expect(lexStatement('WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x', 'postgres').kind).toBe('other');
+    expect(lexStatement('INSERT INTO t (a) VALUES (1); DELETE FROM t', 'postgres').multiple).toBe(true);
+    // A row with a subquery reads tables: merging would change what it sees.
+    for (const sql of [
+      'INSERT INTO t (a) VALUES ((SELECT count(*) FROM t))',
+      'INSERT INTO t (a) VALUES (1), (ARRAY( select 1))',
+      'INSERT INTO t (a) VALUES (1 + (/* c */ WITH x AS (SELECT 1) SELECT * FROM x))',
+      'INSERT INTO t (a) VALUES (EXISTS (VALUES (1)))',
+      'INSERT INTO t (a) VALUES ((TABLE u))',
+    ]) {
+      expect(ins(sql).arity, sql).toBe(-1);
+    }
+    expect(ins("INSERT INTO t (a) VALUES (f('(SELECT 1)', (1)))").arity).toBe(1);
+    // Rows with different arity or an arity that disagrees with the column list are never merged.
+    expect(ins('INSERT INTO t (a, b) VALUES (1, 2), (3)').arity).toBe(-1);
+    expect(ins('INSERT INTO t (a, b) VALUES (1)').arity).toBe(-1);
+    expect(ins('INSERT INTO t VALUES ()', 'mysql').arity).toBe(-1);
+  });
+
+  it('classifies statements by first keyword', () => {
+    expect(lexStatement('  -- c\n select 1', 'postgres').kind).toBe('select');
+    expect(lexStatement('update t set a = 1', 'postgres').kind).toBe('dml');
+    expect(lexStatement('CREATE TABLE t (a int)', 'postgres').kind).toBe('ddl');
+    expect(lexStatement('begin', 'postgres').kind).toBe('transaction');
+    expect(lexStatement('COMMIT', 'postgres').kind).toBe('transaction');
+    expect(lexStatement('SET search_path = x', 'postgres').kind).toBe('session');
+    expect(lexStatement(' -- only a comment', 'postgres').kind).toBe('empty');
+    expect(lexStatement('/* a */ ; ', 'postgres').kind).toBe('empty');
+  });
+
+  it('throws LexError for unterminated quotes and comments', () => {
+    for (const sql of [
+      "INSERT INTO t (a) VALUES ('abc)",
+      "SELECT 'abc",
+      'SELECT "abc',
+      'SELECT $f$ abc $g$',
+      'SELECT /* a /* b */',
+      "SELECT E'\\'",
+    ]) {
+      expect(() => lexStatement(sql, 'postgres'), sql).toThrow(LexError);
+    }
+    expect(() => lexStatement("SELECT '''abc''", 'bigquery')).toThrow(LexError);
+  });
+});
+
+describe('lexStatement: identifier normalisation per dialect', () => {
+  const u = (t: string, cols = '(a)') => `INSERT INTO ${t} ${cols} VALUES (1)`;
+
+  it('postgres folds unquoted names to lower case; quoted names are exact', () => {
+    expect(key(u('users'), 'postgres')).toBe(key(u('USERS'), 'postgres'));
+    expect(key(u('Users'), 'postgres')).toBe(key(u('"users"'), 'postgres'));
+    expect(key(u('"Users"'), 'postgres')).not.toBe(key(u('users'), 'postgres'));
+    expect(key(u('t', '(A)'), 'postgres')).toBe(key(u('t', '(a)'), 'postgres'));
+    expect(key(u('t', '("A")'), 'postgres')).not.toBe(key(u('t', '(a)'), 'postgres'));
+  });
+
+  it('snowflake folds to upper case', () => {
+    expect(key(u('users'), 'snowflake')).toBe(key(u('"USERS"'), 'snowflake'));
+    expect(key(u('users'), 'snowflake')).not.toBe(key(u('"users"'), 'snowflake'));
+  });
+
+  it('bigquery and mysql compare table names exactly, column names case-insensitively', () => {
+    for (const d of ['bigquery', 'mysql'] as const) {
+      expect(key(u('Users'), d)).not.toBe(key(u('users'), d));
+      expect(key(u('users', '(A)'), d)).toBe(key(u('users', '(a)'), d));
+      expect(key(u('users', '(`A`)'), d)).toBe(key(u('users', '(a)'), d));
+    }
+  });
+
+  it('folds only ASCII letters (PostgreSQL keeps non-ASCII letters as written)', () => {
+    expect(key(u('ÄX'), 'postgres')).not.toBe(key(u('äx'), 'postgres'));
+    expect(key(u('ÄX'), 'postgres')).toBe(key(u('Äx'), 'postgres'));
+    expect(key(u('straße'), 'snowflake')).not.toBe(key(u('STRASSE'), 'snowflake'));
+  });
+
+  it('schema-qualified names and column order', () => {
+    expect(key(u('public.users'), 'postgres')).toBe(key(u('PUBLIC . Users'), 'postgres'));
+    expect(key(u('public.users'), 'postgres')).not.toBe(key(u('users'), 'postgres'));
+    expect(key(u('a.b'), 'postgres')).not.toBe(key(u('"a.b"'), 'postgres'));
+    expect(key(u('t', '(a, b)'), 'postgres')).not.toBe(key(u('t', '(b, a)'), 'postgres'));
+    expect(key(u('t', '(a, b)'), 'postgres')).not.toBe(key('INSERT INTO t VALUES (1, 2)', 'postgres'));
+  });
+});

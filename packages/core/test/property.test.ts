@@ -1,0 +1,158 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { lexStatement, SQLBatcher, splitRowValues, splitStatements } from '../src/index.js';
+import { canon, canonCols, type Event, type GenStatement, streamArb } from './generators.js';
+import { recordingAdapter } from './helpers.js';
+
+const configArb = fc.record({
+  multiStatement: fc.boolean(),
+  extraCeiling: fc.nat({ max: 3000 }),
+  maxBytes: fc.integer({ min: 1, max: 6000 }),
+  autoAdjust: fc.boolean(),
+  referenceColumnCount: fc.integer({ min: 1, max: 12 }),
+  maxRowsPerInsert: fc.option(fc.integer({ min: 1, max: 5 }), { nil: undefined }),
+  batchMode: fc.oneof(
+    { weight: 5, arbitrary: fc.constant(true) },
+    { weight: 1, arbitrary: fc.constant(false) },
+  ),
+  mergeInserts: fc.oneof(
+    { weight: 5, arbitrary: fc.constant(true) },
+    { weight: 1, arbitrary: fc.constant(false) },
+  ),
+  mergeScope: fc.constantFrom('adjacent' as const, 'table' as const),
+});
+
+/** Events of one emitted statement, from re-lexing it. */
+function outputEvents(sql: string): Event[] {
+  const l = lexStatement(sql, 'postgres');
+  expect(l.multiple).toBe(false);
+  const ins = l.insert;
+  if (ins && ins.arity > 0 && ins.tailKind !== 'unknown') {
+    const table = canon(ins.table);
+    const cols = canonCols(ins.columns);
+    return ins.rows.map((row) => ({ k: 'row', table, cols, tail: ins.tail, row }));
+  }
+  return [{ k: 'whole', text: l.text }];
+}
+
+const evKey = (e: Event) =>
+  e.k === 'row' ? `row|${e.table}|${e.cols}|${e.tail}|${e.row}` : `whole|${e.text}`;
+
+/** Split at "whole" events (barriers); inside a segment, group row events per target. */
+function segments(events: Event[]): string[] {
+  const out: string[] = [];
+  let seg = new Map<string, string[]>();
+  const close = () => {
+    for (const [k, v] of [...seg.entries()].sort(([a], [b]) => (a < b ? -1 : 1)))
+      out.push(`${k}=>${v.join('\n')}`);
+    seg = new Map();
+  };
+  for (const e of events) {
+    if (e.k === 'whole') {
+      close();
+      out.push(evKey(e));
+    } else {
+      const k = `${e.table}|${e.cols}|${e.tail}`;
+      const list = seg.get(k) ?? [];
+      list.push(e.row);
+      seg.set(k, list);
+    }
+  }
+  close();
+  return out;
+}
+
+describe('merger + batcher properties', () => {
+  it('rows, order, barriers, sizes, indices and conflict keys', async () => {
+    await fc.assert(
+      fc.asyncProperty(streamArb, configArb, async (stream: GenStatement[], cfg) => {
+        const longest = Math.max(...stream.map((s) => Buffer.byteLength(s.sql)));
+        const ceiling = longest + cfg.extraCeiling;
+        const { adapter, sent } = recordingAdapter(
+          {
+            multiStatement: cfg.multiStatement,
+            dialect: 'postgres',
+            ...(cfg.maxRowsPerInsert ? { maxRowsPerInsert: cfg.maxRowsPerInsert } : {}),
+          },
+          ceiling,
+        );
+        const batcher = new SQLBatcher({
+          adapter,
+          maxBytes: cfg.maxBytes,
+          autoAdjustForColumns: cfg.autoAdjust,
+          referenceColumnCount: cfg.referenceColumnCount,
+          batchMode: cfg.batchMode,
+          mergeInserts: cfg.mergeInserts,
+          mergeScope: cfg.mergeScope,
+        });
+        const n = await batcher.processStatements(stream.map((s) => s.sql));
+        expect(n).toBe(stream.length);
+
+        const out: Event[] = [];
+        const rowsSeen = new Map<number, number>();
+        const batchesOf = new Map<number, Set<number>>();
+        for (const [b, { sql, batch }] of sent.entries()) {
+          // (b) sizes are exact and under the ceiling
+          expect(batch).toBeDefined();
+          if (!batch) return;
+          expect(batch.sql).toBe(sql);
+          expect(batch.bytes).toBe(Buffer.byteLength(sql));
+          expect(Buffer.byteLength(sql)).toBeLessThanOrEqual(ceiling);
+          // the request is exactly its statements joined
+          const parts = splitStatements(sql);
+          expect(parts).toEqual(batch.statements.map((s) => s.sql));
+          if (!cfg.multiStatement || !cfg.batchMode) expect(batch.statements).toHaveLength(1);
+          for (const st of batch.statements) {
+            const ev = outputEvents(st.sql);
+            out.push(...ev);
+            if (st.insert) {
+              expect(st.insert.rowIndices).toHaveLength(st.insert.rows.length);
+              if (cfg.maxRowsPerInsert && cfg.batchMode && cfg.mergeInserts) {
+                // the engine's row cap holds for every INSERT the merger builds
+                expect(st.insert.rows.length).toBeLessThanOrEqual(cfg.maxRowsPerInsert);
+              }
+              for (const i of st.insert.rowIndices) rowsSeen.set(i, (rowsSeen.get(i) ?? 0) + 1);
+            }
+            for (const i of st.indices) {
+              const set = batchesOf.get(i) ?? new Set();
+              set.add(b);
+              batchesOf.set(i, set);
+            }
+            // (d) ON CONFLICT DO UPDATE: no two rows of different input statements with the same key
+            // literal in one statement (rows of one input statement stay as the user wrote them)
+            if (/DO UPDATE/.test(st.sql) && st.insert) {
+              const owner = new Map<string, number>();
+              for (const [r, row] of st.insert.rows.entries()) {
+                const k = splitRowValues(row, 'postgres')?.[0] as string;
+                const idx = st.insert.rowIndices[r] as number;
+                expect(owner.get(k) ?? idx, `key ${k} twice in: ${st.sql}`).toBe(idx);
+                owner.set(k, idx);
+              }
+            }
+          }
+        }
+
+        // (a) the same rows in the same order per table; barriers keep their place
+        const expected = stream.flatMap((s) => s.events);
+        if (cfg.mergeScope === 'adjacent') expect(out.map(evKey)).toEqual(expected.map(evKey));
+        else expect(segments(out)).toEqual(segments(expected));
+
+        // (c) every input statement in exactly one batch (rows of a statement too big to stay whole excepted)
+        for (const [i, s] of stream.entries()) {
+          const inBatches = batchesOf.get(i);
+          expect(inBatches, `statement #${i} was not sent`).toBeDefined();
+          if (s.mergeable && s.events.length > 1) {
+            expect(rowsSeen.get(i)).toBe(s.events.length);
+            const fitsAlone =
+              Buffer.byteLength(s.sql) <= ceiling &&
+              (cfg.maxRowsPerInsert === undefined || s.events.length <= cfg.maxRowsPerInsert);
+            if (fitsAlone) expect(inBatches?.size, `statement #${i} split across batches`).toBe(1);
+          } else {
+            expect(inBatches?.size).toBe(1);
+          }
+        }
+      }),
+      { numRuns: Number(process.env.FC_RUNS ?? 400) },
+    );
+  }, 120_000);
+});
