@@ -1,7 +1,7 @@
 /**
  * SnowflakeAdapter with the real snowflake-sdk against the testkit's Snowflake server.
  */
-import type { BatchInfo, ExecuteOptions } from '@sqlbatcher/core';
+import { type BatchInfo, type ExecuteOptions, SQLBatcher } from '@sqlbatcher/core';
 import { type SnowflakeTestServer, startSnowflakeServer } from '@sqlbatcher/testkit';
 import snowflake from 'snowflake-sdk';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -333,4 +333,52 @@ describe('SnowflakeAdapter with snowflake-sdk', () => {
     expect(conn.isUp()).toBe(true);
     await new Promise((r) => conn.destroy(r));
   });
+});
+
+// The README's usage example.
+const seedStatements = (from: number, to: number): string[] =>
+  Array.from(
+    { length: to - from },
+    (_, k) =>
+      `INSERT INTO users (id, name, email, created_at) VALUES (${from + k}, 'User ${from + k}', 'user${from + k}@example.com', CURRENT_TIMESTAMP())`,
+  );
+
+it('runs the README example', async () => {
+  await server.db.exec('CREATE TABLE users (id INT, name TEXT, email TEXT, created_at TIMESTAMP)');
+  const queriesBefore = server.queries().length;
+  const statements = seedStatements(0, 1000);
+  const adapter = new SnowflakeAdapter({
+    accessUrl: server.url, // endpoint and credentials are the test server's; the rest is the README's
+    account: 'your_account',
+    user: 'loader', // the test server checks credentials
+    password: PASSWORD, // the README reads process.env.SNOWFLAKE_PASSWORD
+    warehouse: 'your_warehouse',
+    database: 'your_database',
+    logLevel: 'OFF',
+  });
+
+  const batcher = new SQLBatcher({ adapter });
+  try {
+    await batcher.processStatements(statements);
+  } finally {
+    await batcher[Symbol.asyncDispose]();
+    await adapter.close();
+  }
+
+  // and detached, as in the seed
+  const again = new SnowflakeAdapter({
+    accessUrl: server.url,
+    account: 'a',
+    user: 'loader',
+    password: PASSWORD,
+  });
+  const detached = new SQLBatcher({ adapter: again });
+  await detached.processStatements(seedStatements(1000, 1500), again.execute);
+  await detached[Symbol.asyncDispose]();
+  await again.close();
+
+  const res = await server.db.query<{ n: number }>('SELECT count(DISTINCT id)::int AS n FROM users');
+  expect(res.rows[0]?.n).toBe(1500);
+  // merged: far fewer requests than statements
+  expect(server.queries().length - queriesBefore).toBeLessThan(10);
 });
