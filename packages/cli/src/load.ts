@@ -1,0 +1,289 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { formatStatsTable, QueryCollector } from '@sqlbatcher/collector';
+import {
+  type BatchInfo,
+  type BatchOutcome,
+  type Dialect,
+  isSQLBatcherError,
+  type OnErrorMode,
+  type Plugin,
+  SQLBatcher,
+  splitStatementChunks,
+  type TransactionMode,
+} from '@sqlbatcher/core';
+import { DeadLetterWriter } from '@sqlbatcher/plugins';
+import { type Connection, connect, DEFAULT_URL, redactUrl } from './connect.js';
+import { FileProgress, type ProgressSink } from './progress.js';
+
+/** Options of {@link load}: one per `sqlbatcher load` flag. */
+export interface LoadOptions {
+  /** Path of the `.sql` file, or `-` for stdin. */
+  file: string;
+  url?: string;
+  maxBytes?: number;
+  merge?: boolean;
+  transaction?: TransactionMode;
+  onError?: OnErrorMode;
+  copy?: boolean;
+  concurrency?: number;
+  /** Write the SQL that would be sent to this file (`-` = stdout) instead of executing it. */
+  dryRun?: string;
+  report?: 'text' | 'json' | 'none';
+  deadLetter?: string;
+  dialect?: Dialect;
+  /** Skip psql meta-commands such as `\c db` (with a note on stderr) instead of failing. */
+  ignoreMetaCommands?: boolean;
+  /** `auto`: a bar on a TTY, periodic lines otherwise. */
+  progress?: 'auto' | 'off';
+  /** Aborting stops reading; the run ends cleanly (see README). */
+  signal?: AbortSignal;
+  stdin?: Readable;
+  stdout?: ProgressSink;
+  stderr?: ProgressSink;
+}
+
+/** What a load did; `exitCode` is what the CLI exits with. */
+export interface LoadResult {
+  exitCode: number;
+  statements: number;
+  requests: number;
+  rowsAffected: number;
+  rejected: number;
+  inDoubt: number;
+  interrupted: boolean;
+  seconds: number;
+  /** Highest input index known executed (committed unless inside `transaction: 'all'`). */
+  lastExecutedIndex: number;
+  error?: string;
+}
+
+/** Thrown into the statement stream on Ctrl-C. */
+export class InterruptedError extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'InterruptedError';
+  }
+}
+
+/** Tracks how far the load got, for progress and the interrupt report. */
+class Tracker implements Plugin {
+  readonly name = 'sqlbatcher-cli';
+  lastIndex = -1;
+  constructor(private readonly progress: FileProgress | undefined) {}
+  afterBatch(batch: BatchInfo, outcome: BatchOutcome): void {
+    if (outcome.success && !outcome.dryRun) {
+      for (const s of batch.statements) {
+        const last = s.indices[s.indices.length - 1];
+        if (last !== undefined && last > this.lastIndex) this.lastIndex = last;
+      }
+    }
+    if (this.progress) {
+      this.progress.statementsDone += batch.inputCount;
+      this.progress.rowsDone += batch.rowCount;
+      this.progress.tick();
+    }
+  }
+}
+
+async function* readSource(
+  stream: AsyncIterable<Buffer | string>,
+  progress: FileProgress | undefined,
+  counter: { bytes: number },
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Buffer | string> {
+  for await (const chunk of stream) {
+    if (signal?.aborted) throw new InterruptedError();
+    counter.bytes += chunk.length;
+    if (progress) progress.bytesRead = counter.bytes;
+    yield chunk;
+  }
+  if (signal?.aborted) throw new InterruptedError();
+}
+
+/** Load a SQL file through the batcher: the `sqlbatcher load` command. */
+export async function load(options: LoadOptions): Promise<LoadResult> {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  const url = options.url ?? DEFAULT_URL;
+  let started = performance.now();
+  const result: LoadResult = {
+    exitCode: 0,
+    statements: 0,
+    requests: 0,
+    rowsAffected: 0,
+    rejected: 0,
+    inDoubt: 0,
+    interrupted: false,
+    seconds: 0,
+    lastExecutedIndex: -1,
+  };
+
+  let totalBytes: number | undefined;
+  let input: AsyncIterable<Buffer | string>;
+  if (options.file === '-') input = options.stdin ?? process.stdin;
+  else {
+    try {
+      const st = await stat(options.file);
+      if (!st.isFile()) throw new Error('not a regular file');
+      totalBytes = st.size;
+    } catch (err) {
+      return fail(result, `cannot read ${options.file}: ${(err as Error).message}`, stderr);
+    }
+    input = createReadStream(options.file, { highWaterMark: 1 << 20 });
+  }
+
+  let conn: Connection;
+  try {
+    conn = await connect(url, {
+      ...(options.copy ? { copy: true } : {}),
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    });
+  } catch (err) {
+    return fail(result, (err as Error).message, stderr);
+  }
+
+  const showProgress = options.progress !== 'off' && options.report !== 'json' && options.dryRun !== '-';
+  const progress = showProgress ? new FileProgress(stderr, totalBytes) : undefined;
+  const tracker = new Tracker(progress);
+  const collector = new QueryCollector();
+  const deadLetter = options.deadLetter ? new DeadLetterWriter({ path: options.deadLetter }) : undefined;
+  const dryRunOut = options.dryRun;
+  let dryRunSink: { write(s: string): unknown; end?(): unknown } | undefined;
+  if (dryRunOut !== undefined) {
+    const { createWriteStream } = await import('node:fs');
+    dryRunSink = dryRunOut === '-' ? stdout : createWriteStream(dryRunOut);
+  }
+  const batcher = new SQLBatcher({
+    adapter: conn.adapter,
+    ...(options.maxBytes ? { maxBytes: options.maxBytes } : {}),
+    mergeInserts: options.merge ?? true,
+    transaction: options.transaction ?? 'none',
+    onError: options.onError ?? 'throw',
+    concurrency: options.concurrency ?? 1,
+    ...(options.dialect ? { dialect: options.dialect } : {}),
+    ...(dryRunSink
+      ? {
+          dryRun: (sql: string) => {
+            dryRunSink?.write(`${sql};\n`);
+          },
+        }
+      : {}),
+    collector,
+    plugins: [tracker, ...(deadLetter ? [deadLetter] : [])],
+  });
+
+  const counter = { bytes: 0 };
+  let failure: unknown;
+  // Timing covers the load itself, not starting the database (PGlite takes seconds to start).
+  started = performance.now();
+  try {
+    const statements = splitStatementChunks(readSource(input, progress, counter, options.signal), {
+      dialect: options.dialect ?? conn.adapter.capabilities.dialect,
+      ...(options.ignoreMetaCommands
+        ? {
+            onMetaCommand: (cmd: string) =>
+              void stderr.write(`sqlbatcher: ignored psql meta-command ${cmd}\n`),
+          }
+        : {}),
+    });
+    await batcher.processStatements(statements);
+  } catch (err) {
+    failure = err;
+  }
+  try {
+    await batcher.close();
+  } catch (err) {
+    failure ??= err;
+  }
+  if (dryRunSink && dryRunSink !== stdout)
+    await new Promise((r) => (dryRunSink as { end(cb: () => void): void }).end(() => r(undefined)));
+  await conn.close().catch(() => undefined);
+  progress?.done();
+
+  const rep = batcher.report;
+  result.statements = rep.statements;
+  result.requests = rep.requests;
+  result.rowsAffected = rep.rowsAffected;
+  result.rejected = rep.rejected.length;
+  result.inDoubt = rep.inDoubt.length;
+  result.lastExecutedIndex = tracker.lastIndex;
+  result.seconds = (performance.now() - started) / 1000;
+  result.interrupted = failure instanceof InterruptedError || hasCause(failure, InterruptedError);
+
+  if (options.report === 'json') {
+    stdout.write(
+      `${JSON.stringify(
+        {
+          file: options.file,
+          url: redactUrl(url),
+          target: conn.describe,
+          ...result,
+          error: failure === undefined || result.interrupted ? undefined : messageOf(failure),
+          deadLetter: deadLetter && result.rejected > 0 ? deadLetter.path : undefined,
+          stats: collector.getStats(),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } else if (options.report !== 'none') {
+    const mb = counter.bytes / 1e6;
+    stderr.write(
+      `\nLoaded ${options.file === '-' ? 'stdin' : options.file} into ${conn.describe}${dryRunOut !== undefined ? ' (dry run: nothing executed)' : ''}\n` +
+        `${rep.statements.toLocaleString('en-US')} statements, ${rep.rowsAffected.toLocaleString('en-US')} rows affected, ${rep.requests.toLocaleString('en-US')} requests, ${result.seconds.toFixed(2)} s (${Math.round(rep.statements / Math.max(result.seconds, 1e-3)).toLocaleString('en-US')} statements/s, ${(mb / Math.max(result.seconds, 1e-3)).toFixed(1)} MB/s)\n\n` +
+        `${formatStatsTable(collector.getStats())}\n`,
+    );
+  }
+
+  if (result.interrupted) {
+    const mode = options.transaction ?? 'none';
+    stderr.write(
+      `sqlbatcher: interrupted after reading ${counter.bytes.toLocaleString('en-US')} bytes; ${
+        mode === 'all'
+          ? 'the transaction was rolled back: nothing was loaded'
+          : `statements up to #${result.lastExecutedIndex} were executed; later ones were not`
+      }\n`,
+    );
+    result.exitCode = 130;
+    return result;
+  }
+  if (failure !== undefined) return fail(result, messageOf(failure), stderr);
+  if (result.inDoubt > 0) {
+    result.exitCode = 1;
+    stderr.write(
+      `sqlbatcher: ${result.inDoubt} batch(es) in doubt (connection lost during execution); check them\n`,
+    );
+    return result;
+  }
+  if (result.rejected > 0) {
+    result.exitCode = 3;
+    stderr.write(
+      `sqlbatcher: ${result.rejected} statement(s) rejected${deadLetter ? `; written to ${deadLetter.path}` : ' (use --dead-letter <file> to keep them)'}\n`,
+    );
+  }
+  return result;
+}
+
+function hasCause(err: unknown, type: new () => Error): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 5; depth++) {
+    if (e instanceof type) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function messageOf(err: unknown): string {
+  if (isSQLBatcherError(err)) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function fail(result: LoadResult, message: string, stderr: ProgressSink): LoadResult {
+  const line = message.split('\n')[0] ?? message;
+  stderr.write(`sqlbatcher: error: ${line}\n`);
+  result.exitCode = 1;
+  result.error = line;
+  return result;
+}

@@ -1,0 +1,159 @@
+import { parseArgs } from 'node:util';
+import type { Dialect, OnErrorMode, TransactionMode } from '@sqlbatcher/core';
+import pkg from '../package.json' with { type: 'json' };
+import { DEFAULT_URL } from './connect.js';
+import { generateDump } from './generate.js';
+import { type LoadOptions, load } from './load.js';
+import type { ProgressSink } from './progress.js';
+
+export const USAGE = `Usage:
+  sqlbatcher load <file.sql | -> [options]    load a SQL file (or stdin) into a database
+  sqlbatcher generate --rows N [--out FILE]   write a sample dump of the seed's users table
+
+Load options:
+  --url URL             postgres://…, pglite://<dir>, pglite:memory, trino://…, snowflake://…, bigquery://…
+                        (default ${DEFAULT_URL}: an embedded PostgreSQL in that directory)
+  --max-bytes N         soft size of one request in bytes (default 1000000; the engine's limit caps it)
+  --no-merge            do not merge INSERTs into multi-row INSERTs
+  --transaction MODE    none | batch | all (default none)
+  --on-error MODE       throw | skip | isolate (default throw)
+  --copy                PostgreSQL: send all-literal INSERT rows through COPY
+  --concurrency N       requests in flight for INSERT-only batches outside a transaction (default 1)
+  --dry-run[=FILE]      write the SQL that would be sent to FILE (default stdout); execute nothing
+  --report FORMAT       text | json | none (default text)
+  --dead-letter FILE    write rejected statements (with --on-error skip|isolate) to FILE
+  --dialect NAME        postgres | trino | bigquery | snowflake | mysql | generic (default: the engine's)
+  --ignore-meta-commands  skip psql meta-commands such as \\c (default: fail on any but \\restrict)
+  --no-progress         no progress output
+Exit codes: 0 success, 1 error, 2 usage, 3 statements rejected, 130 interrupted.`;
+
+/** Streams and signal the CLI uses; tests pass their own. */
+export interface MainIO {
+  stdout?: ProgressSink;
+  stderr?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+function oneOf<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value))
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function positiveInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value.replaceAll('_', ''));
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+/** Run the CLI with `argv` (without node and script). Resolves to the exit code. */
+export async function main(argv: string[], io: MainIO = {}): Promise<number> {
+  const stderr = io.stderr ?? process.stderr;
+  const stdout = io.stdout ?? process.stdout;
+  const [command, ...rest] = argv;
+  try {
+    if (command === '--version' || command === '-v') {
+      stdout.write(`${pkg.version}\n`);
+      return 0;
+    }
+    if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      (command === undefined ? stderr : stdout).write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    }
+    if (command === 'generate') {
+      const { values } = parseArgs({
+        args: rest,
+        options: { rows: { type: 'string' }, out: { type: 'string' }, table: { type: 'string' } },
+        strict: true,
+      });
+      const rows = values.rows === undefined ? 1_000_000 : Number(values.rows.replaceAll('_', ''));
+      if (!Number.isInteger(rows) || rows < 0) throw new UsageError('--rows must be a non-negative integer');
+      const out =
+        values.out && values.out !== '-' ? values.out : (stdout as unknown as NodeJS.WritableStream);
+      const bytes = await generateDump(
+        { rows, ...(values.table ? { table: values.table } : {}) },
+        out as Parameters<typeof generateDump>[1],
+      );
+      if (typeof out === 'string')
+        stderr.write(
+          `wrote ${rows.toLocaleString('en-US')} rows (${bytes.toLocaleString('en-US')} bytes) to ${out}\n`,
+        );
+      return 0;
+    }
+    if (command === 'load') {
+      // `--dry-run` takes an optional value: a bare flag means stdout.
+      const args = rest.map((a) => (a === '--dry-run' ? '--dry-run=-' : a));
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        strict: true,
+        options: {
+          url: { type: 'string', short: 'u' },
+          'max-bytes': { type: 'string' },
+          'no-merge': { type: 'boolean' },
+          transaction: { type: 'string' },
+          'on-error': { type: 'string' },
+          copy: { type: 'boolean' },
+          concurrency: { type: 'string' },
+          'dry-run': { type: 'string' },
+          report: { type: 'string' },
+          'dead-letter': { type: 'string' },
+          dialect: { type: 'string' },
+          'no-progress': { type: 'boolean' },
+          'ignore-meta-commands': { type: 'boolean' },
+        },
+      });
+      if (positionals.length !== 1) throw new UsageError('load needs exactly one file (or - for stdin)');
+      const maxBytes = positiveInt('max-bytes', values['max-bytes']);
+      const concurrency = positiveInt('concurrency', values.concurrency);
+      const transaction = oneOf('transaction', values.transaction, ['none', 'batch', 'all'] as const);
+      const onError = oneOf('on-error', values['on-error'], ['throw', 'skip', 'isolate'] as const);
+      const report = oneOf('report', values.report, ['text', 'json', 'none'] as const);
+      const dialect = oneOf('dialect', values.dialect, [
+        'postgres',
+        'trino',
+        'bigquery',
+        'snowflake',
+        'mysql',
+        'generic',
+      ] as const satisfies readonly Dialect[]);
+      const opts: LoadOptions = {
+        file: positionals[0] as string,
+        merge: !values['no-merge'],
+        copy: values.copy ?? false,
+        progress: values['no-progress'] ? 'off' : 'auto',
+        ignoreMetaCommands: values['ignore-meta-commands'] ?? false,
+        stdout,
+        stderr,
+        ...(values.url ? { url: values.url } : {}),
+        ...(maxBytes ? { maxBytes } : {}),
+        ...(concurrency ? { concurrency } : {}),
+        ...(transaction ? { transaction: transaction as TransactionMode } : {}),
+        ...(onError ? { onError: onError as OnErrorMode } : {}),
+        ...(report ? { report } : {}),
+        ...(values['dry-run'] !== undefined ? { dryRun: values['dry-run'] } : {}),
+        ...(values['dead-letter'] ? { deadLetter: values['dead-letter'] } : {}),
+        ...(dialect ? { dialect } : {}),
+        ...(io.signal ? { signal: io.signal } : {}),
+      };
+      const result = await load(opts);
+      return result.exitCode;
+    }
+    throw new UsageError(`unknown command "${command}"`);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      stderr.write(`sqlbatcher: ${(err as Error).message}\n${USAGE}\n`);
+      return 2;
+    }
+    stderr.write(`sqlbatcher: error: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,260 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+const chinook = fileURLToPath(
+  new URL('../../../../shared/data/chinook/Chinook_PostgreSql.sql', import.meta.url),
+);
+const PG_URL = process.env.PG_URL;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: string[], input?: string): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  if (input !== undefined) child.stdin?.end(input);
+  else child.stdin?.end();
+  const done = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, done };
+}
+
+const run = (args: string[], input?: string) => start(args, input).done;
+
+async function pgliteCount(dir: string, sql: string): Promise<unknown> {
+  const db = new PGlite(dir);
+  try {
+    return (await db.query<{ n: unknown }>(sql)).rows[0]?.n;
+  } finally {
+    await db.close();
+  }
+}
+
+let tmp: string;
+beforeAll(async () => {
+  if (!existsSync(bin)) throw new Error(`build the CLI first: ${bin} is missing`);
+  tmp = await mkdtemp(join(tmpdir(), 'sqlbatcher-cli-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('sqlbatcher generate + load (PGlite)', () => {
+  it('loads a generated dump into an embedded database directory and reports it', async () => {
+    const dump = join(tmp, 'users.sql');
+    const gen = await run(['generate', '--rows', '5000', '--out', dump]);
+    expect(gen.code).toBe(0);
+    const dir = join(tmp, 'db1');
+    const res = await run(['load', dump, '--url', `pglite://${dir}`, '--max-bytes', '100000']);
+    expect(res.stderr).toContain('5,002 statements');
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/Total Queries/);
+    expect(await pgliteCount(dir, 'SELECT count(*)::int AS n FROM users')).toBe(5000);
+    expect(
+      await pgliteCount(
+        dir,
+        "SELECT count(*)::int AS n FROM users WHERE name LIKE 'Seán O''Brien%' OR name LIKE '東京%'",
+      ),
+    ).toBe(1000);
+  });
+
+  it('reads stdin and prints a JSON report', async () => {
+    const input =
+      "CREATE TABLE t (a int, b text);\nINSERT INTO t VALUES (1, 'x;y');\nINSERT INTO t VALUES (2, 'it''s');\n";
+    const res = await run(['load', '-', '--url', 'pglite:memory', '--report', 'json'], input);
+    expect(res.code).toBe(0);
+    const report = JSON.parse(res.stdout) as { statements: number; rowsAffected: number; requests: number };
+    expect(report.statements).toBe(3);
+    expect(report.rowsAffected).toBe(2);
+    expect(report.requests).toBe(1);
+  });
+
+  it('--dry-run writes the exact SQL and executes nothing', async () => {
+    const dir = join(tmp, 'dry');
+    const input = 'CREATE TABLE d (a int);\nINSERT INTO d VALUES (1);\nINSERT INTO d VALUES (2);\n';
+    const res = await run(['load', '-', '--url', `pglite://${dir}`, '--dry-run', '--report', 'none'], input);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe('CREATE TABLE d (a int);\nINSERT INTO d VALUES (1),(2);\n');
+    expect(await pgliteCount(dir, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'd'")).toBe(0);
+  });
+
+  it('loads the real Chinook dump (skipping its \\c meta-command and database statements)', async () => {
+    const dir = join(tmp, 'chinook');
+    const text = await readFile(chinook, 'utf8');
+    // The dump creates and switches to its own database; PGlite has one database, so drop those lines.
+    const file = join(tmp, 'chinook.sql');
+    await writeFile(file, text.replace(/^(DROP|CREATE) DATABASE [^;]*;/gm, ''));
+    const res = await run([
+      'load',
+      file,
+      '--url',
+      `pglite://${dir}`,
+      '--ignore-meta-commands',
+      '--no-progress',
+    ]);
+    expect(res.stderr).toContain('ignored psql meta-command \\c chinook');
+    expect(res.code).toBe(0);
+    const counts = await (async () => {
+      const db = new PGlite(dir);
+      try {
+        const q = async (t: string) =>
+          (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t}`)).rows[0]?.n;
+        return {
+          album: await q('album'),
+          artist: await q('artist'),
+          track: await q('track'),
+          invoice_line: await q('invoice_line'),
+          playlist_track: await q('playlist_track'),
+        };
+      } finally {
+        await db.close();
+      }
+    })();
+    expect(counts).toEqual({
+      album: 347,
+      artist: 275,
+      track: 3503,
+      invoice_line: 2240,
+      playlist_track: 8715,
+    });
+  });
+});
+
+describe('sqlbatcher load: failures', () => {
+  it('names the statement for an unterminated quote and keeps what came before', async () => {
+    const dir = join(tmp, 'bad');
+    const input = "CREATE TABLE b (a text);\nINSERT INTO b VALUES ('ok');\nINSERT INTO b VALUES ('broken);\n";
+    const res = await run(['load', '-', '--url', `pglite://${dir}`, '--report', 'none'], input);
+    expect(res.code).toBe(1);
+    const errLine = res.stderr.trim().split('\n').pop() ?? '';
+    expect(errLine).toMatch(/^sqlbatcher: error: statement #2: unterminated quoted string/);
+    expect(errLine).toContain("INSERT INTO b VALUES ('broken");
+    expect(await pgliteCount(dir, 'SELECT count(*)::int AS n FROM b')).toBe(1);
+  });
+
+  it('fails clearly for a missing file, a bad flag and an unreachable database', async () => {
+    const missing = await run(['load', join(tmp, 'nope.sql'), '--url', 'pglite:memory']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/cannot read .*nope\.sql/);
+    const usage = await run(['load', 'x.sql', '--transaction', 'sometimes']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--transaction must be one of none, batch, all');
+    const down = await run(['load', '-', '--url', 'postgres://nobody:s3cret@127.0.0.1:1/x'], 'SELECT 1;');
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/cannot reach postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/x/);
+    expect(down.stderr).not.toContain('s3cret');
+  });
+
+  it('--on-error isolate loads every good row, writes the bad ones to the dead-letter file, exits 3', async () => {
+    const dir = join(tmp, 'iso');
+    const dead = join(tmp, 'rejected.sql');
+    const lines = ['CREATE TABLE u (id int PRIMARY KEY, v text);'];
+    for (let i = 0; i < 500; i++) lines.push(`INSERT INTO u VALUES (${i % 250 === 7 ? 3 : i}, 'v${i}');`);
+    const res = await run(
+      [
+        'load',
+        '-',
+        '--url',
+        `pglite://${dir}`,
+        '--on-error',
+        'isolate',
+        '--dead-letter',
+        dead,
+        '--report',
+        'none',
+      ],
+      lines.join('\n'),
+    );
+    expect(res.code).toBe(3);
+    expect(res.stderr).toContain(`2 statement(s) rejected; written to ${dead}`);
+    const rejected = await readFile(dead, 'utf8');
+    expect(rejected).toContain("INSERT INTO u VALUES (3, 'v7')");
+    expect(rejected).toContain("INSERT INTO u VALUES (3, 'v257')");
+    expect(rejected).toMatch(/-- .*duplicate key/);
+    expect(await pgliteCount(dir, 'SELECT count(*)::int AS n FROM u')).toBe(498);
+  });
+
+  it('Ctrl-C stops cleanly: with --transaction all nothing is committed, exit 130', async () => {
+    const dump = join(tmp, 'big.sql');
+    await run(['generate', '--rows', '300000', '--out', dump]);
+    const dir = join(tmp, 'int');
+    const { child, done } = start([
+      'load',
+      dump,
+      '--url',
+      `pglite://${dir}`,
+      '--transaction',
+      'all',
+      '--max-bytes',
+      '50000',
+    ]);
+    await new Promise<void>((resolve) => {
+      const onData = (d: Buffer) => {
+        if (String(d).includes('statements')) {
+          child.stderr?.off('data', onData);
+          resolve();
+        }
+      };
+      child.stderr?.on('data', onData);
+    });
+    child.kill('SIGINT');
+    const res = await done;
+    expect(res.code).toBe(130);
+    expect(res.stderr).toContain('the transaction was rolled back: nothing was loaded');
+    // The dump's CREATE TABLE ran inside the rolled-back transaction too.
+    expect(await pgliteCount(dir, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'users'")).toBe(
+      0,
+    );
+  });
+});
+
+describe('sqlbatcher load into PostgreSQL', () => {
+  it('loads into the server at PG_URL (CI) and the result matches', async () => {
+    if (!PG_URL) {
+      console.log(
+        'PG_URL is unset: the real-PostgreSQL CLI test runs in CI (PG_URL set); PGlite tests above ran',
+      );
+      return;
+    }
+    const schema = `cli_${process.pid}`;
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; CREATE SCHEMA ${schema}`);
+      const dump = join(tmp, 'pg.sql');
+      const gen = await run(['generate', '--rows', '20000', '--out', dump, '--table', 'users']);
+      expect(gen.code).toBe(0);
+      const text = (await readFile(dump, 'utf8')).replace(/\busers\b/g, `${schema}.users`);
+      await writeFile(dump, text);
+      for (const extra of [[], ['--copy', '--concurrency', '2']]) {
+        const res = await run(['load', dump, '--url', PG_URL, '--no-progress', ...extra]);
+        expect(res.stderr).toContain('20,002 statements');
+        expect(res.code).toBe(0);
+        const { rows } = await client.query(
+          `SELECT count(*)::int AS n, sum(id)::bigint AS s FROM ${schema}.users`,
+        );
+        expect(rows[0]).toEqual({ n: 20000, s: String((20000 * 20001) / 2) });
+      }
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    }
+  });
+});
