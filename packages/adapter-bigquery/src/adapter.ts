@@ -8,7 +8,13 @@ import type {
   ExecuteResult,
 } from '@sqlbatcher/core';
 import { ClosedError, ConfigurationError } from '@sqlbatcher/core';
-import { BigQueryError, classify, type DriverErrorFacts, driverErrorFacts } from './errors.js';
+import {
+  BigQueryError,
+  classify,
+  type DriverErrorFacts,
+  driverErrorFacts,
+  NOT_SENT_CODES,
+} from './errors.js';
 
 /** BigQuery's limit on query text: 1,024K characters. */
 export const BIGQUERY_MAX_QUERY_CHARACTERS = 1024 * 1024;
@@ -165,11 +171,9 @@ interface JobMetadata {
 
 /** The request may have reached BigQuery and its answer was lost. */
 function answerLost(facts: DriverErrorFacts): boolean {
-  if (facts.httpStatus === 409) return true;
-  if (facts.httpStatus !== undefined) return facts.httpStatus >= 500;
-  return (
-    facts.networkCode !== undefined && !['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(facts.networkCode)
-  );
+  if (facts.httpStatus !== undefined) return facts.httpStatus === 409 || facts.httpStatus >= 500;
+  // Without an HTTP answer, only a refused connection proves nothing was sent; look the job up otherwise.
+  return !(facts.networkCode !== undefined && NOT_SENT_CODES.has(facts.networkCode));
 }
 
 /** Classification of a jobs.insert BigQuery answered with a refusal: nothing ran. */
@@ -177,7 +181,8 @@ function rateLimitedOrRefused(facts: DriverErrorFacts): ErrorClassification {
   const rateLimited =
     facts.httpStatus === 429 ||
     facts.errors.some((e) => e.reason === 'rateLimitExceeded' || e.reason === 'userRateLimitExceeded');
-  return { transient: rateLimited || facts.networkCode !== undefined, effect: 'none' };
+  const notSent = facts.networkCode !== undefined && NOT_SENT_CODES.has(facts.networkCode);
+  return { transient: rateLimited || notSent, effect: 'none' };
 }
 
 /**

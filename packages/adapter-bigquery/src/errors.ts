@@ -81,7 +81,19 @@ const RATE_LIMIT_REASONS = new Set(['rateLimitExceeded', 'userRateLimitExceeded'
 /** Reasons of server-side failures that may succeed on a later attempt. */
 const SERVER_REASONS = new Set(['backendError', 'internalError', 'jobBackendError', 'jobInternalError']);
 /** Network errors raised before the request reached the server. */
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+export const NOT_SENT_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+/** Network errors after which the request may have reached the server. */
+const LOST_CODES = new Set([
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'UND_ERR_SOCKET',
+]);
 
 /** Context of a failed request, used to decide what it did to the data. */
 export interface FailureContext {
@@ -120,7 +132,7 @@ export function classify(facts: DriverErrorFacts, ctx: FailureContext): ErrorCla
   const serverSide =
     (facts.httpStatus !== undefined && facts.httpStatus >= 500) ||
     reasons.some((r) => SERVER_REASONS.has(r)) ||
-    (facts.httpStatus === undefined && facts.networkCode !== undefined);
+    (facts.httpStatus === undefined && facts.networkCode !== undefined && LOST_CODES.has(facts.networkCode));
   if (serverSide) {
     const rolledBack = ctx.inTransaction && !ctx.commit;
     return { transient: true, effect: rolledBack ? 'rolled-back' : 'unknown', ...position };

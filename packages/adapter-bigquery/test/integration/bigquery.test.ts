@@ -390,3 +390,22 @@ describe('long-running jobs', () => {
     }
   });
 });
+
+describe('credentials', () => {
+  it('a private key never appears in the error of a failed request', async () => {
+    const adapter = makeAdapter({
+      authClient: undefined,
+      credentials: {
+        client_email: 'svc@p.iam.gserviceaccount.com',
+        private_key: '-----BEGIN PRIVATE KEY-----\nSECRETKEYMATERIAL\n-----END PRIVATE KEY-----\n',
+      },
+      retryOptions: { autoRetry: false },
+    });
+    const err = (await adapter.execute('SELECT 1').catch((e: unknown) => e)) as BigQueryError;
+    expect(err.name).toBe('BigQueryError');
+    const shown = `${inspect(err, { depth: 10 })} ${JSON.stringify(err)} ${err.stack} ${String(err.cause)}`;
+    expect(shown).not.toContain('SECRETKEYMATERIAL');
+    expect(adapter.classifyError(err)).toMatchObject({ transient: false });
+    expect(server.requests).toHaveLength(0);
+  });
+});
