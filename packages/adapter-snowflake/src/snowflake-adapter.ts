@@ -117,10 +117,18 @@ function firstDdl(sql: string, options: ExecuteOptions | undefined): string | un
   return undefined;
 }
 
-/** True when `sql` holds no `;` except trailing ones: then it is surely one statement. */
-function surelySingle(sql: string): boolean {
-  const trimmed = sql.replace(/[\s;]+$/, '');
-  return !trimmed.includes(';');
+/**
+ * The statements of a request, for locating a failure: the batcher's own list when it passed one,
+ * else core's Snowflake-dialect splitter (only run when a request failed).
+ */
+function statementsOf(sql: string, options: ExecuteOptions | undefined): readonly string[] | undefined {
+  const listed = options?.batch?.statements.map((s) => s.sql);
+  if (listed) return listed;
+  try {
+    return splitStatements(sql, { dialect: 'snowflake' });
+  } catch {
+    return undefined;
+  }
 }
 
 function isDisconnected(err: unknown, conn: SnowflakeConnectionLike): boolean {
@@ -150,7 +158,6 @@ function runOnConnection(
   options: ExecuteOptions | undefined,
   secrets: readonly string[],
 ): Promise<ExecuteResult> {
-  const statements = options?.batch?.statements.map((s) => s.sql) ?? (surelySingle(sql) ? [sql] : undefined);
   const signal = options?.signal;
   return new Promise<ExecuteResult>((resolve, reject) => {
     let completed = 0;
@@ -164,7 +171,7 @@ function runOnConnection(
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-      reject(toSnowflakeError(err, { sql, statements, completed, secrets }));
+      reject(toSnowflakeError(err, { sql, statements: statementsOf(sql, options), completed, secrets }));
     };
     const onAbort = (): void => {
       if (settled) return;
@@ -174,7 +181,7 @@ function runOnConnection(
         new SnowflakeError('Snowflake request aborted', {
           kind: 'aborted',
           cause: signal?.reason,
-          statementCount: statements?.length,
+          statementCount: options?.batch?.statements.length,
         }),
       );
     };

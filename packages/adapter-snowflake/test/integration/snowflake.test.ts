@@ -128,6 +128,14 @@ describe('SnowflakeAdapter with snowflake-sdk', () => {
     // Statements 0 and 1 autocommitted: a retry would insert them twice.
     expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'unknown', statementPosition: 2 });
     expect(await count('t_partial')).toBe(2);
+
+    // without the batcher's statement list, the adapter splits the text itself (';' in a literal)
+    const plain = (await adapter
+      .execute("INSERT INTO t_partial VALUES (3); SELECT ';'; INSERT INTO missing VALUES (4)")
+      .catch((e: unknown) => e)) as SnowflakeError;
+    expect(plain.statementPosition).toBe(2);
+    expect(plain.statementCount).toBe(3);
+    expect(await count('t_partial')).toBe(3);
   });
 
   it('refuses several statements without MULTI_STATEMENT_COUNT (real SDK, Snowflake error 000008)', async () => {
