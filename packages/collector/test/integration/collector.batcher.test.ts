@@ -1,10 +1,13 @@
 /**
- * QueryCollector against real runs of the batcher: GenericAdapter over in-process PGlite. Every
- * statistic is checked against what the database saw (row counts in the table) and against the
- * requests counted by a wrapper around the execute function.
+ * QueryCollector against real runs of the batcher: GenericAdapter over in-process PGlite, and
+ * @sqlbatcher/adapter-postgres (against the server at PG_URL when set, as in CI, else on the same
+ * PGlite). Every statistic is checked against what the database saw (row counts in the table) and
+ * against the requests counted by a wrapper around the execute function. One PGlite per file: it
+ * takes seconds to start.
  */
 import { PGlite } from '@electric-sql/pglite';
-import { GenericAdapter, SQLBatcher } from '@sqlbatcher/core';
+import { PostgreSQLAdapter } from '@sqlbatcher/adapter-postgres';
+import { type ExecuteOptions, GenericAdapter, SQLBatcher } from '@sqlbatcher/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { formatStatsTable, QueryCollector, suggestMaxBytes, toPrometheus } from '../../src/index.js';
 
@@ -193,5 +196,59 @@ describe('QueryCollector on a real batcher run (PGlite)', () => {
     await batcher.close();
     expect(await countRows()).toBe(2000);
     expect(collector.getStats().rowsSent).toBe(2000);
+  }, 60_000);
+});
+
+const PG_URL = process.env.PG_URL;
+if (!PG_URL) console.info('[collector tests] PG_URL is not set: PostgreSQLAdapter runs on in-process PGlite');
+
+describe('QueryCollector with PostgreSQLAdapter', () => {
+  const table = `sb_collector_${process.pid}_${Date.now().toString(36)}`;
+  let adapter: PostgreSQLAdapter;
+  beforeAll(async () => {
+    adapter = PG_URL
+      ? new PostgreSQLAdapter({ connectionString: PG_URL, maxSize: 2 })
+      : new PostgreSQLAdapter({ pglite: db });
+    await adapter.execute(`CREATE TABLE ${table} (id int PRIMARY KEY, name text, email text)`);
+  }, 60_000);
+  afterAll(async () => {
+    await adapter?.execute(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+    await adapter?.close();
+  });
+  const rows = async (): Promise<number> => {
+    const r = await adapter.execute(`SELECT count(*)::int AS n FROM ${table}`);
+    return (r.rows?.[0] as { n: number } | undefined)?.n ?? -1;
+  };
+
+  it('matches the requests sent and the rows stored, failures included', async () => {
+    const sent: string[] = [];
+    const counting = (sql: string, options?: ExecuteOptions) => {
+      sent.push(sql);
+      return adapter.execute(sql, options);
+    };
+    const statements = Array.from(
+      { length: 4000 },
+      (_, i) => `INSERT INTO ${table} (id, name, email) VALUES (${i}, 'User ${i}', 'user${i}@example.com')`,
+    );
+    statements.splice(2500, 0, `INSERT INTO ${table} (id, name, email) VALUES (10, 'dup', 'dup')`);
+    const batcher = new SQLBatcher({ adapter, maxBytes: 30_000, onError: 'isolate' });
+    const collector = new QueryCollector();
+    await batcher.processStatements(statements, counting, collector);
+    await batcher.close();
+
+    const stats = collector.getStats();
+    expect(stats.count).toBe(sent.length);
+    expect(collector.getQueries().map((q) => q.sql)).toEqual(sent);
+    expect(stats.statementsIn).toBe(4001);
+    expect(await rows()).toBe(4000);
+    const storedBySuccess = collector
+      .getQueries()
+      .filter((q) => q.success)
+      .reduce((s, q) => s + q.rowsSent, 0);
+    expect(storedBySuccess).toBe(4000);
+    expect(stats.rowsAffected).toBe(4000);
+    expect(stats.errorsByCode['23505']).toBe(stats.failureCount);
+    expect(stats.failureCount).toBeGreaterThan(0);
+    expect(stats.largestQueryBytes).toBeLessThanOrEqual(30_000);
   }, 60_000);
 });
