@@ -19,10 +19,11 @@ interface Page {
 
 let server: TrinoTestServer;
 
+// PGlite boots in about 2 s on an idle machine, much longer on a loaded CI runner.
 beforeAll(async () => {
   server = await startTrinoServer({ pageSize: 2, maxQueryLength: 200, catalogs: ['memory'] });
   await server.ready();
-});
+}, 120_000);
 
 afterAll(async () => {
   await server.close();

@@ -47,6 +47,8 @@ export interface ConformanceOptions {
   maxCeilingTestBytes?: number;
 }
 
+const SETUP_TIMEOUT_MS = 120_000;
+
 let tableCounter = 0;
 
 function uniqueTable(prefix: string): string {
@@ -110,14 +112,15 @@ export function runAdapterConformance(
     let target: ConformanceTarget;
     let insert: (table: string, id: number, name: string) => string;
 
+    // Setups may boot a database (PGlite takes seconds on a loaded machine).
     beforeAll(async () => {
       target = await setup();
       insert = target.insertSql?.bind(target) ?? defaultInsert;
-    });
+    }, SETUP_TIMEOUT_MS);
 
     afterAll(async () => {
       await target?.teardown();
-    });
+    }, SETUP_TIMEOUT_MS);
 
     it('declares honest, well-formed capabilities', () => {
       const caps = target.adapter.capabilities;
@@ -149,7 +152,9 @@ export function runAdapterConformance(
       expect(sortRows(await target.rows(table))).toEqual([{ id: 7, name: 'detached' }]);
     });
 
-    it('sends several statements per request only when capabilities.multiStatement says so', async () => {
+    it('sends several statements per request only when capabilities.multiStatement says so', {
+      timeout: SETUP_TIMEOUT_MS,
+    }, async () => {
       const caps = target.adapter.capabilities;
       const table = uniqueTable('multi');
       await target.createTable(table);
@@ -170,7 +175,9 @@ export function runAdapterConformance(
       expect(sortRows(await target.rows(table)).map((r) => r.id)).toEqual(statements.map((_, i) => i));
     });
 
-    it('never sends a request larger than capabilities.maxQuerySize, and every row arrives', async () => {
+    it('never sends a request larger than capabilities.maxQuerySize, and every row arrives', {
+      timeout: SETUP_TIMEOUT_MS,
+    }, async () => {
       const ceiling = target.adapter.capabilities.maxQuerySize;
       const table = uniqueTable('ceiling');
       await target.createTable(table);
@@ -234,7 +241,9 @@ export function runAdapterConformance(
       expect(sent.length).toBe(1);
     });
 
-    it('classifies an injected transient failure as retryable and delivers every row exactly once', async (ctx) => {
+    it('classifies an injected transient failure as retryable and delivers every row exactly once', {
+      timeout: SETUP_TIMEOUT_MS,
+    }, async (ctx) => {
       if (!target.injectTransientFailure) {
         console.info(`[conformance ${name}] no injectTransientFailure hook: transient-retry check skipped`);
         ctx.skip();
@@ -266,7 +275,9 @@ export function runAdapterConformance(
       expect(sortRows(await target.rows(table)).map((r) => r.id)).toEqual(statements.map((_, i) => i));
     });
 
-    it('rejects execute with ClosedError (code CLOSED) after close()', async () => {
+    it('rejects execute with ClosedError (code CLOSED) after close()', {
+      timeout: SETUP_TIMEOUT_MS,
+    }, async () => {
       const own = await setup();
       try {
         await own.adapter.close();
@@ -282,7 +293,7 @@ export function runAdapterConformance(
       }
     });
 
-    it('closes through Symbol.asyncDispose when it has one', async (ctx) => {
+    it('closes through Symbol.asyncDispose when it has one', { timeout: SETUP_TIMEOUT_MS }, async (ctx) => {
       const own = await setup();
       try {
         const disposable = own.adapter as Adapter & Partial<AsyncDisposable>;
