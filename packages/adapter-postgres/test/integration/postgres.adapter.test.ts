@@ -7,7 +7,7 @@ let db: TestDb;
 beforeAll(async () => {
   db = await openTestDb('adapter');
   await db.sql('CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)');
-}, 30_000);
+});
 afterAll(async () => {
   await db?.dispose();
 });

@@ -9,7 +9,7 @@ const COLUMNS = `id int PRIMARY KEY, n numeric(12,3), f float8, b bool, d date, 
 beforeAll(async () => {
   db = await openTestDb('copy');
   await db.sql(`SET TIME ZONE 'UTC'`);
-}, 30_000);
+});
 afterAll(async () => {
   await db?.dispose();
 });

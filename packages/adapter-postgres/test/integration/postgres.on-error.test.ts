@@ -7,7 +7,7 @@ let tableNo = 0;
 
 beforeAll(async () => {
   db = await openTestDb('onerror');
-}, 30_000);
+});
 afterAll(async () => {
   await db?.dispose();
 });
