@@ -177,6 +177,8 @@ export class SQLBatcher implements AsyncDisposable {
   /** A failure left the open transaction unfit to commit. */
   private txFailed = false;
   private closed = false;
+  /** A statement changed session state: no parallel requests, one pinned session (transaction 'none'). */
+  private pinned = false;
   private readonly inFlight = new Set<Promise<void>>();
   private inFlightError: unknown;
   private collectResults: unknown[] | undefined;
@@ -552,13 +554,24 @@ export class SQLBatcher implements AsyncDisposable {
       throw err;
     }
     if (lexed.kind === 'empty') return;
-    if (lexed.kind === 'transaction' && this.transaction !== 'none') {
+    if (
+      this.transaction !== 'none' &&
+      (lexed.kind === 'transaction' ||
+        (lexed.multiple &&
+          splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined }).some(
+            (part) => lexStatement(part, this.rules).kind === 'transaction',
+          )))
+    ) {
       throw new InvalidStatementError(
         `transaction control statement conflicts with transaction: '${this.transaction}'`,
         index,
         sql,
         'TRANSACTION_CONFLICT',
       );
+    }
+    // SET / BEGIN … change the connection they run on: from here on every request shares one session.
+    if ((lexed.kind === 'session' || lexed.kind === 'transaction') && this.transaction === 'none') {
+      this.pinned = true;
     }
     this.builder.add(index, lexed);
     this._report.statements++;
@@ -588,6 +601,7 @@ export class SQLBatcher implements AsyncDisposable {
     if (this.inFlightError !== undefined) await this.drain();
     const parallel =
       this.concurrency > 1 &&
+      !this.pinned &&
       this.transaction !== 'all' &&
       !this.dryRun &&
       batch.statements.every((s) => s.plainInsert);
@@ -710,7 +724,7 @@ export class SQLBatcher implements AsyncDisposable {
       try {
         if (this.executeOverride) return await exec(this.executeOverride);
         const adapter = this.requireAdapter();
-        if (!parallel && this.concurrency === 1 && adapter.session) {
+        if (!parallel && (this.concurrency === 1 || this.pinned) && adapter.session) {
           const s = await this.getSession();
           return await exec(s.execute.bind(s));
         }
@@ -962,7 +976,11 @@ export class SQLBatcher implements AsyncDisposable {
       else this.discardBuffered();
       return;
     }
-    if (err instanceof InvalidStatementError || err instanceof PluginError) {
+    if (
+      err instanceof InvalidStatementError ||
+      err instanceof PluginError ||
+      isSQLBatcherError(err, 'STATEMENT_TOO_LARGE')
+    ) {
       // Nothing already accepted is lost: execute what was buffered before the bad statement.
       this.builder.flush();
       try {

@@ -1,0 +1,640 @@
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pgliteAdapter, recordingAdapter } from '../test/helpers.js';
+import {
+  BatchExecutionError,
+  backoffDelay,
+  CircuitBreaker,
+  CircuitOpenError,
+  ClosedError,
+  ConfigurationError,
+  GenericAdapter,
+  InvalidStatementError,
+  type QueryRecord,
+  type RejectedStatement,
+  retryPolicy,
+  SQLBatcher,
+  StatementTooLargeError,
+  TimeoutError,
+} from './index.js';
+
+const ins = (i: number, table = 't') => `INSERT INTO ${table} (id, s) VALUES (${i}, 's${i}')`;
+const fast = { initialDelayMs: 1, maxDelayMs: 2 };
+
+async function caught(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+// ------------------------------------------------------------------ retry
+
+describe('retry', () => {
+  function flaky(
+    failures: number,
+    classification: { transient: boolean; effect: 'none' | 'rolled-back' | 'unknown' },
+  ) {
+    let calls = 0;
+    const adapter = new GenericAdapter({
+      execute: () => {
+        calls++;
+        if (calls <= failures) throw new Error(`boom ${calls}`);
+        return { rowCount: 1 };
+      },
+      classifyError: () => classification,
+      capabilities: { multiStatement: true, atomicMultiStatement: true },
+    });
+    return { adapter, calls: () => calls };
+  }
+
+  it('retries a transient failure that had no effect, up to maxAttempts', async () => {
+    const f = flaky(2, { transient: true, effect: 'none' });
+    const b = new SQLBatcher({ adapter: f.adapter, retry: { ...fast, maxAttempts: 3 } });
+    await b.processStatements([ins(1)]);
+    expect(f.calls()).toBe(3);
+    expect(b.report.retries).toBe(2);
+    expect(b.report.requests).toBe(1);
+  });
+
+  it('gives up after maxAttempts', async () => {
+    const f = flaky(10, { transient: true, effect: 'rolled-back' });
+    const b = new SQLBatcher({ adapter: f.adapter, retry: { ...fast, maxAttempts: 4 } });
+    const err = (await caught(b.processStatements([ins(1), ins(2)]))) as BatchExecutionError;
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(err.attempts).toBe(4);
+    expect(err.statementIndices).toEqual([0, 1]);
+    expect(f.calls()).toBe(4);
+  });
+
+  it('never retries when the effect is unknown', async () => {
+    const f = flaky(1, { transient: true, effect: 'unknown' });
+    const b = new SQLBatcher({ adapter: f.adapter, retry: { ...fast, maxAttempts: 5 } });
+    const err = (await caught(b.processStatements([ins(1)]))) as BatchExecutionError;
+    expect(err.inDoubt).toBe(true);
+    expect(err.code).toBe('BATCH_IN_DOUBT');
+    expect(f.calls()).toBe(1);
+  });
+
+  it('never retries a non-transient failure, nor with retry: false, nor without classifyError', async () => {
+    const f = flaky(1, { transient: false, effect: 'none' });
+    await caught(new SQLBatcher({ adapter: f.adapter, retry: fast }).processStatements([ins(1)]));
+    expect(f.calls()).toBe(1);
+    const g = flaky(1, { transient: true, effect: 'none' });
+    await caught(new SQLBatcher({ adapter: g.adapter, retry: false }).processStatements([ins(1)]));
+    expect(g.calls()).toBe(1);
+    let calls = 0;
+    const h = new GenericAdapter({
+      execute: () => {
+        calls++;
+        throw new Error('x');
+      },
+    });
+    await caught(new SQLBatcher({ adapter: h, retry: fast }).processStatements([ins(1)]));
+    expect(calls).toBe(1);
+  });
+
+  it('a rolled-back multi-statement request is in doubt on an engine that is not atomic', async () => {
+    let calls = 0;
+    const adapter = new GenericAdapter({
+      execute: () => {
+        calls++;
+        throw new Error('x');
+      },
+      classifyError: () => ({ transient: true, effect: 'rolled-back' }),
+      capabilities: { multiStatement: true, atomicMultiStatement: false },
+    });
+    const err = (await caught(
+      new SQLBatcher({ adapter, retry: fast }).processStatements([ins(1), 'DELETE FROM t', ins(2)]),
+    )) as BatchExecutionError;
+    expect(err.inDoubt).toBe(true);
+    expect(calls).toBe(1);
+  });
+
+  it('isRetryable can veto a retry', async () => {
+    const f = flaky(1, { transient: true, effect: 'none' });
+    const b = new SQLBatcher({ adapter: f.adapter, retry: { ...fast, isRetryable: () => false } });
+    await caught(b.processStatements([ins(1)]));
+    expect(f.calls()).toBe(1);
+  });
+
+  it('backoffDelay: exponential, capped, full jitter within [0, cap]', () => {
+    const p = retryPolicy({ initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: false });
+    expect([1, 2, 3, 4, 5, 10].map((r) => backoffDelay(p, r))).toEqual([100, 200, 400, 800, 1000, 1000]);
+    const j = retryPolicy({ initialDelayMs: 100, maxDelayMs: 1000, factor: 2 });
+    expect(backoffDelay(j, 3, () => 0.5)).toBe(200);
+    expect(backoffDelay(j, 30, () => 0.999999)).toBeLessThanOrEqual(1000);
+    expect(backoffDelay(j, 30, () => 0)).toBe(0);
+    for (let r = 1; r < 40; r++) {
+      const d = backoffDelay(j, r, Math.random);
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThanOrEqual(1000);
+    }
+    expect(() => retryPolicy({ maxAttempts: 0 })).toThrow(RangeError);
+  });
+});
+
+// ------------------------------------------------------------------ circuit breaker
+
+describe('circuit breaker', () => {
+  it('opens after N consecutive failures, fails fast, probes after the reset time, closes on success', async () => {
+    let now = 1_000;
+    let fail = true;
+    let calls = 0;
+    const adapter = new GenericAdapter({
+      execute: () => {
+        calls++;
+        if (fail) throw new Error('down');
+        return { rowCount: 1 };
+      },
+      classifyError: () => ({ transient: false, effect: 'none' }),
+    });
+    const b = new SQLBatcher({
+      adapter,
+      retry: false,
+      circuitBreaker: { failureThreshold: 3, resetTimeoutMs: 10_000, now: () => now },
+    });
+    for (let i = 0; i < 3; i++) {
+      expect(await caught(b.processStatements([ins(i)]))).toBeInstanceOf(BatchExecutionError);
+    }
+    expect(calls).toBe(3);
+    // open: nothing is sent
+    const open = await caught(b.processStatements([ins(10)]));
+    expect(open).toBeInstanceOf(CircuitOpenError);
+    expect((open as CircuitOpenError).statementIndices).toEqual([3]);
+    expect(calls).toBe(3);
+    // after the reset time one probe goes through; it fails → open again
+    now += 10_000;
+    expect(await caught(b.processStatements([ins(11)]))).toBeInstanceOf(BatchExecutionError);
+    expect(calls).toBe(4);
+    expect(await caught(b.processStatements([ins(12)]))).toBeInstanceOf(CircuitOpenError);
+    expect(calls).toBe(4);
+    // next probe succeeds → closed
+    now += 10_000;
+    fail = false;
+    await b.processStatements([ins(13)]);
+    await b.processStatements([ins(14)]);
+    expect(calls).toBe(6);
+  });
+
+  it('state machine with an injected clock; one probe at a time', () => {
+    let now = 0;
+    const cb = new CircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 100, now: () => now });
+    cb.failure();
+    expect(cb.state).toBe('closed');
+    cb.success();
+    cb.failure();
+    expect(cb.state).toBe('closed');
+    cb.failure();
+    expect(cb.state).toBe('open');
+    expect(() => cb.check([1])).toThrow(CircuitOpenError);
+    now = 99;
+    expect(() => cb.check()).toThrow(CircuitOpenError);
+    now = 100;
+    expect(cb.state).toBe('half-open');
+    cb.check(); // the probe
+    expect(() => cb.check()).toThrow(CircuitOpenError); // a second request waits for the probe
+    cb.success();
+    expect(cb.state).toBe('closed');
+    cb.check();
+  });
+});
+
+// ------------------------------------------------------------------ timeout
+
+describe('timeout', () => {
+  it('aborts the signal and fails with TimeoutError; an adapter that honours abort settles at once', async () => {
+    let signal: AbortSignal | undefined;
+    const adapter = new GenericAdapter({
+      execute: (_sql, opts) =>
+        new Promise((_resolve, reject) => {
+          signal = opts?.signal;
+          opts?.signal?.addEventListener('abort', () => reject(new Error('cancelled by server')));
+        }),
+      classifyError: () => ({ transient: false, effect: 'none' }),
+    });
+    const b = new SQLBatcher({ adapter, timeoutMs: 30, cancelGraceMs: 5_000, retry: false });
+    const t0 = Date.now();
+    const err = (await caught(b.processStatements([ins(1)]))) as BatchExecutionError;
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(err.cause).toBeInstanceOf(TimeoutError);
+    expect((err.cause as TimeoutError).cause).toBeInstanceOf(Error);
+    expect(signal?.aborted).toBe(true);
+    // the adapter said the cancelled attempt had no effect: not in doubt
+    expect(err.inDoubt).toBe(false);
+  });
+
+  it('an adapter that ignores abort: TimeoutError after the grace period, in doubt, not retried', async () => {
+    let calls = 0;
+    const adapter = new GenericAdapter({
+      execute: () => {
+        calls++;
+        return new Promise(() => undefined);
+      },
+      classifyError: () => ({ transient: true, effect: 'none' }),
+    });
+    const b = new SQLBatcher({
+      adapter,
+      timeoutMs: 20,
+      cancelGraceMs: 30,
+      retry: { ...fast, maxAttempts: 3 },
+    });
+    const err = (await caught(b.processStatements([ins(1)]))) as BatchExecutionError;
+    expect(err.cause).toBeInstanceOf(TimeoutError);
+    expect(err.inDoubt).toBe(true);
+    expect(calls).toBe(1);
+  });
+
+  it('a request that finishes in time is not affected', async () => {
+    const { adapter, sent } = recordingAdapter();
+    await new SQLBatcher({ adapter, timeoutMs: 1_000 }).processStatements([ins(1)]);
+    expect(sent).toHaveLength(1);
+  });
+});
+
+// ------------------------------------------------------------------ dry run
+
+describe('dry run', () => {
+  it('executes nothing; the collector and the callback get the exact SQL', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true, dialect: 'postgres' });
+    const seen: string[] = [];
+    const records: QueryRecord[] = [];
+    const b = new SQLBatcher({
+      adapter,
+      dryRun: (sql) => void seen.push(sql),
+      collector: { record: (r) => void records.push(r) },
+    });
+    await b.processStatements([ins(1), ins(2), 'DELETE FROM t WHERE id = 1', ins(3)]);
+    expect(sent).toHaveLength(0);
+    expect(seen).toEqual([
+      "INSERT INTO t (id, s) VALUES (1, 's1'),(2, 's2');\nDELETE FROM t WHERE id = 1;\nINSERT INTO t (id, s) VALUES (3, 's3')",
+    ]);
+    expect(records.map((r) => [r.sql, r.dryRun, r.batchSize, r.bytes])).toEqual([
+      [seen[0], true, 4, Buffer.byteLength(seen[0] as string)],
+    ]);
+  });
+
+  it('works without an adapter', async () => {
+    const seen: string[] = [];
+    await new SQLBatcher({ dryRun: (sql) => void seen.push(sql) }).processStatements([ins(1)]);
+    expect(seen).toEqual([ins(1)]);
+  });
+});
+
+// ------------------------------------------------------------------ dispose
+
+describe('dispose', () => {
+  it('await using flushes what is buffered and runs plugin cleanup', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true });
+    let cleaned = 0;
+    {
+      await using b = new SQLBatcher({ adapter, plugins: [{ name: 'p', cleanup: () => void cleaned++ }] });
+      expect(await b.addStatement(ins(1))).toBe(false);
+      expect(await b.addStatement(ins(2))).toBe(false);
+      expect(sent).toHaveLength(0);
+    }
+    expect(sent.map((s) => s.sql)).toEqual(["INSERT INTO t (id, s) VALUES (1, 's1'),(2, 's2')"]);
+    expect(cleaned).toBe(1);
+  });
+
+  it('a failed batch is not re-executed by a later flush or by dispose; cleanup still runs', async () => {
+    const calls: string[] = [];
+    let fail = true;
+    const adapter = new GenericAdapter({
+      execute: (sql) => {
+        calls.push(sql);
+        if (fail) throw new Error('rejected');
+        return { rowCount: 1 };
+      },
+      classifyError: () => ({ transient: false, effect: 'none' }),
+    });
+    let cleaned = 0;
+    const b = new SQLBatcher({ adapter, plugins: [{ name: 'p', cleanup: () => void cleaned++ }] });
+    await b.addStatement(ins(1));
+    expect(await caught(b.flush())).toBeInstanceOf(BatchExecutionError);
+    expect(calls).toHaveLength(1);
+    fail = false;
+    expect(await b.flush()).toBe(0);
+    await b[Symbol.asyncDispose]();
+    expect(calls).toHaveLength(1);
+    expect(cleaned).toBe(1);
+    expect(await caught(b.addStatement(ins(2)))).toBeInstanceOf(ClosedError);
+  });
+
+  it('cleanup runs for every plugin even when dispose fails', async () => {
+    const adapter = new GenericAdapter({
+      execute: () => {
+        throw new Error('down');
+      },
+    });
+    const cleaned: string[] = [];
+    const b = new SQLBatcher({
+      adapter,
+      plugins: [
+        { name: 'a', cleanup: () => void cleaned.push('a') },
+        {
+          name: 'b',
+          cleanup: () => {
+            cleaned.push('b');
+            throw new Error('cleanup failed');
+          },
+        },
+        { name: 'c', cleanup: () => void cleaned.push('c') },
+      ],
+    });
+    await b.addStatement(ins(1));
+    expect(await caught(b[Symbol.asyncDispose]())).toBeInstanceOf(BatchExecutionError);
+    expect(cleaned).toEqual(['a', 'b', 'c']);
+  });
+});
+
+// ------------------------------------------------------------------ addStatement at the limit
+
+describe('addStatement at the limit', () => {
+  it('returns true exactly when a batch was sent; the statement that triggered it is kept', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true }, 10_000);
+    const one = Buffer.byteLength(ins(1));
+    // room for two statements (joined by ";\n"), not three
+    const b = new SQLBatcher({ adapter, maxBytes: 2 * one + 2 + 5, mergeInserts: false });
+    expect(await b.addStatement(ins(1))).toBe(false);
+    expect(await b.addStatement(ins(2))).toBe(false);
+    expect(await b.addStatement(ins(3))).toBe(true);
+    expect(sent.map((s) => s.batch?.statements.map((x) => x.indices[0]))).toEqual([[0, 1]]);
+    expect(await b.addStatement(ins(4))).toBe(false);
+    expect(await b.flush()).toBe(2);
+    expect(sent.map((s) => s.batch?.statements.map((x) => x.indices[0]))).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
+  });
+
+  it('single-statement engines send each statement as it is added', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: false });
+    const b = new SQLBatcher({ adapter });
+    expect(await b.addStatement('DELETE FROM t')).toBe(true);
+    expect(await b.addStatement(ins(1))).toBe(false);
+    expect(await b.addStatement('DELETE FROM u')).toBe(true);
+    expect(sent.map((s) => s.sql)).toEqual(['DELETE FROM t', ins(1), 'DELETE FROM u']);
+  });
+});
+
+// ------------------------------------------------------------------ bad input
+
+describe('bad input', () => {
+  it('unterminated quote at the end of a text stream: statements before it are executed', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true, dialect: 'postgres' });
+    const b = new SQLBatcher({ adapter });
+    const err = await caught(
+      b.processStatements(`${ins(1)}; ${ins(2)}; INSERT INTO t (id, s) VALUES (3, 'oops`),
+    );
+    expect(err).toBeInstanceOf(InvalidStatementError);
+    expect((err as InvalidStatementError).statementIndex).toBe(2);
+    expect((err as Error).message).toContain("'oops");
+    // a text input is split before anything runs: nothing was half-sent
+    expect(sent.flatMap((s) => s.batch?.statements.flatMap((x) => x.indices) ?? [])).toEqual([]);
+  });
+
+  it('unterminated quote mid-stream: every statement before it is executed, none after, none lost', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true, dialect: 'postgres' });
+    const b = new SQLBatcher({ adapter });
+    const err = await caught(b.processStatements([ins(1), 'DELETE FROM t', ins(2), "SELECT 'open", ins(9)]));
+    expect(err).toBeInstanceOf(InvalidStatementError);
+    expect((err as InvalidStatementError).statementIndex).toBe(3);
+    expect((err as InvalidStatementError).code).toBe('UNTERMINATED');
+    expect(sent.flatMap((s) => s.batch?.statements.flatMap((x) => x.indices) ?? [])).toEqual([0, 1, 2]);
+  });
+
+  it('NUL byte', async () => {
+    const { adapter, sent } = recordingAdapter();
+    const err = await caught(new SQLBatcher({ adapter }).processStatements([ins(1), "SELECT 'a\0b'"]));
+    expect(err).toBeInstanceOf(InvalidStatementError);
+    expect((err as InvalidStatementError).code).toBe('NUL_BYTE');
+    expect((err as InvalidStatementError).statementIndex).toBe(1);
+    expect(sent.map((s) => s.sql)).toEqual([ins(1)]);
+  });
+
+  it('oversized statement: StatementTooLargeError naming its index, nothing of it sent, earlier statements kept', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true }, 100);
+    const big = `INSERT INTO t (id, s) VALUES (1, 'a'), (2, '${'é'.repeat(60)}')`;
+    const err = await caught(
+      new SQLBatcher({ adapter }).processStatements([ins(1), 'DELETE FROM t', big, ins(4)]),
+    );
+    expect(err).toBeInstanceOf(StatementTooLargeError);
+    const e = err as StatementTooLargeError;
+    expect(e.statementIndex).toBe(2);
+    expect(e.limit).toBe(100);
+    expect(e.bytes).toBeGreaterThan(100);
+    expect(sent.map((s) => s.sql)).toEqual([`${ins(1)};\nDELETE FROM t`]);
+    expect(sent.some((s) => s.sql.includes("'a'"))).toBe(false);
+  });
+
+  it('empty and comment-only input is a clear error', async () => {
+    const { adapter, sent } = recordingAdapter();
+    for (const input of [[], [''], ['  -- nothing', '/* */ ;'], '', '-- only\n/* comments */;']) {
+      const err = await caught(new SQLBatcher({ adapter }).processStatements(input));
+      expect(err).toBeInstanceOf(InvalidStatementError);
+      expect((err as InvalidStatementError).code).toBe('EMPTY_INPUT');
+    }
+    expect(sent).toHaveLength(0);
+  });
+
+  it('closed adapter: a clear error naming the statements', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true });
+    await adapter.close();
+    const err = (await caught(
+      new SQLBatcher({ adapter }).processStatements([ins(1), ins(2)]),
+    )) as BatchExecutionError;
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(err.statementIndices).toEqual([0, 1]);
+    expect(err.cause).toBeInstanceOf(ClosedError);
+    expect(err.message).toMatch(/closed/);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("transaction control statements conflict with transaction: 'batch', even inside a multi-statement string", async () => {
+    const db = await sharedDb();
+    for (const bad of ['COMMIT', 'begin', 'ROLLBACK', 'SELECT 1; COMMIT', '/* x */ SELECT 1;\nEND']) {
+      const b = new SQLBatcher({ adapter: pgliteAdapter(db), transaction: 'batch' });
+      const err = await caught(b.processStatements([ins(1, 'tb'), bad]));
+      expect(err, bad).toBeInstanceOf(InvalidStatementError);
+      expect((err as InvalidStatementError).code).toBe('TRANSACTION_CONFLICT');
+      expect((err as InvalidStatementError).statementIndex).toBe(1);
+    }
+  }, 60_000);
+
+  it('configuration errors', () => {
+    const { adapter } = recordingAdapter();
+    expect(() => new SQLBatcher({ adapter, transaction: 'batch' })).toThrow(ConfigurationError);
+    expect(() => new SQLBatcher({ adapter, concurrency: 0 })).toThrow(ConfigurationError);
+    expect(() => new SQLBatcher({ adapter, maxBytes: 0 })).toThrow(ConfigurationError);
+  });
+});
+
+// ------------------------------------------------------------------ PGlite-backed behaviour
+
+let pgShared: Promise<PGlite> | undefined;
+function sharedDb(): Promise<PGlite> {
+  pgShared ??= PGlite.create().then(async (db) => {
+    await db.exec('CREATE TABLE t (id int PRIMARY KEY, s text); CREATE TABLE tb (id int, s text);');
+    return db;
+  });
+  return pgShared;
+}
+
+describe('with PGlite', () => {
+  let db: PGlite;
+  beforeAll(async () => {
+    db = await sharedDb();
+  }, 60_000);
+  beforeEach(async () => {
+    await db.exec('TRUNCATE t, tb');
+  });
+  afterAll(async () => {
+    await (await pgShared)?.close();
+  });
+  const ids = async () =>
+    (await db.query<{ id: number }>('SELECT id FROM t ORDER BY id')).rows.map((r) => r.id);
+
+  it("onError: 'skip' drops the failed batch (rolled back), reports its statements, continues", async () => {
+    await db.exec("INSERT INTO t VALUES (5, 'x')");
+    const rejected: RejectedStatement[] = [];
+    const b = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      onError: 'skip',
+      maxBytes: 60, // three rows per merged INSERT
+      plugins: [{ name: 'r', onRejected: (r) => void rejected.push(...r) }],
+    });
+    const stmts = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => ins(i));
+    await b.processStatements(stmts);
+    // the batch holding the duplicate 5 (rows 4, 5, 6) is rolled back as a whole; the others are applied
+    expect(b.report.rejected.map((r) => r.index)).toEqual([3, 4, 5]);
+    expect(rejected.map((r) => r.index)).toEqual([3, 4, 5]);
+    expect(rejected[0]?.sql).toBe(ins(4));
+    expect(await ids()).toEqual([1, 2, 3, 5, 7, 8]);
+  });
+
+  it("onError: 'isolate' finds every bad statement and commits every good one", async () => {
+    await db.exec("INSERT INTO t VALUES (3, 'x'), (8, 'x')");
+    const b = new SQLBatcher({ adapter: pgliteAdapter(db), onError: 'isolate' });
+    const stmts = [
+      ...[1, 2, 3, 4].map((i) => ins(i)),
+      "INSERT INTO t (id, s) VALUES (20, 'a'), (21, 'b')",
+      "UPDATE t SET s = s || '!' WHERE id = 1",
+      ...[5, 6, 7, 8, 9].map((i) => ins(i)),
+      'SELECT 1/0',
+      "INSERT INTO t (id, s) VALUES (30, 'a'), (30, 'dup in one statement')",
+      ins(10),
+    ];
+    await b.processStatements(stmts);
+    expect(b.report.rejected.map((r) => r.index).sort((x, y) => x - y)).toEqual([2, 9, 11, 12]);
+    expect(b.report.rejected.find((r) => r.index === 2)?.sql).toBe(ins(3));
+    expect(await ids()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21]);
+    expect((await db.query<{ s: string }>('SELECT s FROM t WHERE id = 1')).rows[0]?.s).toBe('s1!');
+  });
+
+  it("transaction: 'batch' — a failed batch leaves nothing behind", async () => {
+    // two rows per batch: [1, 2] commits, [1, 3] fails and leaves nothing behind
+    const b = new SQLBatcher({ adapter: pgliteAdapter(db), transaction: 'batch', maxBytes: 50 });
+    const err = await caught(b.processStatements([ins(1), ins(2), ins(1), ins(3)]));
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect((err as BatchExecutionError).statementIndices).toEqual([2, 3]);
+    expect(await ids()).toEqual([1, 2]);
+  });
+
+  it("transaction: 'all' commits everything at the end, or nothing", async () => {
+    const ok = new SQLBatcher({ adapter: pgliteAdapter(db), transaction: 'all', maxBytes: 60 });
+    await ok.processStatements([ins(1), 'DELETE FROM tb', ins(2), ins(3)]);
+    expect(await ids()).toEqual([1, 2, 3]);
+
+    const bad = new SQLBatcher({ adapter: pgliteAdapter(db), transaction: 'all', maxBytes: 60 });
+    const err = await caught(bad.processStatements([ins(4), ins(5), ins(1), ins(6)]));
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(await ids()).toEqual([1, 2, 3]);
+    // the batcher is usable again: the failed transaction was rolled back
+    await bad.processStatements([ins(7)]);
+    expect(await ids()).toEqual([1, 2, 3, 7]);
+  });
+
+  it("transaction: 'all' with savepoints and onError 'isolate': one transaction, bad statements rolled back to their savepoint", async () => {
+    const b = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      transaction: 'all',
+      savepoints: true,
+      onError: 'isolate',
+      maxBytes: 100,
+    });
+    await b.processStatements([ins(1), ins(2), ins(1), ins(3), ins(4), ins(2), ins(5)]);
+    expect(b.report.rejected.map((r) => r.index).sort()).toEqual([2, 5]);
+    expect(await ids()).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+// ------------------------------------------------------------------ concurrency
+
+describe('concurrency', () => {
+  it('at most `concurrency` requests in flight; a non-INSERT waits for all of them', async () => {
+    let inFlight = 0;
+    let max = 0;
+    const events: string[] = [];
+    const adapter = new GenericAdapter({
+      execute: async (sql) => {
+        inFlight++;
+        max = Math.max(max, inFlight);
+        events.push(`start ${sql.slice(0, 12)} @${inFlight}`);
+        await new Promise((r) => setTimeout(r, 15));
+        inFlight--;
+        events.push(`end ${sql.slice(0, 12)}`);
+        return { rowCount: 1 };
+      },
+      capabilities: { multiStatement: true },
+      maxQuerySize: 10_000,
+    });
+    const b = new SQLBatcher({ adapter, concurrency: 2, maxBytes: 40 });
+    const stmts = [...[1, 2, 3, 4, 5].map((i) => ins(i)), 'DELETE FROM t', ...[6, 7, 8].map((i) => ins(i))];
+    await b.processStatements(stmts);
+    expect(max).toBe(2);
+    // DELETE starts only when every earlier INSERT has ended, and alone
+    const del = events.findIndex((e) => e.startsWith('start DELETE'));
+    expect(events[del]).toBe('start DELETE FROM  @1');
+    const before = events.slice(0, del);
+    expect(before.filter((e) => e.startsWith('start')).length).toBe(5);
+    expect(before.filter((e) => e.startsWith('end')).length).toBe(5);
+    const after = events.slice(del + 1);
+    expect(after[0]).toBe('end DELETE FROM ');
+  });
+
+  it('session statements (SET, BEGIN) pin every later request to one session, even with concurrency', async () => {
+    const where: string[] = [];
+    const session = async () => ({
+      execute: async (sql: string) => {
+        where.push(`session: ${sql.slice(0, 14)}`);
+        return { rowCount: 0 };
+      },
+      begin: async () => undefined,
+      commit: async () => undefined,
+      rollback: async () => undefined,
+      release: async () => undefined,
+    });
+    const adapter = new GenericAdapter({
+      execute: async (sql) => {
+        where.push(`pool: ${sql.slice(0, 14)}`);
+        return { rowCount: 0 };
+      },
+      session,
+      capabilities: { multiStatement: false, transactions: true },
+    });
+    const b = new SQLBatcher({ adapter, concurrency: 2, maxBytes: 40 }); // one INSERT per request
+    await b.processStatements([ins(1), ins(2), 'SET search_path TO s2', ins(3), ins(4)]);
+    // the first INSERT went out in parallel before the SET was read; the SET and everything after it
+    // share one session
+    expect(where[0]).toBe('pool: INSERT INTO t ');
+    expect(where.slice(2)).toEqual([
+      'session: SET search_pat',
+      'session: INSERT INTO t ',
+      'session: INSERT INTO t ',
+    ]);
+  });
+});
