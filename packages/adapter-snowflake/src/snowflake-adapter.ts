@@ -13,6 +13,9 @@ import {
 import { classifySnowflakeError, DISCONNECTED_CODES, SnowflakeError, toSnowflakeError } from './errors.js';
 import type { SnowflakeConnectionLike, SnowflakeSdkLike, SnowflakeStatementLike } from './sdk-types.js';
 
+/** How long an aborted request may take to report how it ended before it is given up as unknown. */
+const ABORT_ANSWER_MS = 30_000;
+
 /** Snowflake's limit on rows in one `VALUES` list. */
 export const SNOWFLAKE_MAX_VALUES_ROWS = 16_384;
 
@@ -173,17 +176,32 @@ function runOnConnection(
       signal?.removeEventListener('abort', onAbort);
       reject(toSnowflakeError(err, { sql, statements: statementsOf(sql, options), completed, secrets }));
     };
-    const onAbort = (): void => {
+    const giveUp = (): void => {
       if (settled) return;
-      first?.cancel?.(() => {});
       settled = true;
       reject(
-        new SnowflakeError('Snowflake request aborted', {
+        new SnowflakeError('Snowflake request aborted; its outcome is unknown', {
           kind: 'aborted',
           cause: signal?.reason,
           statementCount: options?.batch?.statements.length,
         }),
       );
+    };
+    // Cancel server-side, then let the request tell how it ended: cancelled before it ran
+    // (000604, rolled back) or finished anyway. Only if it never answers is the outcome unknown.
+    const onAbort = (): void => {
+      if (settled) return;
+      if (typeof first?.cancel !== 'function') {
+        giveUp();
+        return;
+      }
+      try {
+        first.cancel(() => {});
+      } catch {
+        giveUp();
+        return;
+      }
+      setTimeout(giveUp, ABORT_ANSWER_MS).unref?.();
     };
     if (signal?.aborted) {
       reject(

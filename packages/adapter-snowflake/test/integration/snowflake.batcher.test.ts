@@ -149,6 +149,18 @@ describe('SQLBatcher with SnowflakeAdapter', () => {
     expect(await ids('b_conc')).toEqual(statements.map((_, i) => i));
   });
 
+  it('retries a request that timed out and was cancelled before it ran; every row arrives once', async () => {
+    open();
+    await server.db.exec('CREATE TABLE b_timeout (id INT)');
+    server.slowNext(1, 5_000);
+    const statements = Array.from({ length: 100 }, (_, i) => `INSERT INTO b_timeout VALUES (${i})`);
+    const batcher = new SQLBatcher({ adapter, timeoutMs: 300, retry: { maxAttempts: 3, initialDelayMs: 1 } });
+    await batcher.processStatements(statements);
+    await batcher[Symbol.asyncDispose]();
+    expect(batcher.report.retries).toBe(1);
+    expect(await ids('b_timeout')).toEqual(statements.map((_, i) => i));
+  });
+
   it('reports a failed multi-statement request outside a transaction as in doubt: its first statements ran', async () => {
     open();
     await server.db.exec('CREATE TABLE b_doubt (id INT)');

@@ -306,6 +306,21 @@ describe('SnowflakeAdapter with snowflake-sdk', () => {
     expect(server.queries().length).toBe(before);
   });
 
+  it('cancels an aborted request server-side and reports that it did not run', async () => {
+    const adapter = open();
+    await adapter.execute('CREATE TABLE t_abort (id INT)');
+    server.slowNext(1, 5_000);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('timeout')), 200);
+    const err = (await adapter
+      .execute('INSERT INTO t_abort VALUES (1)', { signal: ac.signal })
+      .catch((e: unknown) => e)) as SnowflakeError;
+    expect([err.kind, err.code, err.sqlState]).toEqual(['sql', '000604', '57014']);
+    expect(adapter.classifyError(err)).toMatchObject({ effect: 'rolled-back' });
+    expect(server.requests.some((r) => r.path === '/queries/v1/abort-request' && r.cancelled)).toBe(true);
+    expect(await count('t_abort')).toBe(0);
+  });
+
   it('rejects with ClosedError after close, detached too', async () => {
     const adapter = open();
     const { execute } = adapter;

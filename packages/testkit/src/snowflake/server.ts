@@ -52,6 +52,8 @@ export interface SnowflakeRequestRecord {
   replayed?: boolean;
   /** True when the status came from {@link SnowflakeTestServer.failNext}. */
   injected?: boolean;
+  /** For abort requests: whether a waiting query request was cancelled. */
+  cancelled?: boolean;
 }
 
 /** Options of {@link SnowflakeTestServer.failNext}. */
@@ -81,6 +83,12 @@ export interface SnowflakeTestServer {
    * next request of a client answers with Snowflake's 390111 "Session no longer exists".
    */
   expireSessions(): Promise<void>;
+  /**
+   * The next `n` query requests wait `ms` before running, like a queued or long-running query. An
+   * abort-request for one of them (by request id, as the SDK sends for `statement.cancel()`) while it
+   * waits cancels it: it answers `000604 (57014)` "SQL execution canceled" and nothing runs.
+   */
+  slowNext(n: number, ms: number): void;
   /**
    * The next `n` query requests end the session that sent them before running (as when it expires) and
    * are answered with 390111: nothing of those requests runs.
@@ -151,6 +159,10 @@ export async function startSnowflakeServer(
   const results = new Map<string, StatementResult & { queryId: string }>();
   const byRequestId = new Map<string, Promise<StoredResponse>>();
   const failures: Array<{ status: number; afterExecute: boolean }> = [];
+  /** Delays (ms) for the next query requests, from {@link SnowflakeTestServer.slowNext}. */
+  const slowdowns: number[] = [];
+  /** Cancel functions of query requests waiting out a slowdown, by request id. */
+  const waiting = new Map<string, () => void>();
   let nextSessionId = 1;
   let sessionEnds = 0;
 
@@ -211,6 +223,7 @@ export async function startSnowflakeServer(
   const executeQuery = async (
     session: Session,
     json: { sqlText?: unknown; parameters?: Record<string, unknown>; bindings?: unknown },
+    requestId: string | undefined,
   ): Promise<StoredResponse> => {
     const sqlText = typeof json.sqlText === 'string' ? json.sqlText : '';
     const rawCount = json.parameters?.MULTI_STATEMENT_COUNT;
@@ -254,6 +267,25 @@ export async function startSnowflakeServer(
     if (desired !== 0 && desired !== statements.length)
       return ko(statementCountMismatch(statements.length, desired));
 
+    const slow = slowdowns.shift();
+    if (slow !== undefined) {
+      // Queued or running "for a while": an abort-request for this request id cancels it unexecuted.
+      const cancelled = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          if (requestId) waiting.delete(requestId);
+          resolve(false);
+        }, slow);
+        if (requestId) {
+          waiting.set(requestId, () => {
+            clearTimeout(timer);
+            waiting.delete(requestId);
+            resolve(true);
+          });
+        }
+      });
+      if (cancelled)
+        return ko(new SnowflakeServerError('000604', '57014', 'SQL execution canceled', 'EXECUTION'));
+    }
     const release = await session.requests.acquire();
     try {
       if (statements.length === 1) {
@@ -472,6 +504,7 @@ export async function startSnowflakeServer(
         const pending = executeQuery(
           session,
           body as { sqlText?: unknown; parameters?: Record<string, unknown> },
+          requestId,
         );
         if (requestId) remember(byRequestId, requestId, pending);
         stored = await pending;
@@ -520,7 +553,11 @@ export async function startSnowflakeServer(
       method === 'POST' &&
       (path === '/queries/v1/abort-request' || /^\/queries\/[^/]+\/abort-request$/.test(path))
     ) {
-      await readJson(req).catch(() => ({}));
+      const body = await readJson(req).catch(() => ({}) as Record<string, unknown>);
+      const target = typeof body.requestId === 'string' ? body.requestId : undefined;
+      const cancel = target ? waiting.get(target) : undefined;
+      record.cancelled = cancel !== undefined;
+      cancel?.();
       reply(200, { data: null, code: null, message: null, success: true });
       return;
     }
@@ -596,6 +633,9 @@ export async function startSnowflakeServer(
     },
     async expireSessions() {
       for (const s of [...sessions.values()]) await closeSession(s);
+    },
+    slowNext(n, ms) {
+      for (let i = 0; i < n; i++) slowdowns.push(ms);
     },
     endSessionOnNextQuery(n = 1) {
       sessionEnds += n;
