@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { ConfigurationError, SQLBatcher } from '@sqlbatcher/core';
 import {
@@ -45,6 +49,44 @@ async function freshTable(adapter: TrinoAdapter): Promise<string> {
 async function count(table: string, schema = 'it'): Promise<number> {
   const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.${table}`);
   return r.rows[0]!.n;
+}
+
+/** A throwaway self-signed certificate for 127.0.0.1, or undefined without openssl. */
+function selfSignedCertificate(): { key: string; cert: string } | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'trino-tls-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    return {
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    };
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const posts = (s: TrinoTestServer, from = 0) =>
@@ -97,6 +139,40 @@ describe('TrinoAdapter headers', () => {
       () => new TrinoAdapter({ host: 'h', ssl: true, auth: { user: 'u', password: 'p' } }),
     ).not.toThrow();
     expect(() => new TrinoAdapter({ server: 'https://u:p@h', user: 'u' })).toThrow(/credentials/);
+  });
+
+  it('speaks HTTPS with a custom CA (ssl option) and basic auth over it', async (ctx) => {
+    const pem = selfSignedCertificate();
+    if (!pem) {
+      console.info('[trino TLS test] openssl is not installed: HTTPS check skipped');
+      ctx.skip();
+      return;
+    }
+    const secure = await startTrinoServer({
+      db,
+      tls: pem,
+      credentials: { user: 'alice', password: 'pw-over-tls' },
+    });
+    try {
+      expect(secure.url).toMatch(/^https:/);
+      const adapter = new TrinoAdapter({
+        host: '127.0.0.1',
+        port: secure.port,
+        ssl: { ca: pem.cert },
+        auth: { user: 'alice', password: 'pw-over-tls' },
+      });
+      expect((await adapter.execute('SELECT 40 + 2')).rows).toEqual([[42]]);
+      // Without the CA the certificate is refused before anything is sent.
+      const before = secure.requests.length;
+      const untrusted = new TrinoAdapter({ server: secure.url, user: 'alice' });
+      const err = await untrusted.execute('SELECT 1').catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'TrinoRequestError', phase: 'submit', status: undefined });
+      expect((err as TrinoRequestError).networkCode).toMatch(/CERT/);
+      expect(untrusted.classifyError(err)).toEqual({ transient: false, effect: 'none' });
+      expect(secure.requests.length).toBe(before);
+    } finally {
+      await secure.close();
+    }
   });
 
   it('authenticates with basic auth and never leaks the password in errors', async () => {

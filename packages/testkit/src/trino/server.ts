@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { PGlite, type PGliteInterface } from '@electric-sql/pglite';
 import { errorNameForSqlState, type TrinoErrorName, type TrinoErrorPayload, trinoError } from './errors.js';
@@ -17,6 +18,8 @@ export interface TrinoServerOptions {
   catalogs?: readonly string[];
   /** Require HTTP basic auth with these credentials (401 otherwise). Default: user header only. */
   credentials?: { user: string; password: string };
+  /** Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
   /** Keep request bodies in {@link TrinoTestServer.requests}. Default true. */
   recordBodies?: boolean;
 }
@@ -54,7 +57,7 @@ export interface InjectedQueryFailure {
 
 /** A running Trino protocol test server. */
 export interface TrinoTestServer {
-  /** Base URL, e.g. `http://127.0.0.1:41234`; pass it as trino-client's `server`. */
+  /** Base URL, e.g. `http://127.0.0.1:41234` (`https:` with `tls`); pass it as trino-client's `server`. */
   readonly url: string;
   readonly port: number;
   /** Every HTTP request received, in arrival order. */
@@ -270,8 +273,9 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     return undefined;
   }
 
+  const scheme = options.tls ? 'https' : 'http';
   function baseUrl(req: IncomingMessage): string {
-    return `http://${req.headers.host ?? `127.0.0.1:${port}`}`;
+    return `${scheme}://${req.headers.host ?? `127.0.0.1:${port}`}`;
   }
 
   function results(req: IncomingMessage, q: QueryState, page: Record<string, unknown>): string {
@@ -517,7 +521,7 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     text(404);
   }
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) {
@@ -540,7 +544,10 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
         res.end(err instanceof Error ? err.message : String(err));
       }
     })();
-  });
+  };
+  const server = options.tls
+    ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener)
+    : createServer(listener);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -549,7 +556,7 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
   const port = (server.address() as AddressInfo).port;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
     port,
     requests,
     statements: () =>
