@@ -3,9 +3,10 @@ import { type BigQueryTestServer, startBigQueryServer } from '../src/bigquery/in
 
 let server: BigQueryTestServer;
 
+// PGlite start-up takes seconds, more on a loaded CI machine than vitest's default hook timeout.
 beforeAll(async () => {
   server = await startBigQueryServer({ datasets: ['ds'] });
-});
+}, 60_000);
 
 afterAll(async () => {
   await server.close();
