@@ -64,7 +64,9 @@ export function redactSecrets(text: string): string {
     if (text.startsWith('://', i)) {
       let j = i + 3;
       let colon = -1;
-      while (j < n && !/[@/?#\s'";]/.test(text[j] as string)) {
+      // Userinfo may hold any sub-delimiter (`;`, `'`, `$`, …); `/ ? # @` and whitespace must be
+      // percent-encoded, so they end it.
+      while (j < n && !/[@/?#\s]/.test(text[j] as string)) {
         if (text[j] === ':' && colon < 0) colon = j;
         j++;
       }
@@ -135,6 +137,8 @@ function redactValue(text: string, from: number, word: string): { start: number;
     for (;;) {
       if (p >= n) return { start: quoteAt + 1, end: n };
       const ch = text[p];
+      // Backslash escapes only exist in E'…' and MySQL strings; treating them everywhere can only
+      // redact too much, never too little.
       if (ch === '\\') {
         p += 2;
         continue;
