@@ -1,0 +1,150 @@
+/**
+ * Fault injection: a TCP proxy between pg and the server cuts the connection mid-batch, mid-COPY and
+ * at COMMIT. With retries the table must hold every row exactly once, or the run must report exactly
+ * which batches are in doubt. Needs a real server (PG_URL): PGlite runs in-process, without a socket.
+ */
+import { type BatchExecutionError, SQLBatcher, type SQLBatcherOptions } from '@sqlbatcher/core';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgreSQLAdapter } from '../../src/index.js';
+import { openTestDb, PG_URL, type TestDb, usingPglite } from '../helpers.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+
+if (usingPglite) {
+  console.info('[adapter-postgres tests] fault-injection tests skipped: they need a TCP server (set PG_URL)');
+}
+
+const N = 3000;
+const FAST_RETRY = { maxAttempts: 4, initialDelayMs: 5, jitter: false } as const;
+
+describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
+  let db: TestDb;
+  let proxy: FaultProxy;
+  let pools: pg.Pool[] = [];
+  let tableNo = 0;
+
+  beforeAll(async () => {
+    db = await openTestDb('fault');
+    const url = new URL(PG_URL!);
+    proxy = new FaultProxy(url.hostname, Number(url.port || 5432));
+    await proxy.start();
+  });
+  afterAll(async () => {
+    for (const p of pools) await p.end().catch(() => undefined);
+    pools = [];
+    await proxy?.stop();
+    await db?.dispose();
+  });
+
+  function adapter(copy = false): PostgreSQLAdapter {
+    const url = new URL(PG_URL!);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const pool = db.pool!(2, url.toString());
+    pools.push(pool);
+    return new PostgreSQLAdapter({ pool, copy });
+  }
+
+  /** No primary key: a row applied twice would show up. */
+  async function newTable(): Promise<string> {
+    const t = `fi_${tableNo++}`;
+    await db.sql(`CREATE TABLE ${t} (id int NOT NULL, v text)`);
+    return t;
+  }
+
+  const stream = (table: string) =>
+    Array.from({ length: N }, (_, i) => `INSERT INTO ${table} (id, v) VALUES (${i}, 'row ${i}')`);
+
+  async function counts(table: string): Promise<Map<number, number>> {
+    const rows = await db.sql<{ id: number; n: number }>(
+      `SELECT id, count(*)::int AS n FROM ${table} GROUP BY id`,
+    );
+    return new Map(rows.map((r) => [r.id, r.n]));
+  }
+
+  /** Every row exactly once, except in-doubt ones, which are all there once or all absent per batch. */
+  function expectExactlyOnce(c: Map<number, number>, inDoubt: readonly (readonly number[])[]): void {
+    const doubtful = new Set(inDoubt.flat());
+    for (let i = 0; i < N; i++) if (!doubtful.has(i)) expect(c.get(i), `row ${i}`).toBe(1);
+    for (const batch of inDoubt) {
+      const present = batch.filter((i) => c.get(i) === 1).length;
+      expect([0, batch.length]).toContain(present);
+      for (const i of batch) expect(c.get(i) ?? 0).toBeLessThanOrEqual(1);
+    }
+  }
+
+  async function run(table: string, options: Partial<SQLBatcherOptions>, copy = false) {
+    const a = adapter(copy);
+    const batcher = new SQLBatcher({ adapter: a, maxBytes: 16_000, retry: FAST_RETRY, ...options });
+    try {
+      const error = await batcher.processStatements(stream(table)).then(
+        () => undefined,
+        (e: unknown) => e as BatchExecutionError,
+      );
+      return { batcher, error, adapter: a };
+    } finally {
+      await batcher[Symbol.asyncDispose]().catch(() => undefined);
+    }
+  }
+
+  it("mid-batch cut, transaction: 'batch': retried, every row exactly once", async () => {
+    const table = await newTable();
+    proxy.arm({ match: "'row 1500'", mode: 'before' });
+    const { batcher, error } = await run(table, { transaction: 'batch' });
+    expect(error).toBeUndefined();
+    expect(proxy.armed).toBe(false);
+    expect(batcher.report.retries).toBeGreaterThanOrEqual(1);
+    expect(batcher.report.inDoubt).toEqual([]);
+    expectExactlyOnce(await counts(table), []);
+  });
+
+  it("mid-COPY cut, transaction: 'batch', copy: true: retried, every row exactly once", async () => {
+    const table = await newTable();
+    // COPY data is tab-separated text: the row's value appears as `row 1500` after a tab.
+    proxy.arm({ match: '\trow 1500\n', mode: 'before' });
+    const { batcher, error, adapter: a } = await run(table, { transaction: 'batch' }, true);
+    expect(error).toBeUndefined();
+    expect(proxy.armed).toBe(false);
+    expect(a.copyStats.copiedRows).toBeGreaterThanOrEqual(N);
+    expect(batcher.report.retries).toBeGreaterThanOrEqual(1);
+    expectExactlyOnce(await counts(table), []);
+  });
+
+  for (const mode of ['after', 'before'] as const) {
+    it(`cut at COMMIT (${mode === 'after' ? 'COMMIT delivered, reply lost' : 'COMMIT never delivered'}): the batch is reported in doubt, nothing else is`, async () => {
+      const table = await newTable();
+      proxy.arm({ match: 'COMMIT', mode, occurrence: 2 });
+      const { batcher, error } = await run(table, { transaction: 'batch', onError: 'skip' });
+      expect(error).toBeUndefined();
+      console.log(
+        proxy.cuts,
+        JSON.stringify(batcher.report, (k, v) => (k === 'indices' ? v.length : v)),
+        String(batcher.report.inDoubt[0]?.error),
+      );
+      expect(batcher.report.inDoubt).toHaveLength(1);
+      const doubt = batcher.report.inDoubt[0]!;
+      expect(doubt.indices.length).toBeGreaterThan(1);
+      const c = await counts(table);
+      expectExactlyOnce(c, [doubt.indices]);
+      // What really happened: delivered COMMITs commit, undelivered ones do not.
+      const present = doubt.indices.filter((i) => c.get(i) === 1).length;
+      expect(present).toBe(mode === 'after' ? doubt.indices.length : 0);
+    });
+  }
+
+  it("mid-request cut outside a transaction: 'throw' names the in-doubt batch and stops there", async () => {
+    const table = await newTable();
+    proxy.arm({ match: "'row 2000'", mode: 'before' });
+    const { error } = await run(table, { retry: FAST_RETRY });
+    expect(error).toMatchObject({ name: 'BatchExecutionError', inDoubt: true });
+    const indices = error!.statementIndices;
+    console.log(indices[0], indices.length, String(error), [...(await counts(table)).keys()].length);
+    expect(indices).toContain(2000);
+    const c = await counts(table);
+    // Before the failed batch: exactly once. The failed batch: all or nothing. After it: nothing.
+    for (let i = 0; i < indices[0]!; i++) expect(c.get(i)).toBe(1);
+    const present = indices.filter((i) => c.get(i) === 1).length;
+    expect([0, indices.length]).toContain(present);
+    for (let i = indices[indices.length - 1]! + 1; i < N; i++) expect(c.get(i)).toBeUndefined();
+  });
+});
