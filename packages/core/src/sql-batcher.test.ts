@@ -15,6 +15,7 @@ import {
   retryPolicy,
   SQLBatcher,
   StatementTooLargeError,
+  splitStatementChunks,
   TimeoutError,
 } from './index.js';
 
@@ -397,6 +398,21 @@ describe('bad input', () => {
     expect(sent.flatMap((s) => s.batch?.statements.flatMap((x) => x.indices) ?? [])).toEqual([]);
   });
 
+  it('unterminated quote at the end of a streamed file: statements before it are executed', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true, dialect: 'postgres' }, 1_000_000);
+    const b = new SQLBatcher({ adapter, maxBytes: 100 });
+    const text = `${[1, 2, 3, 4, 5].map((i) => ins(i)).join(';\n')};\nDELETE FROM t;\nINSERT INTO t (id, s) VALUES (6, 'never closed`;
+    const bytes = new TextEncoder().encode(text);
+    const chunks = [bytes.subarray(0, 50), bytes.subarray(50, 120), bytes.subarray(120)];
+    const err = await caught(b.processStatements(splitStatementChunks(chunks)));
+    expect(err).toBeInstanceOf(InvalidStatementError);
+    expect((err as InvalidStatementError).statementIndex).toBe(6);
+    expect((err as InvalidStatementError).excerpt).toContain("'never closed");
+    expect(sent.flatMap((s) => s.batch?.statements.flatMap((x) => x.indices) ?? [])).toEqual([
+      0, 1, 2, 3, 4, 5,
+    ]);
+  });
+
   it('unterminated quote mid-stream: every statement before it is executed, none after, none lost', async () => {
     const { adapter, sent } = recordingAdapter({ multiStatement: true, dialect: 'postgres' });
     const b = new SQLBatcher({ adapter });
@@ -470,6 +486,22 @@ describe('bad input', () => {
     expect(() => new SQLBatcher({ adapter, transaction: 'batch' })).toThrow(ConfigurationError);
     expect(() => new SQLBatcher({ adapter, concurrency: 0 })).toThrow(ConfigurationError);
     expect(() => new SQLBatcher({ adapter, maxBytes: 0 })).toThrow(ConfigurationError);
+    // honest capabilities: no savepoints on an adapter that has none
+    const tx = new GenericAdapter({
+      execute: () => undefined,
+      session: async () => ({
+        execute: async () => ({}),
+        begin: async () => undefined,
+        commit: async () => undefined,
+        rollback: async () => undefined,
+        release: async () => undefined,
+      }),
+      capabilities: { transactions: true, savepoints: false },
+    });
+    expect(() => new SQLBatcher({ adapter: tx, transaction: 'all', savepoints: true })).toThrow(/savepoints/);
+    expect(() => new SQLBatcher({ adapter: tx, transaction: 'all', onError: 'isolate' })).toThrow(
+      ConfigurationError,
+    );
   });
 });
 
@@ -542,6 +574,43 @@ describe('with PGlite', () => {
     expect(err).toBeInstanceOf(BatchExecutionError);
     expect((err as BatchExecutionError).statementIndices).toEqual([2, 3]);
     expect(await ids()).toEqual([1, 2]);
+  });
+
+  it('an attempt that ran and then lost its connection is retried only where it was rolled back', async () => {
+    // execute runs the SQL, then reports a lost connection (effect unknown, transient)
+    const flakyOnce = (tx: 'none' | 'batch') => {
+      let failed = false;
+      const inner = pgliteAdapter(db);
+      const lose = async <T>(run: () => Promise<T>): Promise<T> => {
+        const r = await run();
+        if (!failed) {
+          failed = true;
+          throw new Error('connection reset');
+        }
+        return r;
+      };
+      return new GenericAdapter({
+        execute: (sql) => lose(() => inner.execute(sql)),
+        session: async () => {
+          const s = await (inner.session as () => Promise<import('./index.js').AdapterSession>)();
+          return { ...s, execute: (sql: string) => lose(() => s.execute(sql)) };
+        },
+        classifyError: () => ({ transient: true, effect: 'unknown' }),
+        dialect: 'postgres',
+        capabilities: { multiStatement: true, atomicMultiStatement: true, transactions: tx === 'batch' },
+      });
+    };
+    // inside BEGIN … ROLLBACK the lost attempt left nothing: retried, each row once
+    const b1 = new SQLBatcher({ adapter: flakyOnce('batch'), transaction: 'batch', retry: fast });
+    await b1.processStatements([ins(1, 'tb'), ins(2, 'tb')]);
+    expect(b1.report.retries).toBe(1);
+    expect((await db.query('SELECT id FROM tb ORDER BY id')).rows).toEqual([{ id: 1 }, { id: 2 }]);
+    // without a transaction the effect is unknown: never retried, reported in doubt
+    await db.exec('TRUNCATE tb');
+    const b2 = new SQLBatcher({ adapter: flakyOnce('none'), retry: fast });
+    const err = (await caught(b2.processStatements([ins(1, 'tb'), ins(2, 'tb')]))) as BatchExecutionError;
+    expect(err.inDoubt).toBe(true);
+    expect((await db.query('SELECT id FROM tb ORDER BY id')).rows).toEqual([{ id: 1 }, { id: 2 }]);
   });
 
   it("transaction: 'all' commits everything at the end, or nothing", async () => {

@@ -32,6 +32,11 @@ export interface DialectRules {
   readonly quotedColumnsCaseInsensitive: boolean;
   /** psql meta-commands (`\restrict …`) may appear at the start of a statement. */
   readonly psqlMetaCommands: boolean;
+  /**
+   * `--` starts a comment only when followed by whitespace or a control character (MySQL: `5--1` is
+   * `5 - -1`).
+   */
+  readonly dashCommentNeedsSpace?: boolean;
 }
 
 const base: DialectRules = {
@@ -93,6 +98,7 @@ export const DIALECTS: Readonly<Record<Dialect, DialectRules>> = {
     doubleQuoteIsString: true,
     hashComments: true,
     executableComments: true,
+    dashCommentNeedsSpace: true,
     // Table-name case sensitivity depends on the server's file system: compare exactly.
     foldTables: 'none',
     foldColumns: 'lower',

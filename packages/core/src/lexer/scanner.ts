@@ -91,6 +91,8 @@ export function skipToken(s: string, i: number, r: DialectRules, final: boolean)
     case DASH: {
       if (i + 1 >= n) return final ? NOT_SPECIAL : INCOMPLETE;
       if (s.charCodeAt(i + 1) !== DASH) return NOT_SPECIAL;
+      if (r.dashCommentNeedsSpace && i + 2 < n && s.charCodeAt(i + 2) > 32) return NOT_SPECIAL;
+      if (r.dashCommentNeedsSpace && i + 2 >= n && !final) return INCOMPLETE;
       return lineComment(s, i + 2, final);
     }
     case HASH:

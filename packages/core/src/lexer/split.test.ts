@@ -65,6 +65,16 @@ describe('splitStatements corpus', () => {
     expect(split("SELECT 'a\\'; SELECT 2", 'postgres')).toEqual(["SELECT 'a\\'", 'SELECT 2']);
   });
 
+  it('MySQL: `--` starts a comment only before whitespace; DELIMITER is refused', () => {
+    expect(split('SELECT 5--1; SELECT 2', 'mysql')).toEqual(['SELECT 5--1', 'SELECT 2']);
+    expect(split('SELECT 5-- 1; \nSELECT 2', 'mysql')).toEqual(['SELECT 5-- 1; \nSELECT 2']);
+    expect(split('SELECT 5--\t;\n; SELECT 2', 'mysql')).toEqual(['SELECT 5--\t;', 'SELECT 2']);
+    expect(split('SELECT 5--1; SELECT 2', 'postgres')).toEqual(['SELECT 5--1; SELECT 2']);
+    expect(() =>
+      split('DELIMITER ;;\nCREATE PROCEDURE p() BEGIN SELECT 1; END;;\nDELIMITER ;', 'mysql'),
+    ).toThrow(/DELIMITER/);
+  });
+
   it('keeps MySQL executable comments as content', () => {
     expect(split('/*!40101 SET NAMES utf8 */;\n/* plain */;\nSELECT 1', 'mysql')).toEqual([
       '/*!40101 SET NAMES utf8 */',
@@ -241,7 +251,18 @@ const fragments: Record<Dialect, string[]> = {
     '-- ; c\n',
     '/* ; */',
   ],
-  mysql: ["'a\\';b'", '"a\\";b"', "'it''s'", '`a;b`', '# ; c\n', '-- ; c\n', '/*!40101 ; */', '/* ; */'],
+  mysql: [
+    "'a\\';b'",
+    '"a\\";b"',
+    "'it''s'",
+    '`a;b`',
+    '# ; c\n',
+    '-- ; c\n',
+    '/*!40101 ; */',
+    '/* ; */',
+    '5--1;',
+    '--',
+  ],
   generic: ["'a;b'", "'it''s'", '-- ; c\n', '/* ; */', '"q;"', '`a;b`'],
 };
 const common = [

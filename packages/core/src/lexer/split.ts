@@ -107,7 +107,16 @@ export class StatementSplitter {
 
   private emit(end: number, out: string[]): void {
     if (this.hasContent) {
-      out.push(this.buf.slice(this.start, end).trim());
+      const text = this.buf.slice(this.start, end).trim();
+      if (this.rules.name === 'mysql' && /^delimiter\b/i.test(text)) {
+        // A mysql client command: it changes how the rest of the file splits. Refuse rather than mis-split.
+        throw new InvalidStatementError(
+          'the mysql client command DELIMITER is not supported; split such a file with the mysql client',
+          this.count,
+          text,
+        );
+      }
+      out.push(text);
       this.count++;
     }
     this.hasContent = false;

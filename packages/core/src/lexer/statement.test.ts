@@ -42,6 +42,8 @@ describe('lexStatement: VALUES rows with nasty literals', () => {
     ['INSERT INTO `p.d.t` (a, `b``c`) VALUES (1, `x)`)', ['(1, `x)`)'], 'bigquery'],
     ['INSERT INTO t (a, b) VALUES (1, "it\'s ) \\" x")', ['(1, "it\'s ) \\" x")'], 'mysql'],
     ['INSERT INTO t (a, b) VALUES (1, /*!40101 2 */)', ['(1, /*!40101 2 */)'], 'mysql'],
+    ['INSERT INTO t (a, b) VALUES (5--1, 2), (3, 4)', ['(5--1, 2)', '(3, 4)'], 'mysql'],
+    ['INSERT INTO t (a, b) VALUES (5-- 1, 2)\n, 9), (3, 4)', ['(5-- 1, 2)\n, 9)', '(3, 4)'], 'mysql'],
   ];
   for (const [sql, rows, dialect] of cases) {
     it(`${dialect ?? 'postgres'}: ${sql.replace(/\n/g, '\\n')}`, () => {
