@@ -359,7 +359,13 @@ export class SnowflakeAdapter implements Adapter {
         this.#options.allowDdlInTransaction ?? false,
       );
     }
-    const conn = this.#idle.pop() ?? (await this.#connect());
+    let conn: SnowflakeConnectionLike | undefined;
+    while (!conn) {
+      const idle = this.#idle.pop();
+      if (!idle) conn = await this.#connect();
+      else if (idle.isUp?.() === false) void destroyConnection(idle);
+      else conn = idle;
+    }
     if (this.#closed) {
       await destroyConnection(conn);
       throw new ClosedError('SnowflakeAdapter');
