@@ -186,7 +186,19 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
       // trino-client hands the last page out twice (once more with done=true): read each page once.
       if (page && page !== previous) {
         queryId = page.id ?? queryId;
-        if (page.error) throw new TrinoQueryError(page.error, queryId, this.hint(page.error.errorName));
+        if (page.error) throw new TrinoQueryError(page.error, queryId, this.hint(page.error));
+        if (page.stats?.state === 'FAILED') {
+          // Trino always sends `error` with FAILED; never take a failed query for a success if not.
+          throw new TrinoQueryError(
+            {
+              message: 'query failed without error details',
+              errorName: 'GENERIC_INTERNAL_ERROR',
+              errorCode: 65536,
+              errorType: 'INTERNAL_ERROR',
+            },
+            queryId,
+          );
+        }
         if (page.columns) columns = page.columns;
         if (page.data) for (const row of page.data) rows.push(row);
         const extra = page as QueryResult & { updateType?: string; updateCount?: number };
@@ -220,12 +232,13 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
     return this.close();
   }
 
-  private hint(errorName: string): string | undefined {
-    if (errorName === 'QUERY_TEXT_TOO_LARGE') {
+  private hint(error: { errorName: string; message: string }): string | undefined {
+    if (error.errorName === 'QUERY_TEXT_TOO_LARGE') {
       return `The server's query.max-length is below this adapter's maxQuerySize (${this.capabilities.maxQuerySize} bytes); lower maxQuerySize`;
     }
-    if (errorName === 'SYNTAX_ERROR')
+    if (error.errorName === 'SYNTAX_ERROR' && error.message.includes("mismatched input ';'")) {
       return 'Trino accepts exactly one statement per request, without a trailing semicolon';
+    }
     return undefined;
   }
 

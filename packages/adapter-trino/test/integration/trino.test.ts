@@ -264,6 +264,17 @@ describe('TrinoAdapter results', () => {
     expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'none', statementPosition: 0 });
   });
 
+  it('explains a rejected second statement, and only that syntax error', async () => {
+    const adapter = adapterFor(server);
+    const two = await adapter.execute('SELECT 1; SELECT 2').catch((e: unknown) => e);
+    expect(two).toMatchObject({ code: 'SYNTAX_ERROR', errorCode: 1 });
+    expect((two as Error).message).toContain('exactly one statement per request');
+    const typo = await adapter.execute('SELEC 1').catch((e: unknown) => e);
+    expect(typo).toMatchObject({ code: 'SYNTAX_ERROR' });
+    expect((typo as Error).message).not.toContain('one statement per request');
+    expect(adapter.classifyError(typo)).toMatchObject({ transient: false, effect: 'none' });
+  });
+
   it('surfaces QUERY_TEXT_TOO_LARGE with a clear hint when maxQuerySize exceeds the server limit', async () => {
     const small = await startTrinoServer({ db, maxQueryLength: 1000 });
     try {
