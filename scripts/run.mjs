@@ -43,16 +43,7 @@ if (task === 'test') {
   const dump = join(root, '.sqlbatcher', `users-${rows}.sql`);
   const cli = join(root, 'packages', 'cli', 'dist', 'bin.js');
   if (!existsSync(dump)) run(process.execPath, [cli, 'generate', '--rows', rows, '--out', dump]);
-  run(process.execPath, [
-    cli,
-    'load',
-    dump,
-    '--url',
-    'pglite://.sqlbatcher/demo-db',
-    '--recreate',
-    '--report',
-    'text',
-  ]);
+  run(process.execPath, [cli, 'load', dump, '--url', 'pglite://.sqlbatcher/demo-db', '--report', 'text']);
 } else if (task === 'bench') {
   p('exec', 'turbo', 'run', 'bench', '--concurrency=1');
   run(process.execPath, [join(root, 'scripts', 'bench-report.mjs')]);
