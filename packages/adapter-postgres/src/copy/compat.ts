@@ -13,7 +13,11 @@ import type { Literal } from './literal.js';
  * - Typed literals (`DATE '…'`, `'…'::jsonb`): only when the type is the column's type, modifiers aside.
  */
 export function literalFitsColumn(literal: Literal, columnType: string): boolean {
-  const base = baseType(columnType);
+  return literalFitsBaseType(literal, baseType(columnType));
+}
+
+/** {@link literalFitsColumn} with the column's {@link baseType} already computed. */
+export function literalFitsBaseType(literal: Literal, base: string): boolean {
   switch (literal.kind) {
     case 'null':
     case 'string':

@@ -12,9 +12,11 @@ export type Literal =
   /** `DATE '…'`, `TIMESTAMP '…'`, `'…'::type`: `type` is the type name as written, lower-cased. */
   | { readonly kind: 'typed'; readonly type: string; readonly text: string };
 
-const WS = /\s/;
-const IDENT_START = /[A-Za-z_]/;
-const IDENT_PART = /[A-Za-z0-9_]/;
+// Character-code tests: this parser runs once per row of every COPY candidate (hot path).
+const isWs = (c: number) => c === 32 || (c >= 9 && c <= 13);
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const isIdentStart = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+const isIdentPart = (c: number) => isIdentStart(c) || isDigit(c);
 const NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INTEGER = /^-?\d+$/;
 
@@ -22,7 +24,7 @@ class Reader {
   pos = 0;
   constructor(readonly s: string) {}
   skipWs(): void {
-    while (this.pos < this.s.length && WS.test(this.s[this.pos]!)) this.pos++;
+    while (this.pos < this.s.length && isWs(this.s.charCodeAt(this.pos))) this.pos++;
   }
   peek(offset = 0): string {
     return this.s[this.pos + offset] ?? '';
@@ -135,8 +137,8 @@ function readDollar(r: Reader): string | undefined {
 
 function readWord(r: Reader): string {
   const start = r.pos;
-  if (!IDENT_START.test(r.peek())) return '';
-  while (r.pos < r.s.length && IDENT_PART.test(r.s[r.pos]!)) r.pos++;
+  if (!isIdentStart(r.s.charCodeAt(r.pos))) return '';
+  while (r.pos < r.s.length && isIdentPart(r.s.charCodeAt(r.pos))) r.pos++;
   return r.s.slice(start, r.pos);
 }
 
@@ -174,19 +176,27 @@ function readValue(r: Reader): Literal | undefined {
     if (cast !== null) return { kind: 'typed', type: cast, text };
     return { kind: 'string', text };
   }
-  if (c === '-' || c === '.' || /\d/.test(c)) {
+  const code = r.s.charCodeAt(r.pos);
+  if (c === '-' || c === '.' || isDigit(code)) {
     const start = r.pos;
     if (c === '-') r.pos++;
-    while (r.pos < r.s.length && /[0-9.eE]/.test(r.s[r.pos]!)) {
-      // An exponent sign belongs to the number.
-      if ((r.s[r.pos] === 'e' || r.s[r.pos] === 'E') && /[+-]/.test(r.peek(1))) r.pos++;
-      r.pos++;
+    let integer = true;
+    for (; r.pos < r.s.length; r.pos++) {
+      const d = r.s.charCodeAt(r.pos);
+      if (isDigit(d)) continue;
+      if (d === 46) integer = false;
+      else if (d === 101 || d === 69) {
+        integer = false;
+        // An exponent sign belongs to the number.
+        const sign = r.s.charCodeAt(r.pos + 1);
+        if (sign === 43 || sign === 45) r.pos++;
+      } else break;
     }
     const text = r.s.slice(start, r.pos);
-    if (!NUMBER.test(text)) return undefined;
-    return { kind: 'number', text, integer: INTEGER.test(text) };
+    if (integer ? !INTEGER.test(text) : !NUMBER.test(text)) return undefined;
+    return { kind: 'number', text, integer };
   }
-  if (IDENT_START.test(c)) {
+  if (isIdentStart(code)) {
     const word = readWord(r).toLowerCase();
     if (word === 'null') return { kind: 'null' };
     if (word === 'true' || word === 'false') return { kind: 'boolean', text: word };

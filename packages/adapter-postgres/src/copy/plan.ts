@@ -1,6 +1,6 @@
 import type { BatchStatement, InsertParts } from '@sqlbatcher/core';
 import { normalizeIdentifier, quoteIdentifier } from '../quote.js';
-import { copyTextValue, literalFitsColumn } from './compat.js';
+import { baseType, copyTextValue, literalFitsBaseType } from './compat.js';
 import { parseRowLiterals } from './literal.js';
 
 /** Catalog facts about a COPY target, read on the connection that will run the COPY. */
@@ -65,7 +65,7 @@ export function buildCopy(ins: InsertParts, catalog: readonly CatalogRow[]): Cop
     seen.add(col.attname);
     cols.push(col);
   }
-  const types = cols.map((c) => c.type);
+  const types = cols.map((c) => baseType(c.type));
   const lines: string[] = [];
   for (const row of ins.rows) {
     const values = parseRowLiterals(row);
@@ -73,7 +73,7 @@ export function buildCopy(ins: InsertParts, catalog: readonly CatalogRow[]): Cop
     const fields: string[] = [];
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
-      if (!literalFitsColumn(v, types[i]!)) return undefined;
+      if (!literalFitsBaseType(v, types[i]!)) return undefined;
       fields.push(copyTextValue(v.kind === 'null' ? null : v.text));
     }
     lines.push(fields.join('\t'));
