@@ -321,6 +321,36 @@ describe('SnowflakeAdapter with snowflake-sdk', () => {
     expect(await count('t_abort')).toBe(0);
   });
 
+  it('follows a statement that outlasts the long poll (333333) and can cancel it by query id', async () => {
+    // a second server on the same database that answers "in progress" after 100 ms
+    const polling = await startSnowflakeServer({ db: server.db, inProgressAfterMs: 100 });
+    try {
+      const adapter = open({ accessUrl: polling.url });
+      await adapter.execute('CREATE TABLE t_poll (id INT)');
+      polling.slowNext(1, 400);
+      const res = await adapter.execute('INSERT INTO t_poll VALUES (1); INSERT INTO t_poll VALUES (2)');
+      expect(res.rowCount).toBe(2);
+      expect(
+        polling.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/result')).length,
+      ).toBeGreaterThan(2);
+
+      polling.slowNext(1, 5_000);
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(new Error('timeout')), 300);
+      const err = (await adapter
+        .execute('INSERT INTO t_poll VALUES (3)', { signal: ac.signal })
+        .catch((e: unknown) => e)) as SnowflakeError;
+      expect(err.code).toBe('000604');
+      const abort = polling.requests.find((r) => r.path.endsWith('/abort-request'));
+      expect(abort?.path).not.toBe('/queries/v1/abort-request'); // the SDK knew the query id
+      expect(abort?.cancelled).toBe(true);
+      expect(await count('t_poll')).toBe(2);
+      await adapter.close();
+    } finally {
+      await polling.close();
+    }
+  });
+
   it('rejects with ClosedError after close, detached too', async () => {
     const adapter = open();
     const { execute } = adapter;

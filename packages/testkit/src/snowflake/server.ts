@@ -24,6 +24,11 @@ export interface SnowflakeServerOptions {
   db?: PGlite;
   /** How long a statement waits for another session's open transaction. Default 10,000 ms. */
   lockTimeoutMs?: number;
+  /**
+   * A query request still running after this long is answered "in progress" (code 333333 with a
+   * `getResultUrl` the SDK polls), as Snowflake does after its ~45 s long poll. Default 45,000 ms.
+   */
+  inProgressAfterMs?: number;
 }
 
 /** One HTTP request the server received, for assertions. */
@@ -128,6 +133,33 @@ interface StoredResponse {
 }
 
 const MAX_STORED = 10_000;
+
+/** Resolves with the value of `p` if it settles within `ms`, else with undefined. */
+async function settleWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Snowflake's answer for a statement still running after the long poll (code 333333). */
+const inProgress = (queryId: string) => ({
+  data: {
+    queryId,
+    getResultUrl: `/queries/${queryId}/result`,
+    progressDesc: null,
+    queryAbortsAfterSecs: 300,
+  },
+  code: '333333',
+  message:
+    'Asynchronous execution in progress. Use provided query id to perform query monitoring and management.',
+  success: true,
+});
 /** Longest SQL text kept in a request record (longer texts are cut and end with `…`). */
 const RECORDED_SQL_CHARS = 65_536;
 
@@ -159,6 +191,9 @@ export async function startSnowflakeServer(
   const results = new Map<string, StatementResult & { queryId: string }>();
   const byRequestId = new Map<string, Promise<StoredResponse>>();
   const failures: Array<{ status: number; afterExecute: boolean }> = [];
+  const inProgressAfterMs = options.inProgressAfterMs ?? 45_000;
+  /** Query requests answered "in progress", by query id, until their result is fetched. */
+  const running = new Map<string, Promise<StoredResponse>>();
   /** Delays (ms) for the next query requests, from {@link SnowflakeTestServer.slowNext}. */
   const slowdowns: number[] = [];
   /** Cancel functions of query requests waiting out a slowdown, by request id. */
@@ -224,6 +259,7 @@ export async function startSnowflakeServer(
     session: Session,
     json: { sqlText?: unknown; parameters?: Record<string, unknown>; bindings?: unknown },
     requestId: string | undefined,
+    parentId: string,
   ): Promise<StoredResponse> => {
     const sqlText = typeof json.sqlText === 'string' ? json.sqlText : '';
     const rawCount = json.parameters?.MULTI_STATEMENT_COUNT;
@@ -235,7 +271,6 @@ export async function startSnowflakeServer(
       bytes,
       multiStatementCount: desired,
     };
-    const parentId = randomUUID();
     const ok = (body: unknown): StoredResponse => ({ status: 200, body, record });
     const ko = (err: SnowflakeServerError): StoredResponse => {
       record.errorCode = err.code;
@@ -273,15 +308,17 @@ export async function startSnowflakeServer(
       const cancelled = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {
           if (requestId) waiting.delete(requestId);
+          waiting.delete(parentId);
           resolve(false);
         }, slow);
-        if (requestId) {
-          waiting.set(requestId, () => {
-            clearTimeout(timer);
-            waiting.delete(requestId);
-            resolve(true);
-          });
-        }
+        const cancel = () => {
+          clearTimeout(timer);
+          if (requestId) waiting.delete(requestId);
+          waiting.delete(parentId);
+          resolve(true);
+        };
+        if (requestId) waiting.set(requestId, cancel);
+        waiting.set(parentId, cancel);
       });
       if (cancelled)
         return ko(new SnowflakeServerError('000604', '57014', 'SQL execution canceled', 'EXECUTION'));
@@ -501,13 +538,24 @@ export async function startSnowflakeServer(
         stored = await known;
       } else {
         const body = await readJson(req);
+        const queryId = randomUUID();
         const pending = executeQuery(
           session,
           body as { sqlText?: unknown; parameters?: Record<string, unknown> },
           requestId,
+          queryId,
         );
         if (requestId) remember(byRequestId, requestId, pending);
-        stored = await pending;
+        const first = await settleWithin(pending, inProgressAfterMs);
+        if (first === undefined) {
+          // Still running: answer "in progress" and let the client poll the result URL, as Snowflake
+          // does for statements that outlast its ~45 s long poll.
+          remember(running, queryId, pending);
+          pending.then((done) => Object.assign(record, done.record, { status: done.status }));
+          reply(200, inProgress(queryId));
+          return;
+        }
+        stored = first;
       }
       Object.assign(record, stored.record);
       const after = failures[0];
@@ -528,6 +576,18 @@ export async function startSnowflakeServer(
 
     const resultMatch = /^\/queries\/([^/]+)\/result$/.exec(path);
     if (method === 'GET' && resultMatch) {
+      const stillRunning = running.get(resultMatch[1] ?? '');
+      if (stillRunning) {
+        const done = await settleWithin(stillRunning, inProgressAfterMs);
+        if (done === undefined) {
+          reply(200, inProgress(resultMatch[1] ?? ''));
+          return;
+        }
+        running.delete(resultMatch[1] ?? '');
+        if (done.record.errorCode) record.errorCode = done.record.errorCode;
+        reply(done.status, done.body);
+        return;
+      }
       const found = results.get(resultMatch[1] ?? '');
       if (!found) {
         const err = new SnowflakeServerError(
@@ -554,7 +614,13 @@ export async function startSnowflakeServer(
       (path === '/queries/v1/abort-request' || /^\/queries\/[^/]+\/abort-request$/.test(path))
     ) {
       const body = await readJson(req).catch(() => ({}) as Record<string, unknown>);
-      const target = typeof body.requestId === 'string' ? body.requestId : undefined;
+      const byQueryId = /^\/queries\/([^/]+)\/abort-request$/.exec(path)?.[1];
+      const target =
+        byQueryId && byQueryId !== 'v1'
+          ? byQueryId
+          : typeof body.requestId === 'string'
+            ? body.requestId
+            : undefined;
       const cancel = target ? waiting.get(target) : undefined;
       record.cancelled = cancel !== undefined;
       cancel?.();
