@@ -202,7 +202,11 @@ export class SQLBatcher implements AsyncDisposable {
     this.transaction = options.transaction ?? 'none';
     this.savepoints = options.savepoints ?? false;
     this.onError = options.onError ?? 'throw';
-    this.concurrency = options.concurrency ?? 1;
+    // Honest capabilities: never more requests in flight than the adapter says it can take.
+    this.concurrency = Math.min(
+      options.concurrency ?? 1,
+      options.adapter?.capabilities.maxConcurrency ?? Number.POSITIVE_INFINITY,
+    );
     this.dryRun = options.dryRun;
     this.timeoutMs = options.timeoutMs;
     this.cancelGraceMs = options.cancelGraceMs ?? 5_000;
@@ -1069,6 +1073,7 @@ export class SQLBatcher implements AsyncDisposable {
       bytes: info.bytes,
       executionTimeMs: ms,
       batchSize: info.inputCount,
+      statements: info.statements.length,
       rowsSent: info.rowCount,
       rows: result?.rowCount,
       success,

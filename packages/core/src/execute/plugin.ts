@@ -58,6 +58,8 @@ export interface QueryRecord {
   readonly executionTimeMs: number;
   /** Number of input statements in the request. */
   readonly batchSize: number;
+  /** Number of statements in the request after merging. */
+  readonly statements: number;
   /** VALUES rows in the request. */
   readonly rowsSent: number;
   /** Rows affected, when the engine reports it. */

@@ -113,8 +113,12 @@ export function skipToken(s: string, i: number, r: DialectRules, final: boolean)
 function lineComment(s: string, from: number, final: boolean): number {
   lastToken.trivia = true;
   lastToken.what = 'comment';
-  const e = s.indexOf('\n', from);
+  // A line comment ends at LF or CR (PostgreSQL's lexer: `[^\n\r]*`); a lone CR must not hide the next line.
+  const lf = s.indexOf('\n', from);
+  const cr = s.indexOf('\r', from);
+  const e = cr !== -1 && (lf === -1 || cr < lf) ? cr : lf;
   if (e === -1) return final ? s.length : INCOMPLETE;
+  // CR at the very end of a chunk may be the first half of CRLF; either way the comment ends there.
   return e + 1;
 }
 
