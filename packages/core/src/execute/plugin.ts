@@ -59,7 +59,7 @@ export interface QueryRecord {
   /** Number of input statements in the request. */
   readonly batchSize: number;
   /** Number of statements in the request after merging. */
-  readonly statements: number;
+  readonly statements?: number;
   /** VALUES rows in the request. */
   readonly rowsSent: number;
   /** Rows affected, when the engine reports it. */
