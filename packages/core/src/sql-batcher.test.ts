@@ -675,6 +675,25 @@ describe('concurrency', () => {
     expect(after[0]).toBe('end DELETE FROM ');
   });
 
+  it("never more in flight than the adapter's maxConcurrency", async () => {
+    let inFlight = 0;
+    let max = 0;
+    const adapter = new GenericAdapter({
+      execute: async () => {
+        inFlight++;
+        max = Math.max(max, inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        return { rowCount: 1 };
+      },
+      capabilities: { multiStatement: true, maxConcurrency: 1 },
+    });
+    await new SQLBatcher({ adapter, concurrency: 3, maxBytes: 40 }).processStatements(
+      [1, 2, 3, 4, 5, 6].map((i) => ins(i)),
+    );
+    expect(max).toBe(1);
+  });
+
   it('session statements (SET, BEGIN) pin every later request to one session, even with concurrency', async () => {
     const where: string[] = [];
     const session = async () => ({

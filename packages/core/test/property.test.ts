@@ -156,3 +156,97 @@ describe('merger + batcher properties', () => {
     );
   }, 120_000);
 });
+
+describe('onError properties (atomic fake engine)', () => {
+  /** An engine that runs a request atomically and refuses any request holding a row marked BAD. */
+  function engine(multiStatement: boolean, ceiling: number, maxRowsPerInsert: number | undefined) {
+    const committed: string[] = [];
+    let requests = 0;
+    const { adapter } = recordingAdapter(
+      {
+        multiStatement,
+        atomicMultiStatement: true,
+        dialect: 'postgres',
+        ...(maxRowsPerInsert ? { maxRowsPerInsert } : {}),
+      },
+      ceiling,
+      (sql) => {
+        requests++;
+        const rows: string[] = [];
+        for (const st of splitStatements(sql)) {
+          const ev = outputEvents(st);
+          for (const e of ev) rows.push(e.k === 'row' ? e.row : e.text);
+        }
+        if (rows.some((r) => r.includes('BAD'))) throw new Error('refused');
+        committed.push(...rows);
+        return { rowCount: rows.length };
+      },
+    );
+    const classified = Object.assign(adapter, {
+      classifyError: () => ({ transient: false, effect: 'rolled-back' as const }),
+    });
+    return { adapter: classified, committed, requests: () => requests };
+  }
+
+  it("'isolate' commits every good statement exactly once, in order, and rejects exactly the bad ones", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        streamArb,
+        fc.array(fc.boolean(), { maxLength: 40 }),
+        configArb,
+        fc.constantFrom('skip' as const, 'isolate' as const),
+        async (stream, badFlags, cfg, onError) => {
+          // mark some statements bad: one row of a mergeable INSERT, or the whole text of another
+          const input = stream.map((s, i) => {
+            if (!badFlags[i]) return s;
+            const mark = (t: string) => t.replace(/(VALUES \(|SELECT |UPDATE |DELETE FROM )/, '$1/* BAD */ ');
+            const events = s.events.map((e, k): Event => {
+              if (e.k === 'whole') return { k: 'whole', text: mark(e.text) };
+              return k === 0 ? { ...e, row: `(/* BAD */ ${e.row.slice(1)}` } : e;
+            });
+            return { ...s, sql: mark(s.sql), events };
+          });
+          const bad = new Set(input.flatMap((s, i) => (s.sql.includes('BAD') ? [i] : [])));
+          const longest = Math.max(...input.map((s) => Buffer.byteLength(s.sql)));
+          const eng = engine(cfg.multiStatement, longest + cfg.extraCeiling, cfg.maxRowsPerInsert);
+          const batcher = new SQLBatcher({
+            adapter: eng.adapter,
+            maxBytes: cfg.maxBytes,
+            onError,
+            mergeScope: cfg.mergeScope,
+            batchMode: cfg.batchMode,
+          });
+          await batcher.processStatements(input.map((s) => s.sql));
+          // what was rejected, row by row (a statement split across requests may be rejected in part)
+          const rejectedRows = new Map<number, string[]>();
+          for (const r of batcher.report.rejected) {
+            const rows = outputEvents(r.sql).map((e) => (e.k === 'row' ? e.row : e.text));
+            rejectedRows.set(r.index, [...(rejectedRows.get(r.index) ?? []), ...rows]);
+          }
+          const rejectedIdx = [...rejectedRows.keys()].sort((x, y) => x - y);
+          for (const i of bad) expect(rejectedIdx).toContain(i);
+          if (onError === 'isolate') {
+            expect(rejectedIdx).toEqual([...bad].sort((x, y) => x - y));
+            for (const r of batcher.report.rejected) expect(r.sql).toContain('BAD');
+          }
+          // every input row is committed exactly once or rejected exactly once, in input order
+          const expected = input.flatMap((s, i) => {
+            const gone = [...(rejectedRows.get(i) ?? [])];
+            const kept: string[] = [];
+            for (const e of s.events) {
+              const t = e.k === 'row' ? e.row : e.text;
+              const at = gone.indexOf(t);
+              if (at >= 0) gone.splice(at, 1);
+              else kept.push(t);
+            }
+            expect(gone, `rejected rows of #${i} that it does not have`).toEqual([]);
+            return kept;
+          });
+          if (cfg.mergeScope === 'adjacent') expect(eng.committed).toEqual(expected);
+          else expect([...eng.committed].sort()).toEqual([...expected].sort());
+        },
+      ),
+      { numRuns: Number(process.env.FC_RUNS ?? 300) },
+    );
+  }, 120_000);
+});

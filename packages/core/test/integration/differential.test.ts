@@ -92,7 +92,13 @@ async function pgEngine(pg: { Client: new (o: object) => PgClient }, url: string
         session,
         dialect: 'postgres',
         classifyError: () => ({ transient: false, effect: 'rolled-back' }),
-        capabilities: { multiStatement: true, atomicMultiStatement: true, transactions: true, ...caps },
+        capabilities: {
+          multiStatement: true,
+          atomicMultiStatement: true,
+          transactions: true,
+          maxConcurrency: 1,
+          ...caps,
+        },
       }),
     state: async (side) => {
       const c = side === 'a' ? a : b;
@@ -116,7 +122,9 @@ async function pgEngine(pg: { Client: new (o: object) => PgClient }, url: string
 const configArb = fc.record({
   maxBytes: fc.integer({ min: 1, max: 3000 }),
   multiStatement: fc.boolean(),
-  transaction: fc.constantFrom('none' as const, 'batch' as const),
+  transaction: fc.constantFrom('none' as const, 'batch' as const, 'all' as const),
+  savepoints: fc.boolean(),
+  concurrency: fc.constantFrom(1, 1, 2, 3),
   // at least 4: every generated input statement (≤ 4 rows) is valid for the engine; merged ones get split
   maxRowsPerInsert: fc.option(fc.integer({ min: 4, max: 6 }), { nil: undefined }),
   onError: fc.constantFrom('throw' as const, 'isolate' as const),
@@ -142,8 +150,11 @@ async function differential(engine: Engine, numRuns: number): Promise<void> {
         }),
         maxBytes: cfg.maxBytes,
         transaction: cfg.transaction,
+        // isolate inside one transaction needs savepoints
+        savepoints: cfg.transaction === 'all' && (cfg.savepoints || cfg.onError === 'isolate'),
         onError: cfg.onError,
         mergeScope: cfg.mergeScope,
+        concurrency: cfg.concurrency,
       });
       let thrown: unknown;
       try {
@@ -153,9 +164,11 @@ async function differential(engine: Engine, numRuns: number): Promise<void> {
       }
       if (cfg.onError === 'throw') {
         if (failedRef.length > 0) {
-          // Stops at the failing batch (rolled back as a whole): the state is a prefix, not comparable.
+          // Stops at the failing batch (rolled back as a whole): the state is a prefix, not comparable,
+          // except in one transaction around the run: then nothing at all is left.
           expect(thrown).toBeInstanceOf(BatchExecutionError);
           expect((thrown as BatchExecutionError).statementIndices).toContain(failedRef[0]);
+          if (cfg.transaction === 'all') expect(await engine.state('b')).toEqual([[], [], []]);
           return;
         }
         expect(thrown).toBeUndefined();
