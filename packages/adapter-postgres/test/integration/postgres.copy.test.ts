@@ -128,4 +128,35 @@ describe('COPY fast path', () => {
     expect(err).toMatchObject({ name: 'BatchExecutionError', engineCode: '428C9' });
     expect(adapter.copyStats.copiedStatements).toBe(0);
   });
+
+  it('fires row triggers like INSERT does', async () => {
+    await db.sql(`CREATE TABLE trig (id int, t text, n int);
+      CREATE FUNCTION trig_upper() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.t := upper(NEW.t); NEW.n := NEW.id * 10; RETURN NEW; END $$;
+      CREATE TRIGGER trig_bi BEFORE INSERT ON trig FOR EACH ROW EXECUTE FUNCTION trig_upper()`);
+    const adapter = db.adapter({ copy: true });
+    await new SQLBatcher({ adapter }).processStatements([
+      "INSERT INTO trig (id, t) VALUES (1, 'a')",
+      "INSERT INTO trig (id, t) VALUES (2, 'b')",
+    ]);
+    expect(adapter.copyStats.copiedRows).toBe(2);
+    expect(await db.sql('SELECT id, t, n FROM trig ORDER BY id')).toEqual([
+      { id: 1, t: 'A', n: 10 },
+      { id: 2, t: 'B', n: 20 },
+    ]);
+  });
+
+  it('documents the rounding difference: INSERT rounds 1.5 into an integer, COPY rejects it', async () => {
+    await db.sql('CREATE TABLE rnd (id int, n int)');
+    // The server itself: INSERT casts the numeric 1.5 (rounds); COPY uses the integer input function,
+    // which rejects the text '1.5' (the same function as an untyped literal cast).
+    await db.sql('INSERT INTO rnd VALUES (1, 1.5)');
+    await expect(db.sql("SELECT '1.5'::int")).rejects.toMatchObject({ code: '22P02' });
+    expect(await db.sql('SELECT n FROM rnd')).toEqual([{ n: 2 }]);
+    // So the fast path never sends a non-integer number to an integer column: the row runs as INSERT.
+    const adapter = db.adapter({ copy: true });
+    await new SQLBatcher({ adapter }).processStatements(['INSERT INTO rnd (id, n) VALUES (2, 2.5)']);
+    expect(adapter.copyStats).toMatchObject({ copiedRows: 0, notEligible: 1 });
+    expect(await db.sql('SELECT n FROM rnd WHERE id = 2')).toEqual([{ n: 3 }]);
+  });
 });

@@ -1,0 +1,213 @@
+/**
+ * `pnpm bench`: 1,000,000 seed-shaped statements into a local PostgreSQL table, each scenario in its own
+ * process (so peak RSS is per scenario), ratios computed within the same run.
+ *
+ *   PG_URL (default postgres://postgres@127.0.0.1:5432/test)   BENCH_ROWS (default 1000000)
+ *   BENCH_SAMPLE (one-by-one sample, default 20000)
+ */
+import { spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { type QueryRecord, SQLBatcher, type SQLBatcherOptions } from '@sqlbatcher/core';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { PostgreSQLAdapter } from '../src/index.js';
+
+const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const SAMPLE = Math.min(ROWS, Number(process.env.BENCH_SAMPLE ?? 20_000));
+const TABLE = 'sqlbatcher_bench_users';
+const CREATED = '2024-01-01 00:00:00+00';
+
+interface Result {
+  scenario: string;
+  rows: number;
+  seconds: number;
+  /** Seconds for ROWS rows (extrapolated for the one-by-one sample). */
+  fullSeconds: number;
+  batches: number;
+  avgBytes: number;
+  ceiling: number;
+  peakRssMb: number;
+  verified: number;
+}
+
+/** The seed's statement: `NOW()` makes it a non-literal row (no COPY). */
+function* seedStatements(n: number): Generator<string> {
+  for (let i = 0; i < n; i++) {
+    yield `INSERT INTO ${TABLE} (id, name, email, created_at) VALUES (${i}, 'User ${i}', 'user${i}@example.com', NOW())`;
+  }
+}
+/** Dump-like: the same rows with literal timestamps. */
+function* dumpStatements(n: number): Generator<string> {
+  for (let i = 0; i < n; i++) {
+    yield `INSERT INTO ${TABLE} (id, name, email, created_at) VALUES (${i}, 'User ${i}', 'user${i}@example.com', '${CREATED}')`;
+  }
+}
+
+async function prepare(client: pg.Client): Promise<void> {
+  await client.query(
+    `DROP TABLE IF EXISTS ${TABLE}; CREATE TABLE ${TABLE} (id int, name text, email text, created_at timestamptz)`,
+  );
+}
+
+async function count(client: pg.Client): Promise<number> {
+  return Number((await client.query(`SELECT count(*) AS c FROM ${TABLE}`)).rows[0].c);
+}
+
+function peakRssMb(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+async function viaBatcher(
+  scenario: string,
+  statements: Iterable<string>,
+  options: Partial<SQLBatcherOptions>,
+  copy: boolean,
+): Promise<Result> {
+  const adapter = new PostgreSQLAdapter({ connectionString: PG_URL, maxSize: 4, copy });
+  let bytes = 0;
+  const collector = {
+    record(r: QueryRecord) {
+      bytes += r.bytes;
+    },
+  };
+  const batcher = new SQLBatcher({ adapter, collector, ...options });
+  const t0 = performance.now();
+  await batcher.processStatements(statements);
+  const seconds = (performance.now() - t0) / 1000;
+  const batches = batcher.report.requests;
+  await batcher[Symbol.asyncDispose]();
+  await adapter.close();
+  return {
+    scenario,
+    rows: ROWS,
+    seconds,
+    fullSeconds: seconds,
+    batches,
+    avgBytes: bytes / Math.max(batches, 1),
+    ceiling: adapter.capabilities.maxQuerySize,
+    peakRssMb: 0,
+    verified: 0,
+  };
+}
+
+async function scenario(name: string, client: pg.Client): Promise<Result> {
+  switch (name) {
+    case 'one-by-one': {
+      const adapter = new PostgreSQLAdapter({ connectionString: PG_URL, maxSize: 1 });
+      const t0 = performance.now();
+      for (const sql of seedStatements(SAMPLE)) await adapter.execute(sql);
+      const seconds = (performance.now() - t0) / 1000;
+      await adapter.close();
+      return {
+        scenario: `one-by-one (${SAMPLE.toLocaleString('en')} sampled)`,
+        rows: SAMPLE,
+        seconds,
+        fullSeconds: (seconds * ROWS) / SAMPLE,
+        batches: SAMPLE,
+        avgBytes: Buffer.byteLength(seedStatements(1).next().value as string),
+        ceiling: 0,
+        peakRssMb: 0,
+        verified: 0,
+      };
+    }
+    case 'batcher':
+      return viaBatcher('batcher, defaults (multi-row INSERT)', seedStatements(ROWS), {}, false);
+    case 'batcher-c2':
+      return viaBatcher('batcher, concurrency: 2', seedStatements(ROWS), { concurrency: 2 }, false);
+    case 'batcher-copy':
+      return viaBatcher('batcher, copy: true (dump-like rows)', dumpStatements(ROWS), {}, true);
+    case 'copy': {
+      const t0 = performance.now();
+      const stream = client.query(copyFrom(`COPY ${TABLE} (id, name, email, created_at) FROM STDIN`));
+      const CHUNK = 10_000;
+      function* lines(): Generator<string> {
+        for (let i = 0; i < ROWS; i += CHUNK) {
+          let s = '';
+          for (let j = i; j < Math.min(i + CHUNK, ROWS); j++)
+            s += `${j}\tUser ${j}\tuser${j}@example.com\t${CREATED}\n`;
+          yield s;
+        }
+      }
+      await pipeline(Readable.from(lines()), stream);
+      const seconds = (performance.now() - t0) / 1000;
+      return {
+        scenario: 'hand-written COPY (pg-copy-streams)',
+        rows: ROWS,
+        seconds,
+        fullSeconds: seconds,
+        batches: 1,
+        avgBytes: 0,
+        ceiling: 0,
+        peakRssMb: 0,
+        verified: 0,
+      };
+    }
+    default:
+      throw new Error(`unknown scenario ${name}`);
+  }
+}
+
+const SCENARIOS = ['one-by-one', 'batcher', 'copy', 'batcher-copy', 'batcher-c2'];
+
+async function child(name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  await prepare(client);
+  const r = await scenario(name, client);
+  r.verified = await count(client);
+  r.peakRssMb = peakRssMb();
+  await client.query(`DROP TABLE ${TABLE}`);
+  await client.end();
+  console.log(`RESULT ${JSON.stringify(r)}`);
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+async function main(): Promise<void> {
+  const only = process.argv[2];
+  if (only) return child(only);
+  const self = fileURLToPath(import.meta.url);
+  const results = new Map<string, Result>();
+  for (const name of SCENARIOS) {
+    const out = spawnSync(process.execPath, [...process.execArgv, self, name], {
+      encoding: 'utf8',
+      env: process.env,
+      maxBuffer: 1 << 24,
+    });
+    const line = out.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+    if (out.status !== 0 || !line) {
+      process.stderr.write(out.stderr);
+      throw new Error(`scenario ${name} failed (exit ${out.status})`);
+    }
+    const r = JSON.parse(line.slice(7)) as Result;
+    results.set(name, r);
+    process.stderr.write(`  ${r.scenario}: ${fmt(r.seconds, 2)} s\n`);
+  }
+  const rowsTable = [...results.values()].map((r) => ({
+    scenario: r.scenario,
+    'time (s)': fmt(r.fullSeconds, 2) + (r.rows < ROWS ? ' (extrap.)' : ''),
+    'rows/s': fmt(r.rows / r.seconds),
+    batches: fmt(r.batches),
+    'avg bytes/batch / ceiling': r.ceiling ? `${fmt(r.avgBytes)} / ${fmt(r.ceiling)}` : '-',
+    'rows verified': fmt(r.verified),
+    'peak RSS (MB)': fmt(r.peakRssMb),
+  }));
+  console.log(`\n${fmt(ROWS)} seed-shaped statements into PostgreSQL (${new URL(PG_URL).host})\n`);
+  console.table(rowsTable);
+  const t = (k: string) => results.get(k)!.fullSeconds;
+  const ratios = [
+    ['batcher vs one-by-one (speed-up, target ≥ 100×)', t('one-by-one') / t('batcher')],
+    ['batcher vs hand-written COPY (time ratio, target ≤ 3×)', t('batcher') / t('copy')],
+    ['batcher copy: true vs hand-written COPY (time ratio, target ≤ 1.5×)', t('batcher-copy') / t('copy')],
+    ['concurrency: 2 vs 1 (speed-up)', t('batcher') / t('batcher-c2')],
+  ] as const;
+  console.table(ratios.map(([what, v]) => ({ ratio: what, value: `${fmt(v, 2)}×` })));
+}
+
+await main();
