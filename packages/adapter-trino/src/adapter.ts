@@ -8,7 +8,13 @@ import {
   type ExecuteResult,
 } from '@sqlbatcher/core';
 import type { ConnectionOptions, QueryResult, SecureContextOptions, Trino } from 'trino-client';
-import { classifyTrinoError, TrinoCanceledError, TrinoQueryError, toRequestError } from './errors.js';
+import {
+  classifyTrinoError,
+  TrinoCanceledError,
+  TrinoQueryError,
+  type TrinoRequestError,
+  toRequestError,
+} from './errors.js';
 
 /** Options of {@link TrinoAdapter}: the seed's options in camelCase, plus TLS and basic auth. */
 export interface TrinoAdapterOptions {
@@ -51,6 +57,11 @@ export interface TrinoAdapterOptions {
    * makes `INSUFFICIENT_RESOURCES` failures retryable. Default false: such failures are in doubt.
    */
   atomicWrites?: boolean;
+  /**
+   * Times a result-page request that failed with HTTP 502/503/504 or a network error is asked again
+   * (backoff 100 ms doubling, at most 2 s). Polls are idempotent in Trino. Default 5; 0 disables.
+   */
+  pollRetries?: number;
   /**
    * Queries the batcher may run at once through this adapter. Default 1. They share one trino-client,
    * whose session headers (`SET SESSION`, `USE`) are common to all of them.
@@ -95,6 +106,7 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
 
   private readonly connection: ConnectionOptions | undefined;
   private readonly atomicWrites: boolean;
+  private readonly pollRetries: number;
   private clientPromise: Promise<Trino> | undefined;
   private closed = false;
 
@@ -125,6 +137,10 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
       circuitBreaker: options.circuitBreakerEnabled ?? false,
     };
     this.atomicWrites = options.atomicWrites ?? false;
+    this.pollRetries = options.pollRetries ?? 5;
+    if (!Number.isInteger(this.pollRetries) || this.pollRetries < 0) {
+      throw new ConfigurationError('TrinoAdapter: pollRetries must be an integer >= 0');
+    }
     if (options.client) {
       this.clientPromise = Promise.resolve(options.client);
       this.connection = undefined;
@@ -161,26 +177,40 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
         if (queryId !== undefined) await client.cancel(queryId).catch(() => undefined);
         throw new TrinoCanceledError(queryId, submitted, signal.reason);
       }
-      const next = pages.next();
-      submitted = true;
-      let step: IteratorResult<QueryResult> | typeof ABORTED;
-      try {
-        step = signal ? await untilAborted(next, signal) : await next;
-      } catch (err) {
-        throw toRequestError('poll', err);
-      }
-      if (step === ABORTED) {
-        // The poll in flight may be what starts the query: cancel once its answer names it.
-        const known = queryId;
-        if (known !== undefined) await client.cancel(known).catch(() => undefined);
-        next.then(
-          (s) => {
-            const id = (s.value as QueryResult | undefined)?.id;
-            if (id !== undefined && id !== known) client.cancel(id).catch(() => undefined);
-          },
-          () => undefined,
-        );
-        throw new TrinoCanceledError(queryId, true, signal?.reason);
+      let step: IteratorResult<QueryResult> | undefined;
+      for (let retry = 0; step === undefined; retry++) {
+        const next = pages.next();
+        submitted = true;
+        let answer: IteratorResult<QueryResult> | typeof ABORTED;
+        try {
+          answer = signal ? await untilAborted(next, signal) : await next;
+        } catch (err) {
+          const failure = toRequestError('poll', err);
+          // Polls are idempotent in Trino (a repeated nextUri returns the same page), so a page
+          // request the coordinator refused or that was lost is simply asked again, as Trino's own
+          // clients do. trino-client keeps the last good page, so next() re-requests the same URI.
+          if (retry >= this.pollRetries || !isRetryablePoll(failure)) throw failure;
+          const waited = await delay(Math.min(2_000, 100 * 2 ** retry), signal);
+          if (!waited) {
+            if (queryId !== undefined) await client.cancel(queryId).catch(() => undefined);
+            throw new TrinoCanceledError(queryId, true, signal?.reason);
+          }
+          continue;
+        }
+        if (answer === ABORTED) {
+          // The poll in flight may be what starts the query: cancel once its answer names it.
+          const known = queryId;
+          if (known !== undefined) await client.cancel(known).catch(() => undefined);
+          next.then(
+            (s) => {
+              const id = (s.value as QueryResult | undefined)?.id;
+              if (id !== undefined && id !== known) client.cancel(id).catch(() => undefined);
+            },
+            () => undefined,
+          );
+          throw new TrinoCanceledError(queryId, true, signal?.reason);
+        }
+        step = answer;
       }
       const page = step.value as QueryResult | undefined;
       // trino-client hands the last page out twice (once more with done=true): read each page once.
@@ -256,6 +286,29 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
 }
 
 const ABORTED = Symbol('aborted');
+
+const RETRYABLE_POLL_NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED']);
+
+function isRetryablePoll(e: TrinoRequestError): boolean {
+  if (e.status !== undefined) return e.status === 502 || e.status === 503 || e.status === 504;
+  return e.networkCode !== undefined && RETRYABLE_POLL_NETWORK.has(e.networkCode);
+}
+
+/** Wait `ms`; false when `signal` aborted first. */
+function delay(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 /** `promise`, or ABORTED as soon as `signal` aborts (the promise keeps running). */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeof ABORTED> {

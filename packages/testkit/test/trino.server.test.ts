@@ -233,6 +233,32 @@ describe('Trino test server', () => {
     expect((await db.query('SELECT * FROM unit.lost')).rows).toEqual([]);
   });
 
+  it('answers a repeated page request with the same page (clients retry polls after a 503)', async () => {
+    await run('CREATE TABLE repeat_t (x integer)');
+    const first = (await (
+      await fetch(`${server.url}/v1/statement`, {
+        method: 'POST',
+        body: 'INSERT INTO repeat_t VALUES (1)',
+        headers: HEADERS,
+      })
+    ).json()) as Page;
+    const uris: string[] = [];
+    let page = first;
+    while (page.nextUri) {
+      uris.push(page.nextUri);
+      const a = await (await fetch(page.nextUri, { headers: HEADERS })).text();
+      const again = await (await fetch(page.nextUri, { headers: HEADERS })).text();
+      expect(again).toBe(a);
+      page = JSON.parse(a) as Page;
+    }
+    expect(uris.some((u) => u.includes('/queued/'))).toBe(true);
+    expect(uris.some((u) => u.includes('/executing/'))).toBe(true);
+    expect(page.updateCount).toBe(1);
+    const db = await server.db();
+    // Polling twice never ran the INSERT twice.
+    expect((await db.query('SELECT * FROM unit.repeat_t')).rows).toHaveLength(1);
+  });
+
   it('cancels a query on DELETE nextUri', async () => {
     const res = await fetch(`${server.url}/v1/statement`, {
       method: 'POST',

@@ -371,11 +371,24 @@ describe('TrinoAdapter with SQLBatcher', () => {
     expect(await count(table)).toBe(0);
   });
 
-  it('does not retry a 503 on a result page: the query may have run', async () => {
+  it('asks for a result page again after a 503 (polls are idempotent): one POST, every row once', async () => {
     const adapter = adapterFor(server);
     const table = await freshTable(adapter);
     const before = server.requests.length;
-    server.failNext(1, 503, { method: 'GET' });
+    server.failNext(2, 503, { method: 'GET' });
+    await using batcher = new SQLBatcher({ adapter, retry: false });
+    await batcher.processStatements([`INSERT INTO ${table} (id, name) VALUES (1, 'x'), (2, 'y')`]);
+    const sent = server.requests.slice(before);
+    expect(sent.filter((r) => r.method === 'POST')).toHaveLength(1);
+    expect(sent.filter((r) => r.status === 503)).toHaveLength(2);
+    expect(await count(table)).toBe(2);
+  });
+
+  it('after pollRetries, reports the batch in doubt and does not re-send it: the query may have run', async () => {
+    const adapter = adapterFor(server, { pollRetries: 1 });
+    const table = await freshTable(adapter);
+    const before = server.requests.length;
+    server.failNext(2, 503, { method: 'GET' });
     await using batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 5, initialDelayMs: 1 } });
     const err = await batcher
       .processStatements([`INSERT INTO ${table} (id, name) VALUES (1, 'x')`])

@@ -110,6 +110,7 @@ interface QueryState {
   updateCount: number | undefined;
   lastToken: number;
   lastPage: { token: number; body: string } | undefined;
+  queuedPage: { token: number; body: string } | undefined;
 }
 
 interface FailRule {
@@ -158,6 +159,7 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
   const delayRules: { remaining: number; ms: number; method: string | undefined }[] = [];
   const failures: InjectedQueryFailure[] = [];
   const queries = new Map<string, QueryState>();
+  const finished: string[] = [];
   const knownSchemas = new Set<string>();
   let dbQueue: Promise<unknown> = Promise.resolve();
   let sequence = 0;
@@ -321,9 +323,16 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     return `${baseUrl(req)}/v1/statement/executing/${q.id}/${q.slug}/${token}`;
   }
 
+  /**
+   * The query is over. Like Trino, keep it a while so a client can repeat its last page request
+   * (after a lost answer or a 503); keep at most 1,000 finished queries.
+   */
   function finish(q: QueryState): void {
+    if (q.phase === 'done') return;
     q.phase = 'done';
-    queries.delete(q.id);
+    q.rows = [];
+    finished.push(q.id);
+    if (finished.length > 1000) queries.delete(finished.shift()!);
   }
 
   /** Page `token` of an executing query: 0 = columns only, 1..n = data, n+1 = final. */
@@ -454,6 +463,7 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
         updateCount: undefined,
         lastToken: 0,
         lastPage: undefined,
+        queuedPage: undefined,
       };
       queries.set(q.id, q);
       send(200, results(req, q, { state: 'QUEUED', nextUri: queuedUri(req, q, 1) }));
@@ -477,26 +487,33 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
       }
       if (method !== 'GET') return text(405, 'Method Not Allowed');
       if (stage === 'queued') {
+        // A repeated request for the page already answered gets the same answer (client retry).
+        if (q.queuedPage && token === q.queuedPage.token) return send(200, q.queuedPage.body);
         if (q.phase !== 'queued') return text(410, 'Invalid token');
-        if (q.canceled) {
-          finish(q);
-          return send(
-            200,
-            results(req, q, { state: 'FAILED', error: trinoError('USER_CANCELED', 'Query was canceled') }),
-          );
-        }
-        q.dispatched ??= dispatch(q);
-        await q.dispatched;
-        if (q.error) {
-          finish(q);
-          return send(200, results(req, q, { state: 'FAILED', error: q.error }));
-        }
-        q.phase = 'executing';
-        return send(200, results(req, q, { state: 'QUEUED', nextUri: executingUri(req, q, 0) }));
+        const answer = async (): Promise<string> => {
+          if (q.canceled) {
+            finish(q);
+            return results(req, q, {
+              state: 'FAILED',
+              error: trinoError('USER_CANCELED', 'Query was canceled'),
+            });
+          }
+          q.dispatched ??= dispatch(q);
+          await q.dispatched;
+          if (q.error) {
+            finish(q);
+            return results(req, q, { state: 'FAILED', error: q.error });
+          }
+          q.phase = 'executing';
+          return results(req, q, { state: 'QUEUED', nextUri: executingUri(req, q, 0) });
+        };
+        const body = await answer();
+        q.queuedPage = { token, body };
+        return send(200, body);
       }
-      if (q.phase !== 'executing') return text(410, 'Invalid token');
-      // A client may repeat the last token (retry after a lost response) or ask for the next one.
+      // A client may repeat the last token (retry after a lost answer) or ask for the next one.
       if (q.lastPage && token === q.lastPage.token) return send(200, q.lastPage.body);
+      if (q.phase !== 'executing') return text(410, 'Invalid token');
       if (token !== q.lastToken + 1 && !(token === 0 && q.lastPage === undefined))
         return text(410, 'Invalid token');
       const page = executingPage(req, q, token);
