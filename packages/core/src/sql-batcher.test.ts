@@ -423,6 +423,33 @@ describe('bad input', () => {
     expect(sent.flatMap((s) => s.batch?.statements.flatMap((x) => x.indices) ?? [])).toEqual([0, 1, 2]);
   });
 
+  it('a failing input source: statements read before the failure are executed, the error is rethrown', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true });
+    async function* source() {
+      yield ins(1);
+      yield ins(2);
+      throw new Error('disk read failed');
+    }
+    const err = await caught(new SQLBatcher({ adapter }).processStatements(source()));
+    expect((err as Error).message).toBe('disk read failed');
+    expect(sent.flatMap((s) => s.batch?.statements.flatMap((x) => x.indices) ?? [])).toEqual([0, 1]);
+  });
+
+  it('a database failure of the statements before a bad one is reported, not swallowed', async () => {
+    const adapter = new GenericAdapter({
+      execute: () => {
+        throw new Error('relation "t" does not exist');
+      },
+      classifyError: () => ({ transient: false, effect: 'rolled-back' }),
+      capabilities: { multiStatement: true, atomicMultiStatement: true },
+    });
+    const err = await caught(new SQLBatcher({ adapter }).processStatements([ins(1), ins(2), "SELECT 'open"]));
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect((err as BatchExecutionError).statementIndices).toEqual([0, 1]);
+    expect((err as Error).message).toMatch(/does not exist/);
+    expect((err as Error).message).toMatch(/unterminated/);
+  });
+
   it('NUL byte', async () => {
     const { adapter, sent } = recordingAdapter();
     const err = await caught(new SQLBatcher({ adapter }).processStatements([ins(1), "SELECT 'a\0b'"]));

@@ -983,15 +983,22 @@ export class SQLBatcher implements AsyncDisposable {
     if (
       err instanceof InvalidStatementError ||
       err instanceof PluginError ||
-      isSQLBatcherError(err, 'STATEMENT_TOO_LARGE')
+      isSQLBatcherError(err, 'STATEMENT_TOO_LARGE') ||
+      // the input source itself failed (a read error in user code): same as a bad statement
+      !isSQLBatcherError(err)
     ) {
       // Nothing already accepted is lost: execute what was buffered before the bad statement.
       this.builder.flush();
       try {
         await this.dispatchReady();
         await this.drain();
-      } catch {
-        // The original error is the one to report.
+      } catch (flushErr) {
+        // Statements before the bad one failed on the database: that must not go unreported.
+        if (flushErr instanceof Error) {
+          flushErr.message += ` (while executing the statements before an input error: ${messageOf(err)})`;
+        }
+        await this.releaseSession();
+        throw flushErr;
       }
     } else {
       this.discardBuffered();
