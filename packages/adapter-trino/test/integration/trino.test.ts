@@ -384,6 +384,25 @@ describe('TrinoAdapter with SQLBatcher', () => {
     expect(await count(table)).toBe(2);
   });
 
+  it('survives dropped connections: re-polls the page, and retries a submission that got no answer', async () => {
+    const adapter = adapterFor(server);
+    const table = await freshTable(adapter);
+    server.failNext(1, 0, { method: 'GET' });
+    await adapter.execute(`INSERT INTO ${table} (id, name) VALUES (1, 'x')`);
+    expect(await count(table)).toBe(1);
+
+    server.failNext(1, 0, { method: 'POST' });
+    const err = await adapter
+      .execute(`INSERT INTO ${table} (id, name) VALUES (2, 'y')`)
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'TrinoRequestError', phase: 'submit', networkCode: 'ECONNRESET' });
+    expect(adapter.classifyError(err)).toEqual({ transient: true, effect: 'none' });
+    server.failNext(1, 0, { method: 'POST' });
+    await using batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 2, initialDelayMs: 1 } });
+    await batcher.processStatements([`INSERT INTO ${table} (id, name) VALUES (3, 'z')`]);
+    expect(await count(table)).toBe(2);
+  });
+
   it('after pollRetries, reports the batch in doubt and does not re-send it: the query may have run', async () => {
     const adapter = adapterFor(server, { pollRetries: 1 });
     const table = await freshTable(adapter);

@@ -71,6 +71,7 @@ export interface TrinoTestServer {
   /**
    * Answer the next `n` requests (optionally only those with this method) with HTTP `status`
    * (default 503) and no effect, as an overloaded coordinator or a proxy in front of it would.
+   * Status 0 drops the connection without an answer (the client sees a reset).
    */
   failNext(n: number, status?: number, options?: { method?: 'GET' | 'POST' | 'DELETE' }): void;
   /**
@@ -410,6 +411,11 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     if (rule) {
       rule.remaining--;
       if (rule.remaining === 0) failRules.splice(failRules.indexOf(rule), 1);
+      if (rule.status === 0) {
+        record.status = 0;
+        req.socket.destroy();
+        return;
+      }
       text(rule.status);
       return;
     }
