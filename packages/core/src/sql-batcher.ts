@@ -694,7 +694,8 @@ export class SQLBatcher implements AsyncDisposable {
         if (!(err instanceof AttemptFailure)) throw err;
         this.breaker?.failure();
         const attempt = retries + 1;
-        const safe = err.effect !== 'unknown' && !err.transactionLost;
+        // A partial failure is resumed from the failed statement by handleFailure, not retried whole.
+        const safe = err.effect !== 'unknown' && err.effect !== 'partial' && !err.transactionLost;
         const vetoed = this.policy.isRetryable ? !this.policy.isRetryable(err.error, attempt) : false;
         if (err.transient && safe && !vetoed && attempt < this.policy.maxAttempts && !isClosed(err.error)) {
           retries++;
@@ -830,6 +831,12 @@ export class SQLBatcher implements AsyncDisposable {
       // Earlier statements of a non-atomic multi-statement request may have been committed.
       effect = 'unknown';
     }
+    if (
+      effect === 'partial' &&
+      (c.statementPosition === undefined || c.statementPosition >= info.statements.length)
+    ) {
+      effect = 'unknown';
+    }
     if (isClosed(err)) effect = 'none';
     return new AttemptFailure(err, effect, c.transient, false, c.statementPosition);
   }
@@ -855,18 +862,27 @@ export class SQLBatcher implements AsyncDisposable {
 
   /** After retries are exhausted: throw, skip or isolate. */
   private async handleFailure(
-    f: AttemptFailure,
+    failure: AttemptFailure,
     info: BatchInfo,
     batch: BuiltBatch,
     parallel: boolean,
   ): Promise<void> {
+    let f = failure;
     const indices = batch.indices;
     const units = batch.units;
     const failedIndex = failedStatementIndex(info, f.statementPosition);
+    const partial = f.effect === 'partial' ? partialSplit(info, f.statementPosition as number) : undefined;
+    if (f.effect === 'partial' && !partial)
+      f = new AttemptFailure(f.error, 'unknown', f.transient, f.transactionLost, f.statementPosition);
+    const partialNote = partial
+      ? partial.applied.length > 0
+        ? `; statements #${partial.applied[0]}…#${partial.applied[partial.applied.length - 1]} before it were applied, the ones after it were not executed`
+        : '; no statement of it was applied'
+      : '';
     const error = new BatchExecutionError(
       `batch ${info.id} failed (${indices.length} statement${indices.length === 1 ? '' : 's'}, #${indices[0]}${
         indices.length > 1 ? `…#${indices[indices.length - 1]}` : ''
-      })${f.effect === 'unknown' ? ' and may have been partly or wholly applied' : ''}${
+      })${f.effect === 'unknown' ? ' and may have been partly or wholly applied' : partialNote}${
         f.transactionLost ? '; the transaction was rolled back' : ''
       }: ${messageOf(f.error)}`,
       {
@@ -889,6 +905,10 @@ export class SQLBatcher implements AsyncDisposable {
     }
     if (f.effect === 'unknown') {
       this._report.inDoubt.push({ indices, error });
+      return;
+    }
+    if (partial) {
+      await this.resumePartial(f, partial, units, parallel);
       return;
     }
     if (this.onError === 'skip' || units.length === 1) {
@@ -917,8 +937,8 @@ export class SQLBatcher implements AsyncDisposable {
             await this.handleFailure(err, info, b, parallel);
             continue;
           }
-          if (err.effect === 'unknown') {
-            this._report.inDoubt.push({ indices: b.indices, error: err.error });
+          if (err.effect === 'unknown' || err.effect === 'partial') {
+            await this.handleFailure(err, info, b, parallel);
             continue;
           }
           if (b.units.length === 1) await this.reject(b.units, err.error);
@@ -926,6 +946,27 @@ export class SQLBatcher implements AsyncDisposable {
         }
       }
     }
+  }
+
+  /**
+   * A non-atomic request stopped at one statement: what ran before it stays, the failed statement is
+   * skipped or isolated, the statements after it (never executed) are sent again.
+   */
+  private async resumePartial(
+    f: AttemptFailure,
+    split: { failed: Set<number>; rest: Set<number> },
+    units: Unit[],
+    parallel: boolean,
+  ): Promise<void> {
+    const failedUnits = units.filter((u) => split.failed.has(u.index));
+    if (this.onError === 'skip' || failedUnits.length === 1) await this.reject(failedUnits, f.error);
+    else await this.isolate(failedUnits, parallel);
+    const rest = units.filter((u) => split.rest.has(u.index));
+    if (rest.length === 0) return;
+    const sub = new BatchBuilder(this.builderConfig());
+    for (const u of rest) sub.add(u.index, u.lexed, u.from, u.to);
+    sub.flush();
+    for (const b of sub.takeReady()) await this.send(b, parallel);
   }
 
   private builderConfig() {
@@ -1125,4 +1166,22 @@ function unitSql(u: Unit): string {
   const ins = u.lexed.insert;
   if (!ins || (u.from === 0 && u.to === ins.rows.length)) return u.lexed.text;
   return `${ins.prefix} ${ins.rows.slice(u.from, u.to).join(',')}${ins.tail ? ` ${ins.tail}` : ''}`;
+}
+
+/**
+ * Input indices applied / failed / not executed when a request stopped at statement `position`;
+ * undefined when an input statement straddles two of those parts (then the outcome is unknown).
+ */
+function partialSplit(
+  info: BatchInfo,
+  position: number,
+): { applied: number[]; failed: Set<number>; rest: Set<number> } | undefined {
+  const st = info.statements;
+  const applied = new Set(st.slice(0, position).flatMap((x) => x.indices));
+  const failed = new Set(st[position]?.indices ?? []);
+  const rest = new Set(st.slice(position + 1).flatMap((x) => x.indices));
+  for (const i of failed) if (applied.has(i) || rest.has(i)) return undefined;
+  for (const i of rest) if (applied.has(i)) return undefined;
+  if (failed.size === 0) return undefined;
+  return { applied: [...applied], failed, rest };
 }

@@ -56,9 +56,12 @@ export interface ErrorClassification {
    * What the failed attempt did to the database:
    * - `none`: nothing was executed (request refused before execution, connection never made);
    * - `rolled-back`: executed but fully rolled back (atomic request, failed transaction);
-   * - `unknown`: may have taken effect (connection lost after sending, during COMMIT).
+   * - `unknown`: may have taken effect (connection lost after sending, during COMMIT);
+   * - `partial`: a non-atomic multi-statement request (Snowflake, BigQuery scripts) stopped at
+   *   `statementPosition`: the statements before it were applied, it failed, the later ones never ran.
+   *   Without `statementPosition` this counts as `unknown`.
    */
-  effect: 'none' | 'rolled-back' | 'unknown';
+  effect: 'none' | 'rolled-back' | 'unknown' | 'partial';
   /** Position in the request's statement list of the failing statement, when the engine says. */
   statementPosition?: number;
 }
