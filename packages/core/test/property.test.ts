@@ -52,9 +52,10 @@ function segments(events: Event[]): string[] {
       close();
       out.push(evKey(e));
     } else {
-      const k = `${e.table}|${e.cols}|${e.tail}`;
+      // per table (whatever the columns or tail): 'table' scope never reorders rows within one table
+      const k = e.table.split('.').pop() as string;
       const list = seg.get(k) ?? [];
-      list.push(e.row);
+      list.push(`${e.cols}|${e.tail}|${e.row}`);
       seg.set(k, list);
     }
   }

@@ -330,9 +330,15 @@ export class BatchBuilder {
       const g = gs[gs.length - 1];
       return g && sameTarget(g.ins, ins) ? g : undefined;
     }
+    let name: string | undefined;
     for (let i = gs.length - 1; i >= 0; i--) {
       const g = gs[i] as Group;
       if (sameTarget(g.ins, ins)) return g;
+      // A later INSERT into the same table (other columns or tail) is a barrier: joining an earlier
+      // group would reorder rows within that table. Compared loosely (last name part, any case), since
+      // `s.t`, `t` and `"T"` may all be the same table.
+      name ??= tableName(ins);
+      if (tableName(g.ins) === name) return undefined;
     }
     return undefined;
   }
@@ -391,6 +397,19 @@ export class BatchBuilder {
     if (st.length === 1) return (st[0] as BuiltStatement).sql;
     return st.map((s) => s.sql).join(this.joiner);
   }
+}
+
+const tableNames = new WeakMap<LexedInsert, string>();
+
+/** Last part of the normalised table name, lower-cased: equal for anything that may be the same table. */
+function tableName(ins: LexedInsert): string {
+  let n = tableNames.get(ins);
+  if (n === undefined) {
+    const t = ins.targetKey.slice(0, ins.targetKey.indexOf('\u0003'));
+    n = t.slice(t.lastIndexOf('\u0002') + 1).toLowerCase();
+    tableNames.set(ins, n);
+  }
+  return n;
 }
 
 function mergeable(ins: LexedInsert): boolean {
