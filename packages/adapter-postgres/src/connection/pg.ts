@@ -109,6 +109,14 @@ async function withCancel<T>(
   }
 }
 
+/**
+ * Clients that carry our permanent no-op 'error' listener. A client whose backend dies emits 'error'
+ * even after it was handed back (a destroyed pool client has no listener left): unhandled, that
+ * event would crash the process. The failure itself reaches the caller through the pending query.
+ */
+const guarded = new WeakSet<object>();
+const ignore = () => undefined;
+
 /** A pg client pinned for one request or session. */
 export class PgConnection implements Connection {
   readonly driver = 'pg' as const;
@@ -124,6 +132,10 @@ export class PgConnection implements Connection {
     private readonly copyFrom_: () => Promise<CopyFrom>,
   ) {
     client.on('error', this.onError);
+    if (!guarded.has(client)) {
+      guarded.add(client);
+      client.on('error', ignore);
+    }
   }
 
   simple(sql: string, signal?: AbortSignal): Promise<QueryOutcome> {

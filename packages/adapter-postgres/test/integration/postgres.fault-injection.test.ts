@@ -4,7 +4,7 @@
  * which batches are in doubt. Needs a real server (PG_URL): PGlite runs in-process, without a socket.
  */
 import { type BatchExecutionError, SQLBatcher, type SQLBatcherOptions } from '@sqlbatcher/core';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgreSQLAdapter } from '../../src/index.js';
 import { openTestDb, PG_URL, type TestDb, usingPglite } from '../helpers.js';
@@ -116,11 +116,6 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
       proxy.arm({ match: 'COMMIT', mode, occurrence: 2 });
       const { batcher, error } = await run(table, { transaction: 'batch', onError: 'skip' });
       expect(error).toBeUndefined();
-      console.log(
-        proxy.cuts,
-        JSON.stringify(batcher.report, (k, v) => (k === 'indices' ? v.length : v)),
-        String(batcher.report.inDoubt[0]?.error),
-      );
       expect(batcher.report.inDoubt).toHaveLength(1);
       const doubt = batcher.report.inDoubt[0]!;
       expect(doubt.indices.length).toBeGreaterThan(1);
@@ -138,7 +133,6 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     const { error } = await run(table, { retry: FAST_RETRY });
     expect(error).toMatchObject({ name: 'BatchExecutionError', inDoubt: true });
     const indices = error!.statementIndices;
-    console.log(indices[0], indices.length, String(error), [...(await counts(table)).keys()].length);
     expect(indices).toContain(2000);
     const c = await counts(table);
     // Before the failed batch: exactly once. The failed batch: all or nothing. After it: nothing.
@@ -146,5 +140,55 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     const present = indices.filter((i) => c.get(i) === 1).length;
     expect([0, indices.length]).toContain(present);
     for (let i = indices[indices.length - 1]! + 1; i < N; i++) expect(c.get(i)).toBeUndefined();
+  });
+
+  it("server terminates the batcher's connections mid-run (57P01): retried, every row exactly once or in doubt", async () => {
+    const table = await newTable();
+    const app = `sqlbatcher_kill_${process.pid}`;
+    const pool = new pg.Pool({
+      connectionString: PG_URL,
+      max: 2,
+      application_name: app,
+      options: `-c search_path=${db.schema}`,
+    });
+    pool.on('error', () => undefined);
+    pools.push(pool);
+    const a = new PostgreSQLAdapter({ pool });
+    let killed = 0;
+    const killer = {
+      name: 'killer',
+      afterBatch: (info: { id: number }) => {
+        if (info.id !== 1 && info.id !== 3) return;
+        // Not awaited: the next request is usually in flight when the server ends its backend.
+        setTimeout(() => {
+          void db
+            .sql<{ t: boolean }>(
+              'SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity WHERE application_name = $1',
+              [app],
+            )
+            .then((r) => {
+              killed += r.filter((x) => x.t).length;
+            });
+        }, 2);
+      },
+    };
+    const batcher = new SQLBatcher({
+      adapter: a,
+      maxBytes: 8_000,
+      transaction: 'batch',
+      onError: 'skip',
+      retry: FAST_RETRY,
+      plugins: [killer],
+    });
+    await batcher.processStatements(stream(table));
+    await batcher[Symbol.asyncDispose]();
+    expect(killed).toBeGreaterThanOrEqual(1);
+    // The killed connection was in use or pinned: some request had to fail and be retried (or be in doubt).
+    expect(batcher.report.retries + batcher.report.inDoubt.length).toBeGreaterThanOrEqual(1);
+    expect(batcher.report.rejected).toEqual([]);
+    expectExactlyOnce(
+      await counts(table),
+      batcher.report.inDoubt.map((d) => d.indices),
+    );
   });
 });
