@@ -121,6 +121,11 @@ describe('lexStatement: INSERT structure', () => {
       ins('INSERT INTO t (id) VALUES (1) ON CONFLICT ON CONSTRAINT t_pkey DO UPDATE SET id = 1').tailKind,
     ).toBe('unknown');
     expect(ins('INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET id = 2').tailKind).toBe('unknown');
+    // A DO UPDATE that reads tables would see other rows' effects one-by-one, not when merged.
+    expect(
+      ins('INSERT INTO t (id, v) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET v = (SELECT max(v) FROM t)')
+        .tailKind,
+    ).toBe('unknown');
     // Anything else after the rows (LIMIT, UNION, MySQL ON DUPLICATE KEY) is unknown: never merged.
     expect(ins('INSERT INTO t (a) VALUES (1), (2) LIMIT 1').tailKind).toBe('unknown');
     expect(ins('INSERT INTO t (a) VALUES (1) UNION ALL SELECT 2').tailKind).toBe('unknown');

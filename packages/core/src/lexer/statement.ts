@@ -497,6 +497,8 @@ function classifyTail(
 ): { kind: InsertTailKind; conflict: string[] | undefined } {
   const words: string[] = [];
   let conflict: string[] | undefined;
+  /** The tail reads tables (`SET v = (SELECT …)`): what it sees would change when rows are merged. */
+  let reads = false;
   let depth = 0;
   let i = 0;
   const n = tail.length;
@@ -512,6 +514,7 @@ function classifyTail(
       }
     }
     if (c === 40) {
+      if (!reads) reads = startsSubquery(tail, i + 1, r);
       depth++;
       if (depth === 1 && words.length === 2 && conflict === undefined) conflict = [];
       i++;
@@ -538,6 +541,7 @@ function classifyTail(
     const action = doAt >= 0 ? words[doAt + 1] : undefined;
     if (action === 'NOTHING') return { kind: 'do-nothing', conflict: undefined };
     // `ON CONFLICT (cols) DO UPDATE`: words are ON, CONFLICT, DO, UPDATE … with the target in parentheses.
+    if (reads) return { kind: 'unknown', conflict: undefined };
     if (action === 'UPDATE' && doAt === 2) return { kind: 'do-update', conflict };
     return { kind: 'do-update', conflict: undefined };
   }

@@ -226,6 +226,9 @@ describe('differential: one-by-one vs batched on PGlite', () => {
       "INSERT INTO t3 (id, s) VALUES (1_0, 'u7') ON CONFLICT (id) DO UPDATE SET s = t3.s || EXCLUDED.s",
       "INSERT INTO t3 (id, s) VALUES (10, 'u8') ON CONFLICT (id) DO UPDATE SET s = t3.s || EXCLUDED.s",
       "INSERT INTO t3 (id, s) VALUES (2, 'u10') ON CONFLICT (id) DO UPDATE SET s = t3.s || EXCLUDED.s",
+      "INSERT INTO t3 (id, s) VALUES (3, 'a') ON CONFLICT (id) DO UPDATE SET s = (SELECT string_agg(s, ',' ORDER BY id) FROM t3)",
+      "INSERT INTO t3 (id, s) VALUES (1, 'b') ON CONFLICT (id) DO UPDATE SET s = (SELECT string_agg(s, ',' ORDER BY id) FROM t3)",
+      "INSERT INTO t3 (id, s) VALUES (2, 'c') ON CONFLICT (id) DO UPDATE SET s = (SELECT string_agg(s, ',' ORDER BY id) FROM t3)",
     ]);
   });
 
