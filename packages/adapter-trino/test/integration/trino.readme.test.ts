@@ -123,6 +123,11 @@ it('testkit README: Trino test server example', async () => {
   await expect(trino.query('SELECT 1')).rejects.toMatchObject({ response: { status: 503 } });
   expect(server.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v1/statement', status: 503 });
   expect(server.statements()).toEqual(['CREATE TABLE t (id integer, name varchar)', 'SELECT 1']);
+  server.delayNext(1, 5_000, { method: 'GET' });
+  server.clearFaults();
+  const t0 = performance.now();
+  for await (const page of await trino.query('SELECT 2')) expect(page.error).toBeUndefined();
+  expect(performance.now() - t0).toBeLessThan(4_000);
   const db = await server.db();
   expect(
     (await db.query("SELECT 1 FROM information_schema.tables WHERE table_schema = 'demo'")).rows,

@@ -340,6 +340,35 @@ describe('TrinoAdapter with SQLBatcher', () => {
     expect(a.rows).toEqual(b.rows);
   }, 30_000);
 
+  it('runs requests concurrently up to maxConcurrency', async () => {
+    const adapter = adapterFor(server, { maxConcurrency: 4 });
+    const table = await freshTable(adapter);
+    let inFlight = 0;
+    let peak = 0;
+    const { execute } = adapter;
+    const tracked = async (sql: string, o?: Parameters<typeof execute>[1]) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      try {
+        return await execute(sql, o);
+      } finally {
+        inFlight--;
+      }
+    };
+    // Every poll is held 100 ms, so requests overlap when they may.
+    server.delayNext(1_000, 100, { method: 'GET' });
+    await using batcher = new SQLBatcher({ adapter, concurrency: 8, maxBytes: 2_000 });
+    await batcher
+      .processStatements(
+        Array.from({ length: 400 }, (_, i) => `INSERT INTO ${table} (id, name) VALUES (${i}, 'c')`),
+        tracked,
+      )
+      .finally(() => server.clearFaults());
+    expect(peak).toBeGreaterThan(1);
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(await count(table)).toBe(400);
+  });
+
   it('retries an HTTP 503 on submission (nothing ran) and delivers every row once', async () => {
     const adapter = adapterFor(server);
     const table = await freshTable(adapter);

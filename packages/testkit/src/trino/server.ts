@@ -81,6 +81,8 @@ export interface TrinoTestServer {
   delayNext(n: number, ms: number, options?: { method?: 'GET' | 'POST' | 'DELETE' }): void;
   /** Make the next matching query fail with a Trino error (one shot). */
   failQuery(failure: InjectedQueryFailure): void;
+  /** Drop every pending `failNext`, `delayNext` and `failQuery` rule. */
+  clearFaults(): void;
   /** Stop listening and release the database (when the server created it). */
   close(): Promise<void>;
 }
@@ -598,6 +600,11 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     },
     failQuery(failure) {
       failures.push(failure);
+    },
+    clearFaults() {
+      failRules.length = 0;
+      delayRules.length = 0;
+      failures.length = 0;
     },
     async close() {
       server.closeAllConnections();
