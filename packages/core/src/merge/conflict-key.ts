@@ -71,7 +71,40 @@ function canonicalLiteral(v: string): string | undefined {
       tokens.push(digits);
     } else tokens.push(m[3] ?? '');
   }
-  while (tokens.length > 0 && (tokens[tokens.length - 1] === '0' || tokens[tokens.length - 1] === ''))
-    tokens.pop();
-  return tokens.join('|');
+  // Coarser still, so that equal values written differently meet: zero parts (`00:00:00`) and weekday
+  // names dropped, month names as numbers, parts in any order (`2024-01-02` ~ `01/02/2024`,
+  // `{"a":1,"b":2}` ~ `{"b":2,"a":1}`).
+  const parts: string[] = [];
+  for (const t of tokens) {
+    if (t === '0' || t === '' || WEEKDAYS.has(t)) continue;
+    parts.push(MONTHS.get(t) ?? t);
+  }
+  return parts.sort().join('|');
 }
+
+const MONTH_NAMES = [
+  'january',
+  'february',
+  'march',
+  'april',
+  'may',
+  'june',
+  'july',
+  'august',
+  'september',
+  'october',
+  'november',
+  'december',
+];
+const MONTHS = new Map<string, string>();
+for (const [i, m] of MONTH_NAMES.entries()) {
+  MONTHS.set(m, String(i + 1));
+  MONTHS.set(m.slice(0, 3), String(i + 1));
+}
+MONTHS.set('sept', '9');
+const WEEKDAYS = new Set(
+  ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'].flatMap((d) => [
+    d,
+    d.slice(0, 3),
+  ]),
+);

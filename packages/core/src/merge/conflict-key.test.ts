@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { DIALECTS } from '../lexer/dialect.js';
+import { conflictKey } from './conflict-key.js';
+
+const key = (v: string) => conflictKey(`(${v}, 'x')`, [0], DIALECTS.postgres);
+
+describe('conflictKey', () => {
+  it('gives literals the engine may coerce to the same value the same key', () => {
+    const same: string[][] = [
+      ['1', '01', '1.0', "'1'", "' 1 '", '+1'],
+      ['0.5', '.5', "'0.50'"],
+      ["'abc'", "'ABC'", "' abc '"],
+      ["'t'", "'true'", 'TRUE', "'yes'", "'on'"],
+      ["'2024-01-02'", "'2024-1-2 00:00:00'", "'01/02/2024'", "'Jan 2 2024'", "'Tuesday, January 2, 2024'"],
+      [`'{"a":1,"b":2}'`, `'{"b": 2, "a": 1}'`],
+      ["'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", "'{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}'"],
+    ];
+    for (const group of same) {
+      const keys = group.map(key);
+      expect(keys[0], group.join(' ')).toBeDefined();
+      for (const k of keys) expect(k, group.join(' ')).toBe(keys[0]);
+    }
+  });
+
+  it('keeps provably different literals apart', () => {
+    const distinct = [
+      '1',
+      '2',
+      '10',
+      '1.5',
+      "'abc'",
+      "'abd'",
+      "'2024-01-03'",
+      "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12'",
+    ];
+    expect(new Set(distinct.map(key)).size).toBe(distinct.length);
+  });
+
+  it('is undefined for what it cannot prove: expressions, casts, exponents, hex, underscores, backslashes', () => {
+    for (const v of [
+      '1e1',
+      '0x0A',
+      '1_000',
+      "'1e1'",
+      "'0x1'",
+      'now()',
+      '$1',
+      "'a'::text",
+      "E'\\\\x'",
+      "'a\\\\b'",
+      'id + 1',
+    ]) {
+      expect(key(v), v).toBeUndefined();
+    }
+  });
+});
