@@ -49,12 +49,12 @@ describe('classify', () => {
     });
     expect(classify(facts, { ...ctx, statementCount: 3, statementPosition: 0 })).toEqual({
       transient: false,
-      effect: 'rolled-back',
+      effect: 'partial',
       statementPosition: 0,
     });
     expect(classify(facts, { ...ctx, statementCount: 3, statementPosition: 2 })).toEqual({
       transient: false,
-      effect: 'unknown',
+      effect: 'partial',
       statementPosition: 2,
     });
     expect(classify(facts, ctx)).toEqual({ transient: false, effect: 'unknown' });

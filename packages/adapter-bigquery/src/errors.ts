@@ -142,7 +142,9 @@ export function classify(facts: DriverErrorFacts, ctx: FailureContext): ErrorCla
   const jobError = facts.httpStatus === undefined ? facts.errors.length > 0 : facts.httpStatus < 500;
   if (jobError) {
     if (ctx.statementCount === 1) return { transient: false, effect: 'rolled-back', ...position };
-    if (ctx.statementPosition === 0) return { transient: false, effect: 'rolled-back', ...position };
+    // A script stops at its first failing statement: the ones before it were applied, the ones after
+    // it never ran. The batcher resumes from the failed statement.
+    if (ctx.statementPosition !== undefined) return { transient: false, effect: 'partial', ...position };
   }
   return { transient: false, effect: 'unknown', ...position };
 }

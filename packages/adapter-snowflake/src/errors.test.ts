@@ -81,22 +81,27 @@ describe('toSnowflakeError', () => {
 });
 
 describe('classifySnowflakeError', () => {
-  const sql = (code: string, statementPosition?: number) =>
-    new SnowflakeError('x', { kind: 'sql', code, statementPosition });
+  const sql = (code: string, statementPosition?: number, statementCount?: number) =>
+    new SnowflakeError('x', { kind: 'sql', code, statementPosition, statementCount });
 
-  it('treats a failed first statement as rolled back and a later one as in doubt', () => {
+  it('reports a located statement failure as partial (earlier statements ran, later ones did not)', () => {
     expect(classifySnowflakeError(sql('002003', 0))).toEqual({
       transient: false,
-      effect: 'rolled-back',
+      effect: 'partial',
       statementPosition: 0,
     });
     expect(classifySnowflakeError(sql('002003', 3))).toEqual({
       transient: false,
-      effect: 'unknown',
+      effect: 'partial',
       statementPosition: 3,
     });
     expect(classifySnowflakeError(sql('002003'))).toEqual({ transient: false, effect: 'unknown' });
-    expect(classifySnowflakeError(sql('000625', 0))).toMatchObject({
+    expect(classifySnowflakeError(sql('002003', 0, 1))).toEqual({
+      transient: false,
+      effect: 'rolled-back',
+      statementPosition: 0,
+    });
+    expect(classifySnowflakeError(sql('000625', 0, 1))).toMatchObject({
       transient: true,
       effect: 'rolled-back',
     });

@@ -248,11 +248,13 @@ export function classifySnowflakeError(error: unknown): ErrorClassification {
       if (REFUSED_CODES.has(code)) return { transient: false, effect: 'none' };
       const transient = TRANSIENT_SQL_CODES.has(code);
       const pos = error.statementPosition;
-      // Snowflake rolls back a failed statement; statements before it in the request already ran.
-      if (pos === 0) return { transient, effect: 'rolled-back', statementPosition: 0 };
-      return pos === undefined
-        ? { transient, effect: 'unknown' }
-        : { transient, effect: 'unknown', statementPosition: pos };
+      // Snowflake rolls back the failed statement; the statements before it in the request already
+      // ran (and committed outside a transaction); the ones after it never ran: a 'partial' effect,
+      // which the batcher resumes from the failed statement.
+      if (pos === undefined) return { transient, effect: 'unknown' };
+      if (pos === 0 && error.statementCount === 1)
+        return { transient, effect: 'rolled-back', statementPosition: 0 };
+      return { transient, effect: 'partial', statementPosition: pos };
     }
     default:
       return { transient: false, effect: 'unknown' };

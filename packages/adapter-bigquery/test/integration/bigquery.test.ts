@@ -124,7 +124,7 @@ describe('BigQueryAdapter with @google-cloud/bigquery against the test server', 
     expect(e.httpStatus).toBe(404);
     expect(e.code).toBe('notFound');
     expect(e.message).toContain('Not found: Table test-project:ds.missing');
-    expect(adapter.classifyError(e)).toEqual({ transient: false, effect: 'unknown', statementPosition: 2 });
+    expect(adapter.classifyError(e)).toEqual({ transient: false, effect: 'partial', statementPosition: 2 });
     expect(await ids()).toEqual([1, 2]);
   });
 

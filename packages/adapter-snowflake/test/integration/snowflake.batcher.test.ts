@@ -161,7 +161,7 @@ describe('SQLBatcher with SnowflakeAdapter', () => {
     expect(await ids('b_timeout')).toEqual(statements.map((_, i) => i));
   });
 
-  it('reports a failed multi-statement request outside a transaction as in doubt: its first statements ran', async () => {
+  it('reports a failed multi-statement request outside a transaction as partly applied, never re-sent whole', async () => {
     open();
     await server.db.exec('CREATE TABLE b_doubt (id INT)');
     const statements = [
@@ -174,9 +174,14 @@ describe('SQLBatcher with SnowflakeAdapter', () => {
     const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as {
       name: string;
       inDoubt: boolean;
+      message: string;
+      failedStatementIndex: number;
     };
     expect(err.name).toBe('BatchExecutionError');
-    expect(err.inDoubt).toBe(true);
+    // Snowflake says which statement failed: the ones before it ran, the ones after it did not.
+    expect(err.inDoubt).toBe(false);
+    expect(err.failedStatementIndex).toBe(2);
+    expect(err.message).toMatch(/statements #0…#1 before it were applied/);
     // not retried: a second attempt would run the INSERT again
     expect(queriesSince(start)).toHaveLength(1);
     expect(await ids('b_doubt')).toEqual([10]);

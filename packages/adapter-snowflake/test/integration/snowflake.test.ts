@@ -126,7 +126,7 @@ describe('SnowflakeAdapter with snowflake-sdk', () => {
     expect(err.statementPosition).toBe(2);
     expect(err.message).toContain('does not exist');
     // Statements 0 and 1 autocommitted: a retry would insert them twice.
-    expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'unknown', statementPosition: 2 });
+    expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'partial', statementPosition: 2 });
     expect(await count('t_partial')).toBe(2);
 
     // without the batcher's statement list, the adapter splits the text itself (';' in a literal)
