@@ -186,4 +186,27 @@ describe('SQLBatcher with SnowflakeAdapter', () => {
     expect(queriesSince(start)).toHaveLength(1);
     expect(await ids('b_doubt')).toEqual([10]);
   });
+  it("onError 'isolate' keeps what ran, rejects only the bad statements and resends only what never ran", async () => {
+    open();
+    await server.db.exec('CREATE TABLE b_iso (id INT PRIMARY KEY, v TEXT)');
+    // Barriers split the stream into several statements per request; ids 3 and 21 come twice.
+    const statements: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      statements.push(`INSERT INTO b_iso (id, v) VALUES (${i === 12 ? 3 : i === 25 ? 21 : i}, 'v${i}')`);
+      if (i % 6 === 5) statements.push(`UPDATE b_iso SET v = v || '+' WHERE id = ${i}`);
+    }
+    const batcher = new SQLBatcher({ adapter, onError: 'isolate' });
+    await batcher.processStatements(statements);
+    expect(batcher.report.rejected.map((r) => r.sql)).toEqual([
+      "INSERT INTO b_iso (id, v) VALUES (3, 'v12')",
+      "INSERT INTO b_iso (id, v) VALUES (21, 'v25')",
+    ]);
+    expect(batcher.report.inDoubt).toEqual([]);
+    expect(await ids('b_iso')).toEqual(
+      Array.from({ length: 30 }, (_, i) => i).filter((i) => i !== 12 && i !== 25),
+    );
+    const plus = await server.db.query<{ v: string }>("SELECT v FROM b_iso WHERE v LIKE '%+%' ORDER BY id");
+    // every UPDATE ran exactly once although requests were resumed after failures
+    expect(plus.rows.map((r) => r.v)).toEqual(['v5+', 'v11+', 'v17+', 'v23+', 'v29+']);
+  });
 });
