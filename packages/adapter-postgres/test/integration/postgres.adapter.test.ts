@@ -1,4 +1,4 @@
-import { ClosedError, isSQLBatcherError } from '@sqlbatcher/core';
+import { ClosedError, isSQLBatcherError, SQLBatcher } from '@sqlbatcher/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDb, type TestDb, usingPglite } from '../helpers.js';
 
@@ -158,6 +158,25 @@ describe('cancellation', () => {
     expect(adapter.classifyError(err)).toMatchObject({ transient: false, effect: 'rolled-back' });
     const running = await db.sql(
       "SELECT pid FROM pg_stat_activity WHERE query LIKE '%sqlbatcher-cancel-test%' AND state = 'active' AND pid <> pg_backend_pid()",
+    );
+    expect(running).toEqual([]);
+  });
+
+  it.runIf(!usingPglite)("the batcher's timeoutMs cancels the statement on the server", async () => {
+    const adapter = db.adapter();
+    const batcher = new SQLBatcher({ adapter, timeoutMs: 300, retry: false });
+    const started = Date.now();
+    const err = await batcher
+      .processStatements(['SELECT pg_sleep(20) /* sqlbatcher-timeout-test */'])
+      .catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(err).toMatchObject({
+      name: 'BatchExecutionError',
+      inDoubt: false,
+      cause: { name: 'TimeoutError' },
+    });
+    const running = await db.sql(
+      "SELECT pid FROM pg_stat_activity WHERE query LIKE '%sqlbatcher-timeout-test%' AND state = 'active' AND pid <> pg_backend_pid()",
     );
     expect(running).toEqual([]);
   });

@@ -127,6 +127,20 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     });
   }
 
+  it("mid-request cut outside a transaction, onError: 'skip': only that batch in doubt, the run goes on", async () => {
+    const table = await newTable();
+    proxy.arm({ match: "'row 1000'", mode: 'before' });
+    const { batcher, error } = await run(table, { onError: 'skip' });
+    expect(error).toBeUndefined();
+    expect(proxy.armed).toBe(false);
+    expect(batcher.report.inDoubt).toHaveLength(1);
+    expect(batcher.report.inDoubt[0]!.indices).toContain(1000);
+    expectExactlyOnce(
+      await counts(table),
+      batcher.report.inDoubt.map((d) => d.indices),
+    );
+  });
+
   it("mid-request cut outside a transaction: 'throw' names the in-doubt batch and stops there", async () => {
     const table = await newTable();
     proxy.arm({ match: "'row 2000'", mode: 'before' });
