@@ -50,7 +50,7 @@ export interface PostgreSQLAdapterOptions {
   applicationName?: string;
   /** An existing `pg.Pool`. The adapter does not end it on `close()`. */
   pool?: PgPoolLike;
-  /** An existing, connected or not, `pg.Client`: requests and sessions take turns on it. Not ended on `close()`. */
+  /** An existing, connected `pg.Client`: requests and sessions take turns on it. Not ended on `close()`. */
   client?: PgClientLike;
   /** An existing PGlite instance. Not closed on `close()`. */
   pglite?: PGliteLike;

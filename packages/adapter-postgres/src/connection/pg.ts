@@ -77,11 +77,13 @@ export function sendCancelRequest(
   });
 }
 
-function abortError(signal: AbortSignal, cause?: unknown): QueryCancelledError {
-  return new QueryCancelledError('query cancelled on the server after its signal was aborted', {
-    cause,
-    reason: signal.reason,
-  });
+function abortError(signal: AbortSignal, cause?: unknown, sent = true): QueryCancelledError {
+  return new QueryCancelledError(
+    sent
+      ? 'query cancelled on the server after its signal was aborted'
+      : 'request not sent: its signal was aborted',
+    { cause, reason: signal.reason, sent },
+  );
 }
 
 /** Run `work` on `client`, cancelling it on the server if `signal` aborts. */
@@ -91,7 +93,7 @@ async function withCancel<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   if (!signal) return work();
-  if (signal.aborted) throw abortError(signal);
+  if (signal.aborted) throw abortError(signal, undefined, false);
   let cancelling: Promise<void> | undefined;
   const onAbort = () => {
     cancelling = sendCancelRequest(client);

@@ -11,7 +11,10 @@ import {
 function checkSignal(signal: AbortSignal | undefined): void {
   // PGlite runs a query synchronously inside WebAssembly: it cannot be cancelled once started.
   if (signal?.aborted) {
-    throw new QueryCancelledError('request not sent: its signal was aborted', { reason: signal.reason });
+    throw new QueryCancelledError('request not sent: its signal was aborted', {
+      reason: signal.reason,
+      sent: false,
+    });
   }
 }
 

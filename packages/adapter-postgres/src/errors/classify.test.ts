@@ -53,6 +53,9 @@ describe('classifyPostgresError', () => {
       effect: 'rolled-back',
     });
     expect(classifyPostgresError(new QueryCancelledError('x'))).toMatchObject({ effect: 'unknown' });
+    expect(classifyPostgresError(new QueryCancelledError('x', { sent: false }))).toMatchObject({
+      effect: 'none',
+    });
   });
   it('is conservative about errors it does not know', () => {
     expect(classifyPostgresError(new Error('boom'))).toEqual({ transient: false, effect: 'unknown' });

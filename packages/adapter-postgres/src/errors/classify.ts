@@ -88,6 +88,7 @@ export function classifyPostgresError(err: unknown): ErrorClassification {
   const pos = ctx?.statementPosition !== undefined ? { statementPosition: ctx.statementPosition } : {};
   if (isAbortError(err)) {
     const cause = (err as { cause?: unknown }).cause;
+    if ((err as { sent?: unknown }).sent === false) return { transient: false, effect: 'none' };
     // The server cancelled the statement (57014): it and its transaction were rolled back.
     if (sqlState(cause) === '57014' && phase !== 'commit')
       return { transient: false, effect: 'rolled-back', ...pos };
@@ -128,12 +129,15 @@ export class QueryCancelledError extends Error {
   override readonly name = 'AbortError';
   /** Always `ABORT_ERR`, like DOMException's AbortError. */
   readonly code = 'ABORT_ERR';
-  constructor(message: string, options: { cause?: unknown; reason?: unknown } = {}) {
+  constructor(message: string, options: { cause?: unknown; reason?: unknown; sent?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.reason = options.reason;
+    this.sent = options.sent ?? true;
   }
   /** The signal's `reason`. */
   readonly reason: unknown;
+  /** False when the signal was already aborted and nothing was sent. */
+  readonly sent: boolean;
 }
 
 /**
