@@ -114,12 +114,15 @@ function lineComment(s: string, from: number, final: boolean): number {
   lastToken.trivia = true;
   lastToken.what = 'comment';
   // A line comment ends at LF or CR (PostgreSQL's lexer: `[^\n\r]*`); a lone CR must not hide the next line.
-  const lf = s.indexOf('\n', from);
-  const cr = s.indexOf('\r', from);
-  const e = cr !== -1 && (lf === -1 || cr < lf) ? cr : lf;
-  if (e === -1) return final ? s.length : INCOMPLETE;
-  // CR at the very end of a chunk may be the first half of CRLF; either way the comment ends there.
-  return e + 1;
+  // (Scanned by hand: two indexOf calls would each run to the end of the text when one of LF/CR is
+  // absent, making a file with many comments quadratic.)
+  const n = s.length;
+  for (let j = from; j < n; j++) {
+    const c = s.charCodeAt(j);
+    // CR at the very end of a chunk may be the first half of CRLF; either way the comment ends there.
+    if (c === 10 || c === 13) return j + 1;
+  }
+  return final ? n : INCOMPLETE;
 }
 
 function blockComment(s: string, i: number, r: DialectRules, final: boolean): number {

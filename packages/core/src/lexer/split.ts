@@ -57,6 +57,12 @@ export class StatementSplitter {
   /** Statements emitted so far: the index of the next one. */
   private count = 0;
   private ended = false;
+  /** Characters that could end the open token the scan stopped at; undefined: rescan on every chunk. */
+  private waitFor: string | undefined;
+  /** Chunks received while waiting for one of {@link waitFor}. */
+  private parked: string[] = [];
+  /** The last two characters received (a terminator may straddle two chunks). */
+  private lastChars = '';
 
   constructor(options: SplitOptions = {}) {
     this.rules = dialectRules(options.dialect);
@@ -71,6 +77,19 @@ export class StatementSplitter {
   /** Feed the next chunk of text; returns the statements it completed. */
   push(chunk: string): string[] {
     if (this.ended) throw new Error('StatementSplitter: push() after end()');
+    const probe = this.lastChars + chunk;
+    this.lastChars = probe.slice(-2);
+    if (this.waitFor !== undefined) {
+      // A quote or comment is open: until a character that could end it arrives (in this chunk or the
+      // last two characters before it), rescanning it would find nothing. Park the chunk instead, so a
+      // huge literal streamed in many chunks costs linear, not quadratic, time. Only ever delays output.
+      if (!hasAny(probe, this.waitFor)) {
+        this.parked.push(chunk);
+        return [];
+      }
+      this.waitFor = undefined;
+      chunk = this.unpark(chunk);
+    }
     if (this.start > 0) {
       this.buf = this.buf.slice(this.start);
       this.pos -= this.start;
@@ -86,6 +105,7 @@ export class StatementSplitter {
   end(): string[] {
     if (this.ended) return [];
     this.ended = true;
+    if (this.parked.length > 0) this.buf += this.unpark('');
     const out: string[] = [];
     this.scan(true, out);
     if (this.pos < this.buf.length) {
@@ -103,6 +123,14 @@ export class StatementSplitter {
     this.buf = '';
     this.pos = this.start = 0;
     return out;
+  }
+
+  private unpark(chunk: string): string {
+    if (this.parked.length === 0) return chunk;
+    this.parked.push(chunk);
+    const all = this.parked.join('');
+    this.parked = [];
+    return all;
   }
 
   private emit(end: number, out: string[]): void {
@@ -155,7 +183,10 @@ export class StatementSplitter {
       }
       if (mayStartToken(c)) {
         const e = skipToken(s, i, r, final);
-        if (e === INCOMPLETE) break;
+        if (e === INCOMPLETE) {
+          if (!final) this.waitFor = terminators(s, i);
+          break;
+        }
         if (e !== NOT_SPECIAL) {
           if (!lastToken.trivia) this.hasContent = true;
           i = e;
@@ -210,6 +241,41 @@ export class StatementSplitter {
     else if (w === 'CASE') {
       if (this.blockDepth > 0) this.blockDepth++;
     } else if (w === 'END' && this.blockDepth > 0) this.blockDepth--;
+  }
+}
+
+function hasAny(s: string, chars: string): boolean {
+  for (let k = 0; k < chars.length; k++) if (s.indexOf(chars[k] as string) !== -1) return true;
+  return false;
+}
+
+/**
+ * The characters that could end the token opening at `i` (unterminated at the end of `s`), or
+ * undefined when it is not yet known what the token is (too close to the end to decide).
+ */
+function terminators(s: string, i: number): string | undefined {
+  const n = s.length;
+  if (n - i < 4) return undefined;
+  switch (s.charCodeAt(i)) {
+    case 39:
+      return "'\\";
+    case 34:
+      return '"\\';
+    case 96:
+      return '`\\';
+    case 36: {
+      // Only once the opening `$tag$` is complete.
+      let j = i + 1;
+      while (j < n && s.charCodeAt(j) !== 36 && isIdentChar(s.charCodeAt(j))) j++;
+      return j < n && s.charCodeAt(j) === 36 ? '$' : undefined;
+    }
+    case 45:
+    case 35:
+      return '\n\r';
+    case 47:
+      return s.charCodeAt(i + 1) === 42 ? '*' : '\n\r';
+    default:
+      return undefined;
   }
 }
 
