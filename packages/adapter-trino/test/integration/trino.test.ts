@@ -11,6 +11,7 @@ import {
   startTrinoServer,
   type TrinoTestServer,
 } from '@sqlbatcher/testkit';
+import fc from 'fast-check';
 import { Trino } from 'trino-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -599,5 +600,88 @@ describe('TrinoAdapter with SQLBatcher', () => {
     await batcher.processStatements(statements);
     expect(batcher.report.rejected.map((r) => r.index)).toEqual([4]);
     expect(await count(table)).toBe(9);
+  });
+});
+
+describe('TrinoAdapter with SQLBatcher: differential', () => {
+  // Random streams through the batcher end in the same state as one statement per request.
+  // FC_SEED / DIFF_RUNS reproduce or widen a run.
+  const seed = Number(process.env.FC_SEED ?? 20261122);
+  const numRuns = Number(process.env.DIFF_RUNS ?? 8);
+  let run = 0;
+
+  const text = fc.string({
+    unit: fc.constantFrom('a', 'Z', ' ', "'", ';', '-', '/', '*', 'é', '☃', '"', '\\', ','),
+    maxLength: 12,
+  });
+  const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  const table = fc.constantFrom('t_a', 't_b');
+  const statement = fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc
+        .tuple(table, fc.integer({ min: 0, max: 50 }), text)
+        .map(([t, id, s]) => `INSERT INTO ${t} (id, name) VALUES (${id}, ${lit(s)})`),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(table, fc.integer({ min: 0, max: 50 }), text)
+        .map(([t, id, s]) => `INSERT INTO ${t} (name, id) VALUES (${lit(s)}, ${id})`),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(
+          table,
+          fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), text), { minLength: 1, maxLength: 4 }),
+        )
+        .map(
+          ([t, rows]) =>
+            `INSERT INTO ${t} (id, name) VALUES ${rows.map(([id, s]) => `(${id}, ${lit(s)})`).join(', ')}`,
+        ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(table, fc.integer({ min: 0, max: 50 }), text)
+        .map(([t, id, s]) => `UPDATE ${t} SET name = ${lit(s)} WHERE id = ${id}`),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(table, fc.integer({ min: 0, max: 50 }))
+        .map(([t, id]) => `DELETE FROM ${t} WHERE id < ${id}`),
+    },
+  );
+
+  it('same final state as one-by-one execution', { timeout: 120_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(statement, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 120, max: 2_000 }),
+        async (stream, maxBytes) => {
+          run++;
+          const batched = adapterFor(server, { schema: `diff_a_${run}` });
+          const single = adapterFor(server, { schema: `diff_b_${run}` });
+          for (const a of [batched, single]) {
+            for (const t of ['t_a', 't_b']) await a.execute(`CREATE TABLE ${t} (id integer, name varchar)`);
+          }
+          const before = server.requests.length;
+          {
+            await using batcher = new SQLBatcher({ adapter: batched, maxBytes, retry: false });
+            await batcher.processStatements(stream);
+          }
+          for (const sql of stream) await single.execute(sql);
+          for (const r of posts(server, before)) expect(scanTrinoText(r.body).semicolon).toBe(-1);
+          for (const t of ['t_a', 't_b']) {
+            const q = (schema: string) =>
+              db.query(`SELECT id, name FROM ${schema}.${t} ORDER BY id, name`, [], { rowMode: 'array' });
+            expect((await q(`diff_a_${run}`)).rows).toEqual((await q(`diff_b_${run}`)).rows);
+          }
+        },
+      ),
+      { seed, numRuns },
+    );
   });
 });
