@@ -668,6 +668,65 @@ describe('with PGlite', () => {
   });
 });
 
+// ------------------------------------------------------------------ plugins
+
+describe('plugins', () => {
+  it('hook order: beforeBatch → execute → afterBatch → onError; transformStatement may rewrite or drop', async () => {
+    const log: string[] = [];
+    let fail = false;
+    const adapter = new GenericAdapter({
+      execute: (sql) => {
+        log.push(`execute ${sql}`);
+        if (fail) throw new Error('boom');
+        return { rowCount: 1 };
+      },
+    });
+    const plugin = {
+      name: 'p',
+      init: () => void log.push('init'),
+      transformStatement: (sql: string, i: number) => (i === 1 ? null : sql.replace('x', 'y')),
+      beforeBatch: () => void log.push('before'),
+      afterBatch: (_b: unknown, o: { success: boolean }) => void log.push(`after ${o.success}`),
+      onError: () => void log.push('onError'),
+      cleanup: () => void log.push('cleanup'),
+    };
+    const b = new SQLBatcher({ adapter, plugins: [plugin] });
+    await b.processStatements(['DELETE FROM x', 'DELETE FROM dropped']);
+    fail = true;
+    await caught(b.processStatements(['DELETE FROM x']));
+    await b.close();
+    expect(log).toEqual([
+      'init',
+      'before',
+      'execute DELETE FROM y',
+      'after true',
+      'before',
+      'execute DELETE FROM y',
+      'after false',
+      'onError',
+      'cleanup',
+    ]);
+  });
+
+  it('an error in a hook fails the run as a PluginError naming plugin and hook', async () => {
+    const { adapter } = recordingAdapter();
+    const b = new SQLBatcher({
+      adapter,
+      plugins: [
+        {
+          name: 'bad',
+          beforeBatch: () => {
+            throw new Error('nope');
+          },
+        },
+      ],
+    });
+    const err = await caught(b.processStatements([ins(1)]));
+    expect((err as { code?: string }).code).toBe('PLUGIN_FAILED');
+    expect((err as Error).message).toMatch(/"bad".*beforeBatch.*nope/);
+  });
+});
+
 // ------------------------------------------------------------------ concurrency
 
 describe('concurrency', () => {
