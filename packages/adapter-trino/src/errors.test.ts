@@ -31,10 +31,15 @@ describe('classifyTrinoError', () => {
     });
   });
 
-  it('a connection refused never reached Trino; a reset after polling began is in doubt', () => {
-    expect(classifyTrinoError(new TrinoRequestError('poll', undefined, 'ECONNREFUSED', ''))).toEqual({
+  it('a refused or reset submission had no effect; after polling began it is in doubt', () => {
+    expect(classifyTrinoError(new TrinoRequestError('submit', undefined, 'ECONNREFUSED', ''))).toEqual({
       transient: true,
       effect: 'none',
+    });
+    // A refused page request: an earlier poll may already have started the query.
+    expect(classifyTrinoError(new TrinoRequestError('poll', undefined, 'ECONNREFUSED', ''))).toEqual({
+      transient: true,
+      effect: 'unknown',
     });
     expect(classifyTrinoError(new TrinoRequestError('submit', undefined, 'ECONNRESET', ''))).toEqual({
       transient: true,

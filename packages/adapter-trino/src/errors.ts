@@ -129,7 +129,7 @@ function stripUrlCredentials(text: string): string {
   return text.replace(/(\w+:\/\/)[^/@\s]+@/g, '$1');
 }
 
-/** Network errors raised before a request left this machine: nothing reached Trino. */
+/** Network errors raised before a request left this machine. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 /** Network errors after which the request may or may not have reached Trino. */
 const TRANSIENT_NETWORK = new Set([
@@ -202,8 +202,10 @@ export function classifyTrinoError(error: unknown, options: TrinoClassifyOptions
       return { transient, effect: submit ? 'none' : 'unknown' };
     }
     const code = e.networkCode ?? '';
-    if (NOT_SENT.has(code)) return { transient: true, effect: 'none' };
-    return { transient: TRANSIENT_NETWORK.has(code), effect: submit ? 'none' : 'unknown' };
+    const transient = NOT_SENT.has(code) || TRANSIENT_NETWORK.has(code);
+    // Even a page request that never left this machine comes after an earlier poll may have
+    // submitted the query: only a failed submission is known to have had no effect.
+    return { transient, effect: submit ? 'none' : 'unknown' };
   }
   if (e && (e instanceof TrinoQueryError || e.name === 'TrinoQueryError')) {
     const name = e.errorName ?? '';
