@@ -325,6 +325,28 @@ describe('dispose', () => {
     expect(await caught(b.addStatement(ins(2)))).toBeInstanceOf(ClosedError);
   });
 
+  it('after a failed batch, the statement that triggered it is not run later by dispose (reported as not sent)', async () => {
+    const calls: string[] = [];
+    const adapter = new GenericAdapter({
+      execute: (sql) => {
+        calls.push(sql);
+        throw new Error('rejected');
+      },
+      classifyError: () => ({ transient: false, effect: 'none' }),
+      capabilities: { multiStatement: true },
+    });
+    const b = new SQLBatcher({ adapter, maxBytes: 15 }); // one statement per batch
+    expect(await b.addStatement('DELETE FROM a')).toBe(false);
+    const err = (await caught(b.addStatement('DELETE FROM b'))) as BatchExecutionError & {
+      notSentIndices?: number[];
+    };
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(err.statementIndices).toEqual([0]);
+    expect(err.notSentIndices).toEqual([1]);
+    await b[Symbol.asyncDispose]();
+    expect(calls).toEqual(['DELETE FROM a']);
+  });
+
   it('cleanup runs for every plugin even when dispose fails', async () => {
     const adapter = new GenericAdapter({
       execute: () => {

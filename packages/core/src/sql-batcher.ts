@@ -303,7 +303,21 @@ export class SQLBatcher implements AsyncDisposable {
     this.assertOpen();
     await this.initPlugins();
     await this.accept(sql);
-    return this.dispatchReady();
+    try {
+      return await this.dispatchReady();
+    } catch (err) {
+      // Stop at the failed batch, as processStatements does: what was buffered after it (the statement
+      // just added) is not run later by flush or dispose; the error lists it in `notSentIndices`.
+      if (err instanceof BatchExecutionError || isSQLBatcherError(err, 'CIRCUIT_OPEN')) {
+        const pending = this.builder.pendingIndices();
+        if (pending.length > 0) {
+          const e = err as { notSentIndices?: number[] };
+          e.notSentIndices = [...new Set([...(e.notSentIndices ?? []), ...pending])];
+          this.discardBuffered();
+        }
+      }
+      throw err;
+    }
   }
 
   /**
