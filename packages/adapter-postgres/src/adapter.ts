@@ -56,6 +56,13 @@ export interface PostgreSQLAdapterOptions {
   pglite?: PGliteLike;
   /** Embedded PostgreSQL (PGlite) owned by the adapter: `true` for in-memory, or `{ dataDir }`. */
   embedded?: boolean | { dataDir?: string };
+  /**
+   * Attempts at getting a connection when the failure provably ran nothing (refused, server starting
+   * or restarting, too many connections), default 5; 1 disables. Delays double from
+   * `connectRetryDelayMs` (default 100 ms). Covers the gap of a server restart.
+   */
+  connectAttempts?: number;
+  connectRetryDelayMs?: number;
   /** Hard ceiling of one request in UTF-8 bytes (default {@link DEFAULT_MAX_QUERY_SIZE}). */
   maxQuerySize?: number;
   /**
@@ -126,6 +133,8 @@ export class PostgreSQLAdapter implements Adapter {
   readonly copyStats: CopyStats = { copiedStatements: 0, copiedRows: 0, notEligible: 0, fallbacks: 0 };
   private readonly source: Promise<Source>;
   private readonly copy: boolean;
+  private readonly connectAttempts: number;
+  private readonly connectRetryDelayMs: number;
   private closed = false;
   private savepointSeq = 0;
 
@@ -149,6 +158,8 @@ export class PostgreSQLAdapter implements Adapter {
       throw new ConfigurationError('maxSize must be a positive integer');
     }
     this.copy = opts.copy ?? false;
+    this.connectAttempts = Math.max(1, opts.connectAttempts ?? 5);
+    this.connectRetryDelayMs = Math.max(0, opts.connectRetryDelayMs ?? 100);
     const embedded = opts.pglite !== undefined || !!opts.embedded;
     const maxConcurrency = embedded || opts.client ? 1 : (opts.pool?.options?.max ?? opts.maxSize ?? 10);
     this.capabilities = Object.freeze({
@@ -208,11 +219,15 @@ export class PostgreSQLAdapter implements Adapter {
   private async acquire(): Promise<Connection> {
     if (this.closed) throw new ClosedError('PostgreSQLAdapter');
     const source = await this.source;
-    try {
-      return await source.acquire();
-    } catch (err) {
-      noteError(err, { phase: 'connect' });
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await source.acquire();
+      } catch (err) {
+        noteError(err, { phase: 'connect' });
+        const c = classifyPostgresError(err);
+        if (!c.transient || c.effect !== 'none' || attempt >= this.connectAttempts || this.closed) throw err;
+        await new Promise((resolve) => setTimeout(resolve, this.connectRetryDelayMs * 2 ** (attempt - 1)));
+      }
     }
   }
 

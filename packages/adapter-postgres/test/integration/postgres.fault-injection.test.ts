@@ -205,4 +205,32 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
       batcher.report.inDoubt.map((d) => d.indices),
     );
   });
+
+  it('server outage mid-run (all connections dropped, refused for 300 ms): retried, exactly once or in doubt', async () => {
+    const table = await newTable();
+    const cutsBefore = proxy.cuts;
+    let outage: Promise<void> | undefined;
+    const restarter = {
+      name: 'restarter',
+      afterBatch: (info: { id: number }) => {
+        if (info.id === 2) outage = proxy.outage(300);
+      },
+    };
+    const { batcher, error } = await run(table, {
+      transaction: 'batch',
+      onError: 'skip',
+      maxBytes: 8_000,
+      retry: { maxAttempts: 8, initialDelayMs: 50, factor: 2, jitter: false },
+      plugins: [restarter],
+    });
+    await outage;
+    expect(error).toBeUndefined();
+    expect(proxy.cuts).toBe(cutsBefore + 1);
+    expect(batcher.report.retries).toBeGreaterThanOrEqual(1);
+    expect(batcher.report.rejected).toEqual([]);
+    expectExactlyOnce(
+      await counts(table),
+      batcher.report.inDoubt.map((d) => d.indices),
+    );
+  });
 });

@@ -78,6 +78,26 @@ export class FaultProxy {
     upstream.on('error', () => undefined);
   }
 
+  /**
+   * What a server restart looks like from the client: every connection is dropped at once, and new
+   * connections are refused (ECONNREFUSED) for `ms` milliseconds.
+   */
+  async outage(ms: number): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const [a, b] of this.pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    this.cuts++;
+    await closed;
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    this.server = net.createServer((client) => this.accept(client));
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+  }
+
   async stop(): Promise<void> {
     for (const [a, b] of this.pairs) {
       a.destroy();
