@@ -1,6 +1,7 @@
 import { ClosedError, isSQLBatcherError, SQLBatcher } from '@sqlbatcher/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDb, type TestDb, usingPglite } from '../helpers.js';
+import { PostgreSQLAdapter } from '../../src/index.js';
+import { openTestDb, PG_URL, type TestDb, usingPglite } from '../helpers.js';
 
 let db: TestDb;
 
@@ -94,6 +95,39 @@ describe('PostgreSQLAdapter.execute', () => {
       dialect: 'postgres',
       maxConcurrency: usingPglite ? 1 : 4,
     });
+  });
+});
+
+describe('connection settings', () => {
+  if (usingPglite) {
+    console.info('[adapter-postgres tests] connection-settings test skipped: it needs a server (set PG_URL)');
+  }
+  it.runIf(!usingPglite)(
+    'creates its own pool from a connection string: application name, statement timeout, pool size',
+    async () => {
+      const adapter = new PostgreSQLAdapter({
+        connectionString: PG_URL!,
+        applicationName: 'sqlbatcher-settings-test',
+        statementTimeoutMs: 200,
+        maxSize: 3,
+      });
+      try {
+        expect(adapter.capabilities.maxConcurrency).toBe(3);
+        const r = await adapter.execute(
+          "SELECT current_setting('application_name') AS app, current_setting('statement_timeout') AS st",
+        );
+        expect(r.rows).toEqual([{ app: 'sqlbatcher-settings-test', st: '200ms' }]);
+        await expect(adapter.execute('SELECT pg_sleep(3)')).rejects.toMatchObject({ code: '57014' });
+      } finally {
+        await adapter.close();
+      }
+      await expect(adapter.execute('SELECT 1')).rejects.toBeInstanceOf(ClosedError);
+    },
+  );
+
+  it('refuses contradictory options', () => {
+    expect(() => new PostgreSQLAdapter({ embedded: true, pool: {} as never })).toThrow(/only one of/);
+    expect(() => new PostgreSQLAdapter({ maxQuerySize: 0 })).toThrow(/maxQuerySize/);
   });
 });
 
