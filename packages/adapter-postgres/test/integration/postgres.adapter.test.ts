@@ -125,6 +125,17 @@ describe('connection settings', () => {
     },
   );
 
+  it('runs embedded PostgreSQL (PGlite) it owns and closes it', async () => {
+    const adapter = new PostgreSQLAdapter({ embedded: true });
+    expect(adapter.capabilities.maxConcurrency).toBe(1);
+    const r = await adapter.execute(
+      'CREATE TABLE e (x int); INSERT INTO e VALUES (1), (2); SELECT sum(x)::int AS s FROM e',
+    );
+    expect(r).toMatchObject({ rowCount: 2, rows: [{ s: 3 }] });
+    await adapter.close();
+    await expect(adapter.execute('SELECT 1')).rejects.toBeInstanceOf(ClosedError);
+  });
+
   it('refuses contradictory options', () => {
     expect(() => new PostgreSQLAdapter({ embedded: true, pool: {} as never })).toThrow(/only one of/);
     expect(() => new PostgreSQLAdapter({ maxQuerySize: 0 })).toThrow(/maxQuerySize/);
