@@ -662,6 +662,16 @@ describe('with PGlite', () => {
     expect((await db.query('SELECT id FROM tb ORDER BY id')).rows).toEqual([{ id: 1 }, { id: 2 }]);
   });
 
+  it('statements PostgreSQL refuses in a transaction block are sent alone', async () => {
+    const log: string[] = [];
+    const b = new SQLBatcher({ adapter: pgliteAdapter(db, { log }) });
+    await b.processStatements([ins(1), 'VACUUM t', ins(2), 'CREATE INDEX CONCURRENTLY t_s ON t (s)', ins(3)]);
+    expect(log).toContain('VACUUM t');
+    expect(log).toContain('CREATE INDEX CONCURRENTLY t_s ON t (s)');
+    expect(await ids()).toEqual([1, 2, 3]);
+    await db.exec('DROP INDEX t_s');
+  });
+
   it("transaction: 'all' commits everything at the end, or nothing", async () => {
     const ok = new SQLBatcher({ adapter: pgliteAdapter(db), transaction: 'all', maxBytes: 60 });
     await ok.processStatements([ins(1), 'DELETE FROM tb', ins(2), ins(3)]);
