@@ -63,6 +63,10 @@ await batcher[Symbol.asyncDispose]();
 const rowsAffected = batcher.report.rowsAffected;
 const seconds = (performance.now() - started) / 1000;
 clearInterval(sampler);
+// With --expose-gc (the bench script passes it): what the run left behind, garbage collected.
+const gc = (globalThis as { gc?: () => void }).gc;
+gc?.();
+const retainedHeapMb = gc ? process.memoryUsage().heapUsed / 1024 / 1024 : undefined;
 
 const counted = await adapter.execute('SELECT count(*) FROM users');
 const rowCount = Number((counted.rows?.[0] as unknown[] | undefined)?.[0]);
@@ -94,6 +98,12 @@ const table: [string, string][] = [
     `${peakRssMb.toFixed(0)} MB (${baselineRssMb.toFixed(0)} MB after boot)`,
   ],
   ['peak JS heap', `${peakHeapMb.toFixed(0)} MB`],
+  [
+    'JS heap after the run, after GC',
+    retainedHeapMb === undefined
+      ? 'n/a (run with --expose-gc)'
+      : `${retainedHeapMb.toFixed(0)} MB (mostly the PGlite table: it holds every row in memory)`,
+  ],
 ];
 const width = Math.max(...table.map(([k]) => k.length));
 console.log(

@@ -97,7 +97,8 @@ interface Column {
 interface QueryState {
   readonly id: string;
   readonly slug: string;
-  readonly sql: string;
+  /** The statement; cut to its first 1,000 characters once the query is over. */
+  sql: string;
   readonly catalog: string | undefined;
   readonly schema: string | undefined;
   readonly hasTransactionHeader: boolean;
@@ -334,6 +335,7 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     if (q.phase === 'done') return;
     q.phase = 'done';
     q.rows = [];
+    q.sql = q.sql.slice(0, 1000);
     finished.push(q.id);
     if (finished.length > 1000) queries.delete(finished.shift()!);
   }
