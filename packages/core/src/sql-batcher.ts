@@ -212,13 +212,12 @@ export class SQLBatcher implements AsyncDisposable {
     this.cancelGraceMs = options.cancelGraceMs ?? 5_000;
     this.collector = options.collector;
     this.metadata = options.metadata;
-    this.policy = retryPolicy(options.retry);
+    // The adapter's implied settings (TrinoAdapter's retryAttempts, …) apply unless set here.
+    const implied = options.adapter?.batcherDefaults;
+    this.policy = retryPolicy(options.retry ?? implied?.retry);
+    const breaker = options.circuitBreaker ?? implied?.circuitBreaker;
     this.breaker =
-      options.circuitBreaker === true
-        ? new CircuitBreaker()
-        : options.circuitBreaker
-          ? new CircuitBreaker(options.circuitBreaker)
-          : undefined;
+      breaker === true ? new CircuitBreaker() : breaker ? new CircuitBreaker(breaker) : undefined;
     this.validate();
     const maxBytes = options.maxBytes ?? 1_000_000;
     this.builder = new BatchBuilder({

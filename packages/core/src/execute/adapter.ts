@@ -96,6 +96,16 @@ export interface Adapter {
   classifyError?(error: unknown): ErrorClassification;
   /** Release every resource. Later calls to `execute` reject with `ClosedError`. */
   close(): Promise<void>;
+  /**
+   * Batcher settings the adapter's own options imply (e.g. the seed's `retryAttempts`,
+   * `circuitBreakerEnabled`). `SQLBatcher` uses them when its options do not set them.
+   */
+  readonly batcherDefaults?: {
+    readonly retry?: { readonly maxAttempts?: number } | false;
+    readonly circuitBreaker?:
+      | boolean
+      | { readonly failureThreshold?: number; readonly resetTimeoutMs?: number };
+  };
 }
 
 /** One statement inside a batch, with the input statements it came from. */
