@@ -59,7 +59,9 @@ const base: DialectRules = {
 
 /** Lexical rules for each dialect. */
 export const DIALECTS: Readonly<Record<Dialect, DialectRules>> = {
-  generic: base,
+  // Unknown engine: compare names exactly (ClickHouse and MySQL-on-Linux tables are case-sensitive;
+  // Snowflake/Oracle fold to upper case): `Users` and `users` may be different tables.
+  generic: { ...base, foldTables: 'none', foldColumns: 'none' },
   postgres: {
     ...base,
     name: 'postgres',

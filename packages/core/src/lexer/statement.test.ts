@@ -217,6 +217,15 @@ describe('lexStatement: identifier normalisation per dialect', () => {
     }
   });
 
+  it('generic (unknown engine) compares names exactly and never equates quoted with unquoted', () => {
+    expect(key(u('Users'), 'generic')).not.toBe(key(u('users'), 'generic'));
+    expect(key(u('"users"'), 'generic')).not.toBe(key(u('users'), 'generic'));
+    expect(key(u('"USERS"'), 'generic')).not.toBe(key(u('users'), 'generic'));
+    expect(key(u('t', '(A)'), 'generic')).not.toBe(key(u('t', '(a)'), 'generic'));
+    expect(key(u('users'), 'generic')).toBe(key(u('users'), 'generic'));
+    expect(key(u('"users"'), 'generic')).toBe(key(u('"users"'), 'generic'));
+  });
+
   it('folds only ASCII letters (PostgreSQL keeps non-ASCII letters as written)', () => {
     expect(key(u('ÄX'), 'postgres')).not.toBe(key(u('äx'), 'postgres'));
     expect(key(u('ÄX'), 'postgres')).toBe(key(u('Äx'), 'postgres'));

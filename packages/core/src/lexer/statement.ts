@@ -258,7 +258,16 @@ function identEnd(s: string, i: number, r: DialectRules): number {
   return wordEnd(s, i);
 }
 
-function normIdent(text: string, fold: 'lower' | 'upper' | 'none', quotedFold: boolean): string {
+/**
+ * `unknown`: the engine's folding is not known (generic dialect): a quoted name then never equals an
+ * unquoted one (`"users"` is `USERS` on an upper-folding engine, `users` on a lower-folding one).
+ */
+function normIdent(
+  text: string,
+  fold: 'lower' | 'upper' | 'none',
+  quotedFold: boolean,
+  unknown = false,
+): string {
   const q = text.charCodeAt(0);
   if (q === 34 || q === 96) {
     const quote = text[0] as string;
@@ -268,7 +277,8 @@ function normIdent(text: string, fold: 'lower' | 'upper' | 'none', quotedFold: b
       .join(quote);
     // A quoted name equals the unquoted name that folds to it (`"users"` = `users` in postgres).
     // Parts are joined with \u0002 by the caller, so `"a.b"` never equals `a.b`.
-    return quotedFold ? asciiLower(inner) : inner;
+    const norm = quotedFold ? asciiLower(inner) : inner;
+    return unknown ? `\u0001${norm}` : norm;
   }
   return fold === 'lower' ? asciiLower(text) : fold === 'upper' ? asciiUpper(text) : text;
 }
@@ -296,7 +306,7 @@ function parsePrefix(s: string, i: number, r: DialectRules): { end: number; pars
   for (;;) {
     const e = identEnd(s, i, r);
     if (e < 0) return null;
-    tableParts.push(normIdent(s.slice(i, e), r.foldTables, false));
+    tableParts.push(normIdent(s.slice(i, e), r.foldTables, false, r.name === 'generic'));
     i = e;
     const j = skipTrivia(s, i, r);
     if (j < 0) return null;
@@ -322,7 +332,7 @@ function parsePrefix(s: string, i: number, r: DialectRules): { end: number; pars
       if (e < 0) return null;
       const text = s.slice(i, e);
       columns.push(text);
-      normColumns.push(normIdent(text, r.foldColumns, r.quotedColumnsCaseInsensitive));
+      normColumns.push(normIdent(text, r.foldColumns, r.quotedColumnsCaseInsensitive, r.name === 'generic'));
       i = skipTrivia(s, e, r);
       if (i < 0) return null;
       const c = s.charCodeAt(i);
@@ -447,7 +457,9 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
     if (!conflict || !parsed.normColumns) finalTailKind = 'unknown';
     else {
       for (const col of conflict) {
-        const pos = parsed.normColumns.indexOf(normIdent(col, r.foldColumns, r.quotedColumnsCaseInsensitive));
+        const pos = parsed.normColumns.indexOf(
+          normIdent(col, r.foldColumns, r.quotedColumnsCaseInsensitive, r.name === 'generic'),
+        );
         if (pos < 0) {
           finalTailKind = 'unknown';
           break;
