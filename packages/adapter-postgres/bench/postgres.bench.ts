@@ -66,8 +66,14 @@ async function viaBatcher(
   statements: Iterable<string>,
   options: Partial<SQLBatcherOptions>,
   copy: boolean,
+  maxRowsPerInsert?: number,
 ): Promise<Result> {
-  const adapter = new PostgreSQLAdapter({ connectionString: PG_URL, maxSize: 4, copy });
+  const adapter = new PostgreSQLAdapter({
+    connectionString: PG_URL,
+    maxSize: 4,
+    copy,
+    ...(maxRowsPerInsert ? { maxRowsPerInsert } : {}),
+  });
   let bytes = 0;
   const collector = {
     record(r: QueryRecord) {
@@ -116,6 +122,8 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
     }
     case 'batcher':
       return viaBatcher('batcher, defaults (multi-row INSERT)', seedStatements(ROWS), {}, false);
+    case 'batcher-rows':
+      return viaBatcher('batcher, maxRowsPerInsert: 1000', seedStatements(ROWS), {}, false, 1000);
     case 'batcher-c2':
       return viaBatcher('batcher, concurrency: 2', seedStatements(ROWS), { concurrency: 2 }, false);
     case 'batcher-copy':
@@ -151,7 +159,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
   }
 }
 
-const SCENARIOS = ['one-by-one', 'batcher', 'copy', 'batcher-copy', 'batcher-c2'];
+const SCENARIOS = ['one-by-one', 'batcher', 'copy', 'batcher-copy', 'batcher-c2', 'batcher-rows'];
 
 async function child(name: string): Promise<void> {
   const client = new pg.Client({ connectionString: PG_URL });

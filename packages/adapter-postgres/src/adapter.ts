@@ -63,6 +63,12 @@ export interface PostgreSQLAdapterOptions {
    */
   connectAttempts?: number;
   connectRetryDelayMs?: number;
+  /**
+   * Most VALUES rows per merged INSERT (default: no limit, as PostgreSQL has none). A tuning knob, not
+   * an engine limit, passed to the batcher as `capabilities.maxRowsPerInsert`; several such statements
+   * still travel in one request.
+   */
+  maxRowsPerInsert?: number;
   /** Hard ceiling of one request in UTF-8 bytes (default {@link DEFAULT_MAX_QUERY_SIZE}). */
   maxQuerySize?: number;
   /**
@@ -157,6 +163,10 @@ export class PostgreSQLAdapter implements Adapter {
     if (opts.maxSize !== undefined && !(Number.isInteger(opts.maxSize) && opts.maxSize > 0)) {
       throw new ConfigurationError('maxSize must be a positive integer');
     }
+    const rows = opts.maxRowsPerInsert;
+    if (rows !== undefined && !(Number.isInteger(rows) && rows > 0)) {
+      throw new ConfigurationError('maxRowsPerInsert must be a positive integer');
+    }
     this.copy = opts.copy ?? false;
     this.connectAttempts = Math.max(1, opts.connectAttempts ?? 5);
     this.connectRetryDelayMs = Math.max(0, opts.connectRetryDelayMs ?? 100);
@@ -169,6 +179,7 @@ export class PostgreSQLAdapter implements Adapter {
       transactions: true,
       savepoints: true,
       maxConcurrency,
+      ...(rows !== undefined ? { maxRowsPerInsert: rows } : {}),
       dialect: 'postgres',
     });
     this.source = this.open(opts);

@@ -136,6 +136,32 @@ describe('connection settings', () => {
     await expect(adapter.execute('SELECT 1')).rejects.toBeInstanceOf(ClosedError);
   });
 
+  it('maxRowsPerInsert caps the rows of each merged INSERT, several statements per request', async () => {
+    await db.sql('CREATE TABLE capped (id int)');
+    const adapter = db.adapter({ maxRowsPerInsert: 100 });
+    expect(adapter.capabilities.maxRowsPerInsert).toBe(100);
+    const seen: { statements: number; rows: number[] }[] = [];
+    const batcher = new SQLBatcher({
+      adapter,
+      plugins: [
+        {
+          name: 'spy',
+          beforeBatch: (b) => {
+            seen.push({
+              statements: b.statements.length,
+              rows: b.statements.map((s) => s.insert?.rows.length ?? 0),
+            });
+          },
+        },
+      ],
+    });
+    await batcher.processStatements(
+      Array.from({ length: 1000 }, (_, i) => `INSERT INTO capped (id) VALUES (${i})`),
+    );
+    expect(seen).toEqual([{ statements: 10, rows: Array(10).fill(100) }]);
+    expect(await db.sql('SELECT count(*)::int AS n FROM capped')).toEqual([{ n: 1000 }]);
+  });
+
   it('refuses contradictory options', () => {
     expect(() => new PostgreSQLAdapter({ embedded: true, pool: {} as never })).toThrow(/only one of/);
     expect(() => new PostgreSQLAdapter({ maxQuerySize: 0 })).toThrow(/maxQuerySize/);
