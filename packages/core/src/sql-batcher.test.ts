@@ -435,6 +435,15 @@ describe('bad input', () => {
     ]);
   });
 
+  it('a refused psql meta-command in the middle of a streamed chunk: the statements before it are executed', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true, dialect: 'postgres' });
+    const text = `${ins(1)};\n${ins(2)};\n\\connect other\n${ins(3)};\n`;
+    const err = await caught(new SQLBatcher({ adapter }).processStatements(splitStatementChunks([text])));
+    expect(err).toBeInstanceOf(InvalidStatementError);
+    expect((err as InvalidStatementError).statementIndex).toBe(2);
+    expect(sent.flatMap((s) => s.batch?.statements.flatMap((x) => x.indices) ?? [])).toEqual([0, 1]);
+  });
+
   it('unterminated quote mid-stream: every statement before it is executed, none after, none lost', async () => {
     const { adapter, sent } = recordingAdapter({ multiStatement: true, dialect: 'postgres' });
     const b = new SQLBatcher({ adapter });

@@ -121,6 +121,18 @@ END`;
     expect(seen).toEqual(['\\c otherdb']);
   });
 
+  it("refuses pg_dump's COPY … FROM stdin data blocks instead of splitting the data as SQL", () => {
+    const dump = "SET x = 1;\nCOPY public.t (a, b) FROM stdin;\n1\tit's\n2\t;\n\\.\n\nSELECT 1;";
+    expect(() => split(dump)).toThrow(/COPY/);
+    try {
+      split(dump);
+    } catch (err) {
+      expect((err as InvalidStatementError).statementIndex).toBe(1);
+    }
+    // COPY to a file or from a program is an ordinary statement
+    expect(split("COPY t TO '/tmp/x.csv'; COPY t FROM '/tmp/x.csv'")).toHaveLength(2);
+  });
+
   it('reports an unterminated quote at the end of input with the statement index and an excerpt', () => {
     for (const [text, index] of [
       ["SELECT 1; SELECT 2; INSERT INTO t VALUES ('abc", 2],

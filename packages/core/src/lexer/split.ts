@@ -59,6 +59,8 @@ export class StatementSplitter {
   private ended = false;
   /** Characters that could end the open token the scan stopped at; undefined: rescan on every chunk. */
   private waitFor: string | undefined;
+  /** An error found after some statements of the same chunk: thrown by the next push()/end(). */
+  private failure: unknown;
   /** Chunks received while waiting for one of {@link waitFor}. */
   private parked: string[] = [];
   /** The last two characters received (a terminator may straddle two chunks). */
@@ -77,6 +79,7 @@ export class StatementSplitter {
   /** Feed the next chunk of text; returns the statements it completed. */
   push(chunk: string): string[] {
     if (this.ended) throw new Error('StatementSplitter: push() after end()');
+    if (this.failure !== undefined) throw this.failure;
     const probe = this.lastChars + chunk;
     this.lastChars = probe.slice(-2);
     if (this.waitFor !== undefined) {
@@ -97,12 +100,22 @@ export class StatementSplitter {
     }
     this.buf += chunk;
     const out: string[] = [];
-    this.scan(false, out);
+    try {
+      this.scan(false, out);
+    } catch (err) {
+      // Hand out the statements before the bad one first (a stream executes them); fail on the next call.
+      if (out.length === 0) throw err;
+      this.failure = err;
+    }
     return out;
   }
 
   /** Signal the end of input; returns the last statement(s). Throws on an unterminated quote or comment. */
   end(): string[] {
+    if (this.failure !== undefined) {
+      this.ended = true;
+      throw this.failure;
+    }
     if (this.ended) return [];
     this.ended = true;
     if (this.parked.length > 0) this.buf += this.unpark('');
@@ -136,6 +149,18 @@ export class StatementSplitter {
   private emit(end: number, out: string[]): void {
     if (this.hasContent) {
       const text = this.buf.slice(this.start, end).trim();
+      if (
+        this.rules.psqlMetaCommands &&
+        (text.charCodeAt(0) | 32) === 99 /* c */ &&
+        /^copy\b[\s\S]*\bfrom\s+stdin\b/i.test(text)
+      ) {
+        // pg_dump's data blocks: the lines after it up to `\.` are data, not SQL.
+        throw new InvalidStatementError(
+          'COPY … FROM stdin data inside a SQL file is not supported (dump with --inserts, or load it with psql)',
+          this.count,
+          text,
+        );
+      }
       if (this.rules.name === 'mysql' && /^delimiter\b/i.test(text)) {
         // A mysql client command: it changes how the rest of the file splits. Refuse rather than mis-split.
         throw new InvalidStatementError(
