@@ -821,7 +821,7 @@ describe('concurrency', () => {
     expect(max).toBe(1);
   });
 
-  it('session statements (SET, BEGIN) pin every later request to one session, even with concurrency', async () => {
+  it('session statements (SET, BEGIN, set_config) pin every later request to one session, even with concurrency', async () => {
     const where: string[] = [];
     const session = async () => ({
       execute: async (sql: string) => {
@@ -842,12 +842,18 @@ describe('concurrency', () => {
       capabilities: { multiStatement: false, transactions: true },
     });
     const b = new SQLBatcher({ adapter, concurrency: 2, maxBytes: 40 }); // one INSERT per request
-    await b.processStatements([ins(1), ins(2), 'SET search_path TO s2', ins(3), ins(4)]);
+    await b.processStatements([
+      ins(1),
+      ins(2),
+      "SELECT pg_catalog.set_config('search_path', '', false)",
+      ins(3),
+      ins(4),
+    ]);
     // the first INSERT went out in parallel before the SET was read; the SET and everything after it
     // share one session
     expect(where[0]).toBe('pool: INSERT INTO t ');
     expect(where.slice(2)).toEqual([
-      'session: SET search_pat',
+      'session: SELECT pg_cata',
       'session: INSERT INTO t ',
       'session: INSERT INTO t ',
     ]);

@@ -587,7 +587,13 @@ export class SQLBatcher implements AsyncDisposable {
       );
     }
     // SET / BEGIN … change the connection they run on: from here on every request shares one session.
-    if ((lexed.kind === 'session' || lexed.kind === 'transaction') && this.transaction === 'none') {
+    if (
+      this.transaction === 'none' &&
+      (lexed.kind === 'session' ||
+        lexed.kind === 'transaction' ||
+        // pg_dump: SELECT pg_catalog.set_config('search_path', '', false)
+        (lexed.kind === 'select' && /\bset_config\s*\(/i.test(lexed.text)))
+    ) {
       this.pinned = true;
     }
     this.builder.add(index, lexed);
