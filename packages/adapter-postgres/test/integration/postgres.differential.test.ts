@@ -23,9 +23,11 @@ CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id) ON 
   note text, amount numeric(10,2), flag bool, created date);
 CREATE TABLE "MixedCase" ("Key" int PRIMARY KEY, val text);
 CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL DEFAULT 0);
+CREATE TABLE typed (id int PRIMARY KEY, i int, f float8, t text, j jsonb, ts timestamptz, b bool, c char(3),
+  vc varchar(5), n numeric(6,1));
 INSERT INTO parent VALUES (1, 'p1'), (2, 'p2'), (3, 'p3'), (4, 'p4'), (5, 'p5');`;
 
-const TABLES = ['parent', 'child', '"MixedCase"', 'kv'];
+const TABLES = ['parent', 'child', '"MixedCase"', 'kv', 'typed'];
 
 // ------------------------------------------------------------------ generators
 
@@ -84,6 +86,64 @@ const key = fc.constantFrom("'a'", "'b'", "'c'", "'ä'", "'A'");
 
 type Op = (id: number) => string;
 
+/**
+ * Per column of `typed`: literal forms INSERT accepts, including the ones where COPY's text input would
+ * differ (numbers into text, 1.5 into int, -0 into float8, casts with default modifiers): the COPY fast
+ * path must leave those to INSERT.
+ */
+const typedValues = {
+  i: ['1', '-7', '2.5', '-0', "'12'", "'7'::int", '1e3', "' 42 '", 'NULL'],
+  f: [
+    '1',
+    '-0',
+    '-0.0',
+    '0.1',
+    '1e-3',
+    '-2.5e2',
+    "'-0'",
+    "'NaN'",
+    "'Infinity'",
+    "'1.5'::float8",
+    '007',
+    'NULL',
+  ],
+  t: [
+    "'x'",
+    '007',
+    '1.50',
+    '1e3',
+    '-0',
+    'TRUE',
+    "DATE '2024-01-02'",
+    "'5'::int",
+    "'y'::text",
+    "'ab'::varchar",
+    "E'a\\tb'",
+    'NULL',
+  ],
+  j: [`'{"a": 1}'`, "'[1, 2]'", `'"s"'`, "'null'", `'{"b": [true]}'::jsonb`, `' { "z" : 1 } '`, 'NULL'],
+  ts: [
+    "'2024-01-01 00:00:00+02'",
+    "TIMESTAMPTZ '2024-03-04 05:06:07.891+00'",
+    "TIMESTAMP '2024-01-01 10:00'",
+    "DATE '2024-01-01'",
+    "'epoch'",
+    "'infinity'",
+    'NULL',
+  ],
+  b: ['TRUE', 'false', "'t'", "'no'", "'on'", "' yes '", 'NULL'],
+  c: ["'ab'", "'abc'", "'ab  '", "'x'::char", "'xy'::text", 'NULL'],
+  vc: ["'abc'", "'ab'::varchar", '12', "'abcde'", "'abcde   '", 'NULL'],
+  n: ['1', '1.25', '-1.35', "'2.45'", '12345.04', "'3'::numeric", '1e2', 'NULL'],
+} as const;
+const typedRow = fc.record(
+  Object.fromEntries(Object.entries(typedValues).map(([k, v]) => [k, fc.constantFrom(...v)])) as {
+    [K in keyof typeof typedValues]: fc.Arbitrary<(typeof typedValues)[K][number]>;
+  },
+);
+const typedInsert = (id: number, r: Record<keyof typeof typedValues, string>) =>
+  `INSERT INTO typed (id, i, f, t, j, ts, b, c, vc, n) VALUES (${id}, ${r.i}, ${r.f}, ${r.t}, ${r.j}, ${r.ts}, ${r.b}, ${r.c}, ${r.vc}, ${r.n})`;
+
 const childRow = fc.tuple(parentRef, textLiteral, amount, flag, date);
 const ops: fc.Arbitrary<Op>[] = [
   // single-row INSERTs (the common case, merged by the batcher)
@@ -105,6 +165,16 @@ const ops: fc.Arbitrary<Op>[] = [
       (rows) => (id: number) =>
         `INSERT INTO child (id, parent_id, note, amount, flag, created) VALUES ${rows
           .map(([p, n, a, f, d], i) => `(${100000 + id * 10 + i}, ${p}, ${n}, ${a}, ${f}, ${d})`)
+          .join(', ')}`,
+    ),
+  // every column type with literal forms where COPY and INSERT could disagree
+  typedRow.map((r) => (id: number) => typedInsert(id, r)),
+  fc
+    .array(typedRow, { minLength: 2, maxLength: 5 })
+    .map(
+      (rows) => (id: number) =>
+        `INSERT INTO typed (id, i, f, t, j, ts, b, c, vc, n) VALUES ${rows
+          .map((r, k) => typedInsert(100000 + id * 10 + k, r).slice(typedInsert(0, r).indexOf('VALUES') + 7))
           .join(', ')}`,
     ),
   // quoted / mixed-case identifiers
@@ -152,7 +222,7 @@ const ops: fc.Arbitrary<Op>[] = [
 
 /** Several INSERTs in a row, so merging and COPY have runs to work on. */
 const run = fc
-  .tuple(fc.oneof(...ops.slice(0, 2), ops[4]!), fc.integer({ min: 2, max: 12 }))
+  .tuple(fc.oneof(...ops.slice(0, 2), ops[4]!, ops[6]!), fc.integer({ min: 2, max: 12 }))
   .map(([op, n]) => Array.from({ length: n }, () => op));
 const stream = fc
   .array(
@@ -228,7 +298,7 @@ async function reset(): Promise<void> {
   const ddl = (s: string) =>
     `DROP SCHEMA IF EXISTS ${s} CASCADE; CREATE SCHEMA ${s}; SET search_path TO ${s}; ${DDL}`;
   const empty = (s: string) =>
-    `SET search_path TO ${s}; DELETE FROM child; DELETE FROM parent; DELETE FROM "MixedCase"; DELETE FROM kv; ${DDL.slice(DDL.indexOf('INSERT'))}`;
+    `SET search_path TO ${s}; DELETE FROM child; DELETE FROM parent; DELETE FROM "MixedCase"; DELETE FROM kv; DELETE FROM typed; ${DDL.slice(DDL.indexOf('INSERT INTO parent'))}`;
   await db.sql(dirtySchema ? `${ddl(schemaA)} ${ddl(schemaB)}` : `${empty(schemaA)} ${empty(schemaB)}`);
 }
 
