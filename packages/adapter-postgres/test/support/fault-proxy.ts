@@ -40,7 +40,19 @@ export class FaultProxy {
     return this.rule !== undefined;
   }
 
+  private refusals = 0;
+
+  /** Hang up on the next `n` new connections before they reach the server (a failed connect). */
+  refuseNext(n = 1): void {
+    this.refusals += n;
+  }
+
   private accept(client: net.Socket): void {
+    if (this.refusals > 0) {
+      this.refusals--;
+      client.destroy();
+      return;
+    }
     const upstream = net.connect(this.targetPort, this.targetHost);
     const pair: [net.Socket, net.Socket] = [client, upstream];
     this.pairs.add(pair);
