@@ -194,6 +194,9 @@ export class PostgreSQLAdapter implements Adapter {
   private copyModule: Promise<CopyFrom> | undefined;
 
   private async open(opts: PostgreSQLAdapterOptions): Promise<Source> {
+    const embedded = opts.pglite !== undefined || !!opts.embedded;
+    // COPY over pg needs pg-copy-streams: fail before the first request rather than in the middle of one.
+    if (this.copy && !embedded) await this.loadCopy();
     if (opts.pglite) return new PGliteSource(opts.pglite, false);
     if (opts.embedded) {
       const { PGlite } = await loadModule<{ PGlite: new (dataDir?: string) => PGliteLike }>(

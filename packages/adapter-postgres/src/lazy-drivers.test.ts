@@ -35,4 +35,11 @@ describe('drivers are optional peers', () => {
     await a.close();
     expect([...loaded]).toEqual(['pg']);
   });
+
+  it('loads pg-copy-streams up front when copy: true needs it', async () => {
+    const { PostgreSQLAdapter } = await import('./index.js');
+    const a = new PostgreSQLAdapter({ connectionString: 'postgres://nobody@127.0.0.1:1/none', copy: true });
+    await a.close();
+    expect([...loaded].sort()).toEqual(['pg', 'pg-copy-streams']);
+  });
 });
