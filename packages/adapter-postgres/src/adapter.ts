@@ -232,7 +232,14 @@ export class PostgreSQLAdapter implements Adapter {
 
   private async acquire(): Promise<Connection> {
     if (this.closed) throw new ClosedError('PostgreSQLAdapter');
-    const source = await this.source;
+    let source: Source;
+    try {
+      source = await this.source;
+    } catch (err) {
+      // The driver could not be loaded or the pool created: nothing was sent.
+      noteError(err, { phase: 'connect' });
+      throw err;
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         return await source.acquire();

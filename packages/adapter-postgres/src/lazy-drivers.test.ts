@@ -32,6 +32,9 @@ describe('drivers are optional peers', () => {
   it('loads pg only when the adapter has to create a pool', async () => {
     const { PostgreSQLAdapter } = await import('./index.js');
     const a = new PostgreSQLAdapter({ connectionString: 'postgres://nobody@127.0.0.1:1/none' });
+    // The mocked Pool is not a usable pool: the failure is reported as "nothing was sent".
+    const err = await a.execute('SELECT 1').catch((e: unknown) => e);
+    expect(a.classifyError(err)).toEqual({ transient: false, effect: 'none' });
     await a.close();
     expect([...loaded]).toEqual(['pg']);
   });
