@@ -176,7 +176,8 @@ export class BatchBuilder {
       sql,
       bytes,
       indices: [index],
-      plainInsert: ins !== undefined && ins.tailKind === 'none',
+      // (a row with a subquery reads tables: not commutable with other INSERTs, never in parallel)
+      plainInsert: ins !== undefined && ins.tailKind === 'none' && ins.arity > 0,
       ...(ins
         ? {
             insert: {
