@@ -228,6 +228,24 @@ describe('timeout', () => {
     expect(err.inDoubt).toBe(false);
   });
 
+  it('leaves no timer behind once a cancelled request has settled', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const adapter = new GenericAdapter({
+      execute: (_sql, opts) =>
+        new Promise((_resolve, reject) => {
+          opts?.signal?.addEventListener('abort', () => reject(new Error('cancelled')));
+        }),
+      classifyError: () => ({ transient: false, effect: 'none' }),
+    });
+    await caught(
+      new SQLBatcher({ adapter, timeoutMs: 10, cancelGraceMs: 60_000, retry: false }).processStatements([
+        ins(1),
+      ]),
+    );
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+
   it('an adapter that ignores abort: TimeoutError after the grace period, in doubt, not retried', async () => {
     let calls = 0;
     const adapter = new GenericAdapter({

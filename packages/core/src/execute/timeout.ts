@@ -1,5 +1,4 @@
 import { TimeoutError } from '../errors.js';
-import { sleep } from './retry.js';
 
 /**
  * Run `fn` with a per-request timeout. On timeout the signal is aborted (adapters cancel the query on
@@ -30,7 +29,14 @@ export async function withTimeout<T>(
     throw first.error;
   }
   ac.abort(new TimeoutError(timeoutMs));
-  const late = await Promise.race([settled, sleep(graceMs).then(() => 'gone' as const)]);
+  // (a timer of our own, cleared when the request settles first: a pending grace timer would keep the
+  // process alive for graceMs after every cancelled request)
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const gone = new Promise<'gone'>((resolve) => {
+    grace = setTimeout(() => resolve('gone'), graceMs);
+  });
+  const late = await Promise.race([settled, gone]);
+  clearTimeout(grace);
   if (late === 'gone') throw new TimeoutError(timeoutMs);
   if (late.ok) return late.value;
   throw new TimeoutError(timeoutMs, { cause: late.error });
