@@ -57,6 +57,18 @@ describe('classifyPostgresError', () => {
       effect: 'none',
     });
   });
+  it('knows pg refuses a dead client before sending anything', () => {
+    expect(classifyPostgresError(new Error('Client was closed and is not queryable'))).toEqual({
+      transient: true,
+      effect: 'none',
+    });
+  });
+  it('knows a closed PGlite runs nothing', () => {
+    expect(classifyPostgresError(new Error('PGlite is closed'))).toEqual({
+      transient: false,
+      effect: 'none',
+    });
+  });
   it('is conservative about errors it does not know', () => {
     expect(classifyPostgresError(new Error('boom'))).toEqual({ transient: false, effect: 'unknown' });
     expect(classifyPostgresError('string')).toEqual({ transient: false, effect: 'unknown' });
