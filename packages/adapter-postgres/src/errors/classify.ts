@@ -101,6 +101,10 @@ export function classifyPostgresError(err: unknown): ErrorClassification {
   // pg refuses, before sending anything, to use a client whose connection already failed.
   if (typeof message === 'string' && /is not queryable/.test(message))
     return { transient: true, effect: 'none' };
+  // PGlite checks this before running anything.
+  if (typeof message === 'string' && /^PGlite is clos(ed|ing)$/.test(message)) {
+    return { transient: false, effect: 'none' };
+  }
   if (typeof code === 'string' && SOCKET_CODES_NOT_SENT.has(code)) return { transient: true, effect: 'none' };
   if (state === '53300' || state === '57P03') {
     // Too many connections / starting up: refused at connect, nothing ran.
