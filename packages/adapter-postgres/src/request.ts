@@ -32,12 +32,11 @@ export type CopyEvent =
   | { kind: 'not-eligible' }
   | { kind: 'fallback'; error: unknown };
 
-/** Start offset of each statement of `batch` inside `sql`, or undefined when they cannot all be found. */
-function statementStarts(sql: string, batch: BatchInfo | undefined): number[] | undefined {
-  if (!batch) return undefined;
+/** Start offset of each statement inside `sql`, or undefined when they cannot all be found in order. */
+function statementStarts(sql: string, statements: BatchInfo['statements']): number[] | undefined {
   const starts: number[] = [];
   let cursor = 0;
-  for (const st of batch.statements) {
+  for (const st of statements) {
     const at = sql.indexOf(st.sql, cursor);
     if (at < 0) return undefined;
     starts.push(at);
@@ -55,7 +54,7 @@ function locate(
 ): number | undefined {
   if (statements.length === 1) return offset;
   const e = err as { position?: unknown; completedStatements?: unknown } | undefined;
-  const starts = statementStarts(sql, { statements } as BatchInfo);
+  const starts = statementStarts(sql, statements);
   if (starts) {
     const pos = statementAtPosition(sql, starts, e?.position as string | number | undefined);
     if (pos !== undefined) return offset + pos;
