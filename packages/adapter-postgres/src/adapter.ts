@@ -107,15 +107,22 @@ function isClient(x: object): x is PgClientLike {
   );
 }
 
-async function loadModule<T>(name: string): Promise<T> {
+/**
+ * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
+ * default export (CommonJS modules imported from ESM).
+ */
+async function loadModule<T>(name: string, member: string): Promise<T> {
+  let m: Record<string, unknown>;
   try {
-    const m = (await import(name)) as { default?: T };
-    return (m.default ?? m) as T;
+    m = (await import(name)) as Record<string, unknown>;
   } catch (err) {
     throw new ConfigurationError(
       `the PostgreSQL adapter needs the "${name}" package for this configuration: npm i ${name} (${(err as Error).message})`,
     );
   }
+  const found = m[member] ?? (m.default as Record<string, unknown> | undefined)?.[member];
+  if (found === undefined) throw new ConfigurationError(`"${name}" does not export ${member}`);
+  return found as T;
 }
 
 /**
@@ -188,7 +195,7 @@ export class PostgreSQLAdapter implements Adapter {
   }
 
   private loadCopy = (): Promise<CopyFrom> => {
-    this.copyModule ??= loadModule<{ from: CopyFrom }>('pg-copy-streams').then((m) => m.from);
+    this.copyModule ??= loadModule<CopyFrom>('pg-copy-streams', 'from');
     return this.copyModule;
   };
   private copyModule: Promise<CopyFrom> | undefined;
@@ -199,15 +206,13 @@ export class PostgreSQLAdapter implements Adapter {
     if (this.copy && !embedded) await this.loadCopy();
     if (opts.pglite) return new PGliteSource(opts.pglite, false);
     if (opts.embedded) {
-      const { PGlite } = await loadModule<{ PGlite: new (dataDir?: string) => PGliteLike }>(
-        '@electric-sql/pglite',
-      );
+      const PGlite = await loadModule<new (dataDir?: string) => PGliteLike>('@electric-sql/pglite', 'PGlite');
       const dataDir = typeof opts.embedded === 'object' ? opts.embedded.dataDir : undefined;
       return new PGliteSource(new PGlite(dataDir), true);
     }
     if (opts.pool) return new PoolSource(opts.pool, false, this.loadCopy);
     if (opts.client) return new ClientSource(opts.client, false, this.loadCopy);
-    const pg = await loadModule<{ Pool: new (config: object) => PgPoolLike }>('pg');
+    const Pool = await loadModule<new (config: object) => PgPoolLike>('pg', 'Pool');
     const config: Record<string, unknown> = {
       application_name: opts.applicationName ?? 'sqlbatcher',
       max: opts.maxSize ?? 10,
@@ -227,7 +232,7 @@ export class PostgreSQLAdapter implements Adapter {
     ] as const) {
       if (v !== undefined) config[k] = v;
     }
-    return new PoolSource(new pg.Pool(config), true, this.loadCopy);
+    return new PoolSource(new Pool(config), true, this.loadCopy);
   }
 
   private async acquire(): Promise<Connection> {
