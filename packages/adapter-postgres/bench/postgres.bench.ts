@@ -122,6 +122,13 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
     }
     case 'batcher':
       return viaBatcher('batcher, defaults (multi-row INSERT)', seedStatements(ROWS), {}, false);
+    case 'batcher-copy-c2':
+      return viaBatcher(
+        'batcher, copy: true, concurrency: 2',
+        dumpStatements(ROWS),
+        { concurrency: 2 },
+        true,
+      );
     case 'batcher-rows':
       return viaBatcher('batcher, maxRowsPerInsert: 1000', seedStatements(ROWS), {}, false, 1000);
     case 'batcher-c2':
@@ -159,7 +166,15 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
   }
 }
 
-const SCENARIOS = ['one-by-one', 'batcher', 'copy', 'batcher-copy', 'batcher-c2', 'batcher-rows'];
+const SCENARIOS = [
+  'one-by-one',
+  'batcher',
+  'copy',
+  'batcher-copy',
+  'batcher-c2',
+  'batcher-copy-c2',
+  'batcher-rows',
+];
 
 async function child(name: string): Promise<void> {
   const client = new pg.Client({ connectionString: PG_URL });
@@ -214,6 +229,10 @@ async function main(): Promise<void> {
     ['batcher vs hand-written COPY (time ratio, target ≤ 3×)', t('batcher') / t('copy')],
     ['batcher copy: true vs hand-written COPY (time ratio, target ≤ 1.5×)', t('batcher-copy') / t('copy')],
     ['concurrency: 2 vs 1 (speed-up)', t('batcher') / t('batcher-c2')],
+    [
+      'batcher copy: true, concurrency: 2 vs hand-written COPY (time ratio)',
+      t('batcher-copy-c2') / t('copy'),
+    ],
   ] as const;
   console.table(ratios.map(([what, v]) => ({ ratio: what, value: `${fmt(v, 2)}×` })));
 }
