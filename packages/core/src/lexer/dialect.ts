@@ -37,6 +37,11 @@ export interface DialectRules {
    * `5 - -1`).
    */
   readonly dashCommentNeedsSpace?: boolean;
+  /**
+   * Procedural scripts: `BEGIN … END`, `IF … END IF` … blocks hold `;`-separated statements that the
+   * splitter keeps together (bigquery, snowflake).
+   */
+  readonly scriptBlocks?: boolean;
 }
 
 const base: DialectRules = {
@@ -78,6 +83,7 @@ export const DIALECTS: Readonly<Record<Dialect, DialectRules>> = {
     dollarQuotes: 'plain',
     backslashEscapes: true,
     slashSlashComments: true,
+    scriptBlocks: true,
     foldTables: 'upper',
     foldColumns: 'upper',
   },
@@ -88,6 +94,7 @@ export const DIALECTS: Readonly<Record<Dialect, DialectRules>> = {
     doubleQuoteIsString: true,
     hashComments: true,
     tripleQuotes: true,
+    scriptBlocks: true,
     // BigQuery table names are case-sensitive; column names are not.
     foldTables: 'none',
     foldColumns: 'lower',

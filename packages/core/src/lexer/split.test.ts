@@ -105,6 +105,82 @@ END`;
     expect(split(`${plpgsql}; SELECT 4`)).toEqual([plpgsql, 'SELECT 4']);
   });
 
+  it('keeps BigQuery / Snowflake script blocks whole', () => {
+    const bqProc = `CREATE OR REPLACE PROCEDURE ds.p(x INT64)
+BEGIN
+  DECLARE y INT64 DEFAULT 0;
+  IF x > 0 THEN
+    SET y = (SELECT CASE WHEN x > 1 THEN 2 ELSE 1 END);
+    INSERT INTO ds.t (a) VALUES (y);
+  ELSEIF x = 0 THEN
+    SELECT IF(x = 0, 'zero', 'neg');
+  END IF;
+  WHILE y < 3 DO
+    SET y = y + 1;
+  END WHILE;
+  LOOP
+    LEAVE;
+  END LOOP;
+  FOR r IN (SELECT 1 AS v) DO
+    SELECT r.v;
+  END FOR;
+  REPEAT SET y = y - 1; UNTIL y <= 0 END REPEAT;
+EXCEPTION WHEN ERROR THEN
+  SELECT @@error.message;
+END`;
+    expect(
+      split(
+        `${bqProc};
+CALL ds.p(1);`,
+        'bigquery',
+      ),
+    ).toEqual([bqProc, 'CALL ds.p(1)']);
+    const topIf =
+      "IF (SELECT COUNT(*) FROM ds.t) > 0 THEN\n  DELETE FROM ds.t WHERE TRUE;\n  SELECT 'x;y';\nEND IF";
+    expect(split(`DECLARE n INT64;\n${topIf};\nSELECT REPEAT('a', 2);`, 'bigquery')).toEqual([
+      'DECLARE n INT64',
+      topIf,
+      "SELECT REPEAT('a', 2)",
+    ]);
+    expect(split('BEGIN TRANSACTION; INSERT INTO t VALUES (1); COMMIT TRANSACTION;', 'bigquery')).toEqual([
+      'BEGIN TRANSACTION',
+      'INSERT INTO t VALUES (1)',
+      'COMMIT TRANSACTION',
+    ]);
+    expect(split('BEGIN; SELECT 1; COMMIT;', 'snowflake')).toEqual(['BEGIN', 'SELECT 1', 'COMMIT']);
+    const sfBlock = `DECLARE
+  c INTEGER DEFAULT 0;
+BEGIN
+  FOR i IN 1 TO 3 DO
+    c := c + i;
+  END FOR;
+  CASE (c)
+    WHEN 6 THEN INSERT INTO t VALUES (c);
+    ELSE RETURN 'odd;';
+  END CASE;
+  RETURN c;
+EXCEPTION
+  WHEN OTHER THEN RETURN -1;
+END`;
+    expect(
+      split(
+        `${sfBlock};
+SELECT 2;`,
+        'snowflake',
+      ),
+    ).toEqual([sfBlock, 'SELECT 2']);
+    // END; then a CASE statement inside a block: the CASE opens a block again
+    const nested = 'BEGIN BEGIN SELECT 1; END; CASE (x) WHEN 1 THEN SELECT 2; END CASE; END';
+    expect(split(`${nested}; SELECT 3;`, 'snowflake')).toEqual([nested, 'SELECT 3']);
+    const sfProc =
+      'CREATE PROCEDURE p() RETURNS INT LANGUAGE SQL AS\nBEGIN\n  INSERT INTO t VALUES (1);\n  RETURN 1;\nEND';
+    expect(split(`${sfProc}; CALL p();`, 'snowflake')).toEqual([sfProc, 'CALL p()']);
+    // postgres/trino/mysql are not affected: `;` ends statements there
+    expect(split('IF x THEN SELECT 1; END IF;', 'trino')).toHaveLength(2);
+    expect(lexStatement('BEGIN SELECT 1; END', 'bigquery').kind).toBe('other');
+    expect(lexStatement('BEGIN TRANSACTION', 'bigquery').kind).toBe('transaction');
+  });
+
   it('ignores \\restrict and \\unrestrict, rejects other psql meta-commands', () => {
     expect(split('\\restrict abc123\nSELECT 1;\n\\unrestrict abc123\n')).toEqual(['SELECT 1']);
     expect(() => split('SELECT 1;\n\\c otherdb\nSELECT 2;')).toThrow(InvalidStatementError);
@@ -282,7 +358,23 @@ const fragments: Record<Dialect, string[]> = {
     'a$b',
   ],
   trino: ["'a;b'", "'it''s'", '-- ; c\n', '/* ; */', '"q;""x"'],
-  snowflake: ["'a\\';b'", "'it''s'", '$$ ; $$', '// ; c\n', '-- ; c\n', '/* ; */', '"q;"'],
+  snowflake: [
+    "'a\\';b'",
+    "'it''s'",
+    '$$ ; $$',
+    '// ; c\n',
+    '-- ; c\n',
+    '/* ; */',
+    '"q;"',
+    'BEGIN ',
+    'BEGIN;',
+    'BEGIN TRANSACTION;',
+    'DECLARE x INT; ',
+    'END;',
+    'END IF;',
+    'IF x THEN ',
+    'CASE ',
+  ],
   bigquery: [
     "'a\\';b'",
     '"a\\";b"',
@@ -293,6 +385,14 @@ const fragments: Record<Dialect, string[]> = {
     '# ; c\n',
     '-- ; c\n',
     '/* ; */',
+    'BEGIN ',
+    'BEGIN TRANSACTION;',
+    'END;',
+    'END IF;',
+    'IF x THEN ',
+    'WHILE x DO ',
+    'END WHILE;',
+    'LOOP ',
   ],
   mysql: [
     "'a\\';b'",

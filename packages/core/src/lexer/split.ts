@@ -8,6 +8,7 @@ import {
   mayStartToken,
   NOT_SPECIAL,
   skipToken,
+  skipTrivia,
 } from './scanner.js';
 
 /** Options of {@link StatementSplitter} and {@link splitStatements}. */
@@ -54,6 +55,12 @@ export class StatementSplitter {
   private headDone = false;
   private parenDepth = 0;
   private blockDepth = 0;
+  /** Script blocks (bigquery, snowflake): the next word starts a statement (IF/LOOP/… open a block). */
+  private stmtStart = true;
+  /** The previous word was a block-closing END (`END CASE` must not open a block). */
+  private afterEnd = false;
+  /** Snowflake `DECLARE …` opened a block that its `BEGIN` continues. */
+  private declared = false;
   /** Statements emitted so far: the index of the next one. */
   private count = 0;
   private ended = false;
@@ -178,6 +185,9 @@ export class StatementSplitter {
     this.headDone = false;
     this.parenDepth = 0;
     this.blockDepth = 0;
+    this.stmtStart = true;
+    this.afterEnd = false;
+    this.declared = false;
   }
 
   private scan(final: boolean, out: string[]): void {
@@ -191,6 +201,13 @@ export class StatementSplitter {
         this.emit(i, out);
         i++;
         this.start = i;
+        continue;
+      }
+      if (c === 59 && r.scriptBlocks) {
+        // `;` inside a script block: the next word starts a statement of the block
+        this.stmtStart = true;
+        this.afterEnd = false;
+        i++;
         continue;
       }
       if (isSpace(c)) {
@@ -213,7 +230,11 @@ export class StatementSplitter {
           break;
         }
         if (e !== NOT_SPECIAL) {
-          if (!lastToken.trivia) this.hasContent = true;
+          if (!lastToken.trivia) {
+            this.hasContent = true;
+            this.stmtStart = false;
+            this.afterEnd = false;
+          }
           i = e;
           continue;
         }
@@ -225,13 +246,98 @@ export class StatementSplitter {
         let j = i + 1;
         while (j < n && isIdentChar(s.charCodeAt(j))) j++;
         if (j === n && !final) break;
-        if (!this.headDone || this.routine) this.word(s, i, j);
+        if (r.scriptBlocks) {
+          if (this.scriptWord(s, i, j, final)) break; // needs the next word: wait for more input
+        } else if (!this.headDone || this.routine) this.word(s, i, j);
         i = j;
         continue;
       }
+      this.stmtStart = false;
+      this.afterEnd = false;
       i++;
     }
     this.pos = i;
+  }
+
+  /**
+   * BigQuery / Snowflake scripting: `BEGIN … END`, and `IF`, `LOOP`, `WHILE`, `FOR`, `REPEAT` starting
+   * a statement, open blocks closed by `END` (`END IF`, `END LOOP`, …); `CASE` opens one anywhere (its
+   * `END` or `END CASE` closes it); Snowflake's `DECLARE …` opens a block its `BEGIN` continues.
+   * `BEGIN;` / `BEGIN TRANSACTION` (WORK, NAME) is a transaction statement, not a block. `;` inside a
+   * block does not end the statement. Returns true when the next word is needed and not yet read.
+   */
+  private scriptWord(s: string, i: number, j: number, final: boolean): boolean {
+    const start = this.stmtStart;
+    const afterEnd = this.afterEnd;
+    this.stmtStart = false;
+    this.afterEnd = false;
+    if (j - i < 2 || j - i > 7) return false;
+    const w = s.slice(i, j).toUpperCase();
+    switch (w) {
+      case 'BEGIN': {
+        const next = this.nextWord(s, j, final);
+        if (next === undefined) {
+          this.stmtStart = start;
+          this.afterEnd = afterEnd;
+          return true;
+        }
+        if (next === ';' || next === 'TRANSACTION' || next === 'WORK' || next === 'NAME' || next === '')
+          return false;
+        if (this.declared) this.declared = false;
+        else this.blockDepth++;
+        this.stmtStart = true;
+        return false;
+      }
+      case 'DECLARE':
+        if (this.rules.name === 'snowflake' && this.blockDepth === 0 && !this.declared) {
+          this.declared = true;
+          this.blockDepth++;
+        }
+        return false;
+      case 'CASE':
+        if (!afterEnd) this.blockDepth++; // (`END CASE` closes one)
+        return false;
+      case 'IF':
+      case 'LOOP':
+      case 'WHILE':
+      case 'FOR':
+      case 'REPEAT':
+        if (start) this.blockDepth++;
+        if (w === 'LOOP' || w === 'REPEAT') this.stmtStart = start;
+        return false;
+      case 'THEN':
+      case 'ELSE':
+      case 'DO':
+        this.stmtStart = true;
+        return false;
+      case 'END': {
+        if (this.blockDepth === 0) return false;
+        const next = this.nextWord(s, j, final);
+        if (next === undefined) {
+          this.stmtStart = start;
+          this.afterEnd = afterEnd;
+          return true;
+        }
+        this.blockDepth--;
+        this.afterEnd = true;
+        return false;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** The upper-cased word (or `;`) after position `j`; '' at the end of input; undefined: not known yet. */
+  private nextWord(s: string, j: number, final: boolean): string | undefined {
+    const k = skipTrivia(s, j, this.rules);
+    if (k === INCOMPLETE) return final ? '' : undefined;
+    // Wait for enough text to read a whole word (TRANSACTION is the longest one looked for).
+    if (!final && s.length - k < 12) return undefined;
+    if (k >= s.length) return '';
+    if (s.charCodeAt(k) === 59) return ';';
+    let e = k;
+    while (e < s.length && isIdentChar(s.charCodeAt(e))) e++;
+    return s.slice(k, e).toUpperCase();
   }
 
   /**

@@ -109,6 +109,9 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
   const word = readWordUpper(sql, start);
   const { end, multiple } = scanRest(sql, start, r);
   const text = sql.slice(start, end);
+  if (word === 'BEGIN' && r.scriptBlocks && isScriptBlock(sql, start + 5, r)) {
+    return { kind: 'other', text, multiple, ascii, insert: undefined };
+  }
   const standalone = r.name === 'postgres' && isStandalone(word, text);
   return {
     kind: classify(word),
@@ -137,6 +140,14 @@ function isStandalone(word: string, text: string): boolean {
     return false;
   }
   return NO_TX_BLOCK.test(text.slice(0, 200));
+}
+
+/** After `BEGIN`: a script block (`BEGIN … END`), not `BEGIN;` / `BEGIN TRANSACTION` / WORK / NAME. */
+function isScriptBlock(s: string, i: number, r: DialectRules): boolean {
+  const k = skipTrivia(s, i, r);
+  if (k < 0 || k >= s.length || s.charCodeAt(k) === 59) return false;
+  const next = readWordUpper(s, k);
+  return next !== 'TRANSACTION' && next !== 'WORK' && next !== 'NAME';
 }
 
 function classify(word: string): StatementKind {
