@@ -32,6 +32,8 @@ interface Result {
   ceiling: number;
   peakRssMb: number;
   verified: number;
+  /** CPU seconds the benchmark process used in the timed section (lexing, merging, COPY encoding, pg). */
+  clientCpu: number;
 }
 
 /** The seed's statement: `NOW()` makes it a non-literal row (no COPY). */
@@ -82,8 +84,10 @@ async function viaBatcher(
   };
   const batcher = new SQLBatcher({ adapter, collector, ...options });
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await batcher.processStatements(statements);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const batches = batcher.report.requests;
   await batcher[Symbol.asyncDispose]();
   await adapter.close();
@@ -97,6 +101,7 @@ async function viaBatcher(
     ceiling: adapter.capabilities.maxQuerySize,
     peakRssMb: 0,
     verified: 0,
+    clientCpu: (cpu.user + cpu.system) / 1e6,
   };
 }
 
@@ -118,6 +123,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
         ceiling: 0,
         peakRssMb: 0,
         verified: 0,
+        clientCpu: Number.NaN,
       };
     }
     case 'batcher':
@@ -137,6 +143,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
       return viaBatcher('batcher, copy: true (dump-like rows)', dumpStatements(ROWS), {}, true);
     case 'copy': {
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       const stream = client.query(copyFrom(`COPY ${TABLE} (id, name, email, created_at) FROM STDIN`));
       const CHUNK = 10_000;
       function* lines(): Generator<string> {
@@ -149,6 +156,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
       }
       await pipeline(Readable.from(lines()), stream);
       const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
       return {
         scenario: 'hand-written COPY (pg-copy-streams)',
         rows: ROWS,
@@ -159,6 +167,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
         ceiling: 0,
         peakRssMb: 0,
         verified: 0,
+        clientCpu: (cpu.user + cpu.system) / 1e6,
       };
     }
     default:
@@ -219,6 +228,8 @@ async function main(): Promise<void> {
     batches: fmt(r.batches),
     'avg bytes/batch / ceiling': r.ceiling ? `${fmt(r.avgBytes)} / ${fmt(r.ceiling)}` : '-',
     'rows verified': fmt(r.verified),
+    'client CPU (s)':
+      typeof r.clientCpu === 'number' && Number.isFinite(r.clientCpu) ? fmt(r.clientCpu, 2) : '-',
     'peak RSS (MB)': fmt(r.peakRssMb),
   }));
   console.log(`\n${fmt(ROWS)} seed-shaped statements into PostgreSQL (${new URL(PG_URL).host})\n`);
