@@ -89,16 +89,10 @@ const TYPE_ALIASES: Readonly<Record<string, string>> = {
 /** Escape one value for COPY's text format: `\N` for NULL; backslash, tab, newline and CR escaped. */
 export function copyTextValue(value: string | null): string {
   if (value === null) return '\\N';
-  let needs = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 92 || c === 9 || c === 10 || c === 13) {
-      needs = true;
-      break;
-    }
-  }
-  if (!needs) return value;
+  if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/[\\\t\n\r]/g, (ch) =>
     ch === '\\' ? '\\\\' : ch === '\t' ? '\\t' : ch === '\n' ? '\\n' : '\\r',
   );
 }
+
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
