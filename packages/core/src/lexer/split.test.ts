@@ -169,6 +169,12 @@ SELECT 2;`,
         'snowflake',
       ),
     ).toEqual([sfBlock, 'SELECT 2']);
+    // IF(…) after THEN in a CASE expression is a function, not an IF statement
+    expect(
+      split('SELECT CASE WHEN a THEN IF(b, 1, 0) ELSE IF(c, 2, 3) END FROM t; SELECT 2;', 'bigquery'),
+    ).toEqual(['SELECT CASE WHEN a THEN IF(b, 1, 0) ELSE IF(c, 2, 3) END FROM t', 'SELECT 2']);
+    const nestedIf = 'IF a THEN IF b THEN SELECT 1; END IF; SET x = CASE WHEN c THEN 1 ELSE 2 END; END IF';
+    expect(split(`${nestedIf}; SELECT 2;`, 'bigquery')).toEqual([nestedIf, 'SELECT 2']);
     // END; then a CASE statement inside a block: the CASE opens a block again
     const nested = 'BEGIN BEGIN SELECT 1; END; CASE (x) WHEN 1 THEN SELECT 2; END CASE; END';
     expect(split(`${nested}; SELECT 3;`, 'snowflake')).toEqual([nested, 'SELECT 3']);

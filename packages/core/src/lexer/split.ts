@@ -59,8 +59,8 @@ export class StatementSplitter {
   private stmtStart = true;
   /** The previous word was a block-closing END (`END CASE` must not open a block). */
   private afterEnd = false;
-  /** Snowflake `DECLARE …` opened a block that its `BEGIN` continues. */
-  private declared = false;
+  /** Open script blocks, innermost last (`case` is a CASE expression, `CASE` a CASE statement). */
+  private blocks: string[] = [];
   /** Statements emitted so far: the index of the next one. */
   private count = 0;
   private ended = false;
@@ -187,7 +187,7 @@ export class StatementSplitter {
     this.blockDepth = 0;
     this.stmtStart = true;
     this.afterEnd = false;
-    this.declared = false;
+    this.blocks = [];
   }
 
   private scan(final: boolean, out: string[]): void {
@@ -273,6 +273,7 @@ export class StatementSplitter {
     this.afterEnd = false;
     if (j - i < 2 || j - i > 7) return false;
     const w = s.slice(i, j).toUpperCase();
+    const blocks = this.blocks;
     switch (w) {
       case 'BEGIN': {
         const next = this.nextWord(s, j, final);
@@ -283,48 +284,54 @@ export class StatementSplitter {
         }
         if (next === ';' || next === 'TRANSACTION' || next === 'WORK' || next === 'NAME' || next === '')
           return false;
-        if (this.declared) this.declared = false;
-        else this.blockDepth++;
+        if (blocks[blocks.length - 1] === 'DECLARE') blocks[blocks.length - 1] = 'BEGIN';
+        else blocks.push('BEGIN');
         this.stmtStart = true;
-        return false;
+        break;
       }
       case 'DECLARE':
-        if (this.rules.name === 'snowflake' && this.blockDepth === 0 && !this.declared) {
-          this.declared = true;
-          this.blockDepth++;
-        }
-        return false;
+        if (this.rules.name === 'snowflake' && blocks.length === 0) blocks.push('DECLARE');
+        break;
       case 'CASE':
-        if (!afterEnd) this.blockDepth++; // (`END CASE` closes one)
-        return false;
+        // a CASE statement (its THEN/ELSE start statements) or a CASE expression; `END CASE` closes one
+        if (!afterEnd) blocks.push(start ? 'CASE' : 'case');
+        break;
       case 'IF':
       case 'LOOP':
       case 'WHILE':
       case 'FOR':
       case 'REPEAT':
-        if (start) this.blockDepth++;
+        // only as a statement: IF(…) is a function, REPEAT(…) too, FOR SYSTEM_TIME a clause
+        if (start) blocks.push(w);
         if (w === 'LOOP' || w === 'REPEAT') this.stmtStart = start;
-        return false;
+        break;
       case 'THEN':
-      case 'ELSE':
+      case 'ELSE': {
+        // statements follow in an IF or CASE statement or an exception handler, not in a CASE expression
+        const top = blocks[blocks.length - 1];
+        this.stmtStart = top === 'IF' || top === 'CASE' || top === 'BEGIN';
+        break;
+      }
       case 'DO':
         this.stmtStart = true;
-        return false;
+        break;
       case 'END': {
-        if (this.blockDepth === 0) return false;
+        if (blocks.length === 0) return false;
         const next = this.nextWord(s, j, final);
         if (next === undefined) {
           this.stmtStart = start;
           this.afterEnd = afterEnd;
           return true;
         }
-        this.blockDepth--;
+        blocks.pop();
         this.afterEnd = true;
-        return false;
+        break;
       }
       default:
         return false;
     }
+    this.blockDepth = blocks.length;
+    return false;
   }
 
   /** The upper-cased word (or `;`) after position `j`; '' at the end of input; undefined: not known yet. */
