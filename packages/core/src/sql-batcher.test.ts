@@ -412,6 +412,20 @@ describe('addStatement at the limit', () => {
     ]);
   });
 
+  it('setBatchSize changes the soft target, capped by the ceiling', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true }, 200);
+    const b = new SQLBatcher({ adapter, mergeInserts: false });
+    expect(b.maxBytes).toBe(200);
+    b.setBatchSize(10_000);
+    expect(b.maxBytes).toBe(200);
+    b.setBatchSize(50);
+    expect(b.maxBytes).toBe(50);
+    expect(() => b.setBatchSize(0)).toThrow(ConfigurationError);
+    expect(() => b.setBatchSize(Number.NaN)).toThrow(ConfigurationError);
+    await b.processStatements([ins(1), ins(2)]);
+    expect(sent).toHaveLength(2); // 37 + 2 + 37 bytes do not fit 50
+  });
+
   it('single-statement engines send each statement as it is added', async () => {
     const { adapter, sent } = recordingAdapter({ multiStatement: false });
     const b = new SQLBatcher({ adapter });
