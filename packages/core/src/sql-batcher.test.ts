@@ -741,6 +741,77 @@ describe('with PGlite', () => {
   });
 });
 
+// ------------------------------------------------------------------ COMMIT failures
+
+describe('COMMIT failures', () => {
+  function sessionAdapter(commitError: Error | undefined, effect: 'unknown' | 'rolled-back') {
+    const log: string[] = [];
+    const session = async () => ({
+      execute: async (sql: string) => {
+        log.push(sql);
+        return { rowCount: 1 };
+      },
+      begin: async () => void log.push('BEGIN'),
+      commit: async () => {
+        log.push('COMMIT');
+        if (commitError) throw commitError;
+      },
+      rollback: async () => void log.push('ROLLBACK'),
+      release: async (broken?: boolean) => void log.push(`release${broken ? ' broken' : ''}`),
+    });
+    const adapter = new GenericAdapter({
+      execute: async () => ({}),
+      session,
+      classifyError: () => ({ transient: true, effect }),
+      capabilities: { multiStatement: true, transactions: true },
+    });
+    return { adapter, log };
+  }
+
+  it("transaction: 'batch': a COMMIT that may have happened is in doubt and never retried", async () => {
+    const { adapter, log } = sessionAdapter(new Error('connection lost during COMMIT'), 'unknown');
+    const b = new SQLBatcher({ adapter, transaction: 'batch', retry: fast });
+    const err = (await caught(b.processStatements([ins(1)]))) as BatchExecutionError;
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(err.inDoubt).toBe(true);
+    expect(log.filter((l) => l === 'COMMIT')).toHaveLength(1);
+  });
+
+  it("transaction: 'batch': a COMMIT the engine rolled back (serialization failure) is retried", async () => {
+    let fails = 1;
+    const { adapter, log } = sessionAdapter(undefined, 'rolled-back');
+    const s0 = adapter.session as () => Promise<import('./index.js').AdapterSession>;
+    const flaky = new GenericAdapter({
+      execute: adapter.execute,
+      session: async () => {
+        const s = await s0();
+        return {
+          ...s,
+          commit: async () => {
+            await s.commit();
+            if (fails-- > 0) throw new Error('could not serialize access');
+          },
+        };
+      },
+      classifyError: () => ({ transient: true, effect: 'rolled-back' }),
+      capabilities: { multiStatement: true, transactions: true },
+    });
+    const b = new SQLBatcher({ adapter: flaky, transaction: 'batch', retry: fast });
+    await b.processStatements([ins(1)]);
+    expect(b.report.retries).toBe(1);
+    expect(log.filter((l) => l === 'COMMIT')).toHaveLength(2);
+  });
+
+  it("transaction: 'all': a failed final COMMIT is reported in doubt", async () => {
+    const { adapter } = sessionAdapter(new Error('connection lost during COMMIT'), 'unknown');
+    const b = new SQLBatcher({ adapter, transaction: 'all' });
+    const err = (await caught(b.processStatements([ins(1), ins(2)]))) as BatchExecutionError;
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(err.inDoubt).toBe(true);
+    expect(err.message).toMatch(/COMMIT/);
+  });
+});
+
 // ------------------------------------------------------------------ plugins
 
 describe('plugins', () => {
