@@ -240,3 +240,63 @@ describe('lexStatement: identifier normalisation per dialect', () => {
     expect(key(u('t', '(a, b)'), 'postgres')).not.toBe(key('INSERT INTO t VALUES (1, 2)', 'postgres'));
   });
 });
+
+describe('robustness', () => {
+  it('any text: lexStatement either classifies it or throws LexError; every INSERT it parses re-joins exactly', async () => {
+    const fc = (await import('fast-check')).default;
+    const piece = fc.constantFrom(
+      'INSERT INTO t (a, b) VALUES ',
+      'INSERT INTO "T" VALUES',
+      '(',
+      ')',
+      ',',
+      ' ',
+      "'",
+      '"',
+      '`',
+      '$$',
+      '$f$',
+      '--',
+      '#',
+      '/*',
+      '*/',
+      '\n',
+      ';',
+      'E',
+      '\\',
+      '1',
+      'x',
+      '😀',
+      'ON CONFLICT (a) DO UPDATE SET b = 1',
+      ' RETURNING a',
+      'SELECT',
+      'BEGIN',
+      'END',
+    );
+    const dialects: Dialect[] = ['postgres', 'trino', 'bigquery', 'snowflake', 'mysql', 'generic'];
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 30 }), fc.constantFrom(...dialects), (parts, d) => {
+        const sql = parts.join('');
+        let l: ReturnType<typeof lexStatement>;
+        try {
+          l = lexStatement(sql, d);
+        } catch (err) {
+          expect(err).toBeInstanceOf(LexError);
+          return;
+        }
+        const i = l.insert;
+        if (i && i.arity > 0 && i.tailKind !== 'unknown') {
+          // the parts put back together re-lex to the same rows and tail
+          const again = lexStatement(
+            `${i.prefix} ${i.rows.join(',')}${i.tail ? ` ${i.tail}` : ''}`,
+            d,
+          ).insert;
+          expect(again?.rows).toEqual(i.rows);
+          expect(again?.tail).toBe(i.tail);
+          expect(again?.targetKey).toBe(i.targetKey);
+        }
+      }),
+      { numRuns: Number(process.env.FC_RUNS ?? 2000) },
+    );
+  });
+});
