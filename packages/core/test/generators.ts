@@ -13,6 +13,7 @@ export const SCHEMA = `
   CREATE TABLE t1 (id int, s text);
   CREATE TABLE t2 (id int, s text, n int[]);
   CREATE TABLE t3 (id int PRIMARY KEY, s text);
+  CREATE TABLE t4 (ts timestamptz PRIMARY KEY, s text);
 `;
 
 export type Event =

@@ -62,6 +62,10 @@ function canonicalLiteral(v: string): string | undefined {
     const frac = (num[2] ?? '').replace(/0+$/, '');
     return frac ? `${int}.${frac}` : int;
   }
+  // A time with a zone or offset after it (`00:00+01`, `…Z`, `1:00 pm`, `10:00 Europe/Paris`): equal
+  // instants can be written many ways, and a time without a zone is read in the session's time zone.
+  const time = /\d:\d\d/.exec(lower);
+  if (time && /[+\-a-z]/.test(lower.slice(time.index + 4))) return undefined;
   const tokens: string[] = [];
   const re = /(\.?)(\d+)|([^\W\d_]+|[^\x00-\x7f]+)/gu;
   for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {

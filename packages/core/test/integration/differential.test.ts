@@ -27,6 +27,7 @@ const TABLES = [
   'SELECT * FROM t1 ORDER BY id, s',
   'SELECT * FROM t2 ORDER BY id, s',
   'SELECT * FROM t3 ORDER BY id',
+  'SELECT * FROM t4 ORDER BY ts',
 ];
 
 async function pgliteEngine(): Promise<Engine> {
@@ -43,8 +44,8 @@ async function pgliteEngine(): Promise<Engine> {
       return out;
     },
     reset: async () => {
-      await a.exec('TRUNCATE t1, t2, t3');
-      await b.exec('TRUNCATE t1, t2, t3');
+      await a.exec('TRUNCATE t1, t2, t3, t4');
+      await b.exec('TRUNCATE t1, t2, t3, t4');
     },
     close: async () => {
       await a.close();
@@ -107,8 +108,8 @@ async function pgEngine(pg: { Client: new (o: object) => PgClient }, url: string
       return out;
     },
     reset: async () => {
-      await a.query('TRUNCATE t1, t2, t3');
-      await b.query('TRUNCATE t1, t2, t3');
+      await a.query('TRUNCATE t1, t2, t3, t4');
+      await b.query('TRUNCATE t1, t2, t3, t4');
     },
     close: async () => {
       await a.query(`DROP SCHEMA ${tag}_a CASCADE`);
@@ -168,7 +169,7 @@ async function differential(engine: Engine, numRuns: number): Promise<void> {
           // except in one transaction around the run: then nothing at all is left.
           expect(thrown).toBeInstanceOf(BatchExecutionError);
           expect((thrown as BatchExecutionError).statementIndices).toContain(failedRef[0]);
-          if (cfg.transaction === 'all') expect(await engine.state('b')).toEqual([[], [], []]);
+          if (cfg.transaction === 'all') expect(await engine.state('b')).toEqual([[], [], [], []]);
           return;
         }
         expect(thrown).toBeUndefined();
@@ -229,6 +230,18 @@ describe('differential: one-by-one vs batched on PGlite', () => {
       "INSERT INTO t3 (id, s) VALUES (3, 'a') ON CONFLICT (id) DO UPDATE SET s = (SELECT string_agg(s, ',' ORDER BY id) FROM t3)",
       "INSERT INTO t3 (id, s) VALUES (1, 'b') ON CONFLICT (id) DO UPDATE SET s = (SELECT string_agg(s, ',' ORDER BY id) FROM t3)",
       "INSERT INTO t3 (id, s) VALUES (2, 'c') ON CONFLICT (id) DO UPDATE SET s = (SELECT string_agg(s, ',' ORDER BY id) FROM t3)",
+    ]);
+  });
+
+  it('ON CONFLICT on a timestamptz key: the same instant written with different offsets', async () => {
+    const up = (ts: string, s: string) =>
+      `INSERT INTO t4 (ts, s) VALUES ('${ts}', '${s}') ON CONFLICT (ts) DO UPDATE SET s = t4.s || EXCLUDED.s`;
+    await fixed([
+      up('2024-01-01 00:00:00+00', 'a'),
+      up('2024-01-01 01:00:00+01', 'b'),
+      up('2024-01-01T00:00:00Z', 'c'),
+      up('2023-12-31 19:00:00-05', 'd'),
+      up('2024-01-02 00:00:00+00', 'e'),
     ]);
   });
 
