@@ -763,7 +763,7 @@ export class SQLBatcher implements AsyncDisposable {
 
     if (this.transaction === 'batch') {
       const own = parallel || this.concurrency > 1;
-      const s = own ? await this.newSession() : await this.getSession();
+      const s = await this.acquire(info, own);
       let committed = false;
       try {
         await s.begin();
@@ -789,7 +789,7 @@ export class SQLBatcher implements AsyncDisposable {
     }
 
     // transaction: 'all'
-    const s = await this.getSession();
+    const s = await this.acquire(info, false);
     if (!this.txOpen) {
       try {
         await s.begin();
@@ -826,6 +826,21 @@ export class SQLBatcher implements AsyncDisposable {
         throw new AttemptFailure(f.error, 'unknown', f.transient, true, f.statementPosition);
       }
       throw await this.failure(err, info, true);
+    }
+  }
+
+  /**
+   * Get a session for an attempt. Failing to get one (server restarting, refused connection) ran
+   * nothing: it becomes an attempt failure with no effect, so the retry policy applies to it.
+   */
+  private async acquire(info: BatchInfo, fresh: boolean): Promise<AdapterSession> {
+    try {
+      return fresh ? await this.newSession() : await this.getSession();
+    } catch (err) {
+      if (err instanceof ConfigurationError) throw err;
+      const f = await this.failure(err, info, false);
+      // Inside an open 'all' transaction the pinned session exists, so this cannot lose one.
+      throw new AttemptFailure(f.error, 'none', f.transient, false, undefined);
     }
   }
 
