@@ -14,7 +14,62 @@ export const SCHEMA = `
   CREATE TABLE t2 (id int, s text, n int[]);
   CREATE TABLE t3 (id int PRIMARY KEY, s text);
   CREATE TABLE t4 (ts timestamptz PRIMARY KEY, s text);
+  CREATE TABLE k_int (k int PRIMARY KEY, s text);
+  CREATE TABLE k_date (k date PRIMARY KEY, s text);
+  CREATE TABLE k_ts (k timestamptz PRIMARY KEY, s text);
+  CREATE TABLE k_uuid (k uuid PRIMARY KEY, s text);
+  CREATE TABLE k_text (k text PRIMARY KEY, s text);
 `;
+
+/** Spellings of conflict keys, several of each value: PostgreSQL sees some as equal. */
+export const KEY_SPELLINGS: Record<string, string[]> = {
+  k_int: [
+    '1',
+    '01',
+    '1.0',
+    '+1',
+    "'1'",
+    "' 1 '",
+    '1e0',
+    '0x1',
+    '1_0',
+    '10',
+    "'10'",
+    '2',
+    '2.00',
+    "'20240102'",
+    '20240102',
+  ],
+  k_date: [
+    "'2024-01-02'",
+    "'2024-1-2'",
+    "'01/02/2024'",
+    "'Jan 2 2024'",
+    "'January 2, 2024'",
+    "'Tuesday, January 2, 2024'",
+    "'20240102'",
+    "'2024-01-02 00:00'",
+    "'2024-02-01'",
+    "'2024-01-03'",
+  ],
+  k_ts: [
+    "'2024-01-02 00:00:00+00'",
+    "'2024-01-02T01:00:00+01'",
+    "'2024-01-02 00:00:00'",
+    "'2024-01-02'",
+    "'2024-01-01 19:00:00-05'",
+    "'2024-01-02 00:00:01+00'",
+    "'2024-01-02 12:00:00 am'",
+  ],
+  k_uuid: [
+    "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'",
+    "'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'",
+    "'{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}'",
+    "'a0eebc999c0b4ef8bb6d6bb9bd380a11'",
+    "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12'",
+  ],
+  k_text: ["'abc'", "'ABC'", "'abc '", "'a-b'", "'ab'", "'ab''c'"],
+};
 
 export type Event =
   | { k: 'row'; table: string; cols: string; tail: string; row: string }

@@ -53,6 +53,9 @@ function canonicalLiteral(v: string): string | undefined {
   const lower = text.trim().toLowerCase();
   if (TRUE_WORDS.has(lower)) return 'b1';
   if (FALSE_WORDS.has(lower)) return 'b0';
+  // A quoted run of 6 or 8 digits may be a date (`'20240102'` = `'2024-01-02'` in a date column) as
+  // well as a number (= 20240102 in an integer column): not provable either way.
+  if (c === 39 && /^\d{6}$|^\d{8}$/.test(lower)) return undefined;
   const num = NUMBER.exec(lower);
   if (num && /\d/.test(lower)) {
     // 1e1 = 10, 0x0A = 10, 1_000 = 1000 (PostgreSQL 16+, also as integer input text): not provable here.
@@ -60,30 +63,25 @@ function canonicalLiteral(v: string): string | undefined {
     // A plain decimal: one canonical form for 1, 01, 1.0, +1 (and -1: coarse on purpose).
     const int = (num[1] ?? '').replace(/^0+/, '') || '0';
     const frac = (num[2] ?? '').replace(/0+$/, '');
-    return frac ? `${int}.${frac}` : int;
+    const n = frac ? `${int}.${frac}` : int;
+    // 1 and 0 are also booleans (`'1'` = `true` in a boolean column)
+    return n === '1' ? 'b1' : n === '0' ? 'b0' : n;
   }
   // A time with a zone or offset after it (`00:00+01`, `…Z`, `1:00 pm`, `10:00 Europe/Paris`): equal
   // instants can be written many ways, and a time without a zone is read in the session's time zone.
   const time = /\d:\d\d/.exec(lower);
   if (time && /[+\-a-z]/.test(lower.slice(time.index + 4))) return undefined;
-  const tokens: string[] = [];
-  const re = /(\.?)(\d+)|([^\W\d_]+|[^\x00-\x7f]+)/gu;
-  for (let m = re.exec(lower); m !== null; m = re.exec(lower)) {
-    if (m[2] !== undefined) {
-      let digits = m[2].replace(/^0+(?=\d)/, '');
-      if (m[1] === '.') digits = digits.replace(/0+$/, '');
-      tokens.push(digits);
-    } else tokens.push(m[3] ?? '');
+  // Coarse on purpose, so that equal values written differently meet: the letters and non-zero digits
+  // as a sorted multiset, month names as numbers, weekday names dropped. `2024-01-02`, `2024-1-2`,
+  // `01/02/2024` and `Jan 2 2024` meet; so do a UUID with and without hyphens or braces, and
+  // `{"a":1,"b":2}` and `{"b": 2, "a": 1}`. (Anagrams meet too: that only costs a merge.)
+  const words = lower.replace(/[a-z]+/g, (w) => (WEEKDAYS.has(w) ? ' ' : (MONTHS.get(w) ?? w)));
+  const chars: string[] = [];
+  for (const ch of words) {
+    if (ch === '0') continue;
+    if ((ch >= '1' && ch <= '9') || (ch >= 'a' && ch <= 'z') || ch > '\x7f') chars.push(ch);
   }
-  // Coarser still, so that equal values written differently meet: zero parts (`00:00:00`) and weekday
-  // names dropped, month names as numbers, parts in any order (`2024-01-02` ~ `01/02/2024`,
-  // `{"a":1,"b":2}` ~ `{"b":2,"a":1}`).
-  const parts: string[] = [];
-  for (const t of tokens) {
-    if (t === '0' || t === '' || WEEKDAYS.has(t)) continue;
-    parts.push(MONTHS.get(t) ?? t);
-  }
-  return parts.sort().join('|');
+  return `s:${chars.sort().join('')}`;
 }
 
 const MONTH_NAMES = [

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterCapabilities, AdapterSession } from '../../src/index.js';
 import { BatchExecutionError, GenericAdapter, SQLBatcher } from '../../src/index.js';
-import { SCHEMA, streamArb } from '../generators.js';
+import { KEY_SPELLINGS, SCHEMA, streamArb } from '../generators.js';
 import { pgliteAdapter } from '../helpers.js';
 
 /**
@@ -28,6 +28,7 @@ const TABLES = [
   'SELECT * FROM t2 ORDER BY id, s',
   'SELECT * FROM t3 ORDER BY id',
   'SELECT * FROM t4 ORDER BY ts',
+  ...Object.keys(KEY_SPELLINGS).map((t) => `SELECT k::text, s FROM ${t} ORDER BY k`),
 ];
 
 async function pgliteEngine(): Promise<Engine> {
@@ -44,8 +45,8 @@ async function pgliteEngine(): Promise<Engine> {
       return out;
     },
     reset: async () => {
-      await a.exec('TRUNCATE t1, t2, t3, t4');
-      await b.exec('TRUNCATE t1, t2, t3, t4');
+      await a.exec('TRUNCATE t1, t2, t3, t4, k_int, k_date, k_ts, k_uuid, k_text');
+      await b.exec('TRUNCATE t1, t2, t3, t4, k_int, k_date, k_ts, k_uuid, k_text');
     },
     close: async () => {
       await a.close();
@@ -108,8 +109,8 @@ async function pgEngine(pg: { Client: new (o: object) => PgClient }, url: string
       return out;
     },
     reset: async () => {
-      await a.query('TRUNCATE t1, t2, t3, t4');
-      await b.query('TRUNCATE t1, t2, t3, t4');
+      await a.query('TRUNCATE t1, t2, t3, t4, k_int, k_date, k_ts, k_uuid, k_text');
+      await b.query('TRUNCATE t1, t2, t3, t4, k_int, k_date, k_ts, k_uuid, k_text');
     },
     close: async () => {
       await a.query(`DROP SCHEMA ${tag}_a CASCADE`);
@@ -169,7 +170,7 @@ async function differential(engine: Engine, numRuns: number): Promise<void> {
           // except in one transaction around the run: then nothing at all is left.
           expect(thrown).toBeInstanceOf(BatchExecutionError);
           expect((thrown as BatchExecutionError).statementIndices).toContain(failedRef[0]);
-          if (cfg.transaction === 'all') expect(await engine.state('b')).toEqual([[], [], [], []]);
+          if (cfg.transaction === 'all') expect(await engine.state('b')).toEqual(TABLES.map(() => []));
           return;
         }
         expect(thrown).toBeUndefined();
@@ -244,6 +245,30 @@ describe('differential: one-by-one vs batched on PGlite', () => {
       up('2024-01-02 00:00:00+00', 'e'),
     ]);
   });
+
+  it('ON CONFLICT DO UPDATE with keys spelled many ways (int, date, timestamptz, uuid, text)', async () => {
+    const tables = Object.keys(KEY_SPELLINGS);
+    const upsert = fc
+      .tuple(fc.constantFrom(...tables), fc.nat(), fc.integer({ min: 0, max: 99 }))
+      .map(([t, k, v]) => {
+        const spellings = KEY_SPELLINGS[t] as string[];
+        const key = spellings[k % spellings.length] as string;
+        return `INSERT INTO ${t} (k, s) VALUES (${key}, 'v${v}') ON CONFLICT (k) DO UPDATE SET s = ${t}.s || ',' || EXCLUDED.s`;
+      });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(upsert, { minLength: 1, maxLength: 30 }),
+        fc.boolean(),
+        async (stream, multiStatement) => {
+          await engine.reset();
+          for (const s of stream) await engine.execA(s);
+          await new SQLBatcher({ adapter: engine.adapter({ multiStatement }) }).processStatements(stream);
+          expect(await engine.state('b')).toEqual(await engine.state('a'));
+        },
+      ),
+      { numRuns: Number(process.env.FC_RUNS ?? 100) },
+    );
+  }, 120_000);
 
   it('against a real PostgreSQL server when PG_URL is set', async () => {
     const url = process.env.PG_URL;
