@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { type QueryRecord, SQLBatcher, type SQLBatcherOptions } from '@sqlbatcher/core';
+import { writeBenchResult } from '@sqlbatcher/testkit';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { PostgreSQLAdapter } from '../src/index.js';
@@ -128,6 +129,13 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
     }
     case 'batcher':
       return viaBatcher('batcher, defaults (multi-row INSERT)', seedStatements(ROWS), {}, false);
+    case 'joined':
+      return viaBatcher(
+        "batcher, mergeInserts: false (';'-joined INSERTs)",
+        seedStatements(ROWS),
+        { mergeInserts: false },
+        false,
+      );
     case 'batcher-copy-c2':
       return viaBatcher(
         'batcher, copy: true, concurrency: 2',
@@ -177,6 +185,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
 
 const SCENARIOS = [
   'one-by-one',
+  'joined',
   'batcher',
   'copy',
   'batcher-copy',
@@ -246,6 +255,31 @@ async function main(): Promise<void> {
     ],
   ] as const;
   console.table(ratios.map(([what, v]) => ({ ratio: what, value: `${fmt(v, 2)}×` })));
+  const chartLabels: Record<string, string> = {
+    'one-by-one': 'one-by-one',
+    joined: "';'-joined",
+    batcher: 'merged',
+    'batcher-c2': 'merged + concurrency 2',
+    'batcher-copy': 'COPY fast path',
+    'batcher-copy-c2': 'COPY fast path + concurrency 2',
+    copy: 'hand-written COPY',
+  };
+  const file = writeBenchResult('postgres', {
+    title: `adapter-postgres: ${fmt(ROWS)} seed-shaped statements into PostgreSQL (rows/s; ratios in the same run)`,
+    chart: Object.values(chartLabels),
+    rows: [...results.entries()].map(([key, r]) => ({
+      method: chartLabels[key] ?? r.scenario,
+      rows: r.rows,
+      seconds: r.seconds,
+      requests: r.batches,
+      ...(r.ceiling ? { fillRatio: r.avgBytes / r.ceiling } : {}),
+      peakRssMb: r.peakRssMb,
+      ...(r.rows < ROWS
+        ? { note: `sampled ${fmt(r.rows)}, full run extrapolated to ${fmt(r.fullSeconds, 0)} s` }
+        : {}),
+    })),
+  });
+  console.log(`results written to ${file}`);
 }
 
 await main();

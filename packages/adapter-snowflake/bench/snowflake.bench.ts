@@ -10,7 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { SQLBatcher } from '@sqlbatcher/core';
-import { startSnowflakeServer } from '@sqlbatcher/testkit';
+import { startSnowflakeServer, writeBenchResult } from '@sqlbatcher/testkit';
 import snowflake from 'snowflake-sdk';
 import { SnowflakeAdapter } from '../src/index.js';
 
@@ -108,6 +108,21 @@ const table: [string, string][] = [
   ],
   ['peak JS heap', `${peakHeapMb.toFixed(0)} MB`],
 ];
+writeBenchResult('snowflake', {
+  title: `adapter-snowflake: seed-shaped INSERTs → Snowflake test server (real snowflake-sdk, PGlite), ${ROWS.toLocaleString('en-US')} statements`,
+  chart: [],
+  rows: [
+    {
+      method: 'batcher (merged INSERTs up to the ceiling)',
+      rows: ROWS,
+      seconds,
+      requests,
+      fillRatio: bytesSent / requests / ceiling,
+      peakRssMb,
+      note: `minimum possible ${minimum} requests; largest VALUES list ${maxValuesRows} rows; RSS includes the in-process test server`,
+    },
+  ],
+});
 const width = Math.max(...table.map(([k]) => k.length));
 const sdkVersion = (createRequire(import.meta.url)('snowflake-sdk/package.json') as { version: string })
   .version;

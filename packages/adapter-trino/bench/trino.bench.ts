@@ -9,7 +9,7 @@
  * Usage: pnpm bench [-- --rows 200000]
  */
 import { SQLBatcher } from '@sqlbatcher/core';
-import { scanTrinoText, startTrinoServer } from '@sqlbatcher/testkit';
+import { scanTrinoText, startTrinoServer, writeBenchResult } from '@sqlbatcher/testkit';
 import { TrinoAdapter } from '../src/index.js';
 
 const rowsArg = process.argv.indexOf('--rows');
@@ -105,6 +105,21 @@ const table: [string, string][] = [
       : `${retainedHeapMb.toFixed(0)} MB (mostly the PGlite table: it holds every row in memory)`,
   ],
 ];
+writeBenchResult('trino', {
+  title: `adapter-trino: seed-shaped INSERTs → Trino test server (real trino-client, PGlite), ${ROWS.toLocaleString('en-US')} statements`,
+  chart: [],
+  rows: [
+    {
+      method: 'batcher (merged INSERTs up to the ceiling)',
+      rows: ROWS,
+      seconds,
+      requests,
+      fillRatio: bytesSent / requests / ceiling,
+      peakRssMb,
+      note: `minimum possible ${minimum} requests; one statement per request; RSS includes the in-process test server`,
+    },
+  ],
+});
 const width = Math.max(...table.map(([k]) => k.length));
 console.log(
   `\nTrino: SQLBatcher + TrinoAdapter (trino-client ${await trinoClientVersion()}) vs Trino test server\n`,
