@@ -905,6 +905,65 @@ describe('concurrency', () => {
     expect(after[0]).toBe('end DELETE FROM ');
   });
 
+  it('a lost connection that held session state (SET) is not silently replaced by a fresh one', async () => {
+    // each session has its own search_path; the first INSERT attempt fails transiently
+    const ran: string[] = [];
+    let sessions = 0;
+    let failOnce = true;
+    const session = async () => {
+      const id = ++sessions;
+      let searchPath = 'public';
+      let broken = false;
+      return {
+        execute: async (sql: string) => {
+          if (broken) throw new Error('connection is broken');
+          if (sql.startsWith('SET search_path')) searchPath = sql.split(' ').pop() as string;
+          else if (failOnce) {
+            failOnce = false;
+            broken = true;
+            throw new Error('connection reset');
+          } else ran.push(`${searchPath}: ${sql.slice(0, 14)} (session ${id})`);
+          return { rowCount: 1 };
+        },
+        begin: async () => undefined,
+        commit: async () => undefined,
+        rollback: async () => {
+          if (broken) throw new Error('connection is broken');
+        },
+        release: async () => undefined,
+      };
+    };
+    for (const [onError, tx] of [
+      ['throw', 'none'],
+      ['skip', 'none'],
+      ['isolate', 'none'],
+      ['skip', 'batch'],
+      ['isolate', 'batch'],
+    ] as const) {
+      ran.length = 0;
+      failOnce = true;
+      const adapter = new GenericAdapter({
+        execute: async () => ({}),
+        session,
+        classifyError: () => ({ transient: true, effect: 'unknown' }),
+        capabilities: { multiStatement: false, transactions: true },
+      });
+      const b = new SQLBatcher({
+        adapter,
+        retry: fast,
+        onError,
+        maxBytes: 40,
+        transaction: tx,
+        concurrency: 2,
+      });
+      const err = await caught(b.processStatements(['SET search_path TO s2', ins(1), ins(2)]));
+      expect(err, `${onError} ${tx}`).toBeInstanceOf(BatchExecutionError);
+      expect((err as Error).message).toMatch(/session state/);
+      // nothing ran in the wrong schema
+      expect(ran.filter((r) => !r.startsWith('s2'))).toEqual([]);
+    }
+  });
+
   it("never more in flight than the adapter's maxConcurrency", async () => {
     let inFlight = 0;
     let max = 0;

@@ -588,7 +588,7 @@ export class SQLBatcher implements AsyncDisposable {
     }
     // SET / BEGIN … change the connection they run on: from here on every request shares one session.
     if (
-      this.transaction === 'none' &&
+      this.transaction !== 'all' &&
       (lexed.kind === 'session' ||
         lexed.kind === 'transaction' ||
         // pg_dump: SELECT pg_catalog.set_config('search_path', '', false)
@@ -756,13 +756,20 @@ export class SQLBatcher implements AsyncDisposable {
       } catch (err) {
         const f = await this.failure(err, info, false);
         // A transient failure may have broken the pinned connection: the next attempt takes a fresh one.
-        if (f.transient || f.effect === 'unknown') await this.releaseSession(true);
+        if (f.transient || f.effect === 'unknown') {
+          const heldState = this.pinned && this.session !== undefined;
+          await this.releaseSession(true);
+          // …but if that connection held this run's session state (SET search_path, BEGIN …), this and
+          // every later statement would run differently on a fresh one. Stop, whatever onError says.
+          if (heldState) throw sessionLost(f);
+        }
         throw f;
       }
     }
 
     if (this.transaction === 'batch') {
-      const own = parallel || this.concurrency > 1;
+      // (a session that holds SET … state is kept for every batch)
+      const own = parallel || (this.concurrency > 1 && !this.pinned);
       const s = await this.acquire(info, own);
       let committed = false;
       try {
@@ -783,7 +790,11 @@ export class SQLBatcher implements AsyncDisposable {
         }
         const f = await this.failure(err, info, !committed, committed);
         if (own) await s.release(broken || f.effect === 'unknown');
-        else if (broken || f.effect === 'unknown') await this.releaseSession(true);
+        else if (broken || f.effect === 'unknown') {
+          const heldState = this.pinned;
+          await this.releaseSession(true);
+          if (heldState) throw sessionLost(f);
+        }
         throw f;
       }
     }
@@ -933,7 +944,12 @@ export class SQLBatcher implements AsyncDisposable {
       this.txFailed = true;
       throw error;
     }
-    if (this.onError === 'throw' || isClosed(f.error) || isSQLBatcherError(f.error, 'CIRCUIT_OPEN')) {
+    if (
+      this.onError === 'throw' ||
+      isClosed(f.error) ||
+      isSQLBatcherError(f.error, 'CIRCUIT_OPEN') ||
+      isSQLBatcherError(f.error, 'SESSION_LOST')
+    ) {
       if (this.transaction === 'all') this.txFailed = true;
       throw error;
     }
@@ -967,7 +983,12 @@ export class SQLBatcher implements AsyncDisposable {
           await this.run(info, parallel);
         } catch (err) {
           if (!(err instanceof AttemptFailure)) throw err;
-          if (err.transactionLost || isClosed(err.error) || isSQLBatcherError(err.error, 'CIRCUIT_OPEN')) {
+          if (
+            err.transactionLost ||
+            isClosed(err.error) ||
+            isSQLBatcherError(err.error, 'CIRCUIT_OPEN') ||
+            isSQLBatcherError(err.error, 'SESSION_LOST')
+          ) {
             await this.handleFailure(err, info, b, parallel);
             continue;
           }
@@ -1173,6 +1194,16 @@ export class SQLBatcher implements AsyncDisposable {
     };
     c.record(rec);
   }
+}
+
+/** The pinned connection holding SET … state was lost: not retried, stops the run whatever onError says. */
+function sessionLost(f: AttemptFailure): AttemptFailure {
+  const error = new SQLBatcherError(
+    'SESSION_LOST',
+    `the connection holding the session state (SET, BEGIN …) of this run failed; nothing after it can run without that state: ${messageOf(f.error)}`,
+    { cause: f.error },
+  );
+  return new AttemptFailure(error, f.effect, false, false, f.statementPosition);
 }
 
 function toResult(raw: unknown): ExecuteResult {
