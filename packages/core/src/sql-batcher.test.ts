@@ -964,6 +964,41 @@ describe('concurrency', () => {
     }
   });
 
+  it('flush() keeps the session that holds SET … state for the statements added after it', async () => {
+    const ran: string[] = [];
+    let sessions = 0;
+    let released = 0;
+    const session = async () => {
+      const id = ++sessions;
+      let searchPath = 'public';
+      return {
+        execute: async (sql: string) => {
+          if (sql.startsWith('SET search_path')) searchPath = sql.split(' ').pop() as string;
+          else ran.push(`${searchPath} ${id}`);
+          return { rowCount: 1 };
+        },
+        begin: async () => undefined,
+        commit: async () => undefined,
+        rollback: async () => undefined,
+        release: async () => void released++,
+      };
+    };
+    const adapter = new GenericAdapter({
+      execute: async () => ({}),
+      session,
+      capabilities: { multiStatement: false, transactions: true },
+    });
+    const b = new SQLBatcher({ adapter });
+    await b.addStatement('SET search_path TO s2');
+    await b.addStatement(ins(1));
+    await b.flush();
+    await b.addStatement(ins(2));
+    await b.flush();
+    expect(ran).toEqual(['s2 1', 's2 1']);
+    await b.close();
+    expect(released).toBe(1);
+  });
+
   it("never more in flight than the adapter's maxConcurrency", async () => {
     let inFlight = 0;
     let max = 0;

@@ -334,7 +334,8 @@ export class SQLBatcher implements AsyncDisposable {
       this.builder.flush();
       await this.dispatchReady();
       await this.drain();
-      if (this.transaction !== 'all') await this.releaseSession();
+      // (a session holding SET … state stays for the statements added after this flush; dispose releases it)
+      if (this.transaction !== 'all' && !this.pinned) await this.releaseSession();
       return pending;
     });
   }
