@@ -163,6 +163,12 @@ async function connectSnowflake(url: string, options: ConnectOptions): Promise<C
     'npm i @sqlbatcher/adapter-snowflake snowflake-sdk',
   );
   const SnowflakeAdapter = mod.SnowflakeAdapter as new (o: Record<string, unknown>) => Adapter;
+  // snowflake-sdk logs JSON lines to stdout, which would corrupt --report json and --dry-run output.
+  const sdk = await importOptional<{
+    default?: { configure?(o: object): void };
+    configure?(o: object): void;
+  }>('snowflake-sdk', 'npm i snowflake-sdk');
+  (sdk.default ?? sdk).configure?.({ logLevel: 'OFF' });
   const u = new URL(url);
   const [database, schema] = u.pathname.split('/').filter(Boolean);
   const adapter = new SnowflakeAdapter({

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { startSnowflakeServer, startTrinoServer } from '@sqlbatcher/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -255,6 +256,57 @@ describe('sqlbatcher load into PostgreSQL', () => {
     } finally {
       await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await client.end();
+    }
+  });
+});
+
+describe('sqlbatcher load into Trino and Snowflake (protocol test servers, real drivers)', () => {
+  const input = Array.from(
+    { length: 3000 },
+    (_, i) => `INSERT INTO ev (id, note) VALUES (${i}, 'n;${i}')`,
+  ).join(';\n');
+
+  it('trino://: one merged statement per request, under the ceiling', async () => {
+    const server = await startTrinoServer();
+    try {
+      const db = await server.db();
+      await db.exec('CREATE SCHEMA IF NOT EXISTS cli; CREATE TABLE cli.ev (id int, note text)');
+      const url = `trino://loader@127.0.0.1:${server.port}/memory/cli`;
+      const res = await run(['load', '-', '--url', url, '--max-bytes', '20000', '--report', 'json'], input);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      const report = JSON.parse(res.stdout) as { statements: number; requests: number };
+      expect(report.statements).toBe(3000);
+      expect(report.requests).toBeGreaterThanOrEqual(2);
+      const counted = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM cli.ev');
+      expect(counted.rows[0]?.n).toBe(3000);
+      const posts = server.requests.filter((r) => r.method === 'POST');
+      expect(posts.length).toBe(report.requests);
+      expect(posts.every((r) => r.headers['x-trino-user'] === 'loader')).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('snowflake://: multi-statement requests through snowflake-sdk, password never printed', async () => {
+    const server = await startSnowflakeServer();
+    try {
+      await server.db.exec('CREATE TABLE ev (id int, note text)');
+      const url = `snowflake://loader:pa55word@acme/db/public?warehouse=wh&accessUrl=${encodeURIComponent(server.url)}`;
+      const res = await run(
+        ['load', '-', '--url', url, '--report', 'json'],
+        `${input};\nUPDATE ev SET note = 'x' WHERE id = 0;`,
+      );
+      expect(res.stdout + res.stderr).not.toContain('pa55word');
+      expect(res.code, res.stdout + res.stderr).toBe(0);
+      expect(res.stdout.trim().startsWith('{') && res.stdout.trim().endsWith('}'), res.stdout).toBe(true);
+      const report = JSON.parse(res.stdout) as { statements: number; url: string };
+      expect(report.statements).toBe(3001);
+      expect(report.url).toContain('***');
+      const counted = await server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM ev');
+      expect(counted.rows[0]?.n).toBe(3000);
+    } finally {
+      await server.close();
     }
   });
 });
