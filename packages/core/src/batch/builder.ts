@@ -243,7 +243,6 @@ export class BatchBuilder {
         }
       }
     }
-    const limit = () => (keepWhole ? cfg.ceiling : this.target(cols));
     let unit: Unit | undefined;
     /** The group that took this statement's previous row. */
     let current: Group | undefined;
@@ -277,7 +276,8 @@ export class BatchBuilder {
         }
       }
       if (g && g.rows.length >= cfg.maxRowsPerInsert) g = undefined;
-      if (g && this.bytes + 1 + rb > limit()) {
+      // (inline, not a closure: this runs once per row)
+      if (g && this.bytes + 1 + rb > (keepWhole ? cfg.ceiling : this.target(cols))) {
         // The row does not fit this batch: send the batch, continue the same INSERT in the next one.
         this.emit();
         g = undefined;
@@ -296,7 +296,12 @@ export class BatchBuilder {
         if (!cfg.multiStatement || cfg.mergeScope === 'adjacent') this.closeGroups();
         const gb = prefixBytes + 1 + rb + tailBytes;
         const sep = this.empty ? 0 : this.delimBytes;
-        if (!this.empty && (!cfg.multiStatement || this.bytes + sep + gb > limit())) this.emit();
+        if (
+          !this.empty &&
+          (!cfg.multiStatement || this.bytes + sep + gb > (keepWhole ? cfg.ceiling : this.target(cols)))
+        ) {
+          this.emit();
+        }
         const ng: Group = {
           ins,
           ascii,
