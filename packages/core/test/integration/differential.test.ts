@@ -84,6 +84,10 @@ async function pgEngine(pg: { Client: new (o: object) => PgClient }, url: string
     begin: async () => void (await b.query('BEGIN')),
     commit: async () => void (await b.query('COMMIT')),
     rollback: async () => void (await b.query('ROLLBACK')),
+    savepoint: async (n) => void (await b.query(`SAVEPOINT "${n.replaceAll('"', '""')}"`)),
+    rollbackToSavepoint: async (n) =>
+      void (await b.query(`ROLLBACK TO SAVEPOINT "${n.replaceAll('"', '""')}"`)),
+    releaseSavepoint: async (n) => void (await b.query(`RELEASE SAVEPOINT "${n.replaceAll('"', '""')}"`)),
     release: async () => undefined,
   });
   return {
@@ -98,6 +102,7 @@ async function pgEngine(pg: { Client: new (o: object) => PgClient }, url: string
           multiStatement: true,
           atomicMultiStatement: true,
           transactions: true,
+          savepoints: true,
           maxConcurrency: 1,
           ...caps,
         },
