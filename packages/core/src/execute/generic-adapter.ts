@@ -43,7 +43,7 @@ export function toExecuteResult(raw: unknown): ExecuteResult {
 }
 
 /** An adapter for any database, from an `execute` function. */
-export class GenericAdapter implements Adapter {
+export class GenericAdapter implements Adapter, AsyncDisposable {
   readonly name: string;
   readonly capabilities: AdapterCapabilities;
   /** The connection given in the options. */
@@ -93,5 +93,10 @@ export class GenericAdapter implements Adapter {
     if (this.closed) return;
     this.closed = true;
     await this.options.close?.();
+  }
+
+  /** `await using adapter = new GenericAdapter(…)` closes it. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
