@@ -78,6 +78,8 @@ export interface QueryStats {
    * the records' `batchSize`.
    */
   readonly statementsIn: number;
+  /** Statements sent after merging (sum of each request's statement count), when the batcher reports it. */
+  readonly statementsOut: number | undefined;
   /** Input statements per request sent (`statementsIn / count`): how many round trips merging saved. */
   readonly mergeRatio: number;
   /** VALUES rows sent. */
@@ -148,6 +150,8 @@ export class QueryCollector implements Collector {
   private successCount = 0;
   private dryRunCount = 0;
   private batchSizeSum = 0;
+  private statementsOutSum = 0;
+  private statementsOutKnown = true;
   private inputCounted = 0;
   private inputReported = false;
   private totalBytes = 0;
@@ -193,6 +197,8 @@ export class QueryCollector implements Collector {
     }
     if (dryRun) this.dryRunCount++;
     this.batchSizeSum += record.batchSize;
+    if (typeof record.statements === 'number') this.statementsOutSum += record.statements;
+    else this.statementsOutKnown = false;
     this.totalBytes += record.bytes;
     if (record.bytes > this.largestBytes) this.largestBytes = record.bytes;
     this.rowsSent += record.rowsSent;
@@ -284,6 +290,7 @@ export class QueryCollector implements Collector {
       avgBytes: count === 0 ? 0 : this.totalBytes / count,
       largestQueryBytes: this.largestBytes,
       statementsIn,
+      statementsOut: this.statementsOutKnown && count > 0 ? this.statementsOutSum : undefined,
       mergeRatio: count === 0 ? 0 : statementsIn / count,
       rowsSent: this.rowsSent,
       rowsAffected: this.rowsAffected,
@@ -335,6 +342,8 @@ export class QueryCollector implements Collector {
     this.successCount = 0;
     this.dryRunCount = 0;
     this.batchSizeSum = 0;
+    this.statementsOutSum = 0;
+    this.statementsOutKnown = true;
     this.inputCounted = 0;
     this.inputReported = false;
     this.totalBytes = 0;

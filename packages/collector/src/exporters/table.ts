@@ -23,6 +23,9 @@ export function formatStatsTable(stats: QueryStats, options: StatsTableOptions =
     ['Successful / Failed', `${int(stats.successCount)} / ${int(stats.failureCount)}`],
     ['Success Rate', pct(stats.successRate)],
     ['Input Statements', int(stats.statementsIn)],
+    ...(stats.statementsOut === undefined
+      ? []
+      : ([['Statements Sent', int(stats.statementsOut)]] as Array<[string, string]>)),
     ['Average Batch Size', num(stats.avgBatchSize)],
     ['Merge Ratio', `${num(stats.mergeRatio)} statements per query`],
     ['Rows Sent', int(stats.rowsSent)],

@@ -7,7 +7,7 @@
  */
 import { PGlite } from '@electric-sql/pglite';
 import { PostgreSQLAdapter } from '@sqlbatcher/adapter-postgres';
-import { type ExecuteOptions, GenericAdapter, SQLBatcher } from '@sqlbatcher/core';
+import { type ExecuteOptions, GenericAdapter, SQLBatcher, splitStatements } from '@sqlbatcher/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { formatStatsTable, QueryCollector, suggestMaxBytes, toPrometheus } from '../../src/index.js';
 
@@ -75,6 +75,9 @@ describe('QueryCollector on a real batcher run (PGlite)', () => {
     expect(stats.totalBytes).toBe(sent.reduce((s, q) => s + Buffer.byteLength(q), 0));
     expect(stats.largestQueryBytes).toBeLessThanOrEqual(20_000);
     expect(stats.statementsIn).toBe(3001);
+    // Statements after merging: what the database was actually sent, counted from the requests.
+    expect(stats.statementsOut).toBe(sent.reduce((n, q) => n + splitStatements(q).length, 0));
+    expect(stats.statementsOut).toBeLessThan(10);
     expect(stats.avgBatchSize).toBeCloseTo(3001 / sent.length);
     expect(stats.rowsSent).toBe(3000);
     expect(stats.rowsAffected).toBe(3000 + 10);
