@@ -176,6 +176,8 @@ export class SQLBatcher implements AsyncDisposable {
   private txOpen = false;
   /** A failure left the open transaction unfit to commit. */
   private txFailed = false;
+  /** The failure behind `txFailed` was rolled back to its savepoint: an explicit `commit()` may go on. */
+  private txRecoverable = false;
   private closed = false;
   /** A statement changed session state: no parallel requests, one pinned session (transaction 'none'). */
   private pinned = false;
@@ -420,12 +422,16 @@ export class SQLBatcher implements AsyncDisposable {
     await this.dispatchReady();
     await this.drain();
     if (!this.txOpen || !this.session) return;
-    if (this.txFailed) {
+    if (this.txFailed && !this.txRecoverable) {
       throw new SQLBatcherError(
         'TRANSACTION_FAILED',
-        'cannot commit: a batch failed in this transaction; roll back',
+        'cannot commit: a batch failed in this transaction and took the transaction with it; roll back',
       );
     }
+    // With savepoints the failed batch was rolled back to its savepoint: committing the rest is the
+    // caller's explicit choice (dispose never makes it: it rolls back after any failure).
+    this.txFailed = false;
+    this.txRecoverable = false;
     const s = this.session;
     this.txOpen = false;
     try {
@@ -447,6 +453,7 @@ export class SQLBatcher implements AsyncDisposable {
     if (this.txOpen && this.session) {
       this.txOpen = false;
       this.txFailed = false;
+      this.txRecoverable = false;
       try {
         await this.session.rollback();
       } catch {
@@ -810,6 +817,7 @@ export class SQLBatcher implements AsyncDisposable {
       }
       this.txOpen = true;
       this.txFailed = false;
+      this.txRecoverable = false;
     }
     if (!this.savepoints) {
       try {
@@ -943,6 +951,7 @@ export class SQLBatcher implements AsyncDisposable {
     await this.hook('onError', (p) => p.onError?.(error, info));
     if (f.transactionLost) {
       this.txFailed = true;
+      this.txRecoverable = false;
       throw error;
     }
     if (
@@ -951,7 +960,12 @@ export class SQLBatcher implements AsyncDisposable {
       isSQLBatcherError(f.error, 'CIRCUIT_OPEN') ||
       isSQLBatcherError(f.error, 'SESSION_LOST')
     ) {
-      if (this.transaction === 'all') this.txFailed = true;
+      if (this.transaction === 'all') {
+        // Rolled back to its savepoint, the rest of the transaction is intact (unless an earlier failure said otherwise).
+        this.txRecoverable =
+          (!this.txFailed || this.txRecoverable) && this.savepoints && f.effect === 'rolled-back';
+        this.txFailed = true;
+      }
       throw error;
     }
     if (f.effect === 'unknown') {
