@@ -183,6 +183,10 @@ export class SQLBatcher implements AsyncDisposable {
   private pinned = false;
   private readonly inFlight = new Set<Promise<void>>();
   private inFlightError: unknown;
+  /** Inside processStatements: the next batch is built while the previous request runs. */
+  private pipelining = false;
+  /** A pipelined request that must run alone is in flight. */
+  private barrierInFlight = false;
   private collectResults: unknown[] | undefined;
   private readonly _report: BatcherReport = {
     statements: 0,
@@ -359,6 +363,7 @@ export class SQLBatcher implements AsyncDisposable {
       const source = typeof statements === 'string' ? this.splitText(statements) : statements;
       const before = this._report.statements;
       const ownsTransaction = this.transaction === 'all' && !this.txOpen;
+      this.pipelining = true;
       try {
         if (Symbol.asyncIterator in Object(source)) {
           for await (const item of source as AsyncIterable<string | readonly string[]>) {
@@ -400,6 +405,8 @@ export class SQLBatcher implements AsyncDisposable {
       } catch (err) {
         await this.abortRun(err, ownsTransaction);
         throw err;
+      } finally {
+        this.pipelining = false;
       }
     });
   }
@@ -614,12 +621,15 @@ export class SQLBatcher implements AsyncDisposable {
   private async dispatchReady(): Promise<boolean> {
     const ready = this.builder.takeReady();
     for (let k = 0; k < ready.length; k++) {
+      const state = { started: false };
       try {
-        await this.dispatch(ready[k] as BuiltBatch);
+        await this.dispatch(ready[k] as BuiltBatch, state);
       } catch (err) {
-        // Batches after a failed one were never sent: keep them out of later flushes but say so.
-        if (k + 1 < ready.length && err instanceof SQLBatcherError) {
-          const notSent = ready.slice(k + 1).flatMap((b) => b.indices);
+        // Batches after the failed one were never sent (nor this one, when an earlier request's failure
+        // surfaced before it started): keep them out of later flushes but say so.
+        const from = state.started ? k + 1 : k;
+        if (from < ready.length && err instanceof SQLBatcherError) {
+          const notSent = ready.slice(from).flatMap((b) => b.indices);
           (err as { notSentIndices?: number[] }).notSentIndices = [...new Set(notSent)];
         }
         throw err;
@@ -628,7 +638,7 @@ export class SQLBatcher implements AsyncDisposable {
     return ready.length > 0;
   }
 
-  private async dispatch(batch: BuiltBatch): Promise<void> {
+  private async dispatch(batch: BuiltBatch, state: { started: boolean }): Promise<void> {
     if (this.inFlightError !== undefined) await this.drain();
     const parallel =
       this.concurrency > 1 &&
@@ -637,13 +647,34 @@ export class SQLBatcher implements AsyncDisposable {
       !this.dryRun &&
       batch.statements.every((s) => s.plainInsert);
     if (!parallel) {
+      // One request at a time, in order: wait for the one in flight before starting this one.
       await this.drain();
-      await this.send(batch);
+      state.started = true;
+      if (!this.pipelining) {
+        await this.send(batch);
+        return;
+      }
+      // Pipelined (inside processStatements): return at once so the next batch is lexed and merged
+      // while this request runs; the next dispatch, flush or dispose waits for it first.
+      this.barrierInFlight = true;
+      this.track(
+        this.send(batch).finally(() => {
+          this.barrierInFlight = false;
+        }),
+      );
       return;
     }
+    // Nothing runs beside a request that must run alone (a non-INSERT is a barrier).
+    if (this.barrierInFlight) await this.drain();
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.inFlightError !== undefined) await this.drain();
-    const p: Promise<void> = this.send(batch, true).then(
+    state.started = true;
+    this.track(this.send(batch, true));
+  }
+
+  /** Keep a started request in `inFlight`; its failure surfaces at the next `drain()`. */
+  private track(sending: Promise<void>): void {
+    const p: Promise<void> = sending.then(
       () => {
         this.inFlight.delete(p);
       },
@@ -1085,7 +1116,11 @@ export class SQLBatcher implements AsyncDisposable {
 
   /** A run failed: roll back what it owns; keep statements accepted before a bad one (flush them). */
   private async abortRun(err: unknown, ownsTransaction: boolean): Promise<void> {
-    await this.drain().catch(() => undefined);
+    // A request still in flight (pipelined) may have failed too.
+    let inFlightFailure: unknown;
+    await this.drain().catch((e: unknown) => {
+      inFlightFailure = e;
+    });
     if (this.transaction === 'all') {
       if (ownsTransaction || this.txFailed) await this.rollback();
       else this.discardBuffered();
@@ -1098,6 +1133,15 @@ export class SQLBatcher implements AsyncDisposable {
       // the input source itself failed (a read error in user code): same as a bad statement
       !isSQLBatcherError(err)
     ) {
+      if (inFlightFailure !== undefined) {
+        // A batch before the bad input failed on the database: that is the failure to report.
+        this.discardBuffered();
+        if (inFlightFailure instanceof Error) {
+          inFlightFailure.message += ` (and then the input failed: ${messageOf(err)})`;
+        }
+        await this.releaseSession();
+        throw inFlightFailure;
+      }
       // Nothing already accepted is lost: execute what was buffered before the bad statement.
       this.builder.flush();
       try {
