@@ -144,7 +144,13 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
         true,
       );
     case 'batcher-rows':
-      return viaBatcher('batcher, maxRowsPerInsert: 1000', seedStatements(ROWS), {}, false, 1000);
+      return viaBatcher(
+        'batcher, no row cap (one INSERT per request)',
+        seedStatements(ROWS),
+        {},
+        false,
+        1_000_000_000,
+      );
     case 'batcher-c2':
       return viaBatcher('batcher, concurrency: 2', seedStatements(ROWS), { concurrency: 2 }, false);
     case 'batcher-copy':

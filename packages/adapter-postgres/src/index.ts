@@ -1,6 +1,7 @@
 export {
   type CopyStats,
   DEFAULT_MAX_QUERY_SIZE,
+  DEFAULT_MAX_ROWS_PER_INSERT,
   PostgreSQLAdapter,
   type PostgreSQLAdapterOptions,
   PostgreSQLSession,
