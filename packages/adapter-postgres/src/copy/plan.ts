@@ -37,9 +37,8 @@ export interface CopyCommand {
 /** Could this statement go through COPY at all (before looking at the catalog)? */
 export function copyCandidate(statement: BatchStatement): InsertParts | undefined {
   const ins = statement.insert;
-  if (!ins || ins.tail.trim() !== '' || !ins.columns || ins.columns.length === 0 || ins.rows.length === 0) {
-    return undefined;
-  }
+  if (ins === undefined) return undefined;
+  if (ins.tail.trim() !== '' || !ins.columns || ins.columns.length === 0 || ins.rows.length === 0) return undefined;
   return ins;
 }
 
