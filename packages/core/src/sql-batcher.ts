@@ -183,11 +183,14 @@ export class SQLBatcher implements AsyncDisposable {
   private pinned = false;
   private readonly inFlight = new Set<Promise<void>>();
   private inFlightError: unknown;
+  /** Batches that reached the adapter (or dry run): the rest of a failed dispatch was never sent. */
+  private readonly attempted = new WeakSet<BuiltBatch>();
   /** Inside processStatements: the next batch is built while the previous request runs. */
   private pipelining = false;
   /** A pipelined request that must run alone is in flight. */
   private barrierInFlight = false;
-  private collectResults: unknown[] | undefined;
+  /** processBatch: each request's result with its batch id (requests may finish out of order). */
+  private collectResults: { id: number; value: unknown }[] | undefined;
   private readonly _report: BatcherReport = {
     statements: 0,
     requests: 0,
@@ -313,13 +316,13 @@ export class SQLBatcher implements AsyncDisposable {
     } catch (err) {
       // Stop at the failed batch, as processStatements does: what was buffered after it (the statement
       // just added) is not run later by flush or dispose; the error lists it in `notSentIndices`.
-      if (err instanceof BatchExecutionError || isSQLBatcherError(err, 'CIRCUIT_OPEN')) {
-        const pending = this.builder.pendingIndices();
-        if (pending.length > 0) {
-          const e = err as { notSentIndices?: number[] };
-          e.notSentIndices = [...new Set([...(e.notSentIndices ?? []), ...pending])];
-          this.discardBuffered();
-        }
+      // Any failure while sending (the database, a plugin hook, the collector) stops the same way.
+      addNotSent(err, this.builder.pendingIndices());
+      this.discardBuffered();
+      if (this.transaction === 'all' && this.txOpen && !this.txFailed) {
+        // Nothing of the failed batch was committed: the caller may still commit or roll back.
+        this.txFailed = true;
+        this.txRecoverable = this.savepoints;
       }
       throw err;
     }
@@ -363,6 +366,8 @@ export class SQLBatcher implements AsyncDisposable {
       const source = typeof statements === 'string' ? this.splitText(statements) : statements;
       const before = this._report.statements;
       const ownsTransaction = this.transaction === 'all' && !this.txOpen;
+      /** Set while sending: a failure then is the database's (or a hook's), not the input's. */
+      const phase = { sending: false };
       this.pipelining = true;
       try {
         if (Symbol.asyncIterator in Object(source)) {
@@ -371,20 +376,20 @@ export class SQLBatcher implements AsyncDisposable {
             if (typeof item === 'string') {
               const pending = this.accept(item);
               if (pending) await pending;
-              if (this.builder.hasReady) await this.dispatchReady();
+              if (this.builder.hasReady) await this.sending(phase, () => this.dispatchReady());
               continue;
             }
             for (const sql of item) {
               const pending = this.accept(sql);
               if (pending) await pending;
-              if (this.builder.hasReady) await this.dispatchReady();
+              if (this.builder.hasReady) await this.sending(phase, () => this.dispatchReady());
             }
           }
         } else {
           for (const sql of source as Iterable<string>) {
             const pending = this.accept(sql);
             if (pending) await pending;
-            if (this.builder.hasReady) await this.dispatchReady();
+            if (this.builder.hasReady) await this.sending(phase, () => this.dispatchReady());
           }
         }
         const count = this._report.statements - before;
@@ -397,13 +402,16 @@ export class SQLBatcher implements AsyncDisposable {
           );
         }
         this.builder.flush();
-        await this.dispatchReady();
-        await this.drain();
+        await this.sending(phase, async () => {
+          await this.dispatchReady();
+          await this.drain();
+        });
         if (ownsTransaction) await this.commit();
-        else if (this.transaction !== 'all') await this.releaseSession();
+        // (a session holding SET … state stays for later calls; dispose releases it)
+        else if (this.transaction !== 'all' && !this.pinned) await this.releaseSession();
         return count;
       } catch (err) {
-        await this.abortRun(err, ownsTransaction);
+        await this.abortRun(err, ownsTransaction, phase.sending);
         throw err;
       } finally {
         this.pipelining = false;
@@ -413,14 +421,15 @@ export class SQLBatcher implements AsyncDisposable {
 
   /** Like {@link processStatements}, returning each request's result in order. */
   async processBatch(statements: StatementSource, execute?: ExecuteFn): Promise<unknown[]> {
-    const results: unknown[] = [];
+    const results: { id: number; value: unknown }[] = [];
     this.collectResults = results;
     try {
       await this.processStatements(statements, execute);
     } finally {
       this.collectResults = undefined;
     }
-    return results;
+    // In request order, also when concurrent requests finished out of order.
+    return results.sort((a, b) => a.id - b.id).map((r) => r.value);
   }
 
   /** Flush and commit the open `transaction: 'all'` transaction. */
@@ -621,24 +630,25 @@ export class SQLBatcher implements AsyncDisposable {
   private async dispatchReady(): Promise<boolean> {
     const ready = this.builder.takeReady();
     for (let k = 0; k < ready.length; k++) {
-      const state = { started: false };
+      const batch = ready[k] as BuiltBatch;
       try {
-        await this.dispatch(ready[k] as BuiltBatch, state);
+        await this.dispatch(batch);
       } catch (err) {
-        // Batches after the failed one were never sent (nor this one, when an earlier request's failure
-        // surfaced before it started): keep them out of later flushes but say so.
-        const from = state.started ? k + 1 : k;
-        if (from < ready.length && err instanceof SQLBatcherError) {
-          const notSent = ready.slice(from).flatMap((b) => b.indices);
-          (err as { notSentIndices?: number[] }).notSentIndices = [...new Set(notSent)];
-        }
+        // Batches after the failed one were never sent (nor this one, when it failed before reaching
+        // the adapter or an earlier request's failure surfaced first): keep them out of later flushes
+        // but say so.
+        const from = this.attempted.has(batch) ? k + 1 : k;
+        addNotSent(
+          err,
+          ready.slice(from).flatMap((b) => b.indices),
+        );
         throw err;
       }
     }
     return ready.length > 0;
   }
 
-  private async dispatch(batch: BuiltBatch, state: { started: boolean }): Promise<void> {
+  private async dispatch(batch: BuiltBatch): Promise<void> {
     if (this.inFlightError !== undefined) await this.drain();
     const parallel =
       this.concurrency > 1 &&
@@ -649,7 +659,6 @@ export class SQLBatcher implements AsyncDisposable {
     if (!parallel) {
       // One request at a time, in order: wait for the one in flight before starting this one.
       await this.drain();
-      state.started = true;
       if (!this.pipelining) {
         await this.send(batch);
         return;
@@ -668,7 +677,6 @@ export class SQLBatcher implements AsyncDisposable {
     if (this.barrierInFlight) await this.drain();
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.inFlightError !== undefined) await this.drain();
-    state.started = true;
     this.track(this.send(batch, true));
   }
 
@@ -680,10 +688,26 @@ export class SQLBatcher implements AsyncDisposable {
       },
       (err: unknown) => {
         this.inFlight.delete(p);
-        this.inFlightError ??= err;
+        if (this.inFlightError === undefined) this.inFlightError = err;
+        else this.alsoFailed(err);
       },
     );
     this.inFlight.add(p);
+  }
+
+  /**
+   * A second request in flight failed while the first failure waits to be thrown: it is reported on
+   * that error (`additionalFailures`; its statements in `notSentIndices` when rolled back, in
+   * `report.inDoubt` when they may have been applied), never dropped.
+   */
+  private alsoFailed(err: unknown): void {
+    const first = this.inFlightError as { additionalFailures?: unknown[] } | null;
+    if (first && typeof first === 'object') (first.additionalFailures ??= []).push(err);
+    if (isSQLBatcherError(err)) {
+      const inDoubt = (err as { inDoubt?: boolean }).inDoubt === true;
+      if (inDoubt) this._report.inDoubt.push({ indices: [...err.statementIndices], error: err });
+      else addNotSent(first, err.statementIndices);
+    }
   }
 
   /** Wait for every request in flight; rethrow the first failure among them. */
@@ -712,6 +736,7 @@ export class SQLBatcher implements AsyncDisposable {
   private async send(batch: BuiltBatch, parallel = false): Promise<void> {
     const info = this.toInfo(batch);
     await this.hook('beforeBatch', (p) => p.beforeBatch?.(info));
+    this.attempted.add(batch);
     if (this.dryRun) {
       const t0 = Date.now();
       if (typeof this.dryRun === 'function') await this.dryRun(info.sql, info);
@@ -743,7 +768,7 @@ export class SQLBatcher implements AsyncDisposable {
         this.breaker?.success();
         const ms = performance.now() - started;
         if (typeof result.rowCount === 'number') this._report.rowsAffected += result.rowCount;
-        this.collectResults?.push(result.raw ?? result);
+        this.collectResults?.push({ id: info.id, value: result.raw ?? result });
         this.record(info, t0, ms, true, result, undefined, false, retries);
         const outcome: BatchOutcome = { success: true, executionTimeMs: ms, retries, result, dryRun: false };
         await this.hook('afterBatch', (p) => p.afterBatch?.(info, outcome));
@@ -816,7 +841,8 @@ export class SQLBatcher implements AsyncDisposable {
         const result = await exec(s.execute.bind(s));
         committed = true;
         await s.commit();
-        if (own) await s.release();
+        // Releasing the connection is not part of the attempt: a failure here changes nothing committed.
+        if (own) await s.release().catch(() => undefined);
         return result;
       } catch (err) {
         let broken = false;
@@ -979,26 +1005,32 @@ export class SQLBatcher implements AsyncDisposable {
         attempts: (f as { attempts?: number }).attempts ?? 1,
       },
     );
-    await this.hook('onError', (p) => p.onError?.(error, info));
-    if (f.transactionLost) {
-      this.txFailed = true;
-      this.txRecoverable = false;
-      throw error;
-    }
-    if (
+    const stops =
+      f.transactionLost ||
       this.onError === 'throw' ||
       isClosed(f.error) ||
       isSQLBatcherError(f.error, 'CIRCUIT_OPEN') ||
-      isSQLBatcherError(f.error, 'SESSION_LOST')
-    ) {
-      if (this.transaction === 'all') {
-        // Rolled back to its savepoint, the rest of the transaction is intact (unless an earlier failure said otherwise).
-        this.txRecoverable =
-          (!this.txFailed || this.txRecoverable) && this.savepoints && f.effect === 'rolled-back';
-        this.txFailed = true;
-      }
-      throw error;
+      isSQLBatcherError(f.error, 'SESSION_LOST');
+    // The transaction's state is settled before any hook runs, so a throwing hook cannot leave it
+    // looking healthy (dispose would then commit).
+    if (f.transactionLost) {
+      this.txFailed = true;
+      this.txRecoverable = false;
+    } else if (stops && this.transaction === 'all') {
+      // Rolled back to its savepoint, the rest of the transaction is intact (unless an earlier failure said otherwise).
+      this.txRecoverable =
+        (!this.txFailed || this.txRecoverable) && this.savepoints && f.effect === 'rolled-back';
+      this.txFailed = true;
     }
+    try {
+      await this.hook('onError', (p) => p.onError?.(error, info));
+    } catch (hookError) {
+      // A hook's failure is never swallowed: it stops the run, carrying the batch failure with it.
+      (hookError as { batchError?: unknown }).batchError = error;
+      if (f.effect !== 'unknown') addNotSent(hookError, indices);
+      throw hookError;
+    }
+    if (stops) throw error;
     if (f.effect === 'unknown') {
       this._report.inDoubt.push({ indices, error });
       return;
@@ -1017,35 +1049,43 @@ export class SQLBatcher implements AsyncDisposable {
   /** Bisect `units` (known to fail together, rolled back) down to the failing statements. */
   private async isolate(units: Unit[], parallel: boolean): Promise<void> {
     const mid = Math.ceil(units.length / 2);
-    for (const half of [units.slice(0, mid), units.slice(mid)]) {
-      if (half.length === 0) continue;
-      const sub = new BatchBuilder(this.builderConfig());
-      for (const u of half) sub.add(u.index, u.lexed, u.from, u.to);
-      sub.flush();
-      for (const b of sub.takeReady()) {
-        const info = this.toInfo(b);
-        try {
-          await this.hook('beforeBatch', (p) => p.beforeBatch?.(info));
-          await this.run(info, parallel);
-        } catch (err) {
-          if (!(err instanceof AttemptFailure)) throw err;
-          if (
-            err.transactionLost ||
-            isClosed(err.error) ||
-            isSQLBatcherError(err.error, 'CIRCUIT_OPEN') ||
-            isSQLBatcherError(err.error, 'SESSION_LOST')
-          ) {
-            await this.handleFailure(err, info, b, parallel);
-            continue;
+    /** Units not yet executed or rejected: named in the error if the run stops here. */
+    let open = units;
+    try {
+      for (const half of [units.slice(0, mid), units.slice(mid)]) {
+        if (half.length === 0) continue;
+        const sub = new BatchBuilder(this.builderConfig());
+        for (const u of half) sub.add(u.index, u.lexed, u.from, u.to);
+        sub.flush();
+        for (const b of sub.takeReady()) {
+          const info = this.toInfo(b);
+          try {
+            await this.hook('beforeBatch', (p) => p.beforeBatch?.(info));
+            await this.run(info, parallel);
+          } catch (err) {
+            if (!(err instanceof AttemptFailure)) throw err;
+            if (
+              err.transactionLost ||
+              isClosed(err.error) ||
+              isSQLBatcherError(err.error, 'CIRCUIT_OPEN') ||
+              isSQLBatcherError(err.error, 'SESSION_LOST') ||
+              err.effect === 'unknown' ||
+              err.effect === 'partial'
+            ) {
+              await this.handleFailure(err, info, b, parallel);
+            } else if (b.units.length === 1) await this.reject(b.units, err.error);
+            else await this.isolate(b.units, parallel);
           }
-          if (err.effect === 'unknown' || err.effect === 'partial') {
-            await this.handleFailure(err, info, b, parallel);
-            continue;
-          }
-          if (b.units.length === 1) await this.reject(b.units, err.error);
-          else await this.isolate(b.units, parallel);
+          const done = new Set(b.indices);
+          open = open.filter((u) => !done.has(u.index));
         }
       }
+    } catch (err) {
+      addNotSent(
+        err,
+        open.map((u) => u.index),
+      );
+      throw err;
     }
   }
 
@@ -1114,51 +1154,54 @@ export class SQLBatcher implements AsyncDisposable {
     }
   }
 
-  /** A run failed: roll back what it owns; keep statements accepted before a bad one (flush them). */
-  private async abortRun(err: unknown, ownsTransaction: boolean): Promise<void> {
-    // A request still in flight (pipelined) may have failed too.
+  /** Run `send` marking the phase, so a failure is known to come from sending. */
+  private async sending<T>(phase: { sending: boolean }, send: () => Promise<T>): Promise<T> {
+    phase.sending = true;
+    const out = await send();
+    phase.sending = false;
+    return out;
+  }
+
+  /**
+   * A run failed. After a bad input (the input itself, a `transformStatement` hook, a statement too
+   * large) nothing already accepted is lost: the statements before it are executed. After a failure
+   * while sending, nothing more is sent. A run that owns its `'all'` transaction rolls it back.
+   */
+  private async abortRun(err: unknown, ownsTransaction: boolean, whileSending: boolean): Promise<void> {
+    // A request still in flight (pipelined) may have failed too: that failure comes first.
     let inFlightFailure: unknown;
     await this.drain().catch((e: unknown) => {
       inFlightFailure = e;
     });
-    if (this.transaction === 'all') {
-      if (ownsTransaction || this.txFailed) await this.rollback();
-      else this.discardBuffered();
-      return;
-    }
-    if (
-      err instanceof InvalidStatementError ||
-      err instanceof PluginError ||
-      isSQLBatcherError(err, 'STATEMENT_TOO_LARGE') ||
-      // the input source itself failed (a read error in user code): same as a bad statement
-      !isSQLBatcherError(err)
-    ) {
-      if (inFlightFailure !== undefined) {
-        // A batch before the bad input failed on the database: that is the failure to report.
-        this.discardBuffered();
-        if (inFlightFailure instanceof Error) {
-          inFlightFailure.message += ` (and then the input failed: ${messageOf(err)})`;
-        }
-        await this.releaseSession();
-        throw inFlightFailure;
-      }
-      // Nothing already accepted is lost: execute what was buffered before the bad statement.
+    const inputError = !whileSending && inFlightFailure === undefined;
+    let failure = inFlightFailure;
+    if (inputError && !ownsTransaction) {
       this.builder.flush();
       try {
         await this.dispatchReady();
         await this.drain();
       } catch (flushErr) {
         // Statements before the bad one failed on the database: that must not go unreported.
-        if (flushErr instanceof Error) {
-          flushErr.message += ` (while executing the statements before an input error: ${messageOf(err)})`;
-        }
-        await this.releaseSession();
-        throw flushErr;
+        failure = flushErr;
       }
     } else {
+      addNotSent(err, this.builder.pendingIndices());
       this.discardBuffered();
     }
-    await this.releaseSession();
+    if (this.transaction === 'all') {
+      if (ownsTransaction) await this.rollback();
+      else if (!inputError || failure !== undefined) {
+        // The caller's transaction lost statements it was given: it must not be committed silently.
+        this.txFailed = true;
+        this.txRecoverable = false;
+      }
+    } else {
+      await this.releaseSession();
+    }
+    if (failure !== undefined && failure !== err) {
+      if (failure instanceof Error) failure.message += ` (and then: ${messageOf(err)})`;
+      throw failure;
+    }
   }
 
   private discardBuffered(): void {
@@ -1308,4 +1351,11 @@ function partialSplit(
   for (const i of rest) if (applied.has(i)) return undefined;
   if (failed.size === 0) return undefined;
   return { applied: [...applied], failed, rest };
+}
+
+/** Add input indices that were never sent to an error (any Error object, not only ours). */
+function addNotSent(err: unknown, indices: readonly number[]): void {
+  if (indices.length === 0 || err === null || typeof err !== 'object') return;
+  const e = err as { notSentIndices?: number[] };
+  e.notSentIndices = [...new Set([...(e.notSentIndices ?? []), ...indices])].sort((a, b) => a - b);
 }

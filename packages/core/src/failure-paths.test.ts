@@ -1,0 +1,505 @@
+import type { PGlite } from '@electric-sql/pglite';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { pgliteAdapter, pgliteClassify, recordingAdapter, sharedPGlite } from '../test/helpers.js';
+import type { AdapterSession } from './execute/adapter.js';
+import { GenericAdapter } from './execute/generic-adapter.js';
+import { SQLBatcher } from './sql-batcher.js';
+
+let db: PGlite;
+beforeAll(async () => {
+  db = await sharedPGlite();
+});
+
+async function fresh(table: string, pk = true) {
+  await db.exec(`DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (id int${pk ? ' PRIMARY KEY' : ''})`);
+}
+const ids = async (table: string) =>
+  (await db.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`)).rows.map((r) => r.id);
+const ins = (table: string, id: number) => `INSERT INTO ${table} (id) VALUES (${id})`;
+
+/** maxBytes small enough that every INSERT is its own batch. */
+const ONE_PER_BATCH = 32;
+
+describe('plugin failures in the middle of a run', () => {
+  it('R1 processStatements: beforeBatch throwing on batch #1 must not let later statements run (no gap)', async () => {
+    await fresh('r1');
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      maxBytes: ONE_PER_BATCH,
+      plugins: [
+        {
+          name: 'flaky',
+          beforeBatch: (info) => {
+            if (info.sql.includes('(2)')) throw new Error('boom');
+          },
+        },
+      ],
+    });
+    const err = await batcher
+      .processStatements([ins('r1', 1), ins('r1', 2), ins('r1', 3), ins('r1', 4)])
+      .catch((e: unknown) => e);
+    expect((err as Error).name).toBe('PluginError');
+    // One-by-one semantics: execution stops at the failed batch; 3 and 4 must not run while 2 did not.
+    const got = await ids('r1');
+    // (observed: [1, 4] — #1 never ran, #2 reported not sent, #3 executed after the gap)
+    expect(got.includes(2) || !got.some((i) => i > 2)).toBe(true);
+  });
+
+  it('R2 processStatements: an onError hook that throws must not turn "stop" into "skip the failed batch and run the rest"', async () => {
+    await fresh('r2');
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      maxBytes: ONE_PER_BATCH,
+      plugins: [
+        {
+          name: 'logger',
+          onError: () => {
+            throw new Error('logger down');
+          },
+        },
+      ],
+    });
+    const err = await batcher
+      .processStatements([ins('r2', 1), ins('r2', 1), ins('r2', 3), ins('r2', 4)])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    // Without the plugin the run stops at the duplicate: only [1]. Here 4 must not be executed either.
+    expect(await ids('r2')).toEqual([1]);
+  });
+
+  it("R3 transaction 'all' + savepoints + throw: an onError hook that throws must not make dispose COMMIT", async () => {
+    await fresh('r3');
+    {
+      await using batcher = new SQLBatcher({
+        adapter: pgliteAdapter(db),
+        transaction: 'all',
+        savepoints: true,
+        maxBytes: ONE_PER_BATCH,
+        plugins: [
+          {
+            name: 'logger',
+            onError: () => {
+              throw new Error('logger down');
+            },
+          },
+        ],
+      });
+      await batcher.addStatement(ins('r3', 1));
+      await batcher.addStatement(ins('r3', 1)); // sends #0
+      await batcher.addStatement(ins('r3', 3)).catch(() => undefined); // sends #1: duplicate -> failure
+      await batcher.addStatement(ins('r3', 4)).catch(() => undefined);
+    }
+    // Same as without the plugin (see savepoint-throw.test.ts): dispose after a failure rolls back.
+    expect(await ids('r3')).toEqual([]);
+  });
+
+  it('R4 addStatement: a batch whose beforeBatch throws is neither executed nor reported (statements lost)', async () => {
+    await fresh('r4');
+    let calls = 0;
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      maxBytes: ONE_PER_BATCH,
+      plugins: [
+        {
+          name: 'flaky-once',
+          beforeBatch: () => {
+            if (calls++ === 0) throw new Error('transient plugin failure');
+          },
+        },
+      ],
+    });
+    await batcher.addStatement(ins('r4', 1));
+    const err = (await batcher.addStatement(ins('r4', 2)).catch((e: unknown) => e)) as {
+      statementIndices?: readonly number[];
+      notSentIndices?: number[];
+    };
+    await batcher.flush();
+    await batcher.close();
+    const got = await ids('r4');
+    // Either statement #0 ran, or the error names it as not executed. Never: lost without a trace
+    // while #1 (added after it) is executed.
+    const reported = [...(err.statementIndices ?? []), ...(err.notSentIndices ?? [])].includes(0);
+    expect(got.includes(1) || (reported && !got.includes(2))).toBe(true);
+  });
+});
+
+describe("transaction 'all' owned by the caller", () => {
+  it('R5 processStatements input error inside an open transaction: statements before it are not silently dropped', async () => {
+    await fresh('r5');
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      transaction: 'all',
+      maxBytes: ONE_PER_BATCH,
+    });
+    await batcher.addStatement(ins('r5', 0));
+    await batcher.flush(); // transaction open
+    const err = await batcher
+      .processStatements([ins('r5', 1), ins('r5', 2), ins('r5', 3), 'INSERT INTO r5 (id) VALUES (\0)'])
+      .catch((e: unknown) => e);
+    expect((err as Error).name).toBe('InvalidStatementError');
+    const commitErr = await batcher.commit().catch((e: unknown) => e);
+    await batcher.close().catch(() => undefined);
+    const got = await ids('r5');
+    // Acceptable: commit refused (nothing of the broken call committed), or every statement before the
+    // bad one committed (as in transaction 'none'). Not: 1 and 2 committed, 3 silently dropped.
+    if (commitErr === undefined) expect(got).toEqual([0, 1, 2, 3]);
+    else expect(got).toEqual([]);
+  });
+
+  it('R6 owned transaction: a pipelined batch failure is not swallowed by a later input error', async () => {
+    await fresh('r6');
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      transaction: 'all',
+      maxBytes: ONE_PER_BATCH,
+    });
+    const err = await batcher
+      .processStatements([ins('r6', 1), ins('r6', 1), ins('r6', 2), 'INSERT INTO r6 (id) VALUES (\0)'])
+      .catch((e: unknown) => e);
+    expect(await ids('r6')).toEqual([]);
+    // transaction 'none' reports the database failure in this situation; 'all' should too.
+    expect((err as Error).name).toBe('BatchExecutionError');
+  });
+});
+
+describe('concurrency', () => {
+  it('R7 processBatch returns results in request order with concurrency > 1', async () => {
+    let n = 0;
+    const { adapter } = recordingAdapter({ maxConcurrency: 4 }, 1_000_000, async (sql) => {
+      const k = n++;
+      await new Promise((r) => setTimeout(r, k === 0 ? 30 : 1));
+      return { rowCount: 1, raw: sql };
+    });
+    const batcher = new SQLBatcher({ adapter, concurrency: 2, maxBytes: ONE_PER_BATCH });
+    const results = await batcher.processBatch([ins('x', 1), ins('x', 2)]);
+    const order = results.map((r) => JSON.stringify(r).match(/VALUES \((\d)\)/)?.[1]);
+    expect(order).toEqual(['1', '2']);
+  });
+});
+
+describe("transaction 'batch'", () => {
+  it('R8 a session.release() failure after a successful COMMIT is not reported as rolled back', async () => {
+    await fresh('r8');
+    const base = pgliteAdapter(db);
+    let releases = 0;
+    const adapter = new GenericAdapter({
+      name: 'pglite-release-fails',
+      execute: base.execute,
+      session: async () => {
+        const s = (await base.session?.()) as AdapterSession;
+        return {
+          ...s,
+          release: async () => {
+            if (releases++ === 0) throw new Error('pool: release failed');
+          },
+        };
+      },
+      classifyError: pgliteClassify,
+      dialect: 'postgres',
+      capabilities: { ...base.capabilities, maxConcurrency: 2 },
+    });
+    const batcher = new SQLBatcher({ adapter, transaction: 'batch', concurrency: 2, onError: 'skip' });
+    await batcher.processStatements([ins('r8', 1)]);
+    expect(await ids('r8')).toEqual([1]);
+    // It was committed: it must not be listed as rejected (rolled back).
+    expect(batcher.report.rejected).toEqual([]);
+  });
+});
+
+describe('session pinning', () => {
+  it('R9 SET state survives across calls: processStatements does not drop the pinned session', async () => {
+    const log: { session: number; sql: string }[] = [];
+    let sessions = 0;
+    const adapter = new GenericAdapter({
+      name: 'sessions',
+      execute: (sql) => {
+        log.push({ session: -1, sql });
+        return { rowCount: 0 };
+      },
+      session: async () => {
+        const id = sessions++;
+        return {
+          execute: async (sql: string) => {
+            log.push({ session: id, sql });
+            return { rowCount: 0 };
+          },
+          begin: async () => undefined,
+          commit: async () => undefined,
+          rollback: async () => undefined,
+          release: async () => undefined,
+        } as AdapterSession;
+      },
+      capabilities: { multiStatement: true, transactions: true },
+    });
+    const batcher = new SQLBatcher({ adapter, batchMode: false });
+    await batcher.addStatement('SET search_path TO s1');
+    await batcher.flush(); // keeps the session (see flush)
+    await batcher.processStatements([ins('t', 1)]);
+    await batcher.addStatement(ins('t', 2));
+    await batcher.flush();
+    await batcher.close();
+    const set = log.find((l) => l.sql.startsWith('SET'))?.session;
+    expect(log.map((l) => l.session)).toEqual([set, set, set]);
+  });
+});
+
+describe('circuit breaker', () => {
+  it("R10 transaction 'all' + savepoints + skip: dispose does not commit after the run stopped on an open circuit", async () => {
+    await fresh('r10');
+    {
+      await using batcher = new SQLBatcher({
+        adapter: pgliteAdapter(db),
+        transaction: 'all',
+        savepoints: true,
+        onError: 'skip',
+        circuitBreaker: { failureThreshold: 1 },
+        maxBytes: ONE_PER_BATCH,
+      });
+      await batcher.addStatement(ins('r10', 1));
+      await batcher.addStatement(ins('r10', 1)); // sends #0
+      await batcher.addStatement(ins('r10', 3)); // sends #1: duplicate, skipped, circuit opens
+      const err = await batcher.addStatement(ins('r10', 4)).catch((e: unknown) => e); // #2 refused
+      expect((err as { code: string }).code).toBe('CIRCUIT_OPEN');
+    }
+    // The run stopped with statements #2 and #3 never sent: dispose must not commit the rest on its own.
+    expect(await ids('r10')).toEqual([]);
+  });
+
+  it('R11 onError isolate: a circuit opening during bisection reports every statement it did not execute', async () => {
+    await fresh('r11');
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      onError: 'isolate',
+      circuitBreaker: { failureThreshold: 2 },
+    });
+    const err = (await batcher
+      .processStatements([ins('r11', 1), ins('r11', 1), ins('r11', 3), ins('r11', 4)])
+      .catch((e: unknown) => e)) as { code?: string; statementIndices?: number[]; notSentIndices?: number[] };
+    expect(err.code).toBe('CIRCUIT_OPEN');
+    const executed = await ids('r11');
+    expect(executed).toEqual([]);
+    const reported = new Set([...(err.statementIndices ?? []), ...(err.notSentIndices ?? [])]);
+    // #0, #2, #3 were never executed (and #1 is not in report.rejected): the error must name them.
+    expect([...reported].sort()).toEqual(expect.arrayContaining([0, 2, 3]));
+  });
+});
+
+/** A non-atomic multi-statement engine: runs statements one by one, reports where it stopped. */
+function nonAtomicAdapter(log: string[] = []) {
+  class StopAt extends Error {
+    constructor(
+      readonly position: number,
+      cause: unknown,
+    ) {
+      super(`failed at statement ${position}: ${(cause as Error).message}`);
+    }
+  }
+  return new GenericAdapter({
+    name: 'non-atomic',
+    execute: async (_sql, options) => {
+      const st = options?.batch?.statements ?? [];
+      for (let i = 0; i < st.length; i++) {
+        log.push(st[i]?.sql as string);
+        try {
+          await db.exec(st[i]?.sql as string);
+        } catch (e) {
+          throw new StopAt(i, e);
+        }
+      }
+      return { rowCount: 0 };
+    },
+    classifyError: (e) =>
+      e instanceof StopAt
+        ? { transient: false, effect: 'partial', statementPosition: e.position }
+        : { transient: false, effect: 'unknown' },
+    dialect: 'postgres',
+    capabilities: { multiStatement: true, atomicMultiStatement: false },
+  });
+}
+
+describe("partial effect (non-atomic multi-statement), transaction 'none'", () => {
+  it('P1 skip: statements before the failed one are kept, the failed one rejected, the rest sent once', async () => {
+    await fresh('p1a');
+    await fresh('p1b');
+    const log: string[] = [];
+    const batcher = new SQLBatcher({ adapter: nonAtomicAdapter(log), onError: 'skip' });
+    await batcher.processStatements([
+      ins('p1a', 1),
+      ins('p1b', 1),
+      ins('p1a', 1),
+      ins('p1b', 2),
+      ins('p1a', 3),
+    ]);
+    expect(await ids('p1a')).toEqual([1, 3]);
+    expect(await ids('p1b')).toEqual([1, 2]);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([2]);
+    expect(log.filter((l) => l === ins('p1a', 1)).length).toBe(2);
+  });
+
+  it('P2 isolate: a failed merged INSERT is bisected, then the rest is sent once', async () => {
+    await fresh('p2a');
+    await fresh('p2b');
+    const batcher = new SQLBatcher({ adapter: nonAtomicAdapter(), onError: 'isolate' });
+    await batcher.processStatements([
+      ins('p2b', 1),
+      ins('p2a', 1),
+      ins('p2a', 2),
+      ins('p2a', 1),
+      ins('p2b', 2),
+    ]);
+    expect(await ids('p2a')).toEqual([1, 2]);
+    expect(await ids('p2b')).toEqual([1, 2]);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([3]);
+  });
+
+  it('P3 throw: stops; the statements after the failed one are not executed', async () => {
+    await fresh('p3');
+    const batcher = new SQLBatcher({ adapter: nonAtomicAdapter(), maxBytes: ONE_PER_BATCH * 2 + 2 });
+    const err = await batcher
+      .processStatements([ins('p3', 1), 'SELECT 1', ins('p3', 1), 'SELECT 2', ins('p3', 5), ins('p3', 6)])
+      .catch((e: unknown) => e);
+    expect((err as Error).name).toBe('BatchExecutionError');
+    expect(await ids('p3')).toEqual([1]);
+  });
+});
+
+describe('ordering and barriers (expected to pass)', () => {
+  it('G1 concurrency 2 + pipelining: a barrier waits for the INSERTs before it and blocks the ones after', async () => {
+    const events: string[] = [];
+    const { adapter } = recordingAdapter({ maxConcurrency: 4 }, 1_000_000, async (sql) => {
+      events.push(`start ${sql}`);
+      await new Promise((r) => setTimeout(r, sql.startsWith('INSERT INTO a') ? 20 : 1));
+      events.push(`end ${sql}`);
+      return { rowCount: 1 };
+    });
+    const batcher = new SQLBatcher({ adapter, concurrency: 2, maxBytes: ONE_PER_BATCH });
+    await batcher.processStatements([
+      ins('a', 1),
+      ins('a', 2),
+      'UPDATE a SET id = 0',
+      ins('b', 1),
+      ins('b', 2),
+    ]);
+    const at = (e: string) => events.indexOf(e);
+    expect(at('start UPDATE a SET id = 0')).toBeGreaterThan(at(`end ${ins('a', 1)}`));
+    expect(at('start UPDATE a SET id = 0')).toBeGreaterThan(at(`end ${ins('a', 2)}`));
+    expect(at(`start ${ins('b', 1)}`)).toBeGreaterThan(at('end UPDATE a SET id = 0'));
+  });
+
+  it("G2 transaction 'all' + savepoints + isolate: only the bad row is rejected, the rest committed", async () => {
+    await fresh('g2');
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      transaction: 'all',
+      savepoints: true,
+      onError: 'isolate',
+    });
+    await batcher.processStatements([
+      ins('g2', 1),
+      ins('g2', 2),
+      ins('g2', 1),
+      ins('g2', 4),
+      'SELECT 1',
+      ins('g2', 5),
+    ]);
+    expect(await ids('g2')).toEqual([1, 2, 4, 5]);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([2]);
+  });
+
+  it("G3 transaction 'batch' + skip, pipelined: a failed batch is rolled back whole, the others committed", async () => {
+    await fresh('g3');
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      transaction: 'batch',
+      onError: 'skip',
+      maxBytes: 80,
+    });
+    await batcher.processStatements([
+      ins('g3', 1),
+      ins('g3', 2),
+      'SELECT 1',
+      ins('g3', 3),
+      ins('g3', 1),
+      'SELECT 2',
+      ins('g3', 6),
+    ]);
+    // The first request holds #0…#4 (the duplicate is inside it): skipped whole; #5, #6 committed.
+    const rejected = batcher.report.rejected.map((r) => r.index).sort();
+    const got = await ids('g3');
+    expect(got).toEqual(rejected.includes(0) ? [6] : [1, 2, 6]);
+    expect(rejected).toContain(4);
+  });
+});
+
+describe('concurrent calls', () => {
+  it("R12 addStatement called without awaiting (Promise.all) in transaction 'all' + savepoints: no batch reported failed yet committed", async () => {
+    await fresh('r12');
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      transaction: 'all',
+      savepoints: true,
+      onError: 'skip',
+      maxBytes: ONE_PER_BATCH,
+    });
+    await Promise.all([1, 2, 3, 4, 5, 6].map((i) => batcher.addStatement(ins('r12', i))));
+    await batcher.commit().catch(() => undefined);
+    await batcher.close().catch(() => undefined);
+    const got = await ids('r12');
+    const rejected = batcher.report.rejected.map((r) => r.index);
+    // Whatever the order, a statement is either committed or rejected, never both, never neither.
+    for (let i = 0; i < 6; i++) expect(got.includes(i + 1) !== rejected.includes(i)).toBe(true);
+  });
+});
+
+describe('failures surfacing through the in-flight bookkeeping', () => {
+  it('R13 a collector that throws after batch #0 succeeded: later batches are not dropped while the ones after them run', async () => {
+    await fresh('r13');
+    let first = true;
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      maxBytes: ONE_PER_BATCH,
+      collector: {
+        record: () => {
+          if (first) {
+            first = false;
+            throw new TypeError('collector bug');
+          }
+        },
+      },
+    });
+    const err = await batcher
+      .processStatements([ins('r13', 1), ins('r13', 2), ins('r13', 3), ins('r13', 4)])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    const got = await ids('r13');
+    // No gap: whatever ran is a prefix of the input.
+    expect(got).toEqual([1, 2, 3, 4].slice(0, got.length));
+  });
+
+  it('R14 concurrency 2, onError throw: when two requests in flight fail, the second failure is reported too', async () => {
+    const adapter = new GenericAdapter({
+      name: 'fails',
+      execute: async (sql) => {
+        await new Promise((r) => setTimeout(r, 5));
+        if (sql.includes('666') || sql.includes('777')) throw new Error(`bad row in ${sql}`);
+        return { rowCount: 1 };
+      },
+      classifyError: () => ({ transient: false, effect: 'rolled-back' }),
+      capabilities: { multiStatement: true, atomicMultiStatement: true, maxConcurrency: 2 },
+    });
+    const batcher = new SQLBatcher({ adapter, concurrency: 2, maxBytes: ONE_PER_BATCH });
+    const err = (await batcher
+      .processStatements([ins('t', 666), ins('t', 777), ins('t', 3), ins('t', 4)])
+      .catch((e: unknown) => e)) as {
+      statementIndices?: number[];
+      notSentIndices?: number[];
+      message: string;
+    };
+    const mentioned = new Set([...(err.statementIndices ?? []), ...(err.notSentIndices ?? [])]);
+    // #1 failed on the database too: it must be named somewhere (the error, or report.inDoubt/rejected).
+    const elsewhere = batcher.report.inDoubt
+      .flatMap((d) => d.indices)
+      .concat(batcher.report.rejected.map((r) => r.index));
+    expect(mentioned.has(1) || elsewhere.includes(1)).toBe(true);
+  });
+});
