@@ -503,3 +503,37 @@ describe('failures surfacing through the in-flight bookkeeping', () => {
     expect(mentioned.has(1) || elsewhere.includes(1)).toBe(true);
   });
 });
+
+describe('odd but legal configurations', () => {
+  it('a plugin that filters out every statement is not "empty input"', async () => {
+    const { adapter, sent } = recordingAdapter();
+    const batcher = new SQLBatcher({
+      adapter,
+      plugins: [{ name: 'drop-all', transformStatement: () => null }],
+    });
+    await expect(batcher.processStatements(['INSERT INTO t (a) VALUES (1)'])).resolves.toBe(0);
+    expect(sent).toHaveLength(0);
+  });
+
+  it('an adapter declaring savepoints without savepoint methods is refused before anything runs', async () => {
+    const log: string[] = [];
+    const adapter = new GenericAdapter({
+      execute: () => undefined,
+      capabilities: { transactions: true, savepoints: true, multiStatement: true },
+      session: async (): Promise<AdapterSession> => ({
+        execute: async (sql) => {
+          log.push(sql);
+          return {};
+        },
+        begin: async () => void log.push('BEGIN'),
+        commit: async () => void log.push('COMMIT'),
+        rollback: async () => void log.push('ROLLBACK'),
+        release: async () => undefined,
+      }),
+    });
+    const batcher = new SQLBatcher({ adapter, transaction: 'all', savepoints: true });
+    const err = await batcher.processStatements(['INSERT INTO t (a) VALUES (1)']).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('CONFIGURATION');
+    expect(log.filter((l) => l.startsWith('INSERT'))).toEqual([]);
+  });
+});

@@ -170,6 +170,8 @@ export class SQLBatcher implements AsyncDisposable {
   private executeOverride: ExecuteFn | undefined;
 
   private nextIndex = 0;
+  /** Statements a `transformStatement` hook deliberately dropped (returned null). */
+  private droppedByPlugins = 0;
   private batchSeq = 0;
   private savepointSeq = 0;
   private session: AdapterSession | undefined;
@@ -365,6 +367,7 @@ export class SQLBatcher implements AsyncDisposable {
       await this.initPlugins();
       const source = typeof statements === 'string' ? this.splitText(statements) : statements;
       const before = this._report.statements;
+      const droppedBefore = this.droppedByPlugins;
       const ownsTransaction = this.transaction === 'all' && !this.txOpen;
       /** Set while sending: a failure then is the database's (or a hook's), not the input's. */
       const phase = { sending: false };
@@ -393,7 +396,8 @@ export class SQLBatcher implements AsyncDisposable {
           }
         }
         const count = this._report.statements - before;
-        if (count === 0 && this.builder.empty) {
+        // Empty input is an error; input a plugin deliberately filtered out entirely is not.
+        if (count === 0 && this.droppedByPlugins === droppedBefore && this.builder.empty) {
           throw new InvalidStatementError(
             'no statements in input (empty or comment-only)',
             -1,
@@ -545,7 +549,10 @@ export class SQLBatcher implements AsyncDisposable {
         if (out && typeof (out as Promise<unknown>).then === 'function') {
           return this.acceptAsync(out as Promise<string | null>, p, k, index);
         }
-        if (out === null) return undefined;
+        if (out === null) {
+          this.droppedByPlugins++;
+          return undefined;
+        }
         sql = out as string;
       }
     }
@@ -574,7 +581,8 @@ export class SQLBatcher implements AsyncDisposable {
         throw new PluginError(q.name, 'transformStatement', err);
       }
     }
-    if (sql !== null) this.bufferStatement(sql, index);
+    if (sql === null) this.droppedByPlugins++;
+    else this.bufferStatement(sql, index);
   }
 
   private bufferStatement(sql: string, index: number): void {
@@ -884,9 +892,15 @@ export class SQLBatcher implements AsyncDisposable {
         throw new AttemptFailure(f.error, 'rolled-back', f.transient, true, f.statementPosition);
       }
     }
+    if (!s.savepoint || !s.rollbackToSavepoint) {
+      // Declared savepoints without implementing them: a failure could not be rolled back to one.
+      throw new ConfigurationError(
+        `${this.adapter?.name ?? 'the'} adapter's session has no savepoint methods`,
+      );
+    }
     const name = `sqlbatcher_sp_${this.savepointSeq++}`;
     try {
-      await s.savepoint?.(name);
+      await s.savepoint(name);
     } catch (err) {
       const f = await this.failure(err, info, false);
       throw new AttemptFailure(f.error, f.effect, f.transient, true, undefined);
