@@ -710,7 +710,9 @@ export class SQLBatcher implements AsyncDisposable {
    */
   private alsoFailed(err: unknown): void {
     const first = this.inFlightError as { additionalFailures?: unknown[] } | null;
-    if (first && typeof first === 'object') (first.additionalFailures ??= []).push(err);
+    if (first && typeof first === 'object') {
+      first.additionalFailures = [...(first.additionalFailures ?? []), err];
+    }
     if (isSQLBatcherError(err)) {
       const inDoubt = (err as { inDoubt?: boolean }).inDoubt === true;
       if (inDoubt) this._report.inDoubt.push({ indices: [...err.statementIndices], error: err });

@@ -38,7 +38,8 @@ export interface CopyCommand {
 export function copyCandidate(statement: BatchStatement): InsertParts | undefined {
   const ins = statement.insert;
   if (ins === undefined) return undefined;
-  if (ins.tail.trim() !== '' || !ins.columns || ins.columns.length === 0 || ins.rows.length === 0) return undefined;
+  if (ins.tail.trim() !== '' || !ins.columns || ins.columns.length === 0 || ins.rows.length === 0)
+    return undefined;
   return ins;
 }
 
