@@ -10,7 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { SQLBatcher } from '@sqlbatcher/core';
-import { startSnowflakeServer, writeBenchResult } from '@sqlbatcher/testkit';
+import { BenchChecks, printKeyValues, startSnowflakeServer, writeBenchResult } from '@sqlbatcher/testkit';
 import snowflake from 'snowflake-sdk';
 import { SnowflakeAdapter } from '../src/index.js';
 
@@ -26,10 +26,8 @@ function* statements(): Generator<string> {
   }
 }
 
-const failures: string[] = [];
-function check(ok: boolean, what: string): void {
-  if (!ok) failures.push(what);
-}
+const checks = new BenchChecks();
+const check = checks.check.bind(checks);
 
 const server = await startSnowflakeServer();
 // The in-process PGlite behind the test server dominates RSS; report the baseline after it booted.
@@ -123,19 +121,14 @@ writeBenchResult('snowflake', {
     },
   ],
 });
-const width = Math.max(...table.map(([k]) => k.length));
 const sdkVersion = (createRequire(import.meta.url)('snowflake-sdk/package.json') as { version: string })
   .version;
-console.log(
-  `\nSnowflake: SQLBatcher + SnowflakeAdapter (snowflake-sdk ${sdkVersion}) vs Snowflake test server\n`,
+printKeyValues(
+  `Snowflake: SQLBatcher + SnowflakeAdapter (snowflake-sdk ${sdkVersion}) vs Snowflake test server`,
+  table,
 );
-for (const [k, v] of table) console.log(`  ${k.padEnd(width)}  ${v}`);
 
 await adapter.close();
 await server.close();
 
-if (failures.length > 0) {
-  console.error(`\nFAILED:\n  ${failures.join('\n  ')}`);
-  process.exit(1);
-}
-console.log('\nall checks passed');
+checks.finish();

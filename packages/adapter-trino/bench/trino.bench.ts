@@ -9,7 +9,13 @@
  * Usage: pnpm bench [-- --rows 200000]
  */
 import { SQLBatcher } from '@sqlbatcher/core';
-import { scanTrinoText, startTrinoServer, writeBenchResult } from '@sqlbatcher/testkit';
+import {
+  BenchChecks,
+  printKeyValues,
+  scanTrinoText,
+  startTrinoServer,
+  writeBenchResult,
+} from '@sqlbatcher/testkit';
 import { TrinoAdapter } from '../src/index.js';
 
 const rowsArg = process.argv.indexOf('--rows');
@@ -22,10 +28,8 @@ function* statements(): Generator<string> {
   }
 }
 
-const failures: string[] = [];
-function check(ok: boolean, what: string): void {
-  if (!ok) failures.push(what);
-}
+const checks = new BenchChecks();
+const check = checks.check.bind(checks);
 
 const server = await startTrinoServer({ recordBodies: false });
 await server.ready();
@@ -120,20 +124,15 @@ writeBenchResult('trino', {
     },
   ],
 });
-const width = Math.max(...table.map(([k]) => k.length));
-console.log(
-  `\nTrino: SQLBatcher + TrinoAdapter (trino-client ${await trinoClientVersion()}) vs Trino test server\n`,
+printKeyValues(
+  `Trino: SQLBatcher + TrinoAdapter (trino-client ${await trinoClientVersion()}) vs Trino test server`,
+  table,
 );
-for (const [k, v] of table) console.log(`  ${k.padEnd(width)}  ${v}`);
 
 await adapter.close();
 await server.close();
 
-if (failures.length > 0) {
-  console.error(`\nFAILED:\n  ${failures.join('\n  ')}`);
-  process.exit(1);
-}
-console.log('\nall checks passed');
+checks.finish();
 
 async function trinoClientVersion(): Promise<string> {
   const { createRequire } = await import('node:module');

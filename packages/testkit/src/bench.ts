@@ -43,3 +43,28 @@ export function writeBenchResult(name: string, result: BenchResult): string {
   );
   return file;
 }
+
+/** Pass/fail checks of a benchmark run: every failed check is listed, and the run exits non-zero. */
+export class BenchChecks {
+  readonly failures: string[] = [];
+
+  check(ok: boolean, what: string): void {
+    if (!ok) this.failures.push(what);
+  }
+
+  /** Print the verdict; exit with status 1 when a check failed. */
+  finish(): void {
+    if (this.failures.length > 0) {
+      console.error(`\nFAILED:\n  ${this.failures.join('\n  ')}`);
+      process.exit(1);
+    }
+    console.log('\nall checks passed');
+  }
+}
+
+/** Print a title and aligned `key  value` lines. */
+export function printKeyValues(title: string, table: readonly (readonly [string, string])[]): void {
+  const width = Math.max(...table.map(([k]) => k.length));
+  console.log(`\n${title}\n`);
+  for (const [k, v] of table) console.log(`  ${k.padEnd(width)}  ${v}`);
+}

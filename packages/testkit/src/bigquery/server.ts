@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
+import { listenOnLoopback } from '../listen.js';
 import { type BigQueryStubAuthClient, createBigQueryAuthClient } from './auth.js';
 import { BigQueryServerError, injectedError, queryTooLargeError } from './errors.js';
 import { ScriptSyntaxError, type TranslatedStatement, translateScript } from './translate.js';
@@ -1053,11 +1053,7 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
       }
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
 
   return {
     url: `http://127.0.0.1:${port}`,

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { PGlite, type PGliteInterface } from '@electric-sql/pglite';
+import { listenOnLoopback } from '../listen.js';
 import { errorNameForSqlState, type TrinoErrorName, type TrinoErrorPayload, trinoError } from './errors.js';
 import { lineAndColumn, scanTrinoText } from './sql-text.js';
 
@@ -576,11 +576,7 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener)
     : createServer(listener);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
 
   return {
     url: `${scheme}://127.0.0.1:${port}`,
