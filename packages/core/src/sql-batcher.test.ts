@@ -873,6 +873,42 @@ describe('plugins', () => {
 
 // ------------------------------------------------------------------ concurrency
 
+describe('pipelining', () => {
+  it('a synchronous input lets the event loop run while a request is in flight (the driver can finish it)', async () => {
+    let pulled = 0;
+    const dispatchedAt: number[] = [];
+    const completedAt: number[] = [];
+    const adapter = new GenericAdapter({
+      // Completes on a macrotask, like a reply read from a socket: only an event-loop turn finishes it.
+      execute: (sql) => {
+        dispatchedAt.push(pulled);
+        return new Promise((resolve) =>
+          setImmediate(() => {
+            completedAt.push(pulled);
+            resolve({ rowCount: sql.length });
+          }),
+        );
+      },
+      capabilities: { multiStatement: true },
+      maxQuerySize: 100_000,
+    });
+    function* input(): Generator<string> {
+      for (let i = 0; i < 30_000; i++) {
+        pulled = i;
+        yield ins(i);
+      }
+    }
+    const b = new SQLBatcher({ adapter, maxBytes: 50_000 });
+    await b.processStatements(input());
+    expect(dispatchedAt.length).toBeGreaterThan(3);
+    // Each request finished while the next batch was still being read from the input, not only when
+    // that batch was ready to go.
+    for (let k = 0; k + 1 < dispatchedAt.length; k++) {
+      expect(completedAt[k]).toBeLessThan(dispatchedAt[k + 1] as number);
+    }
+  });
+});
+
 describe('concurrency', () => {
   it('at most `concurrency` requests in flight; a non-INSERT waits for all of them', async () => {
     let inFlight = 0;

@@ -148,6 +148,13 @@ export type StatementSource = string | Iterable<string> | AsyncIterable<string |
  * await batcher.processStatements(statements);
  * ```
  */
+/** Statements between chances for the event loop to run while a request is in flight (a power of two). */
+const YIELD_EVERY_MASK = 511;
+const yieldToEventLoop: () => Promise<void> =
+  typeof setImmediate === 'function'
+    ? () => new Promise((resolve) => setImmediate(resolve))
+    : () => new Promise((resolve) => setTimeout(resolve, 0));
+
 export class SQLBatcher implements AsyncDisposable {
   readonly adapter: Adapter | undefined;
   private readonly caps: AdapterCapabilities;
@@ -557,6 +564,10 @@ export class SQLBatcher implements AsyncDisposable {
       }
     }
     this.bufferStatement(sql, index);
+    // While a request is in flight, let the event loop run now and then: a synchronous input would
+    // otherwise keep the driver from writing the rest of that request to its socket (and from reading
+    // the reply) until the next batch is built, and the database would sit idle meanwhile.
+    if ((index & YIELD_EVERY_MASK) === 0 && this.inFlight.size > 0) return yieldToEventLoop();
     return undefined;
   }
 
