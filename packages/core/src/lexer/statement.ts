@@ -78,6 +78,15 @@ export class LexError extends Error {
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
+/** Node's native UTF-8 byte count when there is one (about twice as fast as the regular expression). */
+const nativeByteLength: ((s: string) => number) | undefined = (
+  globalThis as { Buffer?: { byteLength(s: string): number } }
+).Buffer?.byteLength;
+
+/** True when `s` is pure ASCII (its UTF-8 byte count equals its length). */
+function isAscii(s: string): boolean {
+  return nativeByteLength ? nativeByteLength(s) === s.length : !NON_ASCII.test(s);
+}
 
 /** Normalised target keys by raw prefix text, so equal prefixes yield the identical key string. */
 const prefixCaches = new WeakMap<DialectRules, Map<string, ParsedPrefix>>();
@@ -100,7 +109,7 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
   // Empty statements (`;`) before the first real token are not part of it.
   while (start >= 0 && sql.charCodeAt(start) === 59) start = skipTrivia(sql, start + 1, r);
   if (start === INCOMPLETE) throw new LexError('unterminated block comment', 0);
-  const ascii = !NON_ASCII.test(sql);
+  const ascii = isAscii(sql);
   if (start >= sql.length) return { kind: 'empty', text: '', multiple: false, ascii, insert: undefined };
   if (keywordAt(sql, start, 'INSERT')) {
     const ins = lexInsert(sql, start, r, ascii);
@@ -371,7 +380,15 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
   let prefixText = '';
   for (let k = 0; k < recent.length; k++) {
     const m = recent[k] as (typeof recent)[number];
-    if (m.rules === r && s.startsWith(m.text, start) && !isIdentChar(s.charCodeAt(start + m.text.length))) {
+    // (slice + === rather than startsWith(text, start): V8's startsWith with a position argument is
+    // several times slower, and this runs once per input statement)
+    const len = m.text.length;
+    if (
+      m.rules === r &&
+      s.length > start + len &&
+      s.slice(start, start + len) === m.text &&
+      !isIdentChar(s.charCodeAt(start + len))
+    ) {
       parsed = m.parsed;
       prefixText = m.text;
       break;
