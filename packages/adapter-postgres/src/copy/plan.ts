@@ -151,7 +151,12 @@ export function fastCopyLine(row: string, kinds: readonly number[]): string | un
       }
       if (i === digits) return undefined;
       line += row.slice(from, i);
-    } else if ((c === 78 || c === 110) && i + 4 <= n && row.slice(i, i + 4).toUpperCase() === 'NULL') {
+    } else if (
+      (c | 32) === 110 && // n, u, l, l in any case
+      (row.charCodeAt(i + 1) | 32) === 117 &&
+      (row.charCodeAt(i + 2) | 32) === 108 &&
+      (row.charCodeAt(i + 3) | 32) === 108
+    ) {
       i += 4;
       line += '\\N';
     } else {
