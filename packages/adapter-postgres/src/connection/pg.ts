@@ -187,7 +187,7 @@ export class PgConnection implements Connection {
   async copyFrom(
     target: string,
     columns: readonly string[],
-    data: string,
+    data: string | Uint8Array,
     signal?: AbortSignal,
   ): Promise<number> {
     const from = await this.copyFrom_();
@@ -200,7 +200,8 @@ export class PgConnection implements Connection {
       await new Promise<void>((resolve, reject) => {
         stream.on('error', reject);
         stream.on('finish', () => resolve());
-        stream.end(data, 'utf8');
+        if (typeof data === 'string') stream.end(data, 'utf8');
+        else stream.end(data);
       });
       return stream.rowCount ?? 0;
     });

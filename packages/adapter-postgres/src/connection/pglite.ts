@@ -41,7 +41,7 @@ export class PGliteConnection implements Connection {
   async copyFrom(
     target: string,
     columns: readonly string[],
-    data: string,
+    data: string | Uint8Array,
     signal?: AbortSignal,
   ): Promise<number> {
     checkSignal(signal);

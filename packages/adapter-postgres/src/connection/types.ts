@@ -65,7 +65,12 @@ export interface Connection {
   /** One statement with bind parameters (extended protocol). */
   params(sql: string, values: unknown[]): Promise<Record<string, unknown>[]>;
   /** `COPY target FROM STDIN` in text format; `columns` already quoted. Resolves to rows loaded. */
-  copyFrom(target: string, columns: readonly string[], data: string, signal?: AbortSignal): Promise<number>;
+  copyFrom(
+    target: string,
+    columns: readonly string[],
+    data: string | Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** Give the connection back; `broken` destroys it. */
   release(broken: boolean): Promise<void>;
 }

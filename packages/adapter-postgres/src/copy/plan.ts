@@ -30,7 +30,8 @@ export interface CatalogRow {
 export interface CopyCommand {
   target: string;
   columns: string[];
-  data: string;
+  /** COPY text format, UTF-8. */
+  data: Uint8Array;
   rows: number;
 }
 
@@ -67,29 +68,60 @@ export function buildCopy(ins: InsertParts, catalog: readonly CatalogRow[]): Cop
   }
   const types = cols.map((c) => baseType(c.type));
   const kinds = types.map(columnKind);
-  let data = '';
+  let chars = 0;
+  for (const row of ins.rows) chars += row.length;
+  // COPY text is written straight as UTF-8 bytes: no per-value strings, no joined text to encode again.
+  const sink = new ByteSink(chars + 64);
   for (const row of ins.rows) {
-    // The common rows (integers, plain strings, NULL) in one pass; anything else through the full parser.
-    let line = fastCopyLine(row, kinds);
-    if (line === undefined) {
-      const values = parseRowLiterals(row);
-      if (!values || values.length !== cols.length) return undefined;
-      line = '';
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i]!;
-        if (!literalFitsBaseType(v, types[i]!)) return undefined;
-        if (i > 0) line += '\t';
-        line += copyTextValue(v.kind === 'null' ? null : v.text);
-      }
+    // The common rows (integers, strings, NULL) in one pass; anything else through the full parser.
+    const mark = sink.pos;
+    if (writeFastCopyRow(row, kinds, sink)) continue;
+    sink.pos = mark;
+    const values = parseRowLiterals(row);
+    if (!values || values.length !== cols.length) return undefined;
+    let line = '';
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      if (!literalFitsBaseType(v, types[i]!)) return undefined;
+      if (i > 0) line += '\t';
+      line += copyTextValue(v.kind === 'null' ? null : v.text);
     }
-    data += `${line}\n`;
+    sink.writeString(`${line}\n`);
   }
   return {
     target: `${quoteIdentifier(first.nspname)}.${quoteIdentifier(first.relname)}`,
     columns: cols.map((c) => quoteIdentifier(c.attname)),
-    data,
+    data: sink.bytes(),
     rows: ins.rows.length,
   };
+}
+
+const utf8 = new TextEncoder();
+
+/** A growable UTF-8 byte buffer. */
+class ByteSink {
+  buf: Uint8Array;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+  }
+  /** Make room for `extra` more bytes. */
+  ensure(extra: number): void {
+    const need = this.pos + extra;
+    if (need <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < need) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.buf.subarray(0, this.pos));
+    this.buf = grown;
+  }
+  writeString(s: string): void {
+    this.ensure(s.length * 3);
+    this.pos += utf8.encodeInto(s, this.buf.subarray(this.pos)).written;
+  }
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
 }
 
 /** Column classes the fast path distinguishes. */
@@ -106,51 +138,97 @@ function columnKind(base: string): number {
 const isWs = (c: number) => c === 32 || (c >= 9 && c <= 13);
 
 /**
- * One row's COPY text line for rows made only of integers (into integer or numeric columns), plain
- * `'…'` strings and NULL, which is what dumps mostly hold. Returns undefined for anything else (other
- * literals, casts, doubled quotes, comments, a number into a non-numeric column, a wrong value count):
- * the caller then uses {@link parseRowLiterals} and {@link literalFitsBaseType}, whose answer is the
- * authoritative one; for the rows handled here both give the same line (tested).
+ * One row's COPY text line, as UTF-8 bytes with its newline, for rows made only of integers (into integer
+ * or numeric columns), `'…'` strings and NULL, which is what dumps mostly hold. Returns undefined for
+ * anything else (other literals, casts, comments, a number into a non-numeric column, a wrong value
+ * count): the caller then uses {@link parseRowLiterals} and {@link literalFitsBaseType}, whose answer is
+ * the authoritative one; for the rows handled here both give the same bytes (property-tested).
  */
-export function fastCopyLine(row: string, kinds: readonly number[]): string | undefined {
+export function fastCopyBytes(row: string, kinds: readonly number[]): Uint8Array | undefined {
+  const sink = new ByteSink(16);
+  return writeFastCopyRow(row, kinds, sink) ? sink.bytes() : undefined;
+}
+
+/** {@link fastCopyBytes} into `sink`; false (with `sink.pos` unspecified) when the row is not handled. */
+function writeFastCopyRow(row: string, kinds: readonly number[], sink: ByteSink): boolean {
   const n = row.length;
-  if (row.charCodeAt(0) !== 40) return undefined;
+  if (row.charCodeAt(0) !== 40) return false;
+  // Per UTF-16 unit at most 3 bytes (an escape takes 2, a surrogate pair 4 for 2 units).
+  sink.ensure(3 * n + 2);
+  const b = sink.buf;
+  let p = sink.pos;
   let i = 1;
   let col = 0;
-  let line = '';
   for (;;) {
     while (i < n && isWs(row.charCodeAt(i))) i++;
-    if (col >= kinds.length) return undefined;
+    if (col >= kinds.length) return false;
     const c = row.charCodeAt(i);
     if (c === 39) {
-      // '…' without doubled quotes; note whether COPY needs escapes.
-      const from = i + 1;
-      let j = from;
-      let needsEscape = false;
+      // '…' with '' for a quote: UTF-8 encoded, COPY's escapes for backslash, tab, newline and CR.
+      let j = i + 1;
       for (;;) {
-        if (j >= n) return undefined;
+        if (j >= n) return false;
         const d = row.charCodeAt(j);
-        if (d === 39) break;
-        if (d === 92 || d === 9 || d === 10 || d === 13) needsEscape = true;
+        if (d < 128) {
+          if (d > 39 && d !== 92) b[p++] = d;
+          else if (d === 39) {
+            if (row.charCodeAt(j + 1) !== 39) break;
+            b[p++] = 39;
+            j++;
+          } else if (d === 92) {
+            b[p++] = 92;
+            b[p++] = 92;
+          } else if (d === 9) {
+            b[p++] = 92;
+            b[p++] = 116;
+          } else if (d === 10) {
+            b[p++] = 92;
+            b[p++] = 110;
+          } else if (d === 13) {
+            b[p++] = 92;
+            b[p++] = 114;
+          } else b[p++] = d;
+        } else if (d < 0x800) {
+          b[p++] = 0xc0 | (d >> 6);
+          b[p++] = 0x80 | (d & 63);
+        } else if (d >= 0xd800 && d <= 0xdfff) {
+          const e = row.charCodeAt(j + 1);
+          if (d <= 0xdbff && e >= 0xdc00 && e <= 0xdfff) {
+            const cp = ((d - 0xd800) << 10) + (e - 0xdc00) + 0x10000;
+            b[p++] = 0xf0 | (cp >> 18);
+            b[p++] = 0x80 | ((cp >> 12) & 63);
+            b[p++] = 0x80 | ((cp >> 6) & 63);
+            b[p++] = 0x80 | (cp & 63);
+            j++;
+          } else {
+            // A lone surrogate is sent as U+FFFD, as the string path's encoder does.
+            b[p++] = 0xef;
+            b[p++] = 0xbf;
+            b[p++] = 0xbd;
+          }
+        } else {
+          b[p++] = 0xe0 | (d >> 12);
+          b[p++] = 0x80 | ((d >> 6) & 63);
+          b[p++] = 0x80 | (d & 63);
+        }
         j++;
       }
-      if (row.charCodeAt(j + 1) === 39) return undefined;
-      const text = row.slice(from, j);
-      line += needsEscape ? copyTextValue(text) : text;
       i = j + 1;
     } else if ((c >= 48 && c <= 57) || c === 45) {
       // An integer literal: COPY reads the same value only into integer and numeric columns.
-      if (kinds[col] === OTHER_COLUMN) return undefined;
-      const from = i;
-      if (c === 45) i++;
+      if (kinds[col] === OTHER_COLUMN) return false;
+      if (c === 45) {
+        b[p++] = 45;
+        i++;
+      }
       const digits = i;
       while (i < n) {
         const d = row.charCodeAt(i);
         if (d < 48 || d > 57) break;
+        b[p++] = d;
         i++;
       }
-      if (i === digits) return undefined;
-      line += row.slice(from, i);
+      if (i === digits) return false;
     } else if (
       (c | 32) === 110 && // n, u, l, l in any case
       (row.charCodeAt(i + 1) | 32) === 117 &&
@@ -158,21 +236,25 @@ export function fastCopyLine(row: string, kinds: readonly number[]): string | un
       (row.charCodeAt(i + 3) | 32) === 108
     ) {
       i += 4;
-      line += '\\N';
+      b[p++] = 92;
+      b[p++] = 78;
     } else {
-      return undefined;
+      return false;
     }
     col++;
     while (i < n && isWs(row.charCodeAt(i))) i++;
     const d = row.charCodeAt(i);
     if (d === 44) {
-      line += '\t';
+      b[p++] = 9;
       i++;
       continue;
     }
-    if (d !== 41 || col !== kinds.length) return undefined;
+    if (d !== 41 || col !== kinds.length) return false;
     i++;
     while (i < n && isWs(row.charCodeAt(i))) i++;
-    return i === n ? line : undefined;
+    if (i !== n) return false;
+    b[p++] = 10;
+    sink.pos = p;
+    return true;
   }
 }
