@@ -23,6 +23,7 @@ import { toExecuteResult } from './execute/generic-adapter.js';
 import type { BatchOutcome, Collector, Plugin, QueryRecord, RejectedStatement } from './execute/plugin.js';
 import { backoffDelay, type RetryOptions, type RetryPolicy, retryPolicy, sleep } from './execute/retry.js';
 import { withTimeout } from './execute/timeout.js';
+import { createYield, type YieldEnvironment } from './execute/yield.js';
 import { type Dialect, type DialectRules, dialectRules } from './lexer/dialect.js';
 import { splitStatements } from './lexer/split.js';
 import { LexError, type LexedStatement, lexStatement } from './lexer/statement.js';
@@ -136,6 +137,11 @@ class AttemptFailure extends Error {
   }
 }
 
+/** Statements between chances for the event loop to run while a request is in flight (a power of two). */
+const YIELD_EVERY_MASK = 511;
+
+const yieldToEventLoop = createYield(globalThis as unknown as YieldEnvironment);
+
 /** Input accepted by {@link SQLBatcher.processStatements}. */
 export type StatementSource = string | Iterable<string> | AsyncIterable<string | readonly string[]>;
 
@@ -148,13 +154,6 @@ export type StatementSource = string | Iterable<string> | AsyncIterable<string |
  * await batcher.processStatements(statements);
  * ```
  */
-/** Statements between chances for the event loop to run while a request is in flight (a power of two). */
-const YIELD_EVERY_MASK = 511;
-const yieldToEventLoop: () => Promise<void> =
-  typeof setImmediate === 'function'
-    ? () => new Promise((resolve) => setImmediate(resolve))
-    : () => new Promise((resolve) => setTimeout(resolve, 0));
-
 export class SQLBatcher implements AsyncDisposable {
   readonly adapter: Adapter | undefined;
   private readonly caps: AdapterCapabilities;
