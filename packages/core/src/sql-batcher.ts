@@ -605,6 +605,12 @@ export class SQLBatcher implements AsyncDisposable {
     }
     if (sql.indexOf('\0') !== -1)
       throw new InvalidStatementError('contains a NUL byte', index, sql, 'NUL_BYTE');
+    // Another single-row INSERT into the INSERT being built: appended without the full lexer.
+    if (this.builder.tryAppendRow(index, sql)) {
+      this._report.statements++;
+      this.collector?.countInput?.(1);
+      return;
+    }
     let lexed: LexedStatement;
     try {
       lexed = lexStatement(sql, this.rules);

@@ -1,9 +1,16 @@
 import { StatementTooLargeError } from '../errors.js';
 import type { BatchStatement, InsertParts } from '../execute/adapter.js';
 import type { DialectRules } from '../lexer/dialect.js';
-import type { LexedInsert, LexedStatement } from '../lexer/statement.js';
+import { isIdentChar, isSpace } from '../lexer/scanner.js';
+import {
+  type LexedInsert,
+  type LexedStatement,
+  scanSimpleRow,
+  simpleRow,
+  simpleRowsApply,
+} from '../lexer/statement.js';
 import { conflictKey } from '../merge/conflict-key.js';
-import { utf8Length } from './utf8.js';
+import { utf8Bytes, utf8Length } from './utf8.js';
 
 /** Sizing and merging settings of a {@link BatchBuilder}. */
 export interface BuilderConfig {
@@ -27,6 +34,8 @@ export interface BuilderConfig {
   dialect: DialectRules;
   /** Keep each input statement's lexed form with the batch (needed to isolate or report failures). */
   keepUnits: boolean;
+  /** Allow {@link BatchBuilder.tryAppendRow} (default true; tests turn it off to compare). */
+  fastRows?: boolean;
 }
 
 /** An input statement (or the rows `from`…`to` of one) inside a batch. */
@@ -149,6 +158,47 @@ export class BatchBuilder {
       return;
     }
     this.addWhole(index, lexed);
+  }
+
+  /**
+   * The fast path for the usual stream: a single-row `INSERT` that starts with exactly the text of the
+   * prefix of the INSERT being built at the end of the batch, followed by whitespace, one row of plain
+   * literals and nothing but whitespace or `;`. Appends its row as {@link add} would and returns true;
+   * returns false, changing nothing, whenever anything differs (the caller then lexes the statement
+   * and calls {@link add}, which also raises the errors).
+   */
+  tryAppendRow(index: number, sql: string): boolean {
+    const cfg = this.cfg;
+    if (cfg.keepUnits || cfg.fastRows === false || !simpleRowsApply(cfg.dialect)) return false;
+    const g = this.groups[this.groups.length - 1];
+    if (g === undefined || g.keys !== undefined) return false;
+    const ins = g.ins;
+    if (ins.tail !== '' || ins.tailKind !== 'none' || g.rows.length >= cfg.maxRowsPerInsert) return false;
+    const prefix = ins.prefix;
+    const plen = prefix.length;
+    if (sql.length <= plen || sql.slice(0, plen) !== prefix || isIdentChar(sql.charCodeAt(plen)))
+      return false;
+    let i = plen;
+    while (isSpace(sql.charCodeAt(i))) i++;
+    if (sql.charCodeAt(i) !== 40) return false;
+    const end = scanSimpleRow(sql, i, cfg.dialect);
+    if (end < 0 || simpleRow.commas + 1 !== ins.arity) return false;
+    for (let k = end; k < sql.length; k++) {
+      const c = sql.charCodeAt(k);
+      if (c !== 59 && !isSpace(c)) return false;
+    }
+    const row = sql.slice(i, end);
+    const rb = utf8Bytes(row);
+    if (g.prefixBytes + 1 + rb + g.tailBytes > cfg.ceiling) return false;
+    if (this.bytes + 1 + rb > this.target(ins.arity)) return false;
+    g.rows.push(row);
+    g.rowIndices.push(index);
+    g.bytes += 1 + rb;
+    this.bytes += 1 + rb;
+    this.rowCount++;
+    if (ins.arity > this.maxColumns) this.maxColumns = ins.arity;
+    this.noteIndex(index);
+    return true;
   }
 
   private target(columns: number): number {

@@ -19,3 +19,10 @@ export function utf8Length(s: string): number {
   }
   return bytes;
 }
+
+const nativeByteLength: ((s: string) => number) | undefined = (
+  globalThis as { Buffer?: { byteLength(s: string): number } }
+).Buffer?.byteLength;
+
+/** {@link utf8Length}, natively where Node's `Buffer` exists (same count: lone surrogates are 3 bytes). */
+export const utf8Bytes: (s: string) => number = nativeByteLength ?? utf8Length;

@@ -516,6 +516,88 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
   };
 }
 
+/** Top-level commas of the last row {@link scanSimpleRow} accepted. */
+export const simpleRow = { commas: 0 };
+
+/**
+ * Whether {@link scanSimpleRow} is exact for a dialect: `'…'` strings end at the first undoubled quote
+ * (no backslash escapes, no triple quotes) and `"` is not a string quote.
+ */
+export function simpleRowsApply(r: DialectRules): boolean {
+  return !r.backslashEscapes && !r.tripleQuotes && !r.doubleQuoteIsString;
+}
+
+/**
+ * The merge fast path's row scan: the VALUES row whose `(` is at `i`, made only of plain `'…'` strings,
+ * parentheses, commas and other characters. Returns the index after its closing `)` (setting
+ * {@link simpleRow}), or -1 for anything the full lexer must judge: other quotes, comments, brackets,
+ * `;`, `$`, `E'…'` strings, a subquery, an empty row, or text that ends inside the row. For the rows it
+ * accepts it agrees with {@link lexStatement} (only for dialects where {@link simpleRowsApply}).
+ */
+export function scanSimpleRow(s: string, i: number, r: DialectRules): number {
+  const n = s.length;
+  let depth = 0;
+  let commas = 0;
+  let content = false;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === 39) {
+      // E'…' takes backslash escapes: the full lexer decides.
+      if (r.eStrings && i > 0) {
+        const p = s.charCodeAt(i - 1);
+        if ((p === 69 || p === 101) && (i < 2 || !isIdentChar(s.charCodeAt(i - 2)))) return -1;
+      }
+      let j = i + 1;
+      for (;;) {
+        const k = s.indexOf("'", j);
+        if (k < 0) return -1;
+        if (s.charCodeAt(k + 1) === 39) {
+          j = k + 2;
+          continue;
+        }
+        i = k + 1;
+        break;
+      }
+      content = true;
+      continue;
+    }
+    if (c === 40) {
+      if (depth > 0) {
+        // (`f()`: an empty argument list is not a subquery; skip the keyword check)
+        if (s.charCodeAt(i + 1) !== 41 && startsSubquery(s, i + 1, r)) return -1;
+        content = true;
+      }
+      depth++;
+    } else if (c === 41) {
+      depth--;
+      if (depth === 0) {
+        if (!content) return -1;
+        simpleRow.commas = commas;
+        return i + 1;
+      }
+    } else if (c === 44) {
+      if (depth === 1) commas++;
+      content = true;
+    } else if (c === 45) {
+      // `--` starts a comment; a lone minus is an operator or a sign
+      if (s.charCodeAt(i + 1) === 45) return -1;
+      content = true;
+    } else if (c === 47) {
+      const d = s.charCodeAt(i + 1);
+      if (d === 42 || (d === 47 && r.slashSlashComments)) return -1;
+      content = true;
+    } else if (c === 34 || c === 96 || c === 36 || c === 59 || c === 91 || c === 93 || c >= 128) {
+      // quoted identifiers, backticks, dollar quotes and parameters, `;`, brackets, non-ASCII: full lexer
+      return -1;
+    } else if (c === 35) {
+      if (r.hashComments) return -1;
+      content = true;
+    } else if (!isSpace(c)) content = true;
+    i++;
+  }
+  return -1;
+}
+
 /** `(` at `i - 1` opens a subquery: SELECT, WITH, VALUES or TABLE follows. */
 function startsSubquery(s: string, i: number, r: DialectRules): boolean {
   const j = skipTrivia(s, i, r);
