@@ -2,6 +2,7 @@ import {
   type Adapter,
   type AdapterCapabilities,
   type AdapterSession,
+  type BatchStatement,
   ClosedError,
   ConfigurationError,
   type ErrorClassification,
@@ -17,6 +18,7 @@ import type {
   PgClientLike,
   PgPoolLike,
 } from './connection/types.js';
+import { CopyCache } from './copy/plan.js';
 import { classifyPostgresError, isConnectionError, noteError } from './errors/classify.js';
 import { quoteIdentifier } from './quote.js';
 import { type CopyEvent, commit, type RequestContext, runRequest } from './request.js';
@@ -151,6 +153,8 @@ export class PostgreSQLAdapter implements Adapter {
   readonly copyStats: CopyStats = { copiedStatements: 0, copiedRows: 0, notEligible: 0, fallbacks: 0 };
   private readonly source: Promise<Source>;
   private readonly copy: boolean;
+  /** COPY data encoded ahead (see {@link prepare}). */
+  readonly copyCache = new CopyCache();
   private readonly connectAttempts: number;
   private readonly connectRetryDelayMs: number;
   private closed = false;
@@ -267,6 +271,7 @@ export class PostgreSQLAdapter implements Adapter {
     return {
       inTransaction,
       copy: this.copy,
+      ...(this.copy ? { copyCache: this.copyCache } : {}),
       nextSavepoint: () => this.savepointSeq++,
       onCopy: (e: CopyEvent) => {
         if (e.kind === 'copied') {
@@ -283,6 +288,16 @@ export class PostgreSQLAdapter implements Adapter {
    * autocommit: PostgreSQL runs the whole text as one implicit transaction. Works detached.
    * With `options.signal`, an abort cancels the running statement on the server.
    */
+  /**
+   * With `copy: true`, encodes the COPY data of `statements` while an earlier request runs (the
+   * batcher calls this); the COPY still reads the table's catalog on its own connection first and
+   * encodes again if it changed. Never touches the database.
+   */
+  prepare(statements: readonly BatchStatement[]): void {
+    if (!this.copy || this.closed) return;
+    for (const st of statements) this.copyCache.prepare(st);
+  }
+
   readonly execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
     const conn = await this.acquire();
     const ctx = this.context(false);

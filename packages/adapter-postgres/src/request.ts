@@ -1,6 +1,6 @@
 import type { BatchInfo, ExecuteOptions, ExecuteResult } from '@sqlbatcher/core';
 import type { Connection } from './connection/types.js';
-import { buildCopy, CATALOG_SQL, type CatalogRow, copyCandidate } from './copy/plan.js';
+import { buildCopy, CATALOG_SQL, type CatalogRow, type CopyCache, copyCandidate } from './copy/plan.js';
 import {
   type ErrorPhase,
   isAbortError,
@@ -24,6 +24,8 @@ export interface RequestContext {
   broken?: boolean;
   /** Called with every COPY attempt's outcome (for stats and tests). */
   onCopy?: (event: CopyEvent) => void;
+  /** COPY data encoded while an earlier request ran (see {@link CopyCache}). */
+  copyCache?: CopyCache;
 }
 
 /** What happened to one statement considered for COPY. */
@@ -192,7 +194,7 @@ async function copyOrInsert(
   let command: ReturnType<typeof buildCopy>;
   try {
     const catalog = (await conn.params(CATALOG_SQL, [ins.table])) as unknown as CatalogRow[];
-    command = buildCopy(ins, catalog);
+    command = ctx.copyCache ? ctx.copyCache.command(st, ins, catalog) : buildCopy(ins, catalog);
   } catch (err) {
     if (!copyErrorAllowsFallback(err)) {
       noteError(err, { phase, statementPosition: position });

@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pgliteAdapter, recordingAdapter } from '../test/helpers.js';
 import {
+  type Adapter,
   BatchExecutionError,
   backoffDelay,
   CircuitBreaker,
@@ -906,6 +907,55 @@ describe('pipelining', () => {
     for (let k = 0; k + 1 < dispatchedAt.length; k++) {
       expect(completedAt[k]).toBeLessThan(dispatchedAt[k + 1] as number);
     }
+  });
+});
+
+describe('adapter.prepare', () => {
+  function preparingAdapter(throwInPrepare: boolean) {
+    const events: string[] = [];
+    const adapter: Adapter = {
+      name: 'preparing',
+      capabilities: {
+        ...new GenericAdapter({ execute: () => undefined }).capabilities,
+        multiStatement: true,
+      },
+      execute: (_sql, options) => {
+        events.push(`execute ${options?.batch?.statements[0]?.sql.slice(0, 40)}`);
+        return new Promise((resolve) => setImmediate(() => resolve({ rowCount: 0 })));
+      },
+      prepare(statements) {
+        events.push(`prepare ${statements[0]?.sql.slice(0, 40)}`);
+        if (throwInPrepare) throw new Error('prepare failed');
+      },
+      close: async () => undefined,
+    };
+    return { adapter, events };
+  }
+  const input = () => Array.from({ length: 3000 }, (_, i) => ins(i));
+
+  it('is offered each batch that waits for a request in flight, before that batch is executed', async () => {
+    const { adapter, events } = preparingAdapter(false);
+    await new SQLBatcher({ adapter, maxBytes: 5_000 }).processStatements(input());
+    const executes = events.filter((e) => e.startsWith('execute'));
+    expect(executes.length).toBeGreaterThan(3);
+    // the first batch has nothing in flight before it: executed at once, never prepared
+    expect(events[0]).toBe(executes[0]);
+    for (const e of events.filter((x) => x.startsWith('prepare'))) {
+      const batch = e.slice('prepare '.length);
+      expect(events.indexOf(e)).toBeLessThan(events.indexOf(`execute ${batch}`));
+    }
+    expect(events.filter((e) => e.startsWith('prepare')).length).toBeGreaterThan(0);
+  });
+
+  it('a throwing prepare is ignored; a dry run never calls it', async () => {
+    const { adapter, events } = preparingAdapter(true);
+    const b = new SQLBatcher({ adapter, maxBytes: 5_000 });
+    await b.processStatements(input());
+    expect(b.report.statements).toBe(3000);
+    expect(events.some((e) => e.startsWith('prepare'))).toBe(true);
+    const dry = preparingAdapter(false);
+    await new SQLBatcher({ adapter: dry.adapter, maxBytes: 20_000, dryRun: true }).processStatements(input());
+    expect(dry.events.filter((e) => e.startsWith('prepare'))).toEqual([]);
   });
 });
 

@@ -674,6 +674,14 @@ export class SQLBatcher implements AsyncDisposable {
 
   private async dispatch(batch: BuiltBatch): Promise<void> {
     if (this.inFlightError !== undefined) await this.drain();
+    // The adapter may start on this batch's CPU work while the request in flight runs.
+    if (this.inFlight.size > 0 && !this.dryRun && this.adapter?.prepare) {
+      try {
+        this.adapter.prepare(batch.statements);
+      } catch {
+        // only a hint
+      }
+    }
     const parallel =
       this.concurrency > 1 &&
       !this.pinned &&

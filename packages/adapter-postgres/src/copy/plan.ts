@@ -124,6 +124,48 @@ class ByteSink {
   }
 }
 
+/**
+ * COPY data encoded ahead of time. {@link prepare} encodes a statement with the catalog last read for
+ * its table, while an earlier request still runs; {@link command} is called with the catalog just read
+ * on the connection that will run the COPY and uses the early encoding only when that catalog is
+ * identical (the encoding is a function of the rows and the catalog), else encodes anew.
+ */
+export class CopyCache {
+  private readonly catalogs = new Map<string, { key: string; rows: readonly CatalogRow[] }>();
+  private readonly prepared = new WeakMap<object, { key: string; command: CopyCommand | undefined }>();
+  /** Statements whose early encoding was used (for tests). */
+  hits = 0;
+
+  /** Encode `statement` now if its table's catalog has been seen. */
+  prepare(statement: BatchStatement): void {
+    const ins = copyCandidate(statement);
+    if (!ins) return;
+    const seen = this.catalogs.get(ins.table);
+    if (!seen) return;
+    this.prepared.set(statement, { key: seen.key, command: buildCopy(ins, seen.rows) });
+  }
+
+  /** The COPY for `statement` (undefined: not eligible) under `catalog`, read just now. */
+  command(
+    statement: BatchStatement,
+    ins: InsertParts,
+    catalog: readonly CatalogRow[],
+  ): CopyCommand | undefined {
+    const key = JSON.stringify(catalog);
+    if (this.catalogs.size >= 1024) this.catalogs.clear();
+    this.catalogs.set(ins.table, { key, rows: catalog });
+    const early = this.prepared.get(statement);
+    if (early) {
+      this.prepared.delete(statement);
+      if (early.key === key) {
+        this.hits++;
+        return early.command;
+      }
+    }
+    return buildCopy(ins, catalog);
+  }
+}
+
 /** Column classes the fast path distinguishes. */
 const INTEGER_COLUMN = 1;
 const NUMERIC_COLUMN = 2;

@@ -146,6 +146,33 @@ describe('COPY fast path', () => {
     ]);
   });
 
+  it('uses COPY data encoded ahead only while the catalog is unchanged (a rule added mid-stream wins)', async () => {
+    await db.sql('CREATE TABLE ahead (id int, t text)');
+    const adapter = db.adapter({ copy: true });
+    const stmts: string[] = [];
+    for (let i = 0; i < 600; i++) stmts.push(`INSERT INTO ahead (id, t) VALUES (${i}, 'r${i}')`);
+    // From here on INSERT does nothing; COPY would ignore the rule and store the rows.
+    stmts.push('CREATE RULE ahead_nothing AS ON INSERT TO ahead DO INSTEAD NOTHING');
+    for (let i = 600; i < 1200; i++) stmts.push(`INSERT INTO ahead (id, t) VALUES (${i}, 'r${i}')`);
+    // Encode every batch ahead, as the batcher does while a request is in flight (deterministic here).
+    const batcher = new SQLBatcher({
+      adapter,
+      maxBytes: 2_000,
+      plugins: [{ name: 'ahead', beforeBatch: (info) => adapter.prepare(info.statements) }],
+    });
+    await batcher.processStatements(stmts);
+    expect(await db.sql('SELECT count(*)::int AS n, max(id) AS max FROM ahead')).toEqual([
+      { n: 600, max: 599 },
+    ]);
+    // Early encodings were used (all but the first batch before the rule, and after it once the new
+    // catalog was seen, as "not eligible"); the first batch after the rule was encoded again.
+    expect(adapter.copyStats.copiedStatements).toBeGreaterThan(3);
+    expect(adapter.copyStats.notEligible).toBeGreaterThan(3);
+    expect(adapter.copyCache.hits).toBe(
+      adapter.copyStats.copiedStatements + adapter.copyStats.notEligible - 2,
+    );
+  });
+
   it('documents the rounding difference: INSERT rounds 1.5 into an integer, COPY rejects it', async () => {
     await db.sql('CREATE TABLE rnd (id int, n int)');
     // The server itself: INSERT casts the numeric 1.5 (rounds); COPY uses the integer input function,

@@ -97,6 +97,12 @@ export interface Adapter {
   /** Release every resource. Later calls to `execute` reject with `ClosedError`. */
   close(): Promise<void>;
   /**
+   * Optional hint, called when a batch is ready while an earlier request is still running: the adapter
+   * may do CPU work for `statements` now (e.g. encode COPY data) so that it overlaps the request in
+   * flight. It must not touch the database or change what a later `execute` does; a throw is ignored.
+   */
+  prepare?(statements: readonly BatchStatement[]): void;
+  /**
    * Batcher settings the adapter's own options imply (e.g. the seed's `retryAttempts`,
    * `circuitBreakerEnabled`). `SQLBatcher` uses them when its options do not set them.
    */
