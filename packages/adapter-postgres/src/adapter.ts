@@ -284,11 +284,6 @@ export class PostgreSQLAdapter implements Adapter {
   }
 
   /**
-   * Execute one request (several `;`-separated statements allowed) on a pooled connection, in
-   * autocommit: PostgreSQL runs the whole text as one implicit transaction. Works detached.
-   * With `options.signal`, an abort cancels the running statement on the server.
-   */
-  /**
    * With `copy: true`, encodes the COPY data of `statements` while an earlier request runs (the
    * batcher calls this); the COPY still reads the table's catalog on its own connection first and
    * encodes again if it changed. Never touches the database.
@@ -298,6 +293,11 @@ export class PostgreSQLAdapter implements Adapter {
     for (const st of statements) this.copyCache.prepare(st);
   }
 
+  /**
+   * Execute one request (several `;`-separated statements allowed) on a pooled connection, in
+   * autocommit: PostgreSQL runs the whole text as one implicit transaction. Works detached.
+   * With `options.signal`, an abort cancels the running statement on the server.
+   */
   readonly execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
     const conn = await this.acquire();
     const ctx = this.context(false);

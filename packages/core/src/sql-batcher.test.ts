@@ -956,6 +956,13 @@ describe('adapter.prepare', () => {
     const dry = preparingAdapter(false);
     await new SQLBatcher({ adapter: dry.adapter, maxBytes: 20_000, dryRun: true }).processStatements(input());
     expect(dry.events.filter((e) => e.startsWith('prepare'))).toEqual([]);
+    // nor does a run through a custom execute function (the adapter's work would be unused)
+    const custom = preparingAdapter(false);
+    await new SQLBatcher({ adapter: custom.adapter, maxBytes: 5_000 }).processStatements(
+      input(),
+      () => new Promise((resolve) => setImmediate(() => resolve({ rowCount: 0 }))),
+    );
+    expect(custom.events).toEqual([]);
   });
 });
 

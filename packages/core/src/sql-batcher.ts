@@ -675,7 +675,7 @@ export class SQLBatcher implements AsyncDisposable {
   private async dispatch(batch: BuiltBatch): Promise<void> {
     if (this.inFlightError !== undefined) await this.drain();
     // The adapter may start on this batch's CPU work while the request in flight runs.
-    if (this.inFlight.size > 0 && !this.dryRun && this.adapter?.prepare) {
+    if (this.inFlight.size > 0 && !this.dryRun && !this.executeOverride && this.adapter?.prepare) {
       try {
         this.adapter.prepare(batch.statements);
       } catch {

@@ -158,11 +158,11 @@ describe('single-row fast path (BatchBuilder.tryAppendRow)', () => {
         expect(fast.batches).toEqual(slow.batches);
         fastTotal += fast.fast;
       }),
-      { numRuns: 3000 },
+      { numRuns: 1000 },
     );
     // The property is about the fast path: make sure it was taken, often.
-    expect(fastTotal).toBeGreaterThan(1000);
-  });
+    expect(fastTotal).toBeGreaterThan(300);
+  }, 60_000);
 
   it('declines rows it cannot read exactly, and takes the plain ones', () => {
     const cases: [string, string, boolean][] = [
