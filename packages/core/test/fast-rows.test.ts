@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BatchBuilder, type BuilderConfig, dialectRules, lexStatement } from '../src/index.js';
+import { BatchBuilder, type BuilderConfig, type Dialect, dialectRules, lexStatement } from '../src/index.js';
 
 /** Values the fast path takes, and values it must decline (not misread). */
 const simpleValue = fc.constantFrom(
@@ -139,6 +139,23 @@ function build(stmts: string[], cfg: Omit<BuilderConfig, 'fastRows'>, fastRows: 
   return { batches: b.takeReady(), outcomes, fast };
 }
 
+/** A builder with room for every example below. */
+function plainBuilder(dialect: Dialect, keepUnits: boolean): BatchBuilder {
+  return new BatchBuilder({
+    ceiling: 1000,
+    maxBytes: 1000,
+    multiStatement: true,
+    batchMode: true,
+    mergeInserts: true,
+    mergeScope: 'adjacent',
+    maxRowsPerInsert: 100,
+    delimiter: ';',
+    columnAware: undefined,
+    dialect: dialectRules(dialect),
+    keepUnits,
+  });
+}
+
 describe('single-row fast path (BatchBuilder.tryAppendRow)', () => {
   it('builds exactly the batches the full lexer builds (fast-check)', () => {
     let fastTotal = 0;
@@ -184,19 +201,7 @@ describe('single-row fast path (BatchBuilder.tryAppendRow)', () => {
       ['INSERT INTO t (a) VALUES (1)', "INSERT INTO t (a) VALUES ('é😀')", true],
     ];
     for (const [first, next, taken] of cases) {
-      const b = new BatchBuilder({
-        ceiling: 1000,
-        maxBytes: 1000,
-        multiStatement: true,
-        batchMode: true,
-        mergeInserts: true,
-        mergeScope: 'adjacent',
-        maxRowsPerInsert: 100,
-        delimiter: ';',
-        columnAware: undefined,
-        dialect: dialectRules('postgres'),
-        keepUnits: false,
-      });
+      const b = plainBuilder('postgres', false);
       b.add(0, lexStatement(first, 'postgres'));
       expect(b.tryAppendRow(1, next), next).toBe(taken);
     }
@@ -208,19 +213,7 @@ describe('single-row fast path (BatchBuilder.tryAppendRow)', () => {
       ['mysql', false],
       ['postgres', true],
     ] as const) {
-      const b = new BatchBuilder({
-        ceiling: 1000,
-        maxBytes: 1000,
-        multiStatement: true,
-        batchMode: true,
-        mergeInserts: true,
-        mergeScope: 'adjacent',
-        maxRowsPerInsert: 100,
-        delimiter: ';',
-        columnAware: undefined,
-        dialect: dialectRules(dialect),
-        keepUnits,
-      });
+      const b = plainBuilder(dialect, keepUnits);
       b.add(0, lexStatement(stmts[0] as string, dialect));
       expect(b.tryAppendRow(1, stmts[1] as string)).toBe(false);
     }

@@ -20,7 +20,8 @@ export function utf8Length(s: string): number {
   return bytes;
 }
 
-const nativeByteLength: ((s: string) => number) | undefined = (
+/** Node's native UTF-8 byte count, when there is one. */
+export const nativeByteLength: ((s: string) => number) | undefined = (
   globalThis as { Buffer?: { byteLength(s: string): number } }
 ).Buffer?.byteLength;
 
