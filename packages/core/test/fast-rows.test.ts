@@ -116,6 +116,7 @@ const configArb = fc.record({
     { weight: 6, arbitrary: fc.constant(true) },
     { weight: 1, arbitrary: fc.constant(false) },
   ),
+  keepUnits: fc.boolean(),
 });
 
 function build(stmts: string[], cfg: Omit<BuilderConfig, 'fastRows'>, fastRows: boolean) {
@@ -166,7 +167,6 @@ describe('single-row fast path (BatchBuilder.tryAppendRow)', () => {
           batchMode: true,
           delimiter: ';',
           dialect: dialectRules('postgres'),
-          keepUnits: false,
         };
         const fast = build(stmts, cfg, true);
         const slow = build(stmts, cfg, false);
@@ -207,15 +207,19 @@ describe('single-row fast path (BatchBuilder.tryAppendRow)', () => {
     }
   });
 
-  it('is not used where it would not be exact: backslash-escape dialects, kept units', () => {
-    const stmts = ["INSERT INTO t (a) VALUES ('x')", "INSERT INTO t (a) VALUES ('y\\'')"];
-    for (const [dialect, keepUnits] of [
-      ['mysql', false],
-      ['postgres', true],
-    ] as const) {
-      const b = plainBuilder(dialect, keepUnits);
-      b.add(0, lexStatement(stmts[0] as string, dialect));
-      expect(b.tryAppendRow(1, stmts[1] as string)).toBe(false);
-    }
+  it('is not used for dialects with backslash escapes in strings', () => {
+    const b = plainBuilder('mysql', false);
+    b.add(0, lexStatement("INSERT INTO t (a) VALUES ('x')", 'mysql'));
+    expect(b.tryAppendRow(1, "INSERT INTO t (a) VALUES ('y\\'')")).toBe(false);
+  });
+
+  it('keeps the unit the lexer would have made when units are kept (onError skip / isolate)', () => {
+    const b = plainBuilder('postgres', true);
+    const next = "INSERT INTO t (a) VALUES ('é') ;";
+    b.add(0, lexStatement("INSERT INTO t (a) VALUES ('x')", 'postgres'));
+    expect(b.tryAppendRow(1, next)).toBe(true);
+    b.flush();
+    const [batch] = b.takeReady();
+    expect(batch?.units[1]).toEqual({ index: 1, lexed: lexStatement(next, 'postgres'), from: 0, to: 1 });
   });
 });

@@ -169,7 +169,7 @@ export class BatchBuilder {
    */
   tryAppendRow(index: number, sql: string): boolean {
     const cfg = this.cfg;
-    if (cfg.keepUnits || cfg.fastRows === false || !simpleRowsApply(cfg.dialect)) return false;
+    if (cfg.fastRows === false || !simpleRowsApply(cfg.dialect)) return false;
     const g = this.groups[this.groups.length - 1];
     if (g === undefined || g.keys !== undefined) return false;
     const ins = g.ins;
@@ -198,6 +198,17 @@ export class BatchBuilder {
     this.rowCount++;
     if (ins.arity > this.maxColumns) this.maxColumns = ins.arity;
     this.noteIndex(index);
+    if (cfg.keepUnits) {
+      // What the lexer would have made of the statement, for isolating or reporting it later.
+      const lexed: LexedStatement = {
+        kind: 'insert',
+        text: sql.slice(0, end),
+        multiple: false,
+        ascii: utf8Bytes(sql) === sql.length,
+        insert: { ...ins, rows: [row], conflictColumns: undefined },
+      };
+      this.units.push({ index, lexed, from: 0, to: 1 });
+    }
     return true;
   }
 
