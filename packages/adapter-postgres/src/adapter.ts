@@ -95,6 +95,11 @@ export interface CopyStats {
   notEligible: number;
   /** Statements whose COPY the server rejected and that then ran as INSERT. */
   fallbacks: number;
+  /**
+   * Statements whose COPY data (or ineligibility) was worked out while an earlier request ran and
+   * used as is (the table's catalog had not changed).
+   */
+  encodedAhead: number;
 }
 
 type Source = ConnectionSource;
@@ -150,11 +155,17 @@ export class PostgreSQLAdapter implements Adapter {
   readonly name = 'postgres';
   readonly capabilities: AdapterCapabilities;
   /** Counters of the COPY fast path (all zero unless `copy: true`). */
-  readonly copyStats: CopyStats = { copiedStatements: 0, copiedRows: 0, notEligible: 0, fallbacks: 0 };
+  readonly copyStats: CopyStats = {
+    copiedStatements: 0,
+    copiedRows: 0,
+    notEligible: 0,
+    fallbacks: 0,
+    encodedAhead: 0,
+  };
   private readonly source: Promise<Source>;
   private readonly copy: boolean;
   /** COPY data encoded ahead (see {@link prepare}). */
-  readonly copyCache = new CopyCache();
+  private readonly copyCache = new CopyCache();
   private readonly connectAttempts: number;
   private readonly connectRetryDelayMs: number;
   private closed = false;
@@ -278,6 +289,7 @@ export class PostgreSQLAdapter implements Adapter {
           this.copyStats.copiedStatements++;
           this.copyStats.copiedRows += e.rows;
         } else if (e.kind === 'fallback') this.copyStats.fallbacks++;
+        else if (e.kind === 'encoded-ahead') this.copyStats.encodedAhead++;
         else this.copyStats.notEligible++;
       },
     };

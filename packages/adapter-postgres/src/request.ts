@@ -32,6 +32,8 @@ export interface RequestContext {
 export type CopyEvent =
   | { kind: 'copied'; rows: number }
   | { kind: 'not-eligible' }
+  /** The statement's COPY data (or its ineligibility) came from {@link CopyCache.prepare}. */
+  | { kind: 'encoded-ahead' }
   | { kind: 'fallback'; error: unknown };
 
 /** Start offset of each statement inside `sql`, or undefined when they cannot all be found in order. */
@@ -194,7 +196,11 @@ async function copyOrInsert(
   let command: ReturnType<typeof buildCopy>;
   try {
     const catalog = (await conn.params(CATALOG_SQL, [ins.table])) as unknown as CatalogRow[];
-    command = ctx.copyCache ? ctx.copyCache.command(st, ins, catalog) : buildCopy(ins, catalog);
+    if (ctx.copyCache) {
+      const made = ctx.copyCache.command(st, ins, catalog);
+      command = made.command;
+      if (made.ahead) ctx.onCopy?.({ kind: 'encoded-ahead' });
+    } else command = buildCopy(ins, catalog);
   } catch (err) {
     if (!copyErrorAllowsFallback(err)) {
       noteError(err, { phase, statementPosition: position });

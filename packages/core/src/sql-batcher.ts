@@ -605,12 +605,14 @@ export class SQLBatcher implements AsyncDisposable {
     }
     if (sql.indexOf('\0') !== -1)
       throw new InvalidStatementError('contains a NUL byte', index, sql, 'NUL_BYTE');
-    // Another single-row INSERT into the INSERT being built: appended without the full lexer.
-    if (this.builder.tryAppendRow(index, sql)) {
-      this._report.statements++;
-      this.collector?.countInput?.(1);
-      return;
-    }
+    // Another single-row INSERT into the INSERT being built is appended without the full lexer.
+    if (!this.builder.tryAppendRow(index, sql) && !this.lexAndAdd(sql, index)) return;
+    this._report.statements++;
+    this.collector?.countInput?.(1);
+  }
+
+  /** Lex `sql` and add it to the batch; false when it holds no statement at all. */
+  private lexAndAdd(sql: string, index: number): boolean {
     let lexed: LexedStatement;
     try {
       lexed = lexStatement(sql, this.rules);
@@ -618,7 +620,7 @@ export class SQLBatcher implements AsyncDisposable {
       if (err instanceof LexError) throw new InvalidStatementError(err.message, index, sql, 'UNTERMINATED');
       throw err;
     }
-    if (lexed.kind === 'empty') return;
+    if (lexed.kind === 'empty') return false;
     if (
       this.transaction !== 'none' &&
       (lexed.kind === 'transaction' ||
@@ -645,8 +647,7 @@ export class SQLBatcher implements AsyncDisposable {
       this.pinned = true;
     }
     this.builder.add(index, lexed);
-    this._report.statements++;
-    this.collector?.countInput?.(1);
+    return true;
   }
 
   // ------------------------------------------------------------- dispatch

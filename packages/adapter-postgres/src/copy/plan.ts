@@ -133,9 +133,6 @@ class ByteSink {
 export class CopyCache {
   private readonly catalogs = new Map<string, { key: string; rows: readonly CatalogRow[] }>();
   private readonly prepared = new WeakMap<object, { key: string; command: CopyCommand | undefined }>();
-  /** Statements whose early encoding was used (for tests). */
-  hits = 0;
-
   /** Encode `statement` now if its table's catalog has been seen. */
   prepare(statement: BatchStatement): void {
     const ins = copyCandidate(statement);
@@ -145,24 +142,24 @@ export class CopyCache {
     this.prepared.set(statement, { key: seen.key, command: buildCopy(ins, seen.rows) });
   }
 
-  /** The COPY for `statement` (undefined: not eligible) under `catalog`, read just now. */
+  /**
+   * The COPY for `statement` (`command` undefined: not eligible) under `catalog`, read just now;
+   * `ahead` when the early encoding was used.
+   */
   command(
     statement: BatchStatement,
     ins: InsertParts,
     catalog: readonly CatalogRow[],
-  ): CopyCommand | undefined {
+  ): { command: CopyCommand | undefined; ahead: boolean } {
     const key = JSON.stringify(catalog);
     if (this.catalogs.size >= 1024) this.catalogs.clear();
     this.catalogs.set(ins.table, { key, rows: catalog });
     const early = this.prepared.get(statement);
     if (early) {
       this.prepared.delete(statement);
-      if (early.key === key) {
-        this.hits++;
-        return early.command;
-      }
+      if (early.key === key) return { command: early.command, ahead: true };
     }
-    return buildCopy(ins, catalog);
+    return { command: buildCopy(ins, catalog), ahead: false };
   }
 }
 
