@@ -3,7 +3,7 @@
  * process (so peak RSS is per scenario), ratios computed within the same run.
  *
  *   PG_URL (default postgres://postgres@127.0.0.1:5432/test)   BENCH_ROWS (default 1000000)
- *   BENCH_SAMPLE (one-by-one sample, default 20000)
+ *   BENCH_SAMPLE (one-by-one sample, default 20000)   BENCH_MAXBYTES (the batcher's maxBytes, default its own)
  */
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
@@ -83,7 +83,8 @@ async function viaBatcher(
       bytes += r.bytes;
     },
   };
-  const batcher = new SQLBatcher({ adapter, collector, ...options });
+  const mb = process.env.BENCH_MAXBYTES ? { maxBytes: Number(process.env.BENCH_MAXBYTES) } : {};
+  const batcher = new SQLBatcher({ adapter, collector, ...options, ...mb });
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   await batcher.processStatements(statements);

@@ -200,7 +200,7 @@ async function copyOrInsert(
       const made = ctx.copyCache.command(st, ins, catalog);
       command = made.command;
       if (made.ahead) ctx.onCopy?.({ kind: 'encoded-ahead' });
-    } else command = buildCopy(ins, catalog);
+    } else command = buildCopy(ins, catalog, st.sql);
   } catch (err) {
     if (!copyErrorAllowsFallback(err)) {
       noteError(err, { phase, statementPosition: position });

@@ -108,6 +108,12 @@ describe('merger + batcher properties', () => {
             out.push(...ev);
             if (st.insert) {
               expect(st.insert.rowIndices).toHaveLength(st.insert.rows.length);
+              const at = st.insert.rowsAt;
+              if (at !== undefined) {
+                // the documented contract: the rows, comma-joined, from rowsAt on, then the tail
+                const tail = st.insert.tail === '' ? '' : ` ${st.insert.tail}`;
+                expect(st.sql.slice(at)).toBe(st.insert.rows.join(',') + tail);
+              }
               if (cfg.maxRowsPerInsert && cfg.batchMode && cfg.mergeInserts) {
                 // the engine's row cap holds for every INSERT the merger builds
                 expect(st.insert.rows.length).toBeLessThanOrEqual(cfg.maxRowsPerInsert);

@@ -39,16 +39,21 @@ export interface CopyCommand {
 export function copyCandidate(statement: BatchStatement): InsertParts | undefined {
   const ins = statement.insert;
   if (ins === undefined) return undefined;
-  if (ins.tail.trim() !== '' || !ins.columns || ins.columns.length === 0 || ins.rows.length === 0)
+  if (ins.tail.trim() !== '' || !ins.columns || ins.columns.length === 0 || ins.rowIndices.length === 0)
     return undefined;
   return ins;
 }
 
 /**
  * Build the COPY for `ins` given its table's catalog rows, or undefined when COPY would not give
- * exactly what the INSERT gives (see the README's "COPY fast path" section).
+ * exactly what the INSERT gives (see the README's "COPY fast path" section). `sql` is the statement's
+ * text: with `ins.rowsAt` the rows are read from it in one pass.
  */
-export function buildCopy(ins: InsertParts, catalog: readonly CatalogRow[]): CopyCommand | undefined {
+export function buildCopy(
+  ins: InsertParts,
+  catalog: readonly CatalogRow[],
+  sql?: string,
+): CopyCommand | undefined {
   const first = catalog[0];
   if (!first) return undefined;
   // COPY does not apply rules; views and foreign tables are not plain COPY targets.
@@ -68,31 +73,44 @@ export function buildCopy(ins: InsertParts, catalog: readonly CatalogRow[]): Cop
   }
   const types = cols.map((c) => baseType(c.type));
   const kinds = types.map(columnKind);
-  let chars = 0;
-  for (const row of ins.rows) chars += row.length;
-  // COPY text is written straight as UTF-8 bytes: no per-value strings, no joined text to encode again.
-  const sink = new ByteSink(chars + 64);
-  for (const row of ins.rows) {
-    // The common rows (integers, strings, NULL) in one pass; anything else through the full parser.
-    const mark = sink.pos;
-    if (writeFastCopyRow(row, kinds, sink)) continue;
-    sink.pos = mark;
+  // The rows' full parse, for the rows the fast paths below do not take.
+  const slowRow = (row: string, sink: ByteSink): boolean => {
     const values = parseRowLiterals(row);
-    if (!values || values.length !== cols.length) return undefined;
+    if (!values || values.length !== cols.length) return false;
     let line = '';
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
-      if (!literalFitsBaseType(v, types[i]!)) return undefined;
+      if (!literalFitsBaseType(v, types[i]!)) return false;
       if (i > 0) line += '\t';
       line += copyTextValue(v.kind === 'null' ? null : v.text);
     }
     sink.writeString(`${line}\n`);
+    return true;
+  };
+  let data: Uint8Array | undefined;
+  if (sql !== undefined && ins.rowsAt !== undefined && ins.tail === '') {
+    // (`ins.rows` is only read for a row the byte path does not take: merged INSERTs make it lazily)
+    data = copyFromRowsText(utf8.encode(sql.slice(ins.rowsAt)), ins, kinds, slowRow);
+  } else {
+    let chars = 0;
+    for (const row of ins.rows) chars += row.length;
+    // COPY text is written straight as UTF-8 bytes: no per-value strings, no joined text to encode again.
+    const sink = new ByteSink(chars + 64);
+    for (const row of ins.rows) {
+      // The common rows (integers, strings, NULL) in one pass; anything else through the full parser.
+      const mark = sink.pos;
+      if (writeFastCopyRow(row, kinds, sink)) continue;
+      sink.pos = mark;
+      if (!slowRow(row, sink)) return undefined;
+    }
+    data = sink.bytes();
   }
+  if (!data) return undefined;
   return {
     target: `${quoteIdentifier(first.nspname)}.${quoteIdentifier(first.relname)}`,
     columns: cols.map((c) => quoteIdentifier(c.attname)),
-    data: sink.bytes(),
-    rows: ins.rows.length,
+    data,
+    rows: ins.rowIndices.length,
   };
 }
 
@@ -139,7 +157,7 @@ export class CopyCache {
     if (!ins) return;
     const seen = this.catalogs.get(ins.table);
     if (!seen) return;
-    this.prepared.set(statement, { key: seen.key, command: buildCopy(ins, seen.rows) });
+    this.prepared.set(statement, { key: seen.key, command: buildCopy(ins, seen.rows, statement.sql) });
   }
 
   /**
@@ -159,7 +177,7 @@ export class CopyCache {
       this.prepared.delete(statement);
       if (early.key === key) return { command: early.command, ahead: true };
     }
-    return { command: buildCopy(ins, catalog), ahead: false };
+    return { command: buildCopy(ins, catalog, statement.sql), ahead: false };
   }
 }
 
@@ -295,5 +313,153 @@ function writeFastCopyRow(row: string, kinds: readonly number[], sink: ByteSink)
     b[p++] = 10;
     sink.pos = p;
     return true;
+  }
+}
+
+/**
+ * COPY data for rows given as the UTF-8 bytes of `rows.join(',')` (see `InsertParts.rowsAt`): one pass
+ * over bytes, which is several times faster than reading the rows' strings character by character.
+ * Every byte of a multi-byte UTF-8 character is copied as is (quotes, backslashes and control characters
+ * are ASCII and never occur inside one). A row the fast path does not take goes through `slowRow` with
+ * its string from `rows`. Undefined when a row cannot go through COPY or the bytes are not the rows.
+ */
+function copyFromRowsText(
+  src: Uint8Array,
+  ins: InsertParts,
+  kinds: readonly number[],
+  slowRow: (row: string, sink: ByteSink) => boolean,
+): Uint8Array | undefined {
+  const n = src.length;
+  // Each source byte gives at most two: an escaped byte, or NULL (4 bytes) as \N; quotes are dropped.
+  const sink = new ByteSink(2 * n + 64);
+  let at = 0;
+  const count = ins.rowIndices.length;
+  for (let k = 0; k < count; k++) {
+    if (k > 0) {
+      if (src[at] !== 44) return undefined;
+      at++;
+    }
+    // (rows taken by slowRow may have used more than their share of the initial size)
+    sink.ensure(2 * (n - at) + 2);
+    const mark = sink.pos;
+    const end = writeFastCopyRowBytes(src, at, kinds, sink);
+    // (a row text with something after its `)` — not what the lexer makes — goes the slow way)
+    if (end >= 0 && (end === n || src[end] === 44)) {
+      at = end;
+      continue;
+    }
+    sink.pos = mark;
+    const row = ins.rows[k]!;
+    if (!slowRow(row, sink)) return undefined;
+    at += utf8Length(row);
+  }
+  return at === n ? sink.bytes() : undefined;
+}
+
+/** UTF-8 length of `s` (lone surrogates count as U+FFFD, as the encoder writes them). */
+function utf8Length(s: string): number {
+  let bytes = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      // A pair: 4 bytes for 2 units; a lone high surrogate: 3 bytes.
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        bytes += 2;
+        i++;
+      } else bytes += 2;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
+/**
+ * {@link writeFastCopyRow} over UTF-8 bytes: the row starting at `src[at]`, written to `sink` (which must
+ * have room for twice the row's bytes); returns the offset just after its `)`, or -1 when the row is not
+ * one the fast path takes (with `sink.pos` unspecified).
+ */
+function writeFastCopyRowBytes(
+  src: Uint8Array,
+  at: number,
+  kinds: readonly number[],
+  sink: ByteSink,
+): number {
+  const n = src.length;
+  if (src[at] !== 40) return -1;
+  const b = sink.buf;
+  let p = sink.pos;
+  let i = at + 1;
+  let col = 0;
+  for (;;) {
+    while (i < n && isWs(src[i]!)) i++;
+    if (col >= kinds.length) return -1;
+    const c = src[i];
+    if (c === 39) {
+      let j = i + 1;
+      for (;;) {
+        if (j >= n) return -1;
+        const d = src[j]!;
+        if (d > 39 && d !== 92) b[p++] = d;
+        else if (d === 39) {
+          if (src[j + 1] !== 39) break;
+          b[p++] = 39;
+          j++;
+        } else if (d === 92) {
+          b[p++] = 92;
+          b[p++] = 92;
+        } else if (d === 9) {
+          b[p++] = 92;
+          b[p++] = 116;
+        } else if (d === 10) {
+          b[p++] = 92;
+          b[p++] = 110;
+        } else if (d === 13) {
+          b[p++] = 92;
+          b[p++] = 114;
+        } else b[p++] = d;
+        j++;
+      }
+      i = j + 1;
+    } else if (c !== undefined && ((c >= 48 && c <= 57) || c === 45)) {
+      if (kinds[col] === OTHER_COLUMN) return -1;
+      if (c === 45) {
+        b[p++] = 45;
+        i++;
+      }
+      const digits = i;
+      while (i < n) {
+        const d = src[i]!;
+        if (d < 48 || d > 57) break;
+        b[p++] = d;
+        i++;
+      }
+      if (i === digits) return -1;
+    } else if (
+      c !== undefined &&
+      (c | 32) === 110 &&
+      ((src[i + 1] ?? 0) | 32) === 117 &&
+      ((src[i + 2] ?? 0) | 32) === 108 &&
+      ((src[i + 3] ?? 0) | 32) === 108
+    ) {
+      i += 4;
+      b[p++] = 92;
+      b[p++] = 78;
+    } else {
+      return -1;
+    }
+    col++;
+    while (i < n && isWs(src[i]!)) i++;
+    const d = src[i];
+    if (d === 44) {
+      b[p++] = 9;
+      i++;
+      continue;
+    }
+    if (d !== 41 || col !== kinds.length) return -1;
+    b[p++] = 10;
+    sink.pos = p;
+    return i + 1;
   }
 }

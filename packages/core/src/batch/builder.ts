@@ -10,6 +10,7 @@ import {
   simpleRowsApply,
 } from '../lexer/statement.js';
 import { conflictKey } from '../merge/conflict-key.js';
+import { RowText, type Utf8Buffer } from './row-text.js';
 import { utf8Bytes, utf8Length } from './utf8.js';
 
 /** Sizing and merging settings of a {@link BatchBuilder}. */
@@ -70,7 +71,8 @@ interface Group {
   ascii: boolean;
   prefixBytes: number;
   tailBytes: number;
-  rows: string[];
+  /** The rows so far, joined (as UTF-8 bytes: see {@link RowText}). */
+  rows: RowText;
   rowIndices: number[];
   /** Conflict keys of the rows so far (ON CONFLICT DO UPDATE); null once one is unprovable. */
   keys: Set<string> | null | undefined;
@@ -91,6 +93,8 @@ export class BatchBuilder {
   private indices: number[] = [];
   private lastIndex = -1;
   private groups: Group[] = [];
+  /** A closed group's row buffer, for the next group. */
+  private spare: Utf8Buffer | undefined;
   /** UTF-8 bytes of the batch if it were closed now. */
   private bytes = 0;
   private rowCount = 0;
@@ -173,7 +177,7 @@ export class BatchBuilder {
     const g = this.groups[this.groups.length - 1];
     if (g === undefined || g.keys !== undefined) return false;
     const ins = g.ins;
-    if (ins.tail !== '' || ins.tailKind !== 'none' || g.rows.length >= cfg.maxRowsPerInsert) return false;
+    if (ins.tail !== '' || ins.tailKind !== 'none' || g.rows.count >= cfg.maxRowsPerInsert) return false;
     const prefix = ins.prefix;
     const plen = prefix.length;
     if (sql.length <= plen || sql.slice(0, plen) !== prefix || isIdentChar(sql.charCodeAt(plen)))
@@ -188,10 +192,12 @@ export class BatchBuilder {
       if (c !== 59 && !isSpace(c)) return false;
     }
     const row = sql.slice(i, end);
-    const rb = utf8Bytes(row);
-    if (g.prefixBytes + 1 + rb + g.tailBytes > cfg.ceiling) return false;
-    if (this.bytes + 1 + rb > this.target(ins.arity)) return false;
-    g.rows.push(row);
+    // (appended first: writing the row's bytes is what counts them)
+    const rb = g.rows.push(row, utf8Bytes);
+    if (g.prefixBytes + 1 + rb + g.tailBytes > cfg.ceiling || this.bytes + 1 + rb > this.target(ins.arity)) {
+      g.rows.pop(rb);
+      return false;
+    }
     g.rowIndices.push(index);
     g.bytes += 1 + rb;
     this.bytes += 1 + rb;
@@ -294,7 +300,7 @@ export class BatchBuilder {
       if (whole <= cfg.ceiling && count <= cfg.maxRowsPerInsert) {
         keepWhole = true;
         const g = this.findGroup(ins);
-        const roomForRows = g !== undefined && g.rows.length + count <= cfg.maxRowsPerInsert;
+        const roomForRows = g !== undefined && g.rows.count + count <= cfg.maxRowsPerInsert;
         // Start a fresh INSERT rather than spill the rows over two.
         if (g && !roomForRows) this.closeGroups();
         const joins = roomForRows && ins.tailKind !== 'do-update';
@@ -336,7 +342,7 @@ export class BatchBuilder {
           }
         }
       }
-      if (g && g.rows.length >= cfg.maxRowsPerInsert) g = undefined;
+      if (g && g.rows.count >= cfg.maxRowsPerInsert) g = undefined;
       // (inline, not a closure: this runs once per row)
       if (g && this.bytes + 1 + rb > (keepWhole ? cfg.ceiling : this.target(cols))) {
         // The row does not fit this batch: send the batch, continue the same INSERT in the next one.
@@ -344,7 +350,7 @@ export class BatchBuilder {
         g = undefined;
       }
       if (g) {
-        g.rows.push(row);
+        g.rows.push(row, utf8Bytes);
         g.rowIndices.push(index);
         g.bytes += 1 + rb;
         this.bytes += 1 + rb;
@@ -368,7 +374,7 @@ export class BatchBuilder {
           ascii,
           prefixBytes,
           tailBytes,
-          rows: [row],
+          rows: new RowText(row, this.takeSpare()),
           rowIndices: [index],
           keys: keys ? (key === undefined ? null : new Set([key])) : undefined,
           bytes: gb,
@@ -389,6 +395,12 @@ export class BatchBuilder {
         }
       }
     }
+  }
+
+  private takeSpare(): Utf8Buffer | undefined {
+    const s = this.spare;
+    this.spare = undefined;
+    return s;
   }
 
   private findGroup(ins: LexedInsert): Group | undefined {
@@ -420,13 +432,22 @@ export class BatchBuilder {
   private closeGroups(): void {
     for (const g of this.groups) {
       const ins = g.ins;
-      const sql = `${ins.prefix} ${g.rows.join(',')}${ins.tail === '' ? '' : ` ${ins.tail}`}`;
+      const store = g.rows;
+      const sql = `${ins.prefix} ${store.text()}${ins.tail === '' ? '' : ` ${ins.tail}`}`;
+      this.spare = store.release() ?? this.spare;
+      const rowsAt = ins.prefix.length + 1;
+      let rows: string[] | undefined;
       const insert: InsertParts = {
         table: ins.table,
         columns: ins.columns,
-        rows: g.rows,
+        // Sliced from the statement's text when first asked for (COPY reads the text itself).
+        get rows() {
+          rows ??= store.rows(sql, rowsAt);
+          return rows;
+        },
         rowIndices: g.rowIndices,
         tail: ins.tail,
+        rowsAt,
       };
       this.parts.push({
         sql,

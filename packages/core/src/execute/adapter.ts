@@ -136,6 +136,12 @@ export interface InsertParts {
   readonly rowIndices: readonly number[];
   /** Trailing clause (`ON CONFLICT …`, `RETURNING …`), '' when none. */
   readonly tail: string;
+  /**
+   * Set when the statement's `sql` holds the rows exactly as `rows.join(',')` from this offset on,
+   * followed by nothing (`tail` '') or by `' ' + tail`: an adapter can then read every row from the one
+   * string instead of row by row. Merged INSERTs have it; an input statement kept as written does not.
+   */
+  readonly rowsAt?: number;
 }
 
 /** A batch as seen by plugins, collectors and adapters. */

@@ -1,0 +1,138 @@
+/**
+ * The rows of an INSERT being merged, kept as the UTF-8 bytes of `rows.join(',')` rather than as the
+ * row strings. A row string sliced from its input statement keeps the whole statement alive; over a
+ * batch of thousands of rows those strings survive several young-generation collections and each is
+ * copied by every one of them, which cost a large share of the batcher's time. Bytes in one growing
+ * buffer are not scanned or copied by the garbage collector, and the statements die young.
+ *
+ * Exactness: the joined text is decoded back once, when the INSERT is closed. UTF-8 round-trips every
+ * well-formed string; a row with a lone surrogate (which UTF-8 cannot hold) switches the store to
+ * keeping strings, so the text is always exactly the rows joined.
+ */
+
+interface Utf8Buffer extends Uint8Array {
+  utf8Write?(s: string, offset: number): number;
+  write?(s: string, offset: number): number;
+  toString(encoding?: string, start?: number, end?: number): string;
+}
+
+interface BufferCtor {
+  allocUnsafe(size: number): Utf8Buffer;
+  prototype: Utf8Buffer;
+}
+
+const NodeBuffer = (globalThis as { Buffer?: BufferCtor }).Buffer;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function allocate(size: number): Utf8Buffer {
+  return NodeBuffer ? NodeBuffer.allocUnsafe(size) : (new Uint8Array(size) as Utf8Buffer);
+}
+
+/** Node's writer (`utf8Write` skips `write`'s argument parsing), looked up once. */
+const nodeWrite = NodeBuffer ? (NodeBuffer.prototype.utf8Write ?? NodeBuffer.prototype.write) : undefined;
+
+/** Write `s` as UTF-8 at `offset` (room for `3 * s.length` bytes is guaranteed); returns bytes written. */
+function writeUtf8(buf: Utf8Buffer, s: string, offset: number): number {
+  if (nodeWrite) return nodeWrite.call(buf, s, offset);
+  return encoder.encodeInto(s, buf.subarray(offset)).written;
+}
+
+function decodeUtf8(buf: Utf8Buffer, end: number): string {
+  return NodeBuffer ? buf.toString('utf8', 0, end) : decoder.decode(buf.subarray(0, end));
+}
+
+const wellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: () => boolean }).isWellFormed === 'function'
+    ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:^|[^\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+
+/** Joined rows of one merged INSERT. */
+export class RowText {
+  private buf: Utf8Buffer;
+  /** Bytes used in `buf`. */
+  private used = 0;
+  /** UTF-16 length of each row (to slice the rows out of the decoded text). */
+  private readonly lengths: number[] = [];
+  /** Set once a row could not be held as UTF-8: from then on the rows as strings. */
+  private strings: string[] | undefined;
+
+  constructor(first: string, spare?: Utf8Buffer) {
+    this.buf = spare && spare.length >= 3 * first.length ? spare : allocate(Math.max(4096, 3 * first.length));
+    this.push(first);
+  }
+
+  /** Number of rows. */
+  get count(): number {
+    return this.lengths.length;
+  }
+
+  /**
+   * Append `row` and return its UTF-8 length: from its bytes when they could be written, else counted
+   * by `bytesOf` (the caller's exact count: a lone surrogate is 3 bytes, as drivers send U+FFFD).
+   */
+  push(row: string, bytesOf?: (s: string) => number): number {
+    this.lengths.push(row.length);
+    if (this.strings) {
+      this.strings.push(row);
+      return bytesOf ? bytesOf(row) : encoder.encode(row).length;
+    }
+    const sep = this.lengths.length > 1 ? 1 : 0;
+    const need = this.used + sep + 3 * row.length;
+    if (need > this.buf.length) {
+      let size = this.buf.length * 2;
+      while (size < need) size *= 2;
+      const grown = allocate(size);
+      grown.set(this.buf.subarray(0, this.used));
+      this.buf = grown;
+    }
+    const at = this.used + sep;
+    const written = writeUtf8(this.buf, row, at);
+    if (written !== row.length && !wellFormed(row)) {
+      // Keep strings from here on: the bytes already written decode to exactly their rows.
+      this.lengths.pop();
+      this.strings = this.rows(decodeUtf8(this.buf, this.used));
+      this.lengths.push(row.length);
+      this.strings.push(row);
+      return written;
+    }
+    if (sep) this.buf[this.used] = 44;
+    this.used = at + written;
+    return written;
+  }
+
+  /** Remove the last row (just pushed) — used when it turns out not to fit. */
+  pop(bytes: number): void {
+    this.lengths.pop();
+    if (this.strings) this.strings.pop();
+    else this.used -= bytes + (this.lengths.length > 0 ? 1 : 0);
+  }
+
+  /** The rows joined by `,`. */
+  text(): string {
+    return this.strings ? this.strings.join(',') : decodeUtf8(this.buf, this.used);
+  }
+
+  /** The rows, sliced from `text` (the value of {@link text}) starting at `from`. */
+  rows(text: string, from = 0): string[] {
+    const out = new Array<string>(this.lengths.length);
+    let at = from;
+    for (let k = 0; k < this.lengths.length; k++) {
+      const len = this.lengths[k] as number;
+      out[k] = text.slice(at, at + len);
+      at += len + 1;
+    }
+    return out;
+  }
+
+  /** Hand the byte buffer over for reuse by a later group (this one must not be used after). */
+  release(): Utf8Buffer | undefined {
+    const b = this.strings ? undefined : this.buf;
+    this.buf = EMPTY;
+    return b;
+  }
+}
+
+const EMPTY = new Uint8Array(0) as Utf8Buffer;
+
+export type { Utf8Buffer };
