@@ -401,7 +401,8 @@ function writeFastCopyRowBytes(
       for (;;) {
         if (j >= n) return -1;
         const d = src[j]!;
-        if (d > 39 && d !== 92) b[p++] = d;
+        // (most bytes: one test that lets letters, digits, spaces and UTF-8 sequences through)
+        if (d > 13 && d !== 39 && d !== 92) b[p++] = d;
         else if (d === 39) {
           if (src[j + 1] !== 39) break;
           b[p++] = 39;

@@ -192,12 +192,10 @@ export class BatchBuilder {
       if (c !== 59 && !isSpace(c)) return false;
     }
     const row = sql.slice(i, end);
-    // (appended first: writing the row's bytes is what counts them)
-    const rb = g.rows.push(row, utf8Bytes);
-    if (g.prefixBytes + 1 + rb + g.tailBytes > cfg.ceiling || this.bytes + 1 + rb > this.target(ins.arity)) {
-      g.rows.pop(rb);
-      return false;
-    }
+    const rb = utf8Bytes(row);
+    if (g.prefixBytes + 1 + rb + g.tailBytes > cfg.ceiling) return false;
+    if (this.bytes + 1 + rb > this.target(ins.arity)) return false;
+    g.rows.push(row, rb);
     g.rowIndices.push(index);
     g.bytes += 1 + rb;
     this.bytes += 1 + rb;
@@ -350,7 +348,7 @@ export class BatchBuilder {
         g = undefined;
       }
       if (g) {
-        g.rows.push(row, utf8Bytes);
+        g.rows.push(row, rb);
         g.rowIndices.push(index);
         g.bytes += 1 + rb;
         this.bytes += 1 + rb;
@@ -374,7 +372,7 @@ export class BatchBuilder {
           ascii,
           prefixBytes,
           tailBytes,
-          rows: new RowText(row, this.takeSpare()),
+          rows: new RowText(row, rb, this.takeSpare()),
           rowIndices: [index],
           keys: keys ? (key === undefined ? null : new Set([key])) : undefined,
           bytes: gb,

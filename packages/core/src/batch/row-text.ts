@@ -47,6 +47,9 @@ const wellFormed: (s: string) => boolean =
     ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
     : (s) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:^|[^\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
 
+/** Rows are written to the buffer this many at a time (one native call, not one per row). */
+const WRITE_EVERY = 256;
+
 /** Joined rows of one merged INSERT. */
 export class RowText {
   private buf: Utf8Buffer;
@@ -54,12 +57,15 @@ export class RowText {
   private used = 0;
   /** UTF-16 length of each row (to slice the rows out of the decoded text). */
   private readonly lengths: number[] = [];
+  /** Rows not yet written to `buf` (the last few: they die young, which is the point). */
+  private pending: string[] = [];
   /** Set once a row could not be held as UTF-8: from then on the rows as strings. */
   private strings: string[] | undefined;
 
-  constructor(first: string, spare?: Utf8Buffer) {
-    this.buf = spare && spare.length >= 3 * first.length ? spare : allocate(Math.max(4096, 3 * first.length));
-    this.push(first);
+  /** `bytes`: the UTF-8 length of `first` as the caller counts it (see {@link push}). */
+  constructor(first: string, bytes: number, spare?: Utf8Buffer) {
+    this.buf = spare ?? allocate(4096);
+    this.push(first, bytes);
   }
 
   /** Number of rows. */
@@ -68,49 +74,46 @@ export class RowText {
   }
 
   /**
-   * Append `row` and return its UTF-8 length: from its bytes when they could be written, else counted
-   * by `bytesOf` (the caller's exact count: a lone surrogate is 3 bytes, as drivers send U+FFFD).
+   * Append `row`, whose UTF-8 length is `bytes` (a lone surrogate counted as 3, the U+FFFD it is written
+   * as): `bytes !== row.length` tells a row that is not ASCII.
    */
-  push(row: string, bytesOf?: (s: string) => number): number {
+  push(row: string, bytes: number): void {
+    if (this.strings === undefined && bytes !== row.length && !wellFormed(row)) {
+      // Keep strings from here on: what is written so far decodes to exactly its rows.
+      this.strings = this.rows(this.text());
+      this.pending = [];
+    }
     this.lengths.push(row.length);
     if (this.strings) {
       this.strings.push(row);
-      return bytesOf ? bytesOf(row) : encoder.encode(row).length;
+      return;
     }
-    const sep = this.lengths.length > 1 ? 1 : 0;
-    const need = this.used + sep + 3 * row.length;
+    if (this.pending.length >= WRITE_EVERY) this.write();
+    this.pending.push(row);
+  }
+
+  /** Write the pending rows to the buffer. */
+  private write(): void {
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    const text = this.used > 0 ? `,${pending.join(',')}` : pending.join(',');
+    this.pending = [];
+    const need = this.used + 3 * text.length;
     if (need > this.buf.length) {
-      let size = this.buf.length * 2;
+      let size = Math.max(this.buf.length * 2, 4096);
       while (size < need) size *= 2;
       const grown = allocate(size);
       grown.set(this.buf.subarray(0, this.used));
       this.buf = grown;
     }
-    const at = this.used + sep;
-    const written = writeUtf8(this.buf, row, at);
-    if (written !== row.length && !wellFormed(row)) {
-      // Keep strings from here on: the bytes already written decode to exactly their rows.
-      this.lengths.pop();
-      this.strings = this.rows(decodeUtf8(this.buf, this.used));
-      this.lengths.push(row.length);
-      this.strings.push(row);
-      return written;
-    }
-    if (sep) this.buf[this.used] = 44;
-    this.used = at + written;
-    return written;
-  }
-
-  /** Remove the last row (just pushed) — used when it turns out not to fit. */
-  pop(bytes: number): void {
-    this.lengths.pop();
-    if (this.strings) this.strings.pop();
-    else this.used -= bytes + (this.lengths.length > 0 ? 1 : 0);
+    this.used += writeUtf8(this.buf, text, this.used);
   }
 
   /** The rows joined by `,`. */
   text(): string {
-    return this.strings ? this.strings.join(',') : decodeUtf8(this.buf, this.used);
+    if (this.strings) return this.strings.join(',');
+    this.write();
+    return decodeUtf8(this.buf, this.used);
   }
 
   /** The rows, sliced from `text` (the value of {@link text}) starting at `from`. */
