@@ -18,8 +18,9 @@ describe('RowText', () => {
         fc.boolean(),
         (ops, reuse) => {
           // A reused buffer (from an earlier group) must not leak into the new text.
+          // (more rows than are kept pending, so it has a buffer to hand over)
           const before = new RowText('(old, stale, text)', 18);
-          before.push("('more stale')", 14);
+          for (let i = 0; i < 300; i++) before.push("('more stale')", 14);
           const oldText = before.text();
           const spare = reuse ? before.release() : undefined;
           const first = ops[0]!;
@@ -33,7 +34,8 @@ describe('RowText', () => {
           const text = store.text();
           expect(text).toBe(rows.join(','));
           expect(store.rows(`INSERT x ${text}`, 9)).toEqual(rows);
-          expect(oldText).toBe("(old, stale, text),('more stale')");
+          expect(oldText).toBe(`(old, stale, text)${",('more stale')".repeat(300)}`);
+          if (reuse) expect(spare).toBeDefined();
         },
       ),
       { numRuns: 500 },

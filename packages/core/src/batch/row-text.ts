@@ -52,7 +52,8 @@ const WRITE_EVERY = 256;
 
 /** Joined rows of one merged INSERT. */
 export class RowText {
-  private buf: Utf8Buffer;
+  /** Allocated when the rows first outgrow `pending` (an INSERT of a few rows never needs it). */
+  private buf: Utf8Buffer | undefined;
   /** Bytes used in `buf`. */
   private used = 0;
   /** UTF-16 length of each row (to slice the rows out of the decoded text). */
@@ -64,7 +65,7 @@ export class RowText {
 
   /** `bytes`: the UTF-8 length of `first` as the caller counts it (see {@link push}). */
   constructor(first: string, bytes: number, spare?: Utf8Buffer) {
-    this.buf = spare ?? allocate(4096);
+    this.buf = spare;
     this.push(first, bytes);
   }
 
@@ -99,21 +100,23 @@ export class RowText {
     const text = this.used > 0 ? `,${pending.join(',')}` : pending.join(',');
     this.pending = [];
     const need = this.used + 3 * text.length;
-    if (need > this.buf.length) {
-      let size = Math.max(this.buf.length * 2, 4096);
+    let buf = this.buf;
+    if (buf === undefined || need > buf.length) {
+      let size = Math.max(buf ? buf.length * 2 : 0, 16384);
       while (size < need) size *= 2;
       const grown = allocate(size);
-      grown.set(this.buf.subarray(0, this.used));
-      this.buf = grown;
+      if (buf) grown.set(buf.subarray(0, this.used));
+      this.buf = buf = grown;
     }
-    this.used += writeUtf8(this.buf, text, this.used);
+    this.used += writeUtf8(buf, text, this.used);
   }
 
   /** The rows joined by `,`. */
   text(): string {
     if (this.strings) return this.strings.join(',');
+    if (this.used === 0) return this.pending.join(',');
     this.write();
-    return decodeUtf8(this.buf, this.used);
+    return decodeUtf8(this.buf as Utf8Buffer, this.used);
   }
 
   /** The rows, sliced from `text` (the value of {@link text}) starting at `from`. */
@@ -130,12 +133,10 @@ export class RowText {
 
   /** Hand the byte buffer over for reuse by a later group (this one must not be used after). */
   release(): Utf8Buffer | undefined {
-    const b = this.strings ? undefined : this.buf;
-    this.buf = EMPTY;
+    const b = this.buf;
+    this.buf = undefined;
     return b;
   }
 }
-
-const EMPTY = new Uint8Array(0) as Utf8Buffer;
 
 export type { Utf8Buffer };
