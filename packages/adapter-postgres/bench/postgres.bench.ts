@@ -6,7 +6,7 @@
  *   BENCH_SAMPLE (one-by-one sample, default 20000)   BENCH_MAXBYTES (the batcher's maxBytes, default its own)
  */
 import { spawnSync } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,25 @@ interface Result {
   verified: number;
   /** CPU seconds the benchmark process used in the timed section (lexing, merging, COPY encoding, pg). */
   clientCpu: number;
+  /** Seconds the benchmark process spent in garbage collection in the timed section. */
+  gcSeconds: number;
+}
+
+/** Total GC pause time (ms) observed from `start()` until `stop()`. */
+function gcTimer(): { stop(): number } {
+  let ms = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) ms += e.duration;
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      // (entries are delivered asynchronously: take what has been buffered)
+      for (const e of obs.takeRecords()) ms += e.duration;
+      obs.disconnect();
+      return ms / 1000;
+    },
+  };
 }
 
 /** The seed's statement: `NOW()` makes it a non-literal row (no COPY). */
@@ -85,11 +104,13 @@ async function viaBatcher(
   };
   const mb = process.env.BENCH_MAXBYTES ? { maxBytes: Number(process.env.BENCH_MAXBYTES) } : {};
   const batcher = new SQLBatcher({ adapter, collector, ...options, ...mb });
+  const gc = gcTimer();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   await batcher.processStatements(statements);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const gcSeconds = gc.stop();
   const batches = batcher.report.requests;
   await batcher[Symbol.asyncDispose]();
   await adapter.close();
@@ -104,6 +125,7 @@ async function viaBatcher(
     peakRssMb: 0,
     verified: 0,
     clientCpu: (cpu.user + cpu.system) / 1e6,
+    gcSeconds,
   };
 }
 
@@ -126,6 +148,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
         peakRssMb: 0,
         verified: 0,
         clientCpu: Number.NaN,
+        gcSeconds: Number.NaN,
       };
     }
     case 'batcher':
@@ -157,6 +180,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
     case 'batcher-copy':
       return viaBatcher('batcher, copy: true (dump-like rows)', dumpStatements(ROWS), {}, true);
     case 'copy': {
+      const gc = gcTimer();
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
       const stream = client.query(copyFrom(`COPY ${TABLE} (id, name, email, created_at) FROM STDIN`));
@@ -172,6 +196,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
       await pipeline(Readable.from(lines()), stream);
       const seconds = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);
+      const gcSeconds = gc.stop();
       return {
         scenario: 'hand-written COPY (pg-copy-streams)',
         rows: ROWS,
@@ -183,6 +208,7 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
         peakRssMb: 0,
         verified: 0,
         clientCpu: (cpu.user + cpu.system) / 1e6,
+        gcSeconds,
       };
     }
     default:
@@ -246,6 +272,7 @@ async function main(): Promise<void> {
     'rows verified': fmt(r.verified),
     'client CPU (s)':
       typeof r.clientCpu === 'number' && Number.isFinite(r.clientCpu) ? fmt(r.clientCpu, 2) : '-',
+    'client GC (s)': Number.isFinite(r.gcSeconds) ? fmt(r.gcSeconds, 2) : '-',
     'peak RSS (MB)': fmt(r.peakRssMb),
   }));
   console.log(`\n${fmt(ROWS)} seed-shaped statements into PostgreSQL (${new URL(PG_URL).host})\n`);
@@ -281,9 +308,10 @@ async function main(): Promise<void> {
       requests: r.batches,
       ...(r.ceiling ? { fillRatio: r.avgBytes / r.ceiling } : {}),
       peakRssMb: r.peakRssMb,
-      ...(r.rows < ROWS
-        ? { note: `sampled ${fmt(r.rows)}, full run extrapolated to ${fmt(r.fullSeconds, 0)} s` }
-        : {}),
+      note:
+        r.rows < ROWS
+          ? `sampled ${fmt(r.rows)}, full run extrapolated to ${fmt(r.fullSeconds, 0)} s`
+          : `client CPU ${fmt(r.clientCpu, 2)} s, of which GC ${fmt(r.gcSeconds, 2)} s`,
     })),
   });
   console.log(`results written to ${file}`);

@@ -431,8 +431,9 @@ export class BatchBuilder {
     for (const g of this.groups) {
       const ins = g.ins;
       const store = g.rows;
-      const sql = `${ins.prefix} ${store.text()}${ins.tail === '' ? '' : ` ${ins.tail}`}`;
-      this.spare = store.release() ?? this.spare;
+      const { text, spare } = store.finish();
+      const sql = `${ins.prefix} ${text}${ins.tail === '' ? '' : ` ${ins.tail}`}`;
+      this.spare = spare ?? this.spare;
       const rowsAt = ins.prefix.length + 1;
       let rows: string[] | undefined;
       const insert: InsertParts = {

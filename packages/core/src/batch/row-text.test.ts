@@ -1,43 +1,46 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RowText } from './row-text.js';
 import { utf8Length } from './utf8.js';
+
+type RowTextClass = typeof RowText;
 
 const row = fc.oneof(
   fc.string({ maxLength: 12 }),
   fc.string({ unit: 'binary', maxLength: 12 }), // any UTF-16 code units: lone surrogates too
-  fc.constantFrom("(1, 'a')", "('é😀')", '(\ud800)', '(\udc00x)', '', ','),
+  fc.constantFrom("(1, 'a')", "('é😀')", '(\ud800)', '(\udc00x)', '\ufeff(1)', '', ','),
+);
+
+/** Push `rows` (after an earlier store's buffer is handed over, maybe) and check the finished text. */
+function checkStore(Store: RowTextClass, rows: string[], reuse: boolean, maxBuffered?: number): void {
+  // (more rows than are kept pending, so it has a buffer to hand over)
+  const before = new Store('(old, stale, text)', 18);
+  for (let i = 0; i < 300; i++) before.push("('more stale')", 14);
+  const old = before.finish();
+  expect(old.text).toBe(`(old, stale, text)${",('more stale')".repeat(300)}`);
+  const spare = reuse ? old.spare : undefined;
+  if (reuse) expect(spare).toBeDefined();
+  const first = rows[0] as string;
+  const store = new Store(first, utf8Length(first), spare, maxBuffered);
+  for (const r of rows.slice(1)) store.push(r, utf8Length(r));
+  expect(store.count).toBe(rows.length);
+  const { text } = store.finish();
+  expect(text).toBe(rows.join(','));
+  expect(store.rows(`INSERT x ${text}`, 9)).toEqual(rows);
+}
+
+const storeInput = fc.tuple(
+  // up to 700 rows: several writes of pending rows to the buffer
+  fc.array(row, { minLength: 1, maxLength: 700, size: 'max' }),
+  fc.boolean(),
+  // sometimes a small byte limit, so the store switches to strings part-way
+  fc.option(fc.integer({ min: 1, max: 3000 }), { nil: undefined }),
 );
 
 describe('RowText', () => {
   it('holds exactly the rows joined by commas, whatever they contain (fast-check)', () => {
     fc.assert(
-      fc.property(
-        // up to 600 rows: several writes of pending rows to the buffer
-        fc.array(row, { minLength: 1, maxLength: 600 }),
-        fc.boolean(),
-        (ops, reuse) => {
-          // A reused buffer (from an earlier group) must not leak into the new text.
-          // (more rows than are kept pending, so it has a buffer to hand over)
-          const before = new RowText('(old, stale, text)', 18);
-          for (let i = 0; i < 300; i++) before.push("('more stale')", 14);
-          const oldText = before.text();
-          const spare = reuse ? before.release() : undefined;
-          const first = ops[0]!;
-          const store = new RowText(first, utf8Length(first), spare);
-          const rows = [first];
-          for (const r of ops.slice(1)) {
-            store.push(r, utf8Length(r));
-            rows.push(r);
-          }
-          expect(store.count).toBe(rows.length);
-          const text = store.text();
-          expect(text).toBe(rows.join(','));
-          expect(store.rows(`INSERT x ${text}`, 9)).toEqual(rows);
-          expect(oldText).toBe(`(old, stale, text)${",('more stale')".repeat(300)}`);
-          if (reuse) expect(spare).toBeDefined();
-        },
-      ),
+      fc.property(storeInput, ([rows, reuse, maxBuffered]) => checkStore(RowText, rows, reuse, maxBuffered)),
       { numRuns: 500 },
     );
   });
@@ -50,7 +53,31 @@ describe('RowText', () => {
       store.push(r, utf8Length(r));
       rows.push(r);
     }
-    expect(store.text()).toBe(rows.join(','));
-    expect(store.rows(store.text())).toEqual(rows);
+    const { text } = store.finish();
+    expect(text).toBe(rows.join(','));
+    expect(store.rows(text)).toEqual(rows);
+  });
+
+  describe('without Node’s Buffer (TextEncoder / TextDecoder)', () => {
+    afterEach(() => {
+      vi.unstubAllGlobals();
+      vi.resetModules();
+    });
+
+    it('holds exactly the rows, a leading U+FEFF included (fast-check)', async () => {
+      vi.stubGlobal('Buffer', undefined);
+      vi.resetModules();
+      const { RowText: Portable } = await import('./row-text.js');
+      expect(Portable).not.toBe(RowText);
+      fc.assert(
+        fc.property(storeInput, ([rows, reuse, maxBuffered]) =>
+          checkStore(Portable, rows, reuse, maxBuffered),
+        ),
+        { numRuns: 200 },
+      );
+      // 300 rows: written to the buffer and decoded, with the BOM first
+      const rows = Array.from({ length: 300 }, (_, i) => (i === 0 ? '\ufeff(1)' : `(${i})`));
+      checkStore(Portable, rows, false);
+    });
   });
 });

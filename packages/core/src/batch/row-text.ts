@@ -23,7 +23,8 @@ interface BufferCtor {
 
 const NodeBuffer = (globalThis as { Buffer?: BufferCtor }).Buffer;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// (ignoreBOM: a leading U+FEFF is text here, not a byte-order mark to drop)
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 function allocate(size: number): Utf8Buffer {
   return NodeBuffer ? NodeBuffer.allocUnsafe(size) : (new Uint8Array(size) as Utf8Buffer);
@@ -32,7 +33,7 @@ function allocate(size: number): Utf8Buffer {
 /** Node's writer (`utf8Write` skips `write`'s argument parsing), looked up once. */
 const nodeWrite = NodeBuffer ? (NodeBuffer.prototype.utf8Write ?? NodeBuffer.prototype.write) : undefined;
 
-/** Write `s` as UTF-8 at `offset` (room for `3 * s.length` bytes is guaranteed); returns bytes written. */
+/** Write `s` as UTF-8 at `offset` (the caller made room); returns the bytes written. */
 function writeUtf8(buf: Utf8Buffer, s: string, offset: number): number {
   if (nodeWrite) return nodeWrite.call(buf, s, offset);
   return encoder.encodeInto(s, buf.subarray(offset)).written;
@@ -49,22 +50,39 @@ const wellFormed: (s: string) => boolean =
 
 /** Rows are written to the buffer this many at a time (one native call, not one per row). */
 const WRITE_EVERY = 256;
+/**
+ * Past this many bytes the rows are kept as strings: decoding more than V8's longest string in bytes
+ * fails even when the text would fit, and joining strings does not have that limit.
+ */
+const MAX_BUFFERED = 1 << 28;
+/** A closed INSERT's buffer is handed to the next one only up to this size (not kept for ever). */
+const MAX_SPARE = 1 << 22;
 
-/** Joined rows of one merged INSERT. */
+/** Joined rows of one merged INSERT: {@link push} the rows, then {@link finish} once. */
 export class RowText {
   /** Allocated when the rows first outgrow `pending` (an INSERT of a few rows never needs it). */
   private buf: Utf8Buffer | undefined;
   /** Bytes used in `buf`. */
   private used = 0;
-  /** UTF-16 length of each row (to slice the rows out of the decoded text). */
+  /** UTF-16 length of each row (to slice the rows out of the finished text). */
   private readonly lengths: number[] = [];
   /** Rows not yet written to `buf` (the last few: they die young, which is the point). */
   private pending: string[] = [];
-  /** Set once a row could not be held as UTF-8: from then on the rows as strings. */
+  /** UTF-8 bytes of `pending` joined by commas. */
+  private pendingBytes = 0;
+  /** Set once the rows cannot (or should not) be held as UTF-8: from then on the rows as strings. */
   private strings: string[] | undefined;
 
-  /** `bytes`: the UTF-8 length of `first` as the caller counts it (see {@link push}). */
-  constructor(first: string, bytes: number, spare?: Utf8Buffer) {
+  /**
+   * `bytes`: the UTF-8 length of `first` (see {@link push}); `spare`: a buffer to reuse; `maxBuffered`:
+   * bytes held as UTF-8 at most (tests lower it).
+   */
+  constructor(
+    first: string,
+    bytes: number,
+    spare?: Utf8Buffer,
+    private readonly maxBuffered = MAX_BUFFERED,
+  ) {
     this.buf = spare;
     this.push(first, bytes);
   }
@@ -79,27 +97,41 @@ export class RowText {
    * as): `bytes !== row.length` tells a row that is not ASCII.
    */
   push(row: string, bytes: number): void {
-    if (this.strings === undefined && bytes !== row.length && !wellFormed(row)) {
-      // Keep strings from here on: what is written so far decodes to exactly its rows.
-      this.strings = this.rows(this.text());
-      this.pending = [];
+    if (this.strings === undefined) {
+      if (bytes !== row.length && !wellFormed(row)) this.keepStrings();
+      else if (this.pending.length >= WRITE_EVERY) this.write();
     }
     this.lengths.push(row.length);
     if (this.strings) {
       this.strings.push(row);
       return;
     }
-    if (this.pending.length >= WRITE_EVERY) this.write();
+    this.pendingBytes += this.pending.length > 0 ? bytes + 1 : bytes;
     this.pending.push(row);
+  }
+
+  /** Switch to keeping strings; what is written so far decodes to exactly its rows. */
+  private keepStrings(): void {
+    const count = this.lengths.length - this.pending.length;
+    const written = this.used > 0 ? this.slice(decodeUtf8(this.buf as Utf8Buffer, this.used), 0, count) : [];
+    this.strings = written.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.used = 0;
   }
 
   /** Write the pending rows to the buffer. */
   private write(): void {
     const pending = this.pending;
     if (pending.length === 0) return;
-    const text = this.used > 0 ? `,${pending.join(',')}` : pending.join(',');
-    this.pending = [];
-    const need = this.used + 3 * text.length;
+    const sep = this.used > 0 ? 1 : 0;
+    const bytes = sep + this.pendingBytes;
+    if (this.used + bytes > this.maxBuffered) {
+      this.keepStrings();
+      return;
+    }
+    const text = sep ? `,${pending.join(',')}` : pending.join(',');
+    const need = this.used + bytes;
     let buf = this.buf;
     if (buf === undefined || need > buf.length) {
       let size = Math.max(buf ? buf.length * 2 : 0, 16384);
@@ -108,34 +140,55 @@ export class RowText {
       if (buf) grown.set(buf.subarray(0, this.used));
       this.buf = buf = grown;
     }
-    this.used += writeUtf8(buf, text, this.used);
+    const written = writeUtf8(buf, text, this.used);
+    if (written !== bytes) {
+      // A miscounted row would leave the buffer short of it: keep exact strings instead.
+      this.keepStrings();
+      return;
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.used += written;
   }
 
-  /** The rows joined by `,`. */
-  text(): string {
-    if (this.strings) return this.strings.join(',');
-    if (this.used === 0) return this.pending.join(',');
-    this.write();
-    return decodeUtf8(this.buf as Utf8Buffer, this.used);
+  /**
+   * The rows joined by `,`, and the byte buffer for a later INSERT to reuse (when it is worth keeping).
+   * Call once: afterwards the store keeps only the rows' lengths, for {@link rows}.
+   */
+  finish(): { text: string; spare: Utf8Buffer | undefined } {
+    let text: string;
+    if (this.strings) text = this.strings.join(',');
+    else if (this.used === 0) text = this.pending.join(',');
+    else {
+      this.write();
+      // (write() may have switched to strings)
+      text = this.strings
+        ? (this.strings as string[]).join(',')
+        : decodeUtf8(this.buf as Utf8Buffer, this.used);
+    }
+    const buf = this.buf;
+    this.buf = undefined;
+    this.strings = undefined;
+    this.pending = [];
+    this.used = 0;
+    return { text, spare: buf && buf.length <= MAX_SPARE ? buf : undefined };
   }
 
-  /** The rows, sliced from `text` (the value of {@link text}) starting at `from`. */
+  /** The rows, sliced from `text` (the finished text) starting at `from`; reads only their lengths. */
   rows(text: string, from = 0): string[] {
-    const out = new Array<string>(this.lengths.length);
+    return this.slice(text, from, this.lengths.length);
+  }
+
+  /** The first `count` rows, sliced from `text` starting at `from`. */
+  private slice(text: string, from: number, count: number): string[] {
+    const out = new Array<string>(count);
     let at = from;
-    for (let k = 0; k < this.lengths.length; k++) {
+    for (let k = 0; k < count; k++) {
       const len = this.lengths[k] as number;
       out[k] = text.slice(at, at + len);
       at += len + 1;
     }
     return out;
-  }
-
-  /** Hand the byte buffer over for reuse by a later group (this one must not be used after). */
-  release(): Utf8Buffer | undefined {
-    const b = this.buf;
-    this.buf = undefined;
-    return b;
   }
 }
 
