@@ -123,6 +123,14 @@ function isClient(x: object): x is PgClientLike {
  * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
  * default export (CommonJS modules imported from ESM).
  */
+/** One row: may rows be inserted into this table in any order, alongside other requests? */
+const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                  WHERE k.contype = 'f' AND (k.conrelid = c.oid OR k.confrelid = c.oid)) AS free
+FROM pg_catalog.pg_class c
+WHERE c.oid = pg_catalog.to_regclass($1)`;
+
 async function loadModule<T>(name: string, member: string): Promise<T> {
   let m: Record<string, unknown>;
   try {
@@ -166,6 +174,8 @@ export class PostgreSQLAdapter implements Adapter {
   private readonly copy: boolean;
   /** COPY data encoded ahead (see {@link prepare}). */
   private readonly copyCache = new CopyCache();
+  /** {@link canRunConcurrently}'s answer per table (as written), until a non-INSERT runs. */
+  private readonly orderFree = new Map<string, Promise<boolean>>();
   private readonly connectAttempts: number;
   private readonly connectRetryDelayMs: number;
   private closed = false;
@@ -306,11 +316,60 @@ export class PostgreSQLAdapter implements Adapter {
   }
 
   /**
+   * Whether a batch of plain INSERTs may run beside other requests (the batcher asks when `concurrency`
+   * > 1). Yes only when every table is an ordinary table without rules, without triggers of its own,
+   * and neither holds nor is the target of a foreign key: otherwise a row could reach the server before
+   * a row it depends on, or a trigger could see rows in another order than one by one. Answers come
+   * from the catalog (on a pooled connection) and are kept per table until a statement other than an
+   * INSERT runs through this adapter (DDL can add a key or a trigger).
+   */
+  async canRunConcurrently(statements: readonly BatchStatement[]): Promise<boolean> {
+    const tables = new Set<string>();
+    for (const st of statements) {
+      if (!st.insert) return false;
+      tables.add(st.insert.table);
+    }
+    for (const table of tables) {
+      let answer = this.orderFree.get(table);
+      if (!answer) {
+        answer = this.readOrderFree(table);
+        this.orderFree.set(table, answer);
+        // (a failed look-up is not remembered)
+        answer.catch(() => this.orderFree.delete(table));
+      }
+      if (!(await answer)) return false;
+    }
+    return true;
+  }
+
+  private async readOrderFree(table: string): Promise<boolean> {
+    const conn = await this.acquire();
+    let broken = false;
+    try {
+      const rows = (await conn.params(ORDER_FREE_SQL, [table])) as unknown as { free: boolean }[];
+      return rows[0]?.free === true;
+    } catch (err) {
+      broken = isConnectionError(err);
+      throw err;
+    } finally {
+      await conn.release(broken);
+    }
+  }
+
+  /** Forget catalog answers when a request may have changed the catalog. */
+  noteRequest(options: ExecuteOptions | undefined): void {
+    if (this.orderFree.size > 0 && !options?.batch?.statements.every((s) => s.insert !== undefined)) {
+      this.orderFree.clear();
+    }
+  }
+
+  /**
    * Execute one request (several `;`-separated statements allowed) on a pooled connection, in
    * autocommit: PostgreSQL runs the whole text as one implicit transaction. Works detached.
    * With `options.signal`, an abort cancels the running statement on the server.
    */
   readonly execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
+    this.noteRequest(options);
     const conn = await this.acquire();
     const ctx = this.context(false);
     let broken = false;
@@ -380,6 +439,7 @@ export class PostgreSQLSession implements AdapterSession {
   /** Execute a request on this session's connection (inside the transaction when one is open). */
   execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
     this.check();
+    this.adapter.noteRequest(options);
     const ctx = this.adapter.newContext(this.inTransaction);
     const result = await runRequest(this.conn, sql, options, ctx);
     if (ctx.broken) this.brokenConn = true;

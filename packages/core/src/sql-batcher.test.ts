@@ -4,6 +4,7 @@ import { pgliteAdapter, recordingAdapter } from '../test/helpers.js';
 import {
   type Adapter,
   BatchExecutionError,
+  type BatchStatement,
   backoffDelay,
   CircuitBreaker,
   CircuitOpenError,
@@ -967,6 +968,67 @@ describe('adapter.prepare', () => {
 });
 
 describe('concurrency', () => {
+  it('a batch the adapter says must not run beside others runs alone (canRunConcurrently)', async () => {
+    // Tables named `fk_…` stand for tables whose rows depend on each other's order.
+    const run = async (
+      canRunConcurrently?: (st: readonly BatchStatement[]) => Promise<boolean> | boolean,
+    ) => {
+      let inFlight = 0;
+      const started: { table: string; alongside: number }[] = [];
+      const asked: string[] = [];
+      const adapter = new GenericAdapter({
+        execute: async (sql) => {
+          inFlight++;
+          started.push({ table: /INTO (\w+)/.exec(sql)?.[1] ?? '?', alongside: inFlight - 1 });
+          await new Promise((r) => setTimeout(r, 10));
+          inFlight--;
+          return { rowCount: 1 };
+        },
+        capabilities: { multiStatement: true, maxConcurrency: 4 },
+        maxQuerySize: 10_000,
+        ...(canRunConcurrently
+          ? {
+              canRunConcurrently: (st: readonly BatchStatement[]) => {
+                asked.push(st.map((s) => /INTO (\w+)/.exec(s.sql)?.[1]).join(','));
+                return canRunConcurrently(st);
+              },
+            }
+          : {}),
+      });
+      const stmts: string[] = [];
+      for (let i = 0; i < 6; i++) stmts.push(`INSERT INTO plain VALUES (${i})`);
+      for (let i = 0; i < 6; i++) stmts.push(`INSERT INTO fk_child VALUES (${i})`);
+      for (let i = 0; i < 6; i++) stmts.push(`INSERT INTO plain VALUES (${i})`);
+      const b = new SQLBatcher({ adapter, concurrency: 3, maxBytes: 30 }); // one INSERT per request
+      await b.processStatements(stmts);
+      return { started, asked };
+    };
+    const isFk = (st: readonly BatchStatement[]) => st.some((s) => s.sql.includes('fk_'));
+    // without the method: everything may overlap
+    const free = await run();
+    expect(free.started.some((s) => s.table === 'fk_child' && s.alongside > 0)).toBe(true);
+    // a sync and an async answer; a throw counts as "no"
+    for (const answer of [
+      (st: readonly BatchStatement[]) => !isFk(st),
+      async (st: readonly BatchStatement[]) => !isFk(st),
+      (st: readonly BatchStatement[]) => {
+        if (isFk(st)) throw new Error('catalog unreachable');
+        return true;
+      },
+    ]) {
+      const { started, asked } = await run(answer);
+      expect(asked).toHaveLength(18);
+      const fk = started.filter((s) => s.table === 'fk_child');
+      expect(fk).toHaveLength(6);
+      // each fk batch started with nothing else in flight, and nothing started beside it
+      for (const s of fk) expect(s.alongside).toBe(0);
+      const at = started.findIndex((s) => s.table === 'fk_child');
+      expect(started[at + 1]?.alongside).toBe(0);
+      // the other batches still overlapped
+      expect(started.some((s) => s.table === 'plain' && s.alongside > 0)).toBe(true);
+    }
+  });
+
   it('at most `concurrency` requests in flight; a non-INSERT waits for all of them', async () => {
     let inFlight = 0;
     let max = 0;

@@ -688,7 +688,8 @@ export class SQLBatcher implements AsyncDisposable {
       !this.pinned &&
       this.transaction !== 'all' &&
       !this.dryRun &&
-      batch.statements.every((s) => s.plainInsert);
+      batch.statements.every((s) => s.plainInsert) &&
+      (await this.adapterAllowsConcurrency(batch));
     if (!parallel) {
       // One request at a time, in order: wait for the one in flight before starting this one.
       await this.drain();
@@ -711,6 +712,17 @@ export class SQLBatcher implements AsyncDisposable {
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.inFlightError !== undefined) await this.drain();
     this.track(this.send(batch, true));
+  }
+
+  /** The adapter's {@link Adapter.canRunConcurrently} answer (no method: yes; a throw: no). */
+  private async adapterAllowsConcurrency(batch: BuiltBatch): Promise<boolean> {
+    const ask = this.adapter?.canRunConcurrently;
+    if (!ask) return true;
+    try {
+      return (await ask.call(this.adapter, batch.statements)) === true;
+    } catch {
+      return false;
+    }
   }
 
   /** Keep a started request in `inFlight`; its failure surfaces at the next `drain()`. */

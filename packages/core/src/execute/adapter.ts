@@ -103,6 +103,13 @@ export interface Adapter {
    */
   prepare?(statements: readonly BatchStatement[]): void;
   /**
+   * Optional, asked before a batch of plain INSERTs would run beside other requests (`concurrency` > 1):
+   * may its rows be inserted at the same time as other batches' rows? An adapter answers false when the
+   * order matters to the engine, e.g. a foreign key between the tables, triggers or rules. A false
+   * answer, or a throw, makes the batch run alone, in order. Without this method the answer is yes.
+   */
+  canRunConcurrently?(statements: readonly BatchStatement[]): Promise<boolean> | boolean;
+  /**
    * Batcher settings the adapter's own options imply (e.g. the seed's `retryAttempts`,
    * `circuitBreakerEnabled`). `SQLBatcher` uses them when its options do not set them.
    */

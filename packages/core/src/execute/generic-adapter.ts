@@ -4,6 +4,7 @@ import type {
   Adapter,
   AdapterCapabilities,
   AdapterSession,
+  BatchStatement,
   ErrorClassification,
   ExecuteOptions,
   ExecuteResult,
@@ -26,6 +27,8 @@ export interface GenericAdapterOptions {
   /** Pinned sessions, required to declare `transactions: true`. */
   session?: () => Promise<AdapterSession>;
   classifyError?: (error: unknown) => ErrorClassification;
+  /** See {@link Adapter.canRunConcurrently}. */
+  canRunConcurrently?: (statements: readonly BatchStatement[]) => Promise<boolean> | boolean;
   /** Adapter name for messages (default `generic`). */
   name?: string;
 }
@@ -78,10 +81,12 @@ export class GenericAdapter implements Adapter, AsyncDisposable {
       };
     }
     if (options.classifyError) this.classifyError = options.classifyError;
+    if (options.canRunConcurrently) this.canRunConcurrently = options.canRunConcurrently;
   }
 
   session?: () => Promise<AdapterSession>;
   classifyError?: (error: unknown) => ErrorClassification;
+  canRunConcurrently?: (statements: readonly BatchStatement[]) => Promise<boolean> | boolean;
 
   /** Executes one request; works detached. */
   readonly execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {

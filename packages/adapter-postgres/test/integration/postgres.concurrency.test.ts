@@ -1,0 +1,100 @@
+import { type BatchStatement, SQLBatcher } from '@sqlbatcher/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDb, type TestDb, usingPglite } from '../helpers.js';
+
+let db: TestDb;
+
+beforeAll(async () => {
+  db = await openTestDb('concurrency');
+  await db.sql(`CREATE TABLE free_t (id int PRIMARY KEY, v text);
+    CREATE TABLE parent (id int PRIMARY KEY);
+    CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id));
+    CREATE TABLE audited (id int);
+    CREATE TABLE audit_log (id int);
+    CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO audit_log VALUES (NEW.id); RETURN NEW; END $$;
+    CREATE TRIGGER audited_audit AFTER INSERT ON audited FOR EACH ROW EXECUTE FUNCTION audit();
+    CREATE TABLE "Ruled" (id int);
+    CREATE RULE ruled_nothing AS ON INSERT TO "Ruled" WHERE NEW.id < 0 DO INSTEAD NOTHING;
+    CREATE TABLE later_fk (id int PRIMARY KEY, ref int);`);
+});
+afterAll(async () => {
+  await db?.dispose();
+});
+
+/** A statement as the batcher hands it to the adapter. */
+const insertInto = (table: string): BatchStatement => ({
+  sql: `INSERT INTO ${table} VALUES (1)`,
+  indices: [0],
+  insert: { table, columns: undefined, rows: ['(1)'], rowIndices: [0], tail: '' },
+});
+
+describe('PostgreSQLAdapter.canRunConcurrently', () => {
+  it('says yes only for plain tables without foreign keys, triggers or rules', async () => {
+    const adapter = db.adapter();
+    const ask = (...tables: string[]) => adapter.canRunConcurrently(tables.map(insertInto));
+    expect(await ask('free_t')).toBe(true);
+    expect(await ask('FREE_T')).toBe(true);
+    expect(await ask('child')).toBe(false); // holds a foreign key
+    expect(await ask('parent')).toBe(false); // is the target of one
+    expect(await ask('audited')).toBe(false); // has a trigger
+    expect(await ask('"Ruled"')).toBe(false); // has a rule
+    expect(await ask('no_such_table')).toBe(false);
+    expect(await ask('free_t', 'child')).toBe(false);
+    // a statement that is not an INSERT never runs beside others
+    expect(await adapter.canRunConcurrently([{ sql: 'DELETE FROM free_t', indices: [0] }])).toBe(false);
+  });
+
+  it('reads the catalog again after a statement that may change it runs through the adapter', async () => {
+    const adapter = db.adapter();
+    expect(await adapter.canRunConcurrently([insertInto('later_fk')])).toBe(true);
+    // (cached: a change made behind the adapter's back is not seen)
+    await db.sql('CREATE INDEX later_fk_ref ON later_fk (ref)');
+    expect(await adapter.canRunConcurrently([insertInto('later_fk')])).toBe(true);
+    await adapter.execute('ALTER TABLE later_fk ADD FOREIGN KEY (ref) REFERENCES later_fk (id)');
+    expect(await adapter.canRunConcurrently([insertInto('later_fk')])).toBe(false);
+  });
+});
+
+describe('concurrency: 2 with rows that depend on earlier batches', () => {
+  it('loads a parent/child stream exactly as one by one would', async () => {
+    if (usingPglite) console.info('[concurrency] PGlite has one connection: this runs with concurrency 1');
+    await db.sql('DELETE FROM child; DELETE FROM parent; DELETE FROM free_t');
+    const statements: string[] = [];
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 30; i++) statements.push(`INSERT INTO parent (id) VALUES (${round * 100 + i})`);
+      for (let i = 0; i < 30; i++) {
+        statements.push(`INSERT INTO child (id, parent_id) VALUES (${round * 100 + i}, ${round * 100 + i})`);
+      }
+      // (enough free_t rows to fill batches of their own, which may run beside each other)
+      for (let i = 0; i < 100; i++) {
+        statements.push(`INSERT INTO free_t VALUES (${round * 100 + i}, '${'x'.repeat(40)}')`);
+      }
+    }
+    const adapter = db.adapter({ poolSize: 4 });
+    let overlapped = 0;
+    let inFlight = 0;
+    const execute = adapter.execute;
+    // Count requests that ran beside another one (only free_t batches may).
+    const counting = async (sql: string, options?: Parameters<typeof execute>[1]) => {
+      inFlight++;
+      if (inFlight > 1) {
+        overlapped++;
+        expect(sql).toMatch(/^INSERT INTO free_t/);
+      }
+      try {
+        return await execute(sql, options);
+      } finally {
+        inFlight--;
+      }
+    };
+    const batcher = new SQLBatcher({ adapter, concurrency: 2, maxBytes: 600 });
+    await batcher.processStatements(statements, counting);
+    const count = async (t: string) =>
+      Number((await db.sql<{ n: string }>(`SELECT count(*) AS n FROM ${t}`))[0]?.n);
+    expect(await count('parent')).toBe(1200);
+    expect(await count('child')).toBe(1200);
+    expect(await count('free_t')).toBe(4000);
+    if (!usingPglite) expect(overlapped).toBeGreaterThan(0);
+  });
+});
