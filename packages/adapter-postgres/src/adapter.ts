@@ -356,7 +356,7 @@ export class PostgreSQLAdapter implements Adapter {
     }
   }
 
-  /** Forget catalog answers when a request may have changed the catalog. */
+  /** @internal Forget catalog answers when a request may have changed the catalog. */
   noteRequest(options: ExecuteOptions | undefined): void {
     if (this.orderFree.size > 0 && !options?.batch?.statements.every((s) => s.insert !== undefined)) {
       this.orderFree.clear();
