@@ -123,8 +123,11 @@ function isClient(x: object): x is PgClientLike {
  * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
  * default export (CommonJS modules imported from ESM).
  */
+/** How long a {@link PostgreSQLAdapter.canRunConcurrently} answer is kept (other clients may run DDL). */
+const ORDER_FREE_TTL_MS = 10_000;
+
 /** One row: may rows be inserted into this table in any order, alongside other requests? */
-const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules
+const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules AND NOT c.relrowsecurity
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
                   WHERE k.contype = 'f' AND (k.conrelid = c.oid OR k.confrelid = c.oid)) AS free
@@ -174,8 +177,12 @@ export class PostgreSQLAdapter implements Adapter {
   private readonly copy: boolean;
   /** COPY data encoded ahead (see {@link prepare}). */
   private readonly copyCache = new CopyCache();
-  /** {@link canRunConcurrently}'s answer per table (as written), until a non-INSERT runs. */
-  private readonly orderFree = new Map<string, Promise<boolean>>();
+  /** {@link canRunConcurrently}'s answer per table (as written), with the time it was read. */
+  private readonly orderFree = new Map<string, { answer: Promise<boolean>; at: number }>();
+  /** Requests that may change the catalog and have not ended (committed or rolled back) yet. */
+  private catalogChanges = 0;
+  /** Bumped when such a request starts or ends: an answer read across a change is not kept. */
+  private catalogGeneration = 0;
   private readonly connectAttempts: number;
   private readonly connectRetryDelayMs: number;
   private closed = false;
@@ -317,11 +324,12 @@ export class PostgreSQLAdapter implements Adapter {
 
   /**
    * Whether a batch of plain INSERTs may run beside other requests (the batcher asks when `concurrency`
-   * > 1). Yes only when every table is an ordinary table without rules, without triggers of its own,
-   * and neither holds nor is the target of a foreign key: otherwise a row could reach the server before
-   * a row it depends on, or a trigger could see rows in another order than one by one. Answers come
-   * from the catalog (on a pooled connection) and are kept per table until a statement other than an
-   * INSERT runs through this adapter (DDL can add a key or a trigger).
+   * > 1). Yes only when every table is an ordinary table without rules, row-level security, triggers of
+   * its own, or a foreign key from or to it: otherwise a row could reach the server before a row it
+   * depends on, or a trigger or policy could see rows in another order than one by one. Read from the
+   * catalog on a pooled connection and kept per table for 10 seconds. No while a request that may change
+   * the catalog (anything but INSERTs) runs through this adapter, or its transaction is still open; an
+   * answer read across such a change is not kept.
    */
   async canRunConcurrently(statements: readonly BatchStatement[]): Promise<boolean> {
     const tables = new Set<string>();
@@ -330,16 +338,30 @@ export class PostgreSQLAdapter implements Adapter {
       tables.add(st.insert.table);
     }
     for (const table of tables) {
-      let answer = this.orderFree.get(table);
-      if (!answer) {
-        answer = this.readOrderFree(table);
-        this.orderFree.set(table, answer);
-        // (a failed look-up is not remembered)
-        answer.catch(() => this.orderFree.delete(table));
+      // While a request that may change the catalog runs, what it will commit is not visible yet.
+      if (this.catalogChanges > 0) return false;
+      const now = Date.now();
+      let entry = this.orderFree.get(table);
+      if (!entry || now - entry.at > ORDER_FREE_TTL_MS) {
+        const generation = this.catalogGeneration;
+        const answer = this.readOrderFree(table).then((free) => {
+          // Read across a catalog change: use it as "no" and forget it.
+          if (this.catalogGeneration === generation) return free;
+          this.forgetOrderFree(table, answer);
+          return false;
+        });
+        entry = { answer, at: now };
+        this.orderFree.set(table, entry);
+        // (a failed look-up is not remembered either)
+        answer.catch(() => this.forgetOrderFree(table, answer));
       }
-      if (!(await answer)) return false;
+      if (!(await entry.answer)) return false;
     }
     return true;
+  }
+
+  private forgetOrderFree(table: string, answer: Promise<boolean>): void {
+    if (this.orderFree.get(table)?.answer === answer) this.orderFree.delete(table);
   }
 
   private async readOrderFree(table: string): Promise<boolean> {
@@ -356,11 +378,24 @@ export class PostgreSQLAdapter implements Adapter {
     }
   }
 
-  /** @internal Forget catalog answers when a request may have changed the catalog. */
-  noteRequest(options: ExecuteOptions | undefined): void {
-    if (this.orderFree.size > 0 && !options?.batch?.statements.every((s) => s.insert !== undefined)) {
-      this.orderFree.clear();
-    }
+  /**
+   * @internal A request starts: returns true when it may change the catalog (anything but INSERTs the
+   * batcher describes), in which case {@link catalogChangeEnded} must be called once it has ended
+   * (after its commit or rollback when it runs inside a transaction).
+   */
+  catalogChangeStarts(options: ExecuteOptions | undefined): boolean {
+    if (options?.batch?.statements.every((s) => s.insert !== undefined)) return false;
+    this.catalogChanges++;
+    this.catalogGeneration++;
+    this.orderFree.clear();
+    return true;
+  }
+
+  /** @internal See {@link catalogChangeStarts}. */
+  catalogChangeEnded(): void {
+    this.catalogChanges--;
+    this.catalogGeneration++;
+    this.orderFree.clear();
   }
 
   /**
@@ -369,17 +404,22 @@ export class PostgreSQLAdapter implements Adapter {
    * With `options.signal`, an abort cancels the running statement on the server.
    */
   readonly execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
-    this.noteRequest(options);
-    const conn = await this.acquire();
-    const ctx = this.context(false);
-    let broken = false;
+    const changing = this.catalogChangeStarts(options);
     try {
-      return await runRequest(conn, sql, options, ctx);
-    } catch (err) {
-      broken = isConnectionError(err);
-      throw err;
+      const conn = await this.acquire();
+      const ctx = this.context(false);
+      let broken = false;
+      try {
+        return await runRequest(conn, sql, options, ctx);
+      } catch (err) {
+        broken = isConnectionError(err);
+        throw err;
+      } finally {
+        await conn.release(broken || !!ctx.broken);
+      }
     } finally {
-      await conn.release(broken || !!ctx.broken);
+      // (autocommit: the request has committed or failed by now)
+      if (changing) this.catalogChangeEnded();
     }
   };
 
@@ -439,13 +479,26 @@ export class PostgreSQLSession implements AdapterSession {
   /** Execute a request on this session's connection (inside the transaction when one is open). */
   execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
     this.check();
-    this.adapter.noteRequest(options);
-    const ctx = this.adapter.newContext(this.inTransaction);
-    const result = await runRequest(this.conn, sql, options, ctx);
-    if (ctx.broken) this.brokenConn = true;
-    return result;
+    // A catalog change inside a transaction is visible to others only once the transaction ends.
+    if (!this.changingCatalog && this.adapter.catalogChangeStarts(options)) this.changingCatalog = true;
+    try {
+      const ctx = this.adapter.newContext(this.inTransaction);
+      const result = await runRequest(this.conn, sql, options, ctx);
+      if (ctx.broken) this.brokenConn = true;
+      return result;
+    } finally {
+      if (!this.inTransaction) this.catalogChangeDone();
+    }
   };
   private brokenConn = false;
+  /** This session ran a request that may change the catalog, not yet committed or rolled back. */
+  private changingCatalog = false;
+
+  private catalogChangeDone(): void {
+    if (!this.changingCatalog) return;
+    this.changingCatalog = false;
+    this.adapter.catalogChangeEnded();
+  }
 
   async begin(): Promise<void> {
     await this.run('BEGIN');
@@ -455,12 +508,20 @@ export class PostgreSQLSession implements AdapterSession {
   async commit(): Promise<void> {
     this.check();
     this.inTransaction = false;
-    await commit(this.conn);
+    try {
+      await commit(this.conn);
+    } finally {
+      this.catalogChangeDone();
+    }
   }
 
   async rollback(): Promise<void> {
     this.inTransaction = false;
-    await this.run('ROLLBACK');
+    try {
+      await this.run('ROLLBACK');
+    } finally {
+      this.catalogChangeDone();
+    }
   }
 
   async savepoint(name: string): Promise<void> {
@@ -488,6 +549,7 @@ export class PostgreSQLSession implements AdapterSession {
       this.inTransaction = false;
     }
     this.released = true;
+    this.catalogChangeDone();
     await this.conn.release(destroy);
   }
 }

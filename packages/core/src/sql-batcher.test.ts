@@ -968,6 +968,44 @@ describe('adapter.prepare', () => {
 });
 
 describe('concurrency', () => {
+  it('asks canRunConcurrently only once a barrier in flight has finished, and not for a custom execute', async () => {
+    let ddlRunning = false;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const askedDuringDdl: string[] = [];
+    const execute = async (sql: string) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      const ddl = !sql.startsWith('INSERT');
+      if (ddl) ddlRunning = true;
+      await new Promise((r) => setTimeout(r, ddl ? 30 : 5));
+      if (ddl) ddlRunning = false;
+      inFlight--;
+      return { rowCount: 1 };
+    };
+    const adapter = new GenericAdapter({
+      execute,
+      capabilities: { multiStatement: true, maxConcurrency: 4 },
+      maxQuerySize: 10_000,
+      canRunConcurrently: (st) => {
+        if (ddlRunning) askedDuringDdl.push(st[0]?.sql ?? '');
+        return true;
+      },
+    });
+    const stmts: string[] = [];
+    for (let r = 0; r < 4; r++) {
+      stmts.push(`ALTER TABLE c ADD COLUMN x${r} int`);
+      for (let i = 0; i < 6; i++) stmts.push(`INSERT INTO c VALUES (${r * 10 + i})`);
+    }
+    await new SQLBatcher({ adapter, concurrency: 3, maxBytes: 30 }).processStatements(stmts);
+    expect(askedDuringDdl).toEqual([]);
+    expect(maxInFlight).toBeGreaterThan(1);
+    // A custom execute: the adapter sees none of the requests, so its answers are not trusted.
+    maxInFlight = 0;
+    await new SQLBatcher({ adapter, concurrency: 3, maxBytes: 30 }).processStatements(stmts, execute);
+    expect(maxInFlight).toBe(1);
+  });
+
   it('a batch the adapter says must not run beside others runs alone (canRunConcurrently)', async () => {
     // Tables named `fk_…` stand for tables whose rows depend on each other's order.
     const run = async (

@@ -683,13 +683,18 @@ export class SQLBatcher implements AsyncDisposable {
         // only a hint
       }
     }
-    const parallel =
+    let parallel =
       this.concurrency > 1 &&
       !this.pinned &&
       this.transaction !== 'all' &&
       !this.dryRun &&
-      batch.statements.every((s) => s.plainInsert) &&
-      (await this.adapterAllowsConcurrency(batch));
+      batch.statements.every((s) => s.plainInsert);
+    if (parallel) {
+      // Nothing runs beside a request that must run alone (a non-INSERT is a barrier). Wait for it before
+      // asking the adapter: DDL in flight may be about to add the foreign key that makes the answer no.
+      if (this.barrierInFlight) await this.drain();
+      parallel = await this.adapterAllowsConcurrency(batch);
+    }
     if (!parallel) {
       // One request at a time, in order: wait for the one in flight before starting this one.
       await this.drain();
@@ -707,17 +712,19 @@ export class SQLBatcher implements AsyncDisposable {
       );
       return;
     }
-    // Nothing runs beside a request that must run alone (a non-INSERT is a barrier).
-    if (this.barrierInFlight) await this.drain();
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.inFlightError !== undefined) await this.drain();
     this.track(this.send(batch, true));
   }
 
-  /** The adapter's {@link Adapter.canRunConcurrently} answer (no method: yes; a throw: no). */
+  /**
+   * The adapter's {@link Adapter.canRunConcurrently} answer (no method: yes; a throw: no). With a custom
+   * execute function the adapter sees none of the requests (its answer could be stale): no.
+   */
   private async adapterAllowsConcurrency(batch: BuiltBatch): Promise<boolean> {
     const ask = this.adapter?.canRunConcurrently;
     if (!ask) return true;
+    if (this.executeOverride) return false;
     try {
       return (await ask.call(this.adapter, batch.statements)) === true;
     } catch {

@@ -16,7 +16,11 @@ beforeAll(async () => {
     CREATE TRIGGER audited_audit AFTER INSERT ON audited FOR EACH ROW EXECUTE FUNCTION audit();
     CREATE TABLE "Ruled" (id int);
     CREATE RULE ruled_nothing AS ON INSERT TO "Ruled" WHERE NEW.id < 0 DO INSTEAD NOTHING;
-    CREATE TABLE later_fk (id int PRIMARY KEY, ref int);`);
+    CREATE TABLE later_fk (id int PRIMARY KEY, ref int);
+    CREATE TABLE secured (id int);
+    ALTER TABLE secured ENABLE ROW LEVEL SECURITY;
+    CREATE TABLE stream_parent (id int PRIMARY KEY);
+    CREATE TABLE stream_child (id int PRIMARY KEY, parent_id int);`);
 });
 afterAll(async () => {
   await db?.dispose();
@@ -39,6 +43,7 @@ describe('PostgreSQLAdapter.canRunConcurrently', () => {
     expect(await ask('parent')).toBe(false); // is the target of one
     expect(await ask('audited')).toBe(false); // has a trigger
     expect(await ask('"Ruled"')).toBe(false); // has a rule
+    expect(await ask('secured')).toBe(false); // row-level security
     expect(await ask('no_such_table')).toBe(false);
     expect(await ask('free_t', 'child')).toBe(false);
     // a statement that is not an INSERT never runs beside others
@@ -74,7 +79,7 @@ describe('concurrency: 2 with rows that depend on earlier batches', () => {
     const adapter = db.adapter({ poolSize: 4 });
     let overlapped = 0;
     let inFlight = 0;
-    const execute = adapter.execute;
+    const { execute } = adapter;
     // Count requests that ran beside another one (only free_t batches may).
     const counting = async (sql: string, options?: Parameters<typeof execute>[1]) => {
       inFlight++;
@@ -88,13 +93,42 @@ describe('concurrency: 2 with rows that depend on earlier batches', () => {
         inFlight--;
       }
     };
-    const batcher = new SQLBatcher({ adapter, concurrency: 2, maxBytes: 600 });
-    await batcher.processStatements(statements, counting);
+    // (the adapter itself with a counting execute: a custom execute function would turn concurrency off)
+    const observed = Object.create(adapter, { execute: { value: counting } }) as typeof adapter;
+    const batcher = new SQLBatcher({ adapter: observed, concurrency: 2, maxBytes: 600 });
+    await batcher.processStatements(statements);
     const count = async (t: string) =>
       Number((await db.sql<{ n: string }>(`SELECT count(*) AS n FROM ${t}`))[0]?.n);
     expect(await count('parent')).toBe(1200);
     expect(await count('child')).toBe(1200);
     expect(await count('free_t')).toBe(4000);
     if (!usingPglite) expect(overlapped).toBeGreaterThan(0);
+  });
+});
+
+describe('concurrency: 2 with a foreign key added by the stream itself', () => {
+  it('sees the key once the statement adding it has committed, in every transaction mode', async () => {
+    for (const transaction of ['none', 'batch'] as const) {
+      await db.sql(`ALTER TABLE stream_child DROP CONSTRAINT IF EXISTS stream_fk;
+        DELETE FROM stream_child; DELETE FROM stream_parent`);
+      const statements = [
+        'ALTER TABLE stream_child ADD CONSTRAINT stream_fk FOREIGN KEY (parent_id) REFERENCES stream_parent (id)',
+      ];
+      for (let round = 0; round < 60; round++) {
+        for (let i = 0; i < 7; i++) statements.push(`INSERT INTO stream_parent VALUES (${round * 10 + i})`);
+        for (let i = 0; i < 7; i++) {
+          statements.push(`INSERT INTO stream_child VALUES (${round * 10 + i}, ${round * 10 + i})`);
+        }
+      }
+      const adapter = db.adapter({ poolSize: 4 });
+      // The tables had no key when the adapter first looked: a stale "yes" must not outlive the ALTER.
+      expect(
+        await adapter.canRunConcurrently([insertInto('stream_parent'), insertInto('stream_child')]),
+      ).toBe(true);
+      const batcher = new SQLBatcher({ adapter, concurrency: 4, maxBytes: 400, transaction });
+      await batcher.processStatements(statements);
+      const n = await db.sql<{ n: string }>('SELECT count(*) AS n FROM stream_child');
+      expect(Number(n[0]?.n), transaction).toBe(420);
+    }
   });
 });
