@@ -224,9 +224,26 @@ const ops: fc.Arbitrary<Op>[] = [
 const run = fc
   .tuple(fc.oneof(...ops.slice(0, 2), ops[4]!, ops[6]!), fc.integer({ min: 2, max: 12 }))
   .map(([op, n]) => Array.from({ length: n }, () => op));
+/**
+ * Parents and the children that reference them, alternating: with small batches and `concurrency: 2`
+ * a child's batch must not run beside the batch inserting its parent (each child's statement directly
+ * follows its parent's, so the parent's id is the child's minus one).
+ */
+const family = fc
+  .tuple(fc.integer({ min: 1, max: 6 }), textLiteral)
+  .map(([n, t]) =>
+    Array.from({ length: n }, (): Op[] => [
+      (id: number) => `INSERT INTO parent (id, "Name") VALUES (${2_000_000 + id}, ${t})`,
+      (id: number) => `INSERT INTO child (id, parent_id, note) VALUES (${id}, ${2_000_000 + id - 1}, ${t})`,
+    ]).flat(),
+  );
 const stream = fc
   .array(
-    fc.oneof({ weight: 3, arbitrary: fc.oneof(...ops).map((o) => [o]) }, { weight: 1, arbitrary: run }),
+    fc.oneof(
+      { weight: 3, arbitrary: fc.oneof(...ops).map((o) => [o]) },
+      { weight: 1, arbitrary: run },
+      { weight: 1, arbitrary: family },
+    ),
     {
       minLength: 1,
       maxLength: 14,
