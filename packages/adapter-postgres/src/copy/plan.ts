@@ -90,7 +90,7 @@ export function buildCopy(
   let data: Uint8Array | undefined;
   if (sql !== undefined && ins.rowsAt !== undefined && ins.tail === '') {
     // (`ins.rows` is only read for a row the byte path does not take: merged INSERTs make it lazily)
-    data = copyFromRowsText(utf8.encode(sql.slice(ins.rowsAt)), ins, kinds, slowRow);
+    data = copyFromRowsText(sentinelUtf8(sql.slice(ins.rowsAt)), ins, kinds, slowRow);
   } else {
     let chars = 0;
     for (const row of ins.rows) chars += row.length;
@@ -329,7 +329,8 @@ function copyFromRowsText(
   kinds: readonly number[],
   slowRow: (row: string, sink: ByteSink) => boolean,
 ): Uint8Array | undefined {
-  const n = src.length;
+  // (the last byte is the sentinel quote, not text)
+  const n = src.length - 1;
   // Each source byte gives at most two: an escaped byte, or NULL (4 bytes) as \N; quotes are dropped.
   const sink = new ByteSink(2 * n + 64);
   let at = 0;
@@ -354,6 +355,24 @@ function copyFromRowsText(
     at += utf8Length(row);
   }
   return at === n ? sink.bytes() : undefined;
+}
+
+const byteLength = (globalThis as { Buffer?: { byteLength(s: string): number } }).Buffer?.byteLength;
+
+/** `text` as UTF-8 followed by one sentinel quote byte (see {@link writeFastCopyRowBytes}). */
+function sentinelUtf8(text: string): Uint8Array {
+  if (byteLength) {
+    const n = byteLength(text);
+    const out = new Uint8Array(n + 1);
+    utf8.encodeInto(text, out);
+    out[n] = 39;
+    return out;
+  }
+  const bytes = utf8.encode(text);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  out[bytes.length] = 39;
+  return out;
 }
 
 /** UTF-8 length of `s` (lone surrogates count as U+FFFD, as the encoder writes them). */
@@ -386,7 +405,8 @@ function writeFastCopyRowBytes(
   kinds: readonly number[],
   sink: ByteSink,
 ): number {
-  const n = src.length;
+  // `src` ends with a sentinel quote after the text: a string scan stops there without a bounds test.
+  const n = src.length - 1;
   if (src[at] !== 40) return -1;
   const b = sink.buf;
   let p = sink.pos;
@@ -399,11 +419,11 @@ function writeFastCopyRowBytes(
     if (c === 39) {
       let j = i + 1;
       for (;;) {
-        if (j >= n) return -1;
         const d = src[j]!;
         // (most bytes: one test that lets letters, digits, spaces and UTF-8 sequences through)
         if (d > 13 && d !== 39 && d !== 92) b[p++] = d;
         else if (d === 39) {
+          if (j >= n) return -1; // the sentinel: the string is not closed
           if (src[j + 1] !== 39) break;
           b[p++] = 39;
           j++;
