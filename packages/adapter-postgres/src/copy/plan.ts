@@ -87,24 +87,13 @@ export function buildCopy(
     sink.writeString(`${line}\n`);
     return true;
   };
-  let data: Uint8Array | undefined;
-  if (sql !== undefined && ins.rowsAt !== undefined && ins.tail === '') {
-    // (`ins.rows` is only read for a row the byte path does not take: merged INSERTs make it lazily)
-    data = copyFromRowsText(sentinelUtf8(sql.slice(ins.rowsAt)), ins, kinds, slowRow);
-  } else {
-    let chars = 0;
-    for (const row of ins.rows) chars += row.length;
-    // COPY text is written straight as UTF-8 bytes: no per-value strings, no joined text to encode again.
-    const sink = new ByteSink(chars + 64);
-    for (const row of ins.rows) {
-      // The common rows (integers, strings, NULL) in one pass; anything else through the full parser.
-      const mark = sink.pos;
-      if (writeFastCopyRow(row, kinds, sink)) continue;
-      sink.pos = mark;
-      if (!slowRow(row, sink)) return undefined;
-    }
-    data = sink.bytes();
-  }
+  // The rows joined by commas: read from the statement's text when it holds exactly that (merged
+  // INSERTs; `ins.rows` is then only read for a row the byte path does not take), else joined here.
+  const text =
+    sql !== undefined && ins.rowsAt !== undefined && ins.tail === ''
+      ? sql.slice(ins.rowsAt)
+      : ins.rows.join(',');
+  const data = copyFromRowsText(sentinelUtf8(text), ins, kinds, slowRow);
   if (!data) return undefined;
   return {
     target: `${quoteIdentifier(first.nspname)}.${quoteIdentifier(first.relname)}`,
@@ -202,118 +191,13 @@ const isWs = (c: number) => c === 32 || (c >= 9 && c <= 13);
  * the authoritative one; for the rows handled here both give the same bytes (property-tested).
  */
 export function fastCopyBytes(row: string, kinds: readonly number[]): Uint8Array | undefined {
-  const sink = new ByteSink(16);
-  return writeFastCopyRow(row, kinds, sink) ? sink.bytes() : undefined;
-}
-
-/** {@link fastCopyBytes} into `sink`; false (with `sink.pos` unspecified) when the row is not handled. */
-function writeFastCopyRow(row: string, kinds: readonly number[], sink: ByteSink): boolean {
-  const n = row.length;
-  if (row.charCodeAt(0) !== 40) return false;
-  // Per UTF-16 unit at most 3 bytes (an escape takes 2, a surrogate pair 4 for 2 units).
-  sink.ensure(3 * n + 2);
-  const b = sink.buf;
-  let p = sink.pos;
-  let i = 1;
-  let col = 0;
-  for (;;) {
-    while (i < n && isWs(row.charCodeAt(i))) i++;
-    if (col >= kinds.length) return false;
-    const c = row.charCodeAt(i);
-    if (c === 39) {
-      // '…' with '' for a quote: UTF-8 encoded, COPY's escapes for backslash, tab, newline and CR.
-      let j = i + 1;
-      for (;;) {
-        if (j >= n) return false;
-        const d = row.charCodeAt(j);
-        if (d < 128) {
-          if (d > 39 && d !== 92) b[p++] = d;
-          else if (d === 39) {
-            if (row.charCodeAt(j + 1) !== 39) break;
-            b[p++] = 39;
-            j++;
-          } else if (d === 92) {
-            b[p++] = 92;
-            b[p++] = 92;
-          } else if (d === 9) {
-            b[p++] = 92;
-            b[p++] = 116;
-          } else if (d === 10) {
-            b[p++] = 92;
-            b[p++] = 110;
-          } else if (d === 13) {
-            b[p++] = 92;
-            b[p++] = 114;
-          } else b[p++] = d;
-        } else if (d < 0x800) {
-          b[p++] = 0xc0 | (d >> 6);
-          b[p++] = 0x80 | (d & 63);
-        } else if (d >= 0xd800 && d <= 0xdfff) {
-          const e = row.charCodeAt(j + 1);
-          if (d <= 0xdbff && e >= 0xdc00 && e <= 0xdfff) {
-            const cp = ((d - 0xd800) << 10) + (e - 0xdc00) + 0x10000;
-            b[p++] = 0xf0 | (cp >> 18);
-            b[p++] = 0x80 | ((cp >> 12) & 63);
-            b[p++] = 0x80 | ((cp >> 6) & 63);
-            b[p++] = 0x80 | (cp & 63);
-            j++;
-          } else {
-            // A lone surrogate is sent as U+FFFD, as the string path's encoder does.
-            b[p++] = 0xef;
-            b[p++] = 0xbf;
-            b[p++] = 0xbd;
-          }
-        } else {
-          b[p++] = 0xe0 | (d >> 12);
-          b[p++] = 0x80 | ((d >> 6) & 63);
-          b[p++] = 0x80 | (d & 63);
-        }
-        j++;
-      }
-      i = j + 1;
-    } else if ((c >= 48 && c <= 57) || c === 45) {
-      // An integer literal: COPY reads the same value only into integer and numeric columns.
-      if (kinds[col] === OTHER_COLUMN) return false;
-      if (c === 45) {
-        b[p++] = 45;
-        i++;
-      }
-      const digits = i;
-      while (i < n) {
-        const d = row.charCodeAt(i);
-        if (d < 48 || d > 57) break;
-        b[p++] = d;
-        i++;
-      }
-      if (i === digits) return false;
-    } else if (
-      (c | 32) === 110 && // n, u, l, l in any case
-      (row.charCodeAt(i + 1) | 32) === 117 &&
-      (row.charCodeAt(i + 2) | 32) === 108 &&
-      (row.charCodeAt(i + 3) | 32) === 108
-    ) {
-      i += 4;
-      b[p++] = 92;
-      b[p++] = 78;
-    } else {
-      return false;
-    }
-    col++;
-    while (i < n && isWs(row.charCodeAt(i))) i++;
-    const d = row.charCodeAt(i);
-    if (d === 44) {
-      b[p++] = 9;
-      i++;
-      continue;
-    }
-    if (d !== 41 || col !== kinds.length) return false;
-    i++;
-    while (i < n && isWs(row.charCodeAt(i))) i++;
-    if (i !== n) return false;
-    b[p++] = 10;
-    sink.pos = p;
-    return true;
-  }
+  const src = sentinelUtf8(row);
+  const n = src.length - 1;
+  const sink = new ByteSink(2 * n + 64);
+  let end = writeFastCopyRowBytes(src, 0, kinds, sink);
+  if (end < 0) return undefined;
+  while (end < n && isWs(src[end]!)) end++;
+  return end === n ? sink.bytes() : undefined;
 }
 
 /**
@@ -395,9 +279,9 @@ function utf8Length(s: string): number {
 }
 
 /**
- * {@link writeFastCopyRow} over UTF-8 bytes: the row starting at `src[at]`, written to `sink` (which must
- * have room for twice the row's bytes); returns the offset just after its `)`, or -1 when the row is not
- * one the fast path takes (with `sink.pos` unspecified).
+ * The fast path of {@link fastCopyBytes} over UTF-8 bytes: the row starting at `src[at]`, written to
+ * `sink` (which must have room for twice the row's bytes); returns the offset just after its `)`, or -1
+ * when the row is not one the fast path takes (with `sink.pos` unspecified).
  */
 function writeFastCopyRowBytes(
   src: Uint8Array,
