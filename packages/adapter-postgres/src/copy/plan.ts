@@ -1,4 +1,4 @@
-import type { BatchStatement, InsertParts } from '@sqlbatcher/core';
+import { type BatchStatement, type InsertParts, utf8Length } from '@sqlbatcher/core';
 import { normalizeIdentifier, quoteIdentifier } from '../quote.js';
 import { baseType, copyTextValue, literalFitsBaseType } from './compat.js';
 import { parseRowLiterals } from './literal.js';
@@ -257,25 +257,6 @@ function sentinelUtf8(text: string): Uint8Array {
   out.set(bytes);
   out[bytes.length] = 39;
   return out;
-}
-
-/** UTF-8 length of `s` (lone surrogates count as U+FFFD, as the encoder writes them). */
-function utf8Length(s: string): number {
-  let bytes = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      const d = s.charCodeAt(i + 1);
-      // A pair: 4 bytes for 2 units; a lone high surrogate: 3 bytes.
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        bytes += 2;
-        i++;
-      } else bytes += 2;
-    } else bytes += 2;
-  }
-  return bytes;
 }
 
 /**
