@@ -968,6 +968,30 @@ describe('adapter.prepare', () => {
 });
 
 describe('concurrency', () => {
+  it('an adapter that never answers canRunConcurrently: after timeoutMs the batch runs alone', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let ran = 0;
+    const adapter = new GenericAdapter({
+      execute: async (sql) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+        ran += sql.match(/\(\d+\)/g)?.length ?? 0; // rows
+        return { rowCount: 1 };
+      },
+      capabilities: { multiStatement: true, maxConcurrency: 4 },
+      maxQuerySize: 10_000,
+      canRunConcurrently: () => new Promise<boolean>(() => undefined),
+    });
+    const stmts = Array.from({ length: 8 }, (_, i) => `INSERT INTO t VALUES (${i})`);
+    const b = new SQLBatcher({ adapter, concurrency: 3, maxBytes: 30, timeoutMs: 20 });
+    await b.processStatements(stmts);
+    expect(ran).toBe(8);
+    expect(maxInFlight).toBe(1);
+  }, 10_000);
+
   it('asks canRunConcurrently only once a barrier in flight has finished, and not for a custom execute', async () => {
     let ddlRunning = false;
     let inFlight = 0;

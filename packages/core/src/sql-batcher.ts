@@ -718,15 +718,22 @@ export class SQLBatcher implements AsyncDisposable {
   }
 
   /**
-   * The adapter's {@link Adapter.canRunConcurrently} answer (no method: yes; a throw: no). With a custom
-   * execute function the adapter sees none of the requests (its answer could be stale): no.
+   * The adapter's {@link Adapter.canRunConcurrently} answer (no method: yes; a throw, or no answer within
+   * `timeoutMs`: no). With a custom execute function the adapter sees none of the requests (its answer
+   * could be stale): no.
    */
   private async adapterAllowsConcurrency(batch: BuiltBatch): Promise<boolean> {
     const ask = this.adapter?.canRunConcurrently;
     if (!ask) return true;
     if (this.executeOverride) return false;
     try {
-      return (await ask.call(this.adapter, batch.statements)) === true;
+      // (nothing to cancel: no grace period)
+      const answer = await withTimeout(
+        async () => ask.call(this.adapter, batch.statements),
+        this.timeoutMs,
+        0,
+      );
+      return answer === true;
     } catch {
       return false;
     }

@@ -106,7 +106,8 @@ export interface Adapter {
    * Optional, asked before a batch of plain INSERTs would run beside other requests (`concurrency` > 1):
    * may its rows be inserted at the same time as other batches' rows? An adapter answers false when the
    * order matters to the engine, e.g. a foreign key between the tables, triggers or rules. A false
-   * answer, or a throw, makes the batch run alone, in order. Without this method the answer is yes.
+   * answer, a throw, or no answer within the batcher's `timeoutMs` makes the batch run alone, in order.
+   * Without this method the answer is yes.
    */
   canRunConcurrently?(statements: readonly BatchStatement[]): Promise<boolean> | boolean;
   /**
