@@ -431,7 +431,7 @@ export class BatchBuilder {
     for (const g of this.groups) {
       const ins = g.ins;
       const store = g.rows;
-      const { text, spare } = store.finish();
+      const { text, bytes, spare } = store.finish();
       const sql = `${ins.prefix} ${text}${ins.tail === '' ? '' : ` ${ins.tail}`}`;
       this.spare = spare ?? this.spare;
       const rowsAt = ins.prefix.length + 1;
@@ -439,14 +439,15 @@ export class BatchBuilder {
       const insert: InsertParts = {
         table: ins.table,
         columns: ins.columns,
-        // Sliced from the statement's text when first asked for (COPY reads the text itself).
+        // Sliced from the rows' text when first asked for (COPY reads the bytes or the text itself).
         get rows() {
-          rows ??= store.rows(sql, rowsAt);
+          rows ??= store.rows(text);
           return rows;
         },
         rowIndices: g.rowIndices,
         tail: ins.tail,
         rowsAt,
+        ...(bytes ? { rowsUtf8: bytes } : {}),
       };
       this.parts.push({
         sql,

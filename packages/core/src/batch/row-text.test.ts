@@ -1,3 +1,4 @@
+import { Buffer as NodeBuffer } from 'node:buffer';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RowText } from './row-text.js';
@@ -18,16 +19,29 @@ function checkStore(Store: RowTextClass, rows: string[], reuse: boolean, maxBuff
   for (let i = 0; i < 300; i++) before.push("('more stale')", 14);
   const old = before.finish();
   expect(old.text).toBe(`(old, stale, text)${",('more stale')".repeat(300)}`);
-  const spare = reuse ? old.spare : undefined;
-  if (reuse) expect(spare).toBeDefined();
+  // (its bytes are handed out with the text, so it keeps no buffer to reuse)
+  expect(new TextDecoder().decode(old.bytes!)).toBe(old.text);
+  expect(old.spare).toBeUndefined();
+  // a reused buffer full of stale bytes
+  const spare = reuse
+    ? ((globalThis.Buffer
+        ? globalThis.Buffer.alloc(20000, 44)
+        : new Uint8Array(20000).fill(44)) as ConstructorParameters<typeof RowText>[2])
+    : undefined;
   const first = rows[0] as string;
   const store = new Store(first, utf8Length(first), spare, maxBuffered);
   for (const r of rows.slice(1)) store.push(r, utf8Length(r));
   expect(store.count).toBe(rows.length);
-  const { text } = store.finish();
+  const { text, bytes } = store.finish();
   expect(text).toBe(rows.join(','));
+  if (bytes) {
+    heldAsBytes++;
+    expect(NodeBuffer.from(bytes).equals(NodeBuffer.from(text, 'utf8'))).toBe(true);
+  }
   expect(store.rows(`INSERT x ${text}`, 9)).toEqual(rows);
 }
+
+let heldAsBytes = 0;
 
 const storeInput = fc.tuple(
   // up to 700 rows: several writes of pending rows to the buffer
@@ -35,14 +49,38 @@ const storeInput = fc.tuple(
   fc.boolean(),
   // sometimes a small byte limit, so the store switches to strings part-way
   fc.option(fc.integer({ min: 1, max: 3000 }), { nil: undefined }),
+  // sometimes only well-formed rows, which the store keeps as bytes to the end
+  fc.boolean(),
 );
 
 describe('RowText', () => {
   it('holds exactly the rows joined by commas, whatever they contain (fast-check)', () => {
     fc.assert(
-      fc.property(storeInput, ([rows, reuse, maxBuffered]) => checkStore(RowText, rows, reuse, maxBuffered)),
+      fc.property(storeInput, ([rows, reuse, maxBuffered, wellFormed]) =>
+        checkStore(
+          RowText,
+          wellFormed ? rows.map((r) => (r as unknown as { toWellFormed(): string }).toWellFormed()) : rows,
+          reuse,
+          maxBuffered,
+        ),
+      ),
       { numRuns: 500 },
     );
+    // (the bytes handed out were checked, not only the text; how often depends on the draw, so the
+    // deterministic case below makes sure the byte path is always covered)
+    expect(heldAsBytes).toBeGreaterThan(0);
+  });
+
+  it('hands out its UTF-8 bytes when every row was well formed and written to its buffer', () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => `(${i}, 'é😀 ${i}')`);
+    const first = rows[0] as string;
+    const store = new RowText(first, utf8Length(first));
+    for (const r of rows.slice(1)) store.push(r, utf8Length(r));
+    const { text, bytes, spare } = store.finish();
+    expect(text).toBe(rows.join(','));
+    expect(bytes).toBeDefined();
+    expect(NodeBuffer.from(bytes as Uint8Array).equals(NodeBuffer.from(text, 'utf8'))).toBe(true);
+    expect(spare).toBeUndefined();
   });
 
   it('grows past its first buffer and keeps a lone surrogate as written', () => {

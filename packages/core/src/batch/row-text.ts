@@ -152,26 +152,32 @@ export class RowText {
   }
 
   /**
-   * The rows joined by `,`, and the byte buffer for a later INSERT to reuse (when it is worth keeping).
-   * Call once: afterwards the store keeps only the rows' lengths, for {@link rows}.
+   * The rows joined by `,`; when they were held as UTF-8, those bytes (exactly the text's UTF-8: rows
+   * with lone surrogates are never held as bytes); else the byte buffer for a later INSERT to reuse
+   * (when it is worth keeping). Call once: afterwards the store keeps only the rows' lengths, for
+   * {@link rows}.
    */
-  finish(): { text: string; spare: Utf8Buffer | undefined } {
+  finish(): { text: string; bytes: Uint8Array | undefined; spare: Utf8Buffer | undefined } {
     let text: string;
+    let bytes: Uint8Array | undefined;
     if (this.strings) text = this.strings.join(',');
     else if (this.used === 0) text = this.pending.join(',');
     else {
       this.write();
       // (write() may have switched to strings)
-      text = this.strings
-        ? (this.strings as string[]).join(',')
-        : decodeUtf8(this.buf as Utf8Buffer, this.used);
+      if (this.strings) text = (this.strings as string[]).join(',');
+      else {
+        text = decodeUtf8(this.buf as Utf8Buffer, this.used);
+        bytes = (this.buf as Utf8Buffer).subarray(0, this.used);
+      }
     }
     const buf = this.buf;
     this.buf = undefined;
     this.strings = undefined;
     this.pending = [];
     this.used = 0;
-    return { text, spare: buf && buf.length <= MAX_SPARE ? buf : undefined };
+    // (a buffer whose bytes are handed out is not reused)
+    return { text, bytes, spare: !bytes && buf && buf.length <= MAX_SPARE ? buf : undefined };
   }
 
   /** The rows, sliced from `text` (the finished text) starting at `from`; reads only their lengths. */

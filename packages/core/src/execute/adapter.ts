@@ -150,6 +150,12 @@ export interface InsertParts {
    * string instead of row by row. Merged INSERTs have it; an input statement kept as written does not.
    */
   readonly rowsAt?: number;
+  /**
+   * When set (merged INSERTs whose rows the builder held as UTF-8): exactly the UTF-8 bytes of
+   * `rows.join(',')`, as the builder already had them, so an adapter that re-reads the rows as bytes
+   * (PostgreSQL's COPY and unnest forms) need not encode the text again. Read only; not a copy.
+   */
+  readonly rowsUtf8?: Uint8Array;
 }
 
 /** A batch as seen by plugins, collectors and adapters. */
