@@ -18,7 +18,8 @@ import type {
   PgClientLike,
   PgPoolLike,
 } from './connection/types.js';
-import { CopyCache } from './copy/plan.js';
+import { buildCopy, EncodeCache } from './copy/plan.js';
+import { buildUnnest } from './copy/unnest.js';
 import { classifyPostgresError, isConnectionError, noteError } from './errors/classify.js';
 import { quoteIdentifier } from './quote.js';
 import { type CopyEvent, commit, type RequestContext, runRequest } from './request.js';
@@ -83,20 +84,33 @@ export interface PostgreSQLAdapterOptions {
    * `COPY … FROM STDIN` instead (default false). Needs `pg-copy-streams` with pg. See the README.
    */
   copy?: boolean;
+  /**
+   * Send eligible INSERTs (rows of literals, optionally with the same built-in argument-less expression
+   * such as `now()` in a column of every row; `ON CONFLICT`/`RETURNING` kept) as
+   * `INSERT INTO t (…) SELECT … FROM ROWS FROM (unnest($1::type[]), …)`, one array parameter per column
+   * (default true). Still one INSERT with INSERT's semantics (see the README for what is left as text
+   * and which error a statement failing for several reasons reports); the server no longer parses and
+   * plans every row. `false` sends every INSERT as its text.
+   */
+  unnest?: boolean;
 }
 
-/** Counters of the COPY fast path. */
+/** Counters of the fast paths. */
 export interface CopyStats {
   /** Statements sent through COPY. */
   copiedStatements: number;
   /** Rows loaded by COPY. */
   copiedRows: number;
-  /** Statements considered but sent as INSERT (non-literal values, types that differ, rules, …). */
+  /** Statements sent in their `unnest` form. */
+  unnestStatements: number;
+  /** Rows inserted in the `unnest` form. */
+  unnestRows: number;
+  /** Statements considered but sent as their own text (non-literal values, types that differ, rules, …). */
   notEligible: number;
   /** Statements whose COPY the server rejected and that then ran as INSERT. */
   fallbacks: number;
   /**
-   * Statements whose COPY data (or ineligibility) was worked out while an earlier request ran and
+   * Statements whose COPY data or `unnest` arrays (or ineligibility) were worked out while an earlier request ran and
    * used as is (the table's catalog had not changed).
    */
   encodedAhead: number;
@@ -165,18 +179,31 @@ async function loadModule<T>(name: string, member: string): Promise<T> {
 export class PostgreSQLAdapter implements Adapter {
   readonly name = 'postgres';
   readonly capabilities: AdapterCapabilities;
-  /** Counters of the COPY fast path (all zero unless `copy: true`). */
+  /** Counters of the fast paths: COPY (`copy: true`) and the `unnest` form (`unnest`, on by default). */
   readonly copyStats: CopyStats = {
     copiedStatements: 0,
     copiedRows: 0,
+    unnestStatements: 0,
+    unnestRows: 0,
     notEligible: 0,
     fallbacks: 0,
     encodedAhead: 0,
   };
   private readonly source: Promise<Source>;
   private readonly copy: boolean;
-  /** COPY data encoded ahead (see {@link prepare}). */
-  private readonly copyCache = new CopyCache();
+  private readonly unnest: boolean;
+  /** Fast forms encoded ahead (see {@link prepare}): COPY first, else `unnest`, else none. */
+  private readonly cache = new EncodeCache((st, ins, catalog) => {
+    if (this.copy) {
+      const copy = buildCopy(ins, catalog, st.sql);
+      if (copy) return { kind: 'copy', ...copy };
+    }
+    if (this.unnest) {
+      const unnest = buildUnnest(ins, catalog, st.sql);
+      if (unnest) return { kind: 'unnest', ...unnest };
+    }
+    return undefined;
+  });
   /** {@link canRunConcurrently}'s answer per table (as written), with the time it was read. */
   private readonly orderFree = new Map<string, { answer: Promise<boolean>; at: number }>();
   /** Requests that may change the catalog and have not ended (committed or rolled back) yet. */
@@ -207,12 +234,15 @@ export class PostgreSQLAdapter implements Adapter {
     if (opts.maxSize !== undefined && !(Number.isInteger(opts.maxSize) && opts.maxSize > 0)) {
       throw new ConfigurationError('maxSize must be a positive integer');
     }
-    // COPY is fastest with long runs of rows: the default row cap applies to INSERT only.
-    const rows = opts.maxRowsPerInsert ?? (opts.copy ? undefined : DEFAULT_MAX_ROWS_PER_INSERT);
+    // COPY and the unnest form are fastest with long runs of rows: the default row cap applies only
+    // when every INSERT is sent as text.
+    const rows =
+      opts.maxRowsPerInsert ?? (opts.copy || (opts.unnest ?? true) ? undefined : DEFAULT_MAX_ROWS_PER_INSERT);
     if (rows !== undefined && !(Number.isInteger(rows) && rows > 0)) {
       throw new ConfigurationError('maxRowsPerInsert must be a positive integer');
     }
     this.copy = opts.copy ?? false;
+    this.unnest = opts.unnest ?? true;
     this.connectAttempts = Math.max(1, opts.connectAttempts ?? 5);
     this.connectRetryDelayMs = Math.max(0, opts.connectRetryDelayMs ?? 100);
     const embedded = opts.pglite !== undefined || !!opts.embedded;
@@ -299,12 +329,16 @@ export class PostgreSQLAdapter implements Adapter {
     return {
       inTransaction,
       copy: this.copy,
-      ...(this.copy ? { copyCache: this.copyCache } : {}),
+      unnest: this.unnest,
+      cache: this.cache,
       nextSavepoint: () => this.savepointSeq++,
       onCopy: (e: CopyEvent) => {
         if (e.kind === 'copied') {
           this.copyStats.copiedStatements++;
           this.copyStats.copiedRows += e.rows;
+        } else if (e.kind === 'unnest') {
+          this.copyStats.unnestStatements++;
+          this.copyStats.unnestRows += e.rows;
         } else if (e.kind === 'fallback') this.copyStats.fallbacks++;
         else if (e.kind === 'encoded-ahead') this.copyStats.encodedAhead++;
         else this.copyStats.notEligible++;
@@ -313,13 +347,13 @@ export class PostgreSQLAdapter implements Adapter {
   }
 
   /**
-   * With `copy: true`, encodes the COPY data of `statements` while an earlier request runs (the
-   * batcher calls this); the COPY still reads the table's catalog on its own connection first and
-   * encodes again if it changed. Never touches the database.
+   * Encodes the COPY data or `unnest` arrays of `statements` while an earlier request runs (the batcher
+   * calls this); the request still reads the table's catalog on its own connection first and encodes
+   * again if it changed. Never touches the database.
    */
   prepare(statements: readonly BatchStatement[]): void {
-    if (!this.copy || this.closed) return;
-    for (const st of statements) this.copyCache.prepare(st);
+    if (!(this.copy || this.unnest) || this.closed) return;
+    for (const st of statements) this.cache.prepare(st);
   }
 
   /**

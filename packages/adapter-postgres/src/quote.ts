@@ -14,3 +14,24 @@ export function normalizeIdentifier(written: string): string {
   // PostgreSQL folds only ASCII letters of unquoted identifiers.
   return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
+
+/**
+ * The parts of a possibly qualified name as written (`s.t`, `"My Schema"."T"`), or undefined when it is
+ * not a plain dotted list of identifiers.
+ */
+export function qualifiedNameParts(written: string): string[] | undefined {
+  const parts: string[] = [];
+  const re =
+    /[ \t\n\r\f]*(?:"((?:[^"]|"")*)"|([A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*))[ \t\n\r\f]*(\.|$)/y;
+  let at = 0;
+  for (;;) {
+    re.lastIndex = at;
+    const m = re.exec(written);
+    if (!m) return undefined;
+    parts.push(
+      m[1] !== undefined ? m[1].replace(/""/g, '"') : m[2]!.replace(/[A-Z]/g, (c) => c.toLowerCase()),
+    );
+    at = re.lastIndex;
+    if (m[3] === '') return at === written.length ? parts : undefined;
+  }
+}

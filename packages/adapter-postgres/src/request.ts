@@ -1,6 +1,12 @@
 import type { BatchInfo, ExecuteOptions, ExecuteResult } from '@sqlbatcher/core';
 import type { Connection } from './connection/types.js';
-import { buildCopy, CATALOG_SQL, type CatalogRow, type CopyCache, copyCandidate } from './copy/plan.js';
+import {
+  CATALOG_SQL,
+  type CatalogRow,
+  type EncodeCache,
+  type FastCommand,
+  fastCandidate,
+} from './copy/plan.js';
 import {
   type ErrorPhase,
   isAbortError,
@@ -18,21 +24,25 @@ export interface RequestContext {
   inTransaction: boolean;
   /** Use the COPY fast path where it applies. */
   copy: boolean;
+  /** Send eligible INSERTs in their `unnest` form (see `copy/unnest.ts`). */
+  unnest: boolean;
   /** Counter for the adapter's own savepoint names. */
   nextSavepoint: () => number;
   /** Set when the connection must be destroyed rather than reused. */
   broken?: boolean;
-  /** Called with every COPY attempt's outcome (for stats and tests). */
+  /** Called with every fast-path attempt's outcome (for stats and tests). */
   onCopy?: (event: CopyEvent) => void;
-  /** COPY data encoded while an earlier request ran (see {@link CopyCache}). */
-  copyCache?: CopyCache;
+  /** Works out each candidate's fast form, early when it can (see {@link EncodeCache}); needed with `copy` or `unnest`. */
+  cache?: EncodeCache;
 }
 
-/** What happened to one statement considered for COPY. */
+/** What happened to one statement considered for a fast path. */
 export type CopyEvent =
   | { kind: 'copied'; rows: number }
+  /** Sent as `INSERT … SELECT … FROM unnest(…)`. */
+  | { kind: 'unnest'; rows: number }
   | { kind: 'not-eligible' }
-  /** The statement's COPY data (or its ineligibility) came from {@link CopyCache.prepare}. */
+  /** The statement's fast form (or its ineligibility) came from {@link EncodeCache.prepare}. */
   | { kind: 'encoded-ahead' }
   | { kind: 'fallback'; error: unknown };
 
@@ -112,10 +122,10 @@ export async function runRequest(
   const signal = options?.signal;
   const phase: ErrorPhase = ctx.inTransaction ? 'transaction' : 'request';
   const usable = batch && batch.sql === sql ? batch : undefined;
-  if (!ctx.copy || !usable?.statements.some((s) => copyCandidate(s))) {
+  if (!ctx.cache || !(ctx.copy || ctx.unnest) || !usable?.statements.some((s) => fastCandidate(s))) {
     return simple(conn, sql, signal, phase, usable?.statements);
   }
-  return runWithCopy(conn, usable, signal, ctx);
+  return runWithFastPath(conn, usable, signal, ctx, ctx.cache);
 }
 
 type Segment = { kind: 'sql'; from: number; to: number } | { kind: 'copy'; at: number };
@@ -123,7 +133,7 @@ type Segment = { kind: 'sql'; from: number; to: number } | { kind: 'copy'; at: n
 function segments(batch: BatchInfo): Segment[] {
   const out: Segment[] = [];
   batch.statements.forEach((st, i) => {
-    if (copyCandidate(st)) out.push({ kind: 'copy', at: i });
+    if (fastCandidate(st)) out.push({ kind: 'copy', at: i });
     else {
       const last = out[out.length - 1];
       if (last?.kind === 'sql' && last.to === i) last.to = i + 1;
@@ -133,14 +143,15 @@ function segments(batch: BatchInfo): Segment[] {
   return out;
 }
 
-async function runWithCopy(
+async function runWithFastPath(
   conn: Connection,
   batch: BatchInfo,
   signal: AbortSignal | undefined,
   ctx: RequestContext,
+  cache: EncodeCache,
 ): Promise<ExecuteResult> {
   const segs = segments(batch);
-  // COPY alone is atomic; anything more needs a transaction to keep the request all-or-nothing.
+  // One statement alone is atomic; anything more needs a transaction to keep the request all-or-nothing.
   const ownTx = !ctx.inTransaction && segs.length > 1;
   const inTx = ctx.inTransaction || ownTx;
   const phase: ErrorPhase = inTx ? 'transaction' : 'request';
@@ -160,7 +171,7 @@ async function runWithCopy(
         continue;
       }
       const st = batch.statements[seg.at]!;
-      const r = await copyOrInsert(conn, st, seg.at, signal, inTx, phase, ctx);
+      const r = await fastOrInsert(conn, st, seg.at, signal, inTx, phase, ctx, cache);
       rowCount += r.rowCount ?? 0;
       rows = r.rows ?? [];
       raws.push(r.raw);
@@ -180,7 +191,11 @@ async function runWithCopy(
   return { rowCount, rows, raw: raws };
 }
 
-async function copyOrInsert(
+/**
+ * One candidate INSERT: its table's catalog is read on this connection (the lookup cannot raise, see
+ * `fastCandidate`), then the statement goes as COPY, in its `unnest` form, or as its own text.
+ */
+async function fastOrInsert(
   conn: Connection,
   st: BatchInfo['statements'][number],
   position: number,
@@ -188,32 +203,39 @@ async function copyOrInsert(
   inTx: boolean,
   phase: ErrorPhase,
   ctx: RequestContext,
+  cache: EncodeCache,
 ): Promise<ExecuteResult> {
-  const ins = copyCandidate(st)!;
+  const ins = fastCandidate(st)!;
   const asInsert = () => simple(conn, st.sql, signal, phase, [st], position);
-  const sp = inTx ? quoteIdentifier(`sqlbatcher_copy_${ctx.nextSavepoint()}`) : undefined;
-  if (sp) await simple(conn, `SAVEPOINT ${sp}`, signal, phase);
-  let command: ReturnType<typeof buildCopy>;
+  let command: FastCommand | undefined;
   try {
     const catalog = (await conn.params(CATALOG_SQL, [ins.table])) as unknown as CatalogRow[];
-    if (ctx.copyCache) {
-      const made = ctx.copyCache.command(st, ins, catalog);
-      command = made.command;
-      if (made.ahead) ctx.onCopy?.({ kind: 'encoded-ahead' });
-    } else command = buildCopy(ins, catalog, st.sql);
+    const made = cache.command(st, ins, catalog);
+    command = made.command;
+    if (made.ahead) ctx.onCopy?.({ kind: 'encoded-ahead' });
   } catch (err) {
-    if (!copyErrorAllowsFallback(err)) {
-      noteError(err, { phase, statementPosition: position });
-      throw err;
-    }
-    command = undefined;
-    if (sp) await simple(conn, `ROLLBACK TO SAVEPOINT ${sp}`, signal, phase);
+    noteError(err, { phase, statementPosition: position });
+    throw err;
   }
   if (!command) {
-    if (sp) await simple(conn, `RELEASE SAVEPOINT ${sp}`, signal, phase);
     ctx.onCopy?.({ kind: 'not-eligible' });
     return asInsert();
   }
+  if (command.kind === 'unnest') {
+    let out: Awaited<ReturnType<Connection['bind']>>;
+    try {
+      out = await conn.bind(command.text, command.values, signal);
+    } catch (err) {
+      // The same values through the same input functions: an error here is the INSERT's own error.
+      noteError(err, { phase, statementPosition: position });
+      throw err;
+    }
+    ctx.onCopy?.({ kind: 'unnest', rows: out.rowCount });
+    return { rowCount: out.rowCount, rows: out.rows, raw: out.raw };
+  }
+  // Inside a transaction a failed COPY is undone to this savepoint before the INSERT runs instead.
+  const sp = inTx ? quoteIdentifier(`sqlbatcher_copy_${ctx.nextSavepoint()}`) : undefined;
+  if (sp) await simple(conn, `SAVEPOINT ${sp}`, signal, phase);
   try {
     const n = await conn.copyFrom(command.target, command.columns, command.data, signal);
     if (sp) await simple(conn, `RELEASE SAVEPOINT ${sp}`, signal, phase);

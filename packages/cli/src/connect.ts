@@ -6,6 +6,8 @@ import type { Adapter } from '@sqlbatcher/core';
 export interface ConnectOptions {
   /** PostgreSQL COPY fast path. */
   copy?: boolean;
+  /** PostgreSQL: `false` sends every INSERT as its text (no unnest form). */
+  unnest?: boolean;
   /** Pool size for concurrent requests. */
   concurrency?: number;
   /** Ceiling override in bytes. */
@@ -95,6 +97,7 @@ async function connectPGlite(url: string, options: ConnectOptions): Promise<Conn
   const adapter = new PostgreSQLAdapter({
     pglite: db,
     ...(options.copy ? { copy: true } : {}),
+    ...(options.unnest === false ? { unnest: false } : {}),
     ...(options.maxQuerySize ? { maxQuerySize: options.maxQuerySize } : {}),
   });
   return {
@@ -114,6 +117,7 @@ async function connectPostgres(url: string, options: ConnectOptions): Promise<Co
     maxSize: Math.max(2, options.concurrency ?? 1),
     applicationName: 'sqlbatcher-cli',
     ...(options.copy ? { copy: true } : {}),
+    ...(options.unnest === false ? { unnest: false } : {}),
     ...(options.maxQuerySize ? { maxQuerySize: options.maxQuerySize } : {}),
   });
   try {

@@ -27,6 +27,8 @@ export interface LoadOptions {
   transaction?: TransactionMode;
   onError?: OnErrorMode;
   copy?: boolean;
+  /** PostgreSQL: `false` sends every INSERT as its text instead of the unnest form (default true). */
+  unnest?: boolean;
   concurrency?: number;
   /** Write the SQL that would be sent to this file (`-` = stdout) instead of executing it. */
   dryRun?: string;
@@ -138,6 +140,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   try {
     conn = await connect(url, {
       ...(options.copy ? { copy: true } : {}),
+      ...(options.unnest === false ? { unnest: false } : {}),
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
   } catch (err) {

@@ -18,6 +18,7 @@ Load options:
   --transaction MODE    none | batch | all (default none)
   --on-error MODE       throw | skip | isolate (default throw)
   --copy                PostgreSQL: send all-literal INSERT rows through COPY
+  --no-unnest           PostgreSQL: send INSERTs as their text, not as INSERT … SELECT FROM unnest($1, …)
   --concurrency N       requests in flight for INSERT-only batches outside a transaction (default 1)
   --dry-run[=FILE]      write the SQL that would be sent to FILE (default stdout); execute nothing
   --report FORMAT       text | json | none (default text)
@@ -102,6 +103,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           transaction: { type: 'string' },
           'on-error': { type: 'string' },
           copy: { type: 'boolean' },
+          'no-unnest': { type: 'boolean' },
           concurrency: { type: 'string' },
           'dry-run': { type: 'string' },
           report: { type: 'string' },
@@ -129,6 +131,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         file: positionals[0] as string,
         merge: !values['no-merge'],
         copy: values.copy ?? false,
+        ...(values['no-unnest'] ? { unnest: false } : {}),
         progress: values['no-progress'] ? 'off' : 'auto',
         ignoreMetaCommands: values['ignore-meta-commands'] ?? false,
         stdout,

@@ -244,7 +244,7 @@ describe('sqlbatcher load into PostgreSQL', () => {
       expect(gen.code).toBe(0);
       const text = (await readFile(dump, 'utf8')).replace(/\busers\b/g, `${schema}.users`);
       await writeFile(dump, text);
-      for (const extra of [[], ['--copy', '--concurrency', '2']]) {
+      for (const extra of [[], ['--copy', '--concurrency', '2'], ['--no-unnest']]) {
         const res = await run(['load', dump, '--url', PG_URL, '--no-progress', ...extra]);
         expect(res.stderr).toContain('20,002 statements');
         expect(res.code).toBe(0);

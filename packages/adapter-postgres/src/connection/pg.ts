@@ -184,6 +184,13 @@ export class PgConnection implements Connection {
     return res.rows;
   }
 
+  bind(sql: string, values: readonly string[], signal?: AbortSignal): Promise<QueryOutcome> {
+    return withCancel(this.client, signal, async () => {
+      const res = (await this.client.query({ text: sql, values: [...values] })) as PgResultLike;
+      return { rowCount: affected(res.command, res.rowCount), rows: res.rows ?? [], raw: res };
+    });
+  }
+
   async copyFrom(
     target: string,
     columns: readonly string[],

@@ -38,6 +38,13 @@ export class PGliteConnection implements Connection {
     return (await this.db.query(sql, values)).rows as Record<string, unknown>[];
   }
 
+  async bind(sql: string, values: readonly string[], signal?: AbortSignal): Promise<QueryOutcome> {
+    checkSignal(signal);
+    const r = await this.db.query(sql, [...values]);
+    const rowCount = r.affectedRows ?? r.rowCount ?? 0;
+    return { rowCount, rows: r.rows ?? [], raw: r };
+  }
+
   async copyFrom(
     target: string,
     columns: readonly string[],

@@ -64,6 +64,11 @@ export interface Connection {
   simple(sql: string, signal?: AbortSignal): Promise<QueryOutcome>;
   /** One statement with bind parameters (extended protocol). */
   params(sql: string, values: unknown[]): Promise<Record<string, unknown>[]>;
+  /**
+   * One statement with text parameters (extended protocol), cancelled on the server when `signal`
+   * aborts; resolves to the rows it affected.
+   */
+  bind(sql: string, values: readonly string[], signal?: AbortSignal): Promise<QueryOutcome>;
   /** `COPY target FROM STDIN` in text format; `columns` already quoted. Resolves to rows loaded. */
   copyFrom(
     target: string,

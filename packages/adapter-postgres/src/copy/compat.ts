@@ -28,12 +28,22 @@ export function literalFitsBaseType(literal: Literal, base: string): boolean {
       if (INTEGER_TYPES.has(base)) return literal.integer;
       // INSERT turns `-0` into 0 before the float cast; float8in keeps the sign of zero.
       if (FLOAT_TYPES.has(base) && /^-[0.]*(?:[eE]|$)/.test(literal.text)) return false;
+      // INSERT reads the literal as numeric first, which refuses more than 1,000 in the exponent
+      // (`0e-20000`) and more than 16,383 decimals; float input takes both. Short ones fit numeric.
+      if (FLOAT_TYPES.has(base) && !numericReadable(literal.text)) return false;
       return NUMERIC_TYPES.has(base);
     case 'typed': {
       const t = TYPE_ALIASES[literal.type];
       return t !== undefined && t === base;
     }
   }
+}
+
+/** Whether `numeric_in` surely accepts this number text: at most 1,000 characters, exponent within ±1,000. */
+function numericReadable(text: string): boolean {
+  if (text.length > 1000) return false;
+  const e = /[eE]([+-]?\d+)$/.exec(text);
+  return !e || Math.abs(Number(e[1])) <= 1000;
 }
 
 /** `character varying(20)` → `character varying`; `timestamp(3) with time zone` → `timestamp with time zone`. */

@@ -13,7 +13,8 @@ export type Literal =
   | { readonly kind: 'typed'; readonly type: string; readonly text: string };
 
 // Character-code tests: this parser runs once per row of every COPY candidate (hot path).
-const isWs = (c: number) => c === 32 || (c >= 9 && c <= 13);
+// PostgreSQL's whitespace: space, tab, newline, carriage return, form feed (not vertical tab, 11).
+const isWs = (c: number) => c === 32 || c === 9 || c === 10 || c === 13 || c === 12;
 const isDigit = (c: number) => c >= 48 && c <= 57;
 const isIdentStart = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 const isIdentPart = (c: number) => isIdentStart(c) || isDigit(c);
@@ -233,5 +234,67 @@ export function parseRowLiterals(row: string): Literal[] | undefined {
     if (d !== ')') return undefined;
     r.skipWs();
     return r.done() ? values : undefined;
+  }
+}
+
+/**
+ * An expression the `unnest` path may repeat once per row in its `SELECT` list: a call without
+ * arguments of one of PostgreSQL's own scalar functions (`now()`, `gen_random_uuid()`, `random()`, …) or
+ * one of SQL's value keywords (`CURRENT_TIMESTAMP`, `CURRENT_USER`, …). Each is an `a_expr` that reads no
+ * column, returns one value (a set-returning function would multiply rows in a SELECT list, where a
+ * multi-row VALUES refuses it: user functions are therefore not taken), means the same in a `VALUES` row
+ * and in a `SELECT` list, and has a type that does not depend on where it stands.
+ */
+export interface Expression {
+  readonly kind: 'expr';
+  /** The expression exactly as written (ASCII). */
+  readonly text: string;
+}
+
+/**
+ * Built-in scalar functions without arguments (in `pg_catalog`, which is searched first unless the
+ * search path names it later).
+ */
+const FUNCTIONS =
+  'now|clock_timestamp|statement_timestamp|transaction_timestamp|timeofday|random|gen_random_uuid|pi|current_database|current_schema|current_user|session_user|version|pg_backend_pid|inet_client_addr|inet_client_port|inet_server_addr|inet_server_port|pg_postmaster_start_time|pg_conf_load_time';
+const KEYWORDS =
+  'current_date|current_time|current_timestamp|localtime|localtimestamp|current_user|session_user|current_role|current_catalog|user';
+const SPACE = '[ \\t\\n\\r\\f]*';
+const EXPRESSION = new RegExp(
+  `(?:(?:${FUNCTIONS})${SPACE}\\(${SPACE}\\)|(?:${KEYWORDS})(?![A-Za-z0-9_$]))`,
+  'iy',
+);
+
+/**
+ * Parse the row that starts at `text[at]` (`(` after optional whitespace): its values — literals, or
+ * {@link Expression}s — and the offset just after its `)`. Undefined when any value is neither.
+ */
+export function parseRowValuesAt(
+  text: string,
+  at: number,
+): { values: (Literal | Expression)[]; end: number } | undefined {
+  const r = new Reader(text);
+  r.pos = at;
+  r.skipWs();
+  if (r.peek() !== '(') return undefined;
+  r.pos++;
+  const values: (Literal | Expression)[] = [];
+  for (;;) {
+    r.skipWs();
+    EXPRESSION.lastIndex = r.pos;
+    const m = EXPRESSION.exec(text);
+    let v: Literal | Expression | undefined;
+    if (m) {
+      r.pos += m[0].length;
+      v = { kind: 'expr', text: m[0] };
+    } else v = readValue(r);
+    if (!v) return undefined;
+    values.push(v);
+    r.skipWs();
+    const d = r.peek();
+    r.pos++;
+    if (d === ',') continue;
+    if (d !== ')') return undefined;
+    return { values, end: r.pos };
   }
 }

@@ -148,7 +148,14 @@ describe('buildCopy from the statement text (InsertParts.rowsAt)', () => {
           // The oracle: each row through the full literal parser alone.
           const lines = rows.map((row) => slowLine(row, types));
           const expected = lines.includes(undefined) ? undefined : lines.map((l) => `${l}\n`).join('');
-          for (const given of [ins, { ...ins, rowsAt: prefix.length + 1 }]) {
+          for (const given of [
+            ins,
+            { ...ins, rowsAt: prefix.length + 1 },
+            // (as the builder hands them over: the rows' UTF-8, a lone surrogate never among them)
+            ...((rows.join(',') as unknown as { isWellFormed(): boolean }).isWellFormed()
+              ? [{ ...ins, rowsAt: prefix.length + 1, rowsUtf8: new TextEncoder().encode(rows.join(',')) }]
+              : []),
+          ]) {
             const out = buildCopy(given, catalog, sql);
             expect(out === undefined, sql).toBe(expected === undefined);
             if (out && expected !== undefined) {

@@ -1,16 +1,21 @@
 import { type BatchStatement, type InsertParts, utf8Length } from '@sqlbatcher/core';
-import { normalizeIdentifier, quoteIdentifier } from '../quote.js';
+import { normalizeIdentifier, qualifiedNameParts, quoteIdentifier } from '../quote.js';
 import { baseType, copyTextValue, literalFitsBaseType } from './compat.js';
-import { parseRowLiterals } from './literal.js';
+import { parseRowLiterals, parseRowValuesAt } from './literal.js';
+import type { UnnestCommand } from './unnest.js';
 
 /** Catalog facts about a COPY target, read on the connection that will run the COPY. */
 export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relkind, c.relhasrules,
   a.attname, format_type(a.atttypid, a.atttypmod) AS type,
   a.attidentity::text AS identity, a.attgenerated::text AS generated,
-  current_setting('standard_conforming_strings') AS scs
+  current_setting('standard_conforming_strings') AS scs,
+  t.typtype::text AS typtype, t.typdelim::text AS typdelim, an.nspname AS arrayschema, at.typname AS arraytype
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_type at ON at.oid = t.typarray
+LEFT JOIN pg_catalog.pg_namespace an ON an.oid = at.typnamespace
 WHERE c.oid = pg_catalog.to_regclass($1)
 ORDER BY a.attnum`;
 
@@ -24,6 +29,13 @@ export interface CatalogRow {
   identity: string;
   generated: string;
   scs: string;
+  /** `pg_type.typtype` of the column's type (`b` base, `d` domain, `e` enum, …). */
+  typtype?: string;
+  /** `pg_type.typdelim`: the element separator of the type's array literals (`;` for `box`). */
+  typdelim?: string;
+  /** Schema and name of the column type's array type; null when it has none (array types). */
+  arrayschema?: string | null;
+  arraytype?: string | null;
 }
 
 /** A COPY ready to send: quoted target and columns (from the catalog, never from input text) and data. */
@@ -35,13 +47,123 @@ export interface CopyCommand {
   rows: number;
 }
 
-/** Could this statement go through COPY at all (before looking at the catalog)? */
-export function copyCandidate(statement: BatchStatement): InsertParts | undefined {
+/**
+ * Could this statement go through COPY or in the unnest form (before looking at the catalog)? An INSERT
+ * with rows, and a tail only of `ON CONFLICT …` or `RETURNING …` (COPY itself takes none).
+ */
+export function fastCandidate(statement: BatchStatement): InsertParts | undefined {
   const ins = statement.insert;
   if (ins === undefined) return undefined;
-  if (ins.tail.trim() !== '' || !ins.columns || ins.columns.length === 0 || ins.rowIndices.length === 0)
-    return undefined;
+  if (ins.columns?.length === 0 || ins.rowIndices.length === 0) return undefined;
+  const tail = ins.tail.trim();
+  if (tail !== '' && !/^(?:on\s+conflict|returning)\b/i.test(tail)) return undefined;
+  // One- or two-part names only: for those the catalog lookup (`to_regclass`) cannot raise an error,
+  // so it never aborts the caller's transaction.
+  const parts = qualifiedNameParts(ins.table);
+  if (!parts || parts.length > 2) return undefined;
   return ins;
+}
+
+/**
+ * The catalog rows of the INSERT's columns, in the order written, or undefined when neither COPY nor the
+ * `unnest` form would give exactly what the INSERT gives: a view or foreign table, rules (COPY skips
+ * them; the INSERT … SELECT form is kept to tables without them as well), standard_conforming_strings
+ * off (`'…'` would then take backslash escapes, which the row readers do not apply), an unknown or
+ * repeated column, or a GENERATED ALWAYS identity or generated column (INSERT refuses a value there).
+ * Without a column list the INSERT fills the table's first N columns, N being the number of values in a
+ * row (read from the first row of `rows`).
+ */
+export function resolveTarget(
+  ins: InsertParts,
+  catalog: readonly CatalogRow[],
+  rows: RowsSource,
+): { first: CatalogRow; cols: CatalogRow[] } | undefined {
+  const first = catalog[0];
+  if (!first) return undefined;
+  if (first.relhasrules || (first.relkind !== 'r' && first.relkind !== 'p')) return undefined;
+  if (first.scs !== 'on') return undefined;
+  const byName = new Map(catalog.map((c) => [c.attname, c]));
+  const cols: CatalogRow[] = [];
+  const seen = new Set<string>();
+  let written = ins.columns;
+  if (written === undefined) {
+    const width = rows.head()?.values.length;
+    if (width === undefined || width > catalog.length) return undefined;
+    // (quoted, so that normalizeIdentifier gives the catalog's names back as they are)
+    written = catalog.slice(0, width).map((c) => quoteIdentifier(c.attname));
+  }
+  for (const name of written) {
+    const col = byName.get(normalizeIdentifier(name));
+    if (!col || seen.has(col.attname)) return undefined;
+    if (col.identity === 'a' || col.generated !== '') return undefined;
+    seen.add(col.attname);
+    cols.push(col);
+  }
+  return cols.length > 0 ? { first, cols } : undefined;
+}
+
+/**
+ * The rows joined by commas: read from the statement's text `sql` when it holds exactly that (merged
+ * INSERTs; `ins.rows` is then only read for a row the byte paths do not take), else joined here.
+ */
+export function rowsText(ins: InsertParts, sql: string | undefined): string {
+  if (sql === undefined || ins.rowsAt === undefined) return ins.rows.join(',');
+  if (ins.tail === '') return sql.slice(ins.rowsAt);
+  // (`sql` then ends with ' ' + tail)
+  const end = sql.length - ins.tail.length - 1;
+  return end >= ins.rowsAt && sql.endsWith(` ${ins.tail}`) ? sql.slice(ins.rowsAt, end) : ins.rows.join(',');
+}
+
+/** A statement's rows as the byte paths read them. */
+export interface RowsSource {
+  /** UTF-8 of the rows joined by commas, then one sentinel quote byte (see `writeFastCopyRowBytes`). */
+  readonly bytes: Uint8Array;
+  /** The first row parsed by the full parser (computed once). */
+  head(): ReturnType<typeof parseRowValuesAt>;
+}
+
+/**
+ * The rows of `ins`: from `ins.rowsUtf8` when the builder kept them as bytes (no text to encode; the
+ * first row is decoded alone), else from {@link rowsText}.
+ */
+export function rowsSource(ins: InsertParts, sql: string | undefined): RowsSource {
+  let parsed: ReturnType<typeof parseRowValuesAt> | null = null;
+  const given = ins.rowsUtf8;
+  if (given) {
+    const bytes = new Uint8Array(given.length + 1);
+    bytes.set(given);
+    bytes[given.length] = 39;
+    return {
+      bytes,
+      head() {
+        if (parsed === null) parsed = parseHead(given);
+        return parsed;
+      },
+    };
+  }
+  const text = rowsText(ins, sql);
+  return {
+    bytes: sentinelUtf8(text),
+    head() {
+      if (parsed === null) parsed = parseRowValuesAt(text, 0);
+      return parsed;
+    },
+  };
+}
+
+const headDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * The first row of UTF-8 `bytes` parsed, decoding only a prefix: a prefix that holds the whole first row
+ * parses as the full text does (the parser decides from what precedes the row's closing parenthesis),
+ * and one that cuts it does not parse; the prefix doubles until the row parses or is the whole text.
+ */
+function parseHead(bytes: Uint8Array): ReturnType<typeof parseRowValuesAt> {
+  for (let size = 4096; ; size *= 2) {
+    const whole = size >= bytes.length;
+    const parsed = parseRowValuesAt(headDecoder.decode(whole ? bytes : bytes.subarray(0, size)), 0);
+    if (parsed || whole) return parsed;
+  }
 }
 
 /**
@@ -54,23 +176,11 @@ export function buildCopy(
   catalog: readonly CatalogRow[],
   sql?: string,
 ): CopyCommand | undefined {
-  const first = catalog[0];
-  if (!first) return undefined;
-  // COPY does not apply rules; views and foreign tables are not plain COPY targets.
-  if (first.relhasrules || (first.relkind !== 'r' && first.relkind !== 'p')) return undefined;
-  // With standard_conforming_strings off, '…' strings take backslash escapes: not what we parse.
-  if (first.scs !== 'on') return undefined;
-  const byName = new Map(catalog.map((c) => [c.attname, c]));
-  const cols: CatalogRow[] = [];
-  const seen = new Set<string>();
-  for (const written of ins.columns ?? []) {
-    const col = byName.get(normalizeIdentifier(written));
-    if (!col || seen.has(col.attname)) return undefined;
-    // INSERT refuses values for GENERATED ALWAYS identity and generated columns; COPY would accept them.
-    if (col.identity === 'a' || col.generated !== '') return undefined;
-    seen.add(col.attname);
-    cols.push(col);
-  }
+  if (ins.tail.trim() !== '') return undefined;
+  const rowsIn = rowsSource(ins, sql);
+  const target = resolveTarget(ins, catalog, rowsIn);
+  if (!target) return undefined;
+  const { first, cols } = target;
   const types = cols.map((c) => baseType(c.type));
   const kinds = types.map(columnKind);
   // The rows' full parse, for the rows the fast paths below do not take.
@@ -87,13 +197,7 @@ export function buildCopy(
     sink.writeString(`${line}\n`);
     return true;
   };
-  // The rows joined by commas: read from the statement's text when it holds exactly that (merged
-  // INSERTs; `ins.rows` is then only read for a row the byte path does not take), else joined here.
-  const text =
-    sql !== undefined && ins.rowsAt !== undefined && ins.tail === ''
-      ? sql.slice(ins.rowsAt)
-      : ins.rows.join(',');
-  const data = copyFromRowsText(sentinelUtf8(text), ins, kinds, slowRow);
+  const data = copyFromRowsText(rowsIn.bytes, ins, kinds, slowRow);
   if (!data) return undefined;
   return {
     target: `${quoteIdentifier(first.nspname)}.${quoteIdentifier(first.relname)}`,
@@ -106,18 +210,17 @@ export function buildCopy(
 const utf8 = new TextEncoder();
 
 /** A growable UTF-8 byte buffer. */
-class ByteSink {
+export class ByteSink {
   buf: Uint8Array;
   pos = 0;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
+  constructor(size: number, spare?: Uint8Array) {
+    this.buf = spare && spare.length >= size ? spare : new Uint8Array(size);
   }
   /** Make room for `extra` more bytes. */
   ensure(extra: number): void {
     const need = this.pos + extra;
     if (need <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < need) size *= 2;
+    const size = Math.max(this.buf.length * 2, need);
     const grown = new Uint8Array(size);
     grown.set(this.buf.subarray(0, this.pos));
     this.buf = grown;
@@ -132,32 +235,47 @@ class ByteSink {
 }
 
 /**
- * COPY data encoded ahead of time. {@link prepare} encodes a statement with the catalog last read for
- * its table, while an earlier request still runs; {@link command} is called with the catalog just read
- * on the connection that will run the COPY and uses the early encoding only when that catalog is
- * identical (the encoding is a function of the rows and the catalog), else encodes anew.
+ * How one candidate statement is sent when the catalog allows: a COPY, an `INSERT … SELECT … FROM
+ * unnest(…)` with one array parameter per column (see `unnest.ts`), or (undefined) its own text.
  */
-export class CopyCache {
+export type FastCommand = ({ kind: 'copy' } & CopyCommand) | ({ kind: 'unnest' } & UnnestCommand);
+
+/** Works out a statement's {@link FastCommand} from its table's catalog rows. */
+export type Encoder = (
+  statement: BatchStatement,
+  ins: InsertParts,
+  catalog: readonly CatalogRow[],
+) => FastCommand | undefined;
+
+/**
+ * Fast-path data encoded ahead of time. {@link prepare} encodes a statement with the catalog last read
+ * for its table, while an earlier request still runs; {@link command} is called with the catalog just
+ * read on the connection that will run the statement and uses the early encoding only when that catalog
+ * is identical (the encoding is a function of the rows and the catalog), else encodes anew.
+ */
+export class EncodeCache {
   private readonly catalogs = new Map<string, { key: string; rows: readonly CatalogRow[] }>();
-  private readonly prepared = new WeakMap<object, { key: string; command: CopyCommand | undefined }>();
+  private readonly prepared = new WeakMap<object, { key: string; command: FastCommand | undefined }>();
+  constructor(private readonly encode: Encoder) {}
+
   /** Encode `statement` now if its table's catalog has been seen. */
   prepare(statement: BatchStatement): void {
-    const ins = copyCandidate(statement);
+    const ins = fastCandidate(statement);
     if (!ins) return;
     const seen = this.catalogs.get(ins.table);
     if (!seen) return;
-    this.prepared.set(statement, { key: seen.key, command: buildCopy(ins, seen.rows, statement.sql) });
+    this.prepared.set(statement, { key: seen.key, command: this.encode(statement, ins, seen.rows) });
   }
 
   /**
-   * The COPY for `statement` (`command` undefined: not eligible) under `catalog`, read just now;
-   * `ahead` when the early encoding was used.
+   * The command for `statement` (undefined: send its text) under `catalog`, read just now; `ahead`
+   * when the early encoding was used.
    */
   command(
     statement: BatchStatement,
     ins: InsertParts,
     catalog: readonly CatalogRow[],
-  ): { command: CopyCommand | undefined; ahead: boolean } {
+  ): { command: FastCommand | undefined; ahead: boolean } {
     const key = JSON.stringify(catalog);
     if (this.catalogs.size >= 1024) this.catalogs.clear();
     this.catalogs.set(ins.table, { key, rows: catalog });
@@ -166,22 +284,23 @@ export class CopyCache {
       this.prepared.delete(statement);
       if (early.key === key) return { command: early.command, ahead: true };
     }
-    return { command: buildCopy(ins, catalog, statement.sql), ahead: false };
+    return { command: this.encode(statement, ins, catalog), ahead: false };
   }
 }
 
 /** Column classes the fast path distinguishes. */
-const INTEGER_COLUMN = 1;
-const NUMERIC_COLUMN = 2;
-const OTHER_COLUMN = 0;
+export const INTEGER_COLUMN = 1;
+export const NUMERIC_COLUMN = 2;
+export const OTHER_COLUMN = 0;
 
-function columnKind(base: string): number {
+export function columnKind(base: string): number {
   if (base === 'smallint' || base === 'integer' || base === 'bigint') return INTEGER_COLUMN;
   if (base === 'numeric') return NUMERIC_COLUMN;
   return OTHER_COLUMN;
 }
 
-const isWs = (c: number) => c === 32 || (c >= 9 && c <= 13);
+/** PostgreSQL's whitespace: space, tab, newline, carriage return, form feed (not vertical tab). */
+export const isWs = (c: number) => c === 32 || c === 9 || c === 10 || c === 13 || c === 12;
 
 /**
  * One row's COPY text line, as UTF-8 bytes with its newline, for rows made only of integers (into integer
@@ -244,7 +363,7 @@ function copyFromRowsText(
 const byteLength = (globalThis as { Buffer?: { byteLength(s: string): number } }).Buffer?.byteLength;
 
 /** `text` as UTF-8 followed by one sentinel quote byte (see {@link writeFastCopyRowBytes}). */
-function sentinelUtf8(text: string): Uint8Array {
+export function sentinelUtf8(text: string): Uint8Array {
   if (byteLength) {
     const n = byteLength(text);
     const out = new Uint8Array(n + 1);

@@ -1,7 +1,8 @@
 /**
  * Differential proof of invariant 1: any generated statement stream leaves the database in the same
  * state whether executed one statement at a time or through the batcher on this adapter, under every
- * combination of mergeInserts, transaction mode, savepoints, COPY, concurrency and batch size.
+ * combination of mergeInserts, transaction mode, savepoints, COPY, the unnest form, concurrency and
+ * batch size.
  *
  * Seeded and reproducible: FC_SEED=<n> replays a run; DIFF_RUNS=<n> sets the number of streams
  * (default 200; CI can run thousands with a larger value: 1,500 take ~45 s on PostgreSQL).
@@ -25,9 +26,15 @@ CREATE TABLE "MixedCase" ("Key" int PRIMARY KEY, val text);
 CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL DEFAULT 0);
 CREATE TABLE typed (id int PRIMARY KEY, i int, f float8, t text, j jsonb, ts timestamptz, b bool, c char(3),
   vc varchar(5), n numeric(6,1));
+CREATE SEQUENCE seq;
+CREATE FUNCTION seq_next() RETURNS int LANGUAGE sql AS 'SELECT nextval(''seq'')::int';
+CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+CREATE TABLE nc (a text, b text, c text DEFAULT 'c');
+CREATE TABLE seqd (id int PRIMARY KEY, s int, label text, u text, p float8);
+CREATE TRIGGER seqd_noop BEFORE INSERT ON seqd FOR EACH ROW EXECUTE FUNCTION noop();
 INSERT INTO parent VALUES (1, 'p1'), (2, 'p2'), (3, 'p3'), (4, 'p4'), (5, 'p5');`;
 
-const TABLES = ['parent', 'child', '"MixedCase"', 'kv', 'typed'];
+const TABLES = ['parent', 'child', '"MixedCase"', 'kv', 'typed', 'seqd', 'nc'];
 
 // ------------------------------------------------------------------ generators
 
@@ -53,6 +60,11 @@ const piece = fc.constantFrom(
   'x',
   '0',
   'ß',
+  // array-literal syntax, for the unnest form
+  '{',
+  '}',
+  ',',
+  'NULL',
 );
 const text = fc.array(piece, { maxLength: 8 }).map((a) => a.join(''));
 
@@ -177,9 +189,23 @@ const ops: fc.Arbitrary<Op>[] = [
           .map((r, k) => typedInsert(100000 + id * 10 + k, r).slice(typedInsert(0, r).indexOf('VALUES') + 7))
           .join(', ')}`,
     ),
+  // the same argument-less expressions in every row: built-in ones stay in the unnest form's SELECT
+  // list; a user function (a volatile one with a side effect, evaluated once per row in row order;
+  // seqd has a trigger: no concurrency, so the order is the input's) keeps the statement as text
+  fc.tuple(textLiteral, fc.boolean()).map(
+    ([t, user]) =>
+      (id: number) =>
+        `INSERT INTO seqd (id, s, label, u, p) VALUES (${id}, ${user ? 'seq_next()' : id * 3}, ${t}, CURRENT_USER, pi())`,
+  ),
   // quoted / mixed-case identifiers
   textLiteral.map((t) => (id: number) => `INSERT INTO "MixedCase" ("Key", val) VALUES (${id}, ${t})`),
   textLiteral.map((t) => (id: number) => `INSERT INTO "MixedCase" ("Key", VAL) VALUES (${id}, ${t})`),
+  // no column list (pg_dump --inserts): the table's first columns, whatever DDL added or dropped
+  fc.tuple(textLiteral, textLiteral).map(
+    ([t, u]) =>
+      (id: number) =>
+        `INSERT INTO nc VALUES ('${id}', ${t}, ${u})`,
+  ),
   // ON CONFLICT and RETURNING
   fc.tuple(key, fc.integer({ min: -5, max: 5 })).map(
     ([k, v]) =>
@@ -216,13 +242,15 @@ const ops: fc.Arbitrary<Op>[] = [
     () => `ALTER TABLE kv ADD COLUMN IF NOT EXISTS extra text DEFAULT 'd'`,
     () => 'CREATE INDEX IF NOT EXISTS child_note_idx ON child (note)',
     () => 'ALTER TABLE "MixedCase" ADD COLUMN IF NOT EXISTS n2 int DEFAULT 7',
+    // (nc's columns become a, c, b, with a dropped column among them)
+    () => 'ALTER TABLE nc DROP COLUMN b, ADD COLUMN b text',
     () => 'TRUNCATE "MixedCase"',
   ),
 ];
 
 /** Several INSERTs in a row, so merging and COPY have runs to work on. */
 const run = fc
-  .tuple(fc.oneof(...ops.slice(0, 2), ops[4]!, ops[6]!), fc.integer({ min: 2, max: 12 }))
+  .tuple(fc.oneof(...ops.slice(0, 2), ops[4]!, ops[6]!, ops[7]!, ops[9]!), fc.integer({ min: 2, max: 12 }))
   .map(([op, n]) => Array.from({ length: n }, () => op));
 /**
  * Parents and the children that reference them, alternating: with small batches and `concurrency: 2`
@@ -256,6 +284,7 @@ interface Config {
   transaction: 'none' | 'batch' | 'all';
   savepoints: boolean;
   copy: boolean;
+  unnest: boolean;
   maxBytes: number;
   concurrency: number;
   batchMode: boolean;
@@ -266,6 +295,7 @@ const config: fc.Arbitrary<Config> = fc
     transaction: fc.constantFrom('none', 'batch', 'all'),
     savepoints: fc.boolean(),
     copy: fc.boolean(),
+    unnest: fc.constantFrom(true, true, false),
     maxBytes: fc.constantFrom(150, 400, 1200, 1_000_000),
     concurrency: usingPglite ? fc.constant(1) : fc.constantFrom(1, 1, 2),
     batchMode: fc.constantFrom(true, true, true, false),
@@ -315,7 +345,7 @@ async function reset(): Promise<void> {
   const ddl = (s: string) =>
     `DROP SCHEMA IF EXISTS ${s} CASCADE; CREATE SCHEMA ${s}; SET search_path TO ${s}; ${DDL}`;
   const empty = (s: string) =>
-    `SET search_path TO ${s}; DELETE FROM child; DELETE FROM parent; DELETE FROM "MixedCase"; DELETE FROM kv; DELETE FROM typed; ${DDL.slice(DDL.indexOf('INSERT INTO parent'))}`;
+    `SET search_path TO ${s}; DELETE FROM child; DELETE FROM parent; DELETE FROM "MixedCase"; DELETE FROM kv; DELETE FROM typed; DELETE FROM seqd; DELETE FROM nc; ALTER SEQUENCE seq RESTART; ${DDL.slice(DDL.indexOf('INSERT INTO parent'))}`;
   await db.sql(dirtySchema ? `${ddl(schemaA)} ${ddl(schemaB)}` : `${empty(schemaA)} ${empty(schemaB)}`);
 }
 
@@ -328,11 +358,14 @@ async function oneByOne(statements: string[]): Promise<void> {
   }
 }
 
+/** Statements the adapter sent through each fast path, over all streams (the paths are really taken). */
+const sent = { copy: 0, unnest: 0 };
+
 async function batched(statements: string[], c: Config): Promise<void> {
   if (db.pglite) await db.pglite.exec(`SET search_path TO ${schemaB}`);
   const adapter = db.pglite
-    ? new PostgreSQLAdapter({ pglite: db.pglite, copy: c.copy })
-    : new PostgreSQLAdapter({ pool: poolB!, copy: c.copy });
+    ? new PostgreSQLAdapter({ pglite: db.pglite, copy: c.copy, unnest: c.unnest })
+    : new PostgreSQLAdapter({ pool: poolB!, copy: c.copy, unnest: c.unnest });
   const options: SQLBatcherOptions = {
     adapter,
     mergeInserts: c.mergeInserts,
@@ -349,6 +382,8 @@ async function batched(statements: string[], c: Config): Promise<void> {
   } finally {
     await batcher[Symbol.asyncDispose]();
     await adapter.close();
+    sent.copy += adapter.copyStats.copiedStatements;
+    sent.unnest += adapter.copyStats.unnestStatements;
   }
 }
 
@@ -385,16 +420,19 @@ for (const mergeInserts of [true, false]) {
     ['all', true],
   ] as const) {
     for (const copy of [false, true]) {
-      for (const maxBytes of [300, 1_000_000]) {
-        COMBINATIONS.push({
-          mergeInserts,
-          transaction,
-          savepoints,
-          copy,
-          maxBytes,
-          concurrency: 1,
-          batchMode: true,
-        });
+      for (const unnest of [true, false]) {
+        for (const maxBytes of [300, 1_000_000]) {
+          COMBINATIONS.push({
+            mergeInserts,
+            transaction,
+            savepoints,
+            copy,
+            unnest,
+            maxBytes,
+            concurrency: 1,
+            batchMode: true,
+          });
+        }
       }
     }
   }
@@ -407,9 +445,12 @@ describe('differential: one-by-one vs batcher', () => {
       fc.asyncProperty(stream, config, (statements, c) => compare(statements, c)),
       { numRuns: RUNS, seed: SEED, verbose: 0 },
     );
+    console.info(`[differential] statements sent as COPY: ${sent.copy}, in the unnest form: ${sent.unnest}`);
+    expect(sent.copy).toBeGreaterThan(0);
+    expect(sent.unnest).toBeGreaterThan(0);
   }, 600_000);
 
-  it(`every combination of mergeInserts × transaction × savepoints × copy × maxBytes (${COMBINATIONS.length}), seed ${SEED}`, async () => {
+  it(`every combination of mergeInserts × transaction × savepoints × copy × unnest × maxBytes (${COMBINATIONS.length}), seed ${SEED}`, async () => {
     const streams = fc.sample(
       stream.filter((st) => st.length >= 8),
       { seed: SEED, numRuns: COMBINATIONS.length },

@@ -36,13 +36,16 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     await db?.dispose();
   });
 
-  function adapter(copy = false): PostgreSQLAdapter {
+  /** How INSERTs travel: as their text (proxy matches `'row n'`), COPY data, or `unnest` arrays (`"row n"`). */
+  type Form = 'text' | 'copy' | 'unnest';
+
+  function adapter(form: Form): PostgreSQLAdapter {
     const url = new URL(PG_URL!);
     url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
     const pool = db.pool!(2, url.toString());
     pools.push(pool);
-    return new PostgreSQLAdapter({ pool, copy });
+    return new PostgreSQLAdapter({ pool, copy: form === 'copy', unnest: form === 'unnest' });
   }
 
   /** No primary key: a row applied twice would show up. */
@@ -73,8 +76,8 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     }
   }
 
-  async function run(table: string, options: Partial<SQLBatcherOptions>, copy = false) {
-    const a = adapter(copy);
+  async function run(table: string, options: Partial<SQLBatcherOptions>, form: Form = 'text') {
+    const a = adapter(form);
     const batcher = new SQLBatcher({ adapter: a, maxBytes: 16_000, retry: FAST_RETRY, ...options });
     try {
       const error = await batcher.processStatements(stream(table)).then(
@@ -102,12 +105,39 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     const table = await newTable();
     // COPY data is tab-separated text: the row's value appears as `row 1500` after a tab.
     proxy.arm({ match: '\trow 1500\n', mode: 'before' });
-    const { batcher, error, adapter: a } = await run(table, { transaction: 'batch' }, true);
+    const { batcher, error, adapter: a } = await run(table, { transaction: 'batch' }, 'copy');
     expect(error).toBeUndefined();
     expect(proxy.armed).toBe(false);
     expect(a.copyStats.copiedRows).toBeGreaterThanOrEqual(N);
     expect(batcher.report.retries).toBeGreaterThanOrEqual(1);
     expectExactlyOnce(await counts(table), []);
+  });
+
+  it("mid-request cut in the unnest form, transaction: 'batch': retried, every row exactly once", async () => {
+    const table = await newTable();
+    // The values travel as array elements in the Bind message: `"row 1500"`.
+    proxy.arm({ match: '"row 1500"', mode: 'before' });
+    const { batcher, error, adapter: a } = await run(table, { transaction: 'batch' }, 'unnest');
+    expect(error).toBeUndefined();
+    expect(proxy.armed).toBe(false);
+    expect(a.copyStats.unnestRows).toBeGreaterThanOrEqual(N);
+    expect(batcher.report.retries).toBeGreaterThanOrEqual(1);
+    expectExactlyOnce(await counts(table), []);
+  });
+
+  it("mid-request cut in the unnest form outside a transaction: 'throw' names the in-doubt batch", async () => {
+    const table = await newTable();
+    proxy.arm({ match: '"row 2000"', mode: 'before' });
+    const { error, adapter: a } = await run(table, { retry: FAST_RETRY }, 'unnest');
+    expect(error).toMatchObject({ name: 'BatchExecutionError', inDoubt: true });
+    expect(a.copyStats.unnestStatements).toBeGreaterThanOrEqual(1);
+    const indices = error!.statementIndices;
+    expect(indices).toContain(2000);
+    const c = await counts(table);
+    for (let i = 0; i < indices[0]!; i++) expect(c.get(i)).toBe(1);
+    const present = indices.filter((i) => c.get(i) === 1).length;
+    expect([0, indices.length]).toContain(present);
+    for (let i = indices[indices.length - 1]! + 1; i < N; i++) expect(c.get(i)).toBeUndefined();
   });
 
   for (const mode of ['after', 'before'] as const) {
