@@ -14,7 +14,7 @@ import { type QueryRecord, SQLBatcher, type SQLBatcherOptions } from '@sqlbatche
 import { writeBenchResult } from '@sqlbatcher/testkit';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { PostgreSQLAdapter } from '../src/index.js';
+import { PostgreSQLAdapter, type PostgreSQLAdapterOptions } from '../src/index.js';
 
 const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -88,13 +88,13 @@ async function viaBatcher(
   statements: Iterable<string>,
   options: Partial<SQLBatcherOptions>,
   copy: boolean,
-  maxRowsPerInsert?: number,
+  adapterOptions: Partial<PostgreSQLAdapterOptions> = {},
 ): Promise<Result> {
   const adapter = new PostgreSQLAdapter({
     connectionString: PG_URL,
     maxSize: 4,
     copy,
-    ...(maxRowsPerInsert ? { maxRowsPerInsert } : {}),
+    ...adapterOptions,
   });
   let bytes = 0;
   const collector = {
@@ -167,14 +167,16 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
         { concurrency: 2 },
         true,
       );
-    case 'batcher-rows':
+    case 'batcher-text':
       return viaBatcher(
-        'batcher, no row cap (one INSERT per request)',
+        'batcher, unnest: false (VALUES text, 1,000-row INSERTs)',
         seedStatements(ROWS),
         {},
         false,
-        1_000_000_000,
+        { unnest: false },
       );
+    case 'batcher-copy-s32':
+      return viaBatcher('batcher, copy: true, node --max-semi-space-size=32', dumpStatements(ROWS), {}, true);
     case 'batcher-c2':
       return viaBatcher('batcher, concurrency: 2', seedStatements(ROWS), { concurrency: 2 }, false);
     case 'batcher-copy':
@@ -219,13 +221,17 @@ async function scenario(name: string, client: pg.Client): Promise<Result> {
 const SCENARIOS = [
   'one-by-one',
   'joined',
+  'batcher-text',
   'batcher',
   'copy',
   'batcher-copy',
+  'batcher-copy-s32',
   'batcher-c2',
   'batcher-copy-c2',
-  'batcher-rows',
 ];
+
+/** Node flags of a scenario's process beyond the parent's (GC tuning a user can apply too). */
+const NODE_FLAGS: Record<string, string[]> = { 'batcher-copy-s32': ['--max-semi-space-size=32'] };
 
 async function child(name: string): Promise<void> {
   const client = new pg.Client({ connectionString: PG_URL });
@@ -249,7 +255,7 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const results = new Map<string, Result>();
   for (const name of SCENARIOS) {
-    const out = spawnSync(process.execPath, [...process.execArgv, self, name], {
+    const out = spawnSync(process.execPath, [...process.execArgv, ...(NODE_FLAGS[name] ?? []), self, name], {
       encoding: 'utf8',
       env: process.env,
       maxBuffer: 1 << 24,
@@ -282,6 +288,11 @@ async function main(): Promise<void> {
     ['batcher vs one-by-one (speed-up, target ≥ 100×)', t('one-by-one') / t('batcher')],
     ['batcher vs hand-written COPY (time ratio, target ≤ 3×)', t('batcher') / t('copy')],
     ['batcher copy: true vs hand-written COPY (time ratio, target ≤ 1.5×)', t('batcher-copy') / t('copy')],
+    [
+      'batcher copy: true, --max-semi-space-size=32 vs hand-written COPY (time ratio)',
+      t('batcher-copy-s32') / t('copy'),
+    ],
+    ['defaults vs unnest: false (speed-up of the unnest form)', t('batcher-text') / t('batcher')],
     ['concurrency: 2 vs 1 (speed-up)', t('batcher') / t('batcher-c2')],
     [
       'batcher copy: true, concurrency: 2 vs hand-written COPY (time ratio)',
@@ -292,9 +303,11 @@ async function main(): Promise<void> {
   const chartLabels: Record<string, string> = {
     'one-by-one': 'one-by-one',
     joined: "';'-joined",
-    batcher: 'merged',
+    'batcher-text': 'merged, VALUES text (unnest: false)',
+    batcher: 'merged (defaults: unnest form)',
     'batcher-c2': 'merged + concurrency 2',
     'batcher-copy': 'COPY fast path',
+    'batcher-copy-s32': 'COPY fast path, --max-semi-space-size=32',
     'batcher-copy-c2': 'COPY fast path + concurrency 2',
     copy: 'hand-written COPY',
   };
