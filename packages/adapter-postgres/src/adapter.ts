@@ -29,6 +29,8 @@ export const DEFAULT_MAX_QUERY_SIZE = 64 * 1024 * 1024;
 
 /** Default {@link PostgreSQLAdapterOptions.maxRowsPerInsert}. */
 export const DEFAULT_MAX_ROWS_PER_INSERT = 1_000;
+/** Default {@link PostgreSQLAdapterOptions.minFastRows}. */
+export const DEFAULT_MIN_FAST_ROWS = 100;
 
 /** Options of {@link PostgreSQLAdapter}. Give one of: connection settings, `pool`, `client`, `pglite`, `embedded`. */
 export interface PostgreSQLAdapterOptions {
@@ -93,6 +95,14 @@ export interface PostgreSQLAdapterOptions {
    * plans every row. `false` sends every INSERT as its text.
    */
   unnest?: boolean;
+  /**
+   * An INSERT that shares its request with other statements takes COPY or the unnest form only when it
+   * has at least this many rows (default {@link DEFAULT_MIN_FAST_ROWS}); fewer stay in the request's text.
+   * A fast form leaves the request's single simple-protocol call for round trips of its own (a catalog
+   * read, its own command, a transaction around the request), which cost more than a few rows' parsing
+   * saves. An INSERT alone in its request takes a fast form whatever its size.
+   */
+  minFastRows?: number;
 }
 
 /** Counters of the fast paths. */
@@ -192,6 +202,7 @@ export class PostgreSQLAdapter implements Adapter {
   private readonly source: Promise<Source>;
   private readonly copy: boolean;
   private readonly unnest: boolean;
+  private readonly minFastRows: number;
   /** Fast forms encoded ahead (see {@link prepare}): COPY first, else `unnest`, else none. */
   private readonly cache = new EncodeCache((st, ins, catalog) => {
     if (this.copy) {
@@ -243,6 +254,11 @@ export class PostgreSQLAdapter implements Adapter {
     }
     this.copy = opts.copy ?? false;
     this.unnest = opts.unnest ?? true;
+    const minFastRows = opts.minFastRows ?? DEFAULT_MIN_FAST_ROWS;
+    if (!(Number.isInteger(minFastRows) && minFastRows > 0)) {
+      throw new ConfigurationError('minFastRows must be a positive integer');
+    }
+    this.minFastRows = minFastRows;
     this.connectAttempts = Math.max(1, opts.connectAttempts ?? 5);
     this.connectRetryDelayMs = Math.max(0, opts.connectRetryDelayMs ?? 100);
     const embedded = opts.pglite !== undefined || !!opts.embedded;
@@ -330,6 +346,7 @@ export class PostgreSQLAdapter implements Adapter {
       inTransaction,
       copy: this.copy,
       unnest: this.unnest,
+      minFastRows: this.minFastRows,
       cache: this.cache,
       nextSavepoint: () => this.savepointSeq++,
       onCopy: (e: CopyEvent) => {
@@ -353,7 +370,7 @@ export class PostgreSQLAdapter implements Adapter {
    */
   prepare(statements: readonly BatchStatement[]): void {
     if (!(this.copy || this.unnest) || this.closed) return;
-    for (const st of statements) this.cache.prepare(st);
+    this.cache.prepare(statements, this.minFastRows);
   }
 
   /**

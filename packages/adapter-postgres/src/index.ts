@@ -2,6 +2,7 @@ export {
   type CopyStats,
   DEFAULT_MAX_QUERY_SIZE,
   DEFAULT_MAX_ROWS_PER_INSERT,
+  DEFAULT_MIN_FAST_ROWS,
   PostgreSQLAdapter,
   type PostgreSQLAdapterOptions,
   PostgreSQLSession,

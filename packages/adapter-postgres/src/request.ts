@@ -6,6 +6,7 @@ import {
   type EncodeCache,
   type FastCommand,
   fastCandidate,
+  fastCandidateAt,
 } from './copy/plan.js';
 import {
   type ErrorPhase,
@@ -26,6 +27,8 @@ export interface RequestContext {
   copy: boolean;
   /** Send eligible INSERTs in their `unnest` form (see `copy/unnest.ts`). */
   unnest: boolean;
+  /** Rows an INSERT sharing its request needs to take a fast form (see `fastCandidateAt`). */
+  minFastRows: number;
   /** Counter for the adapter's own savepoint names. */
   nextSavepoint: () => number;
   /** Set when the connection must be destroyed rather than reused. */
@@ -122,7 +125,11 @@ export async function runRequest(
   const signal = options?.signal;
   const phase: ErrorPhase = ctx.inTransaction ? 'transaction' : 'request';
   const usable = batch && batch.sql === sql ? batch : undefined;
-  if (!ctx.cache || !(ctx.copy || ctx.unnest) || !usable?.statements.some((s) => fastCandidate(s))) {
+  if (
+    !ctx.cache ||
+    !(ctx.copy || ctx.unnest) ||
+    !usable?.statements.some((_, i) => fastCandidateAt(usable.statements, i, ctx.minFastRows))
+  ) {
     return simple(conn, sql, signal, phase, usable?.statements);
   }
   return runWithFastPath(conn, usable, signal, ctx, ctx.cache);
@@ -130,10 +137,10 @@ export async function runRequest(
 
 type Segment = { kind: 'sql'; from: number; to: number } | { kind: 'copy'; at: number };
 
-function segments(batch: BatchInfo): Segment[] {
+function segments(batch: BatchInfo, minRows: number): Segment[] {
   const out: Segment[] = [];
-  batch.statements.forEach((st, i) => {
-    if (fastCandidate(st)) out.push({ kind: 'copy', at: i });
+  batch.statements.forEach((_, i) => {
+    if (fastCandidateAt(batch.statements, i, minRows)) out.push({ kind: 'copy', at: i });
     else {
       const last = out[out.length - 1];
       if (last?.kind === 'sql' && last.to === i) last.to = i + 1;
@@ -150,7 +157,7 @@ async function runWithFastPath(
   ctx: RequestContext,
   cache: EncodeCache,
 ): Promise<ExecuteResult> {
-  const segs = segments(batch);
+  const segs = segments(batch, ctx.minFastRows);
   // One statement alone is atomic; anything more needs a transaction to keep the request all-or-nothing.
   const ownTx = !ctx.inTransaction && segs.length > 1;
   const inTx = ctx.inTransaction || ownTx;

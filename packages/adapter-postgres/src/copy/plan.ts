@@ -65,6 +65,24 @@ export function fastCandidate(statement: BatchStatement): InsertParts | undefine
 }
 
 /**
+ * The candidate at `statements[i]` when its request should send it in a fast form: an INSERT alone in
+ * its request always (the fast form costs no extra round trip then), one that shares its request with
+ * other statements only with at least `minRows` rows — it then leaves the request's single
+ * simple-protocol call for round trips of its own (catalog read, its own command, a transaction around
+ * the request), which cost more than a few rows' parsing saves.
+ */
+export function fastCandidateAt(
+  statements: readonly BatchStatement[],
+  i: number,
+  minRows: number,
+): InsertParts | undefined {
+  const st = statements[i];
+  const ins = st === undefined ? undefined : fastCandidate(st);
+  if (!ins) return undefined;
+  return statements.length === 1 || ins.rowIndices.length >= minRows ? ins : undefined;
+}
+
+/**
  * The catalog rows of the INSERT's columns, in the order written, or undefined when neither COPY nor the
  * `unnest` form would give exactly what the INSERT gives: a view or foreign table, rules (COPY skips
  * them; the INSERT … SELECT form is kept to tables without them as well), standard_conforming_strings
@@ -258,13 +276,19 @@ export class EncodeCache {
   private readonly prepared = new WeakMap<object, { key: string; command: FastCommand | undefined }>();
   constructor(private readonly encode: Encoder) {}
 
-  /** Encode `statement` now if its table's catalog has been seen. */
-  prepare(statement: BatchStatement): void {
-    const ins = fastCandidate(statement);
-    if (!ins) return;
-    const seen = this.catalogs.get(ins.table);
-    if (!seen) return;
-    this.prepared.set(statement, { key: seen.key, command: this.encode(statement, ins, seen.rows) });
+  /**
+   * Encode now the statements of one request that will take a fast form (see {@link fastCandidateAt})
+   * and whose table's catalog has been seen.
+   */
+  prepare(statements: readonly BatchStatement[], minRows: number): void {
+    for (let i = 0; i < statements.length; i++) {
+      const ins = fastCandidateAt(statements, i, minRows);
+      if (!ins) continue;
+      const seen = this.catalogs.get(ins.table);
+      if (!seen) continue;
+      const statement = statements[i] as BatchStatement;
+      this.prepared.set(statement, { key: seen.key, command: this.encode(statement, ins, seen.rows) });
+    }
   }
 
   /**

@@ -58,7 +58,8 @@ describe('COPY fast path', () => {
   it('loads the same rows as INSERT, in order with the other statements of the batch', async () => {
     await db.sql(`CREATE TABLE via_insert (${COLUMNS}); CREATE TABLE via_copy (${COLUMNS})`);
     const plain = db.adapter();
-    const copying = db.adapter({ copy: true });
+    // (minFastRows 1: the short INSERTs that share their requests go through COPY too)
+    const copying = db.adapter({ copy: true, minFastRows: 1 });
     await new SQLBatcher({ adapter: plain }).processStatements(statements('via_insert'));
     await new SQLBatcher({ adapter: copying }).processStatements(statements('via_copy'));
     const expected = await contents('via_insert');
@@ -72,7 +73,7 @@ describe('COPY fast path', () => {
 
   it('keeps a mixed batch atomic outside a transaction', async () => {
     await db.sql('CREATE TABLE atomic_t (id int PRIMARY KEY, t text)');
-    const adapter = db.adapter({ copy: true });
+    const adapter = db.adapter({ copy: true, minFastRows: 1 });
     const batcher = new SQLBatcher({ adapter, retry: false });
     const err = await batcher
       .processStatements([

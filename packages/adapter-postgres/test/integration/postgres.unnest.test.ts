@@ -46,7 +46,7 @@ async function rowsOf(table: string): Promise<string[]> {
 async function load(
   statements: string[],
   options: Partial<SQLBatcherOptions> = {},
-  adapterOptions: { unnest?: boolean } = {},
+  adapterOptions: { unnest?: boolean; minFastRows?: number } = {},
 ): Promise<{ adapter: PostgreSQLAdapter; error: BatchExecutionError | undefined }> {
   const adapter = db.adapter(adapterOptions);
   const batcher = new SQLBatcher({ adapter, ...options });
@@ -200,9 +200,39 @@ describe('the unnest form', () => {
       statements.push(`INSERT INTO ${b} (k, v) VALUES ('r${i}', ${i}) RETURNING k`);
     }
     await oneByOne(statements.map((s) => s.replaceAll(b, a)));
-    const { adapter, error } = await load(statements);
+    // (one-row statements sharing their requests: minFastRows 1 sends them in the unnest form all the same)
+    const { adapter, error } = await load(statements, {}, { minFastRows: 1 });
     expect(error).toBeUndefined();
     expect(adapter.copyStats.unnestStatements).toBeGreaterThanOrEqual(3);
+    expect(await rowsOf(b)).toEqual(await rowsOf(a));
+  });
+
+  it('keeps small INSERTs that share a request in its text (minFastRows), sends long ones in the unnest form', async () => {
+    const [a, b] = await pair('id int, t text');
+    const statements: string[] = [];
+    // requests of: one INSERT of 20 rows, then an UPDATE (a barrier), ... then one INSERT of 500 rows
+    for (let g = 0; g < 5; g++) {
+      for (let i = 0; i < 20; i++) statements.push(`INSERT INTO ${b} (id, t) VALUES (${g * 100 + i}, 'r')`);
+      statements.push(`UPDATE ${b} SET t = 'u${g}' WHERE id = ${g * 100}`);
+    }
+    for (let i = 0; i < 500; i++) statements.push(`INSERT INTO ${b} (id, t) VALUES (${10_000 + i}, 'long')`);
+    statements.push(`UPDATE ${b} SET t = 'last' WHERE id = 10000`);
+    await oneByOne(statements.map((s) => s.replaceAll(b, a)));
+    const requests: string[] = [];
+    const { adapter, error } = await load(statements, {
+      plugins: [{ name: 'spy', beforeBatch: (batch) => void requests.push(batch.sql) }],
+    });
+    expect(error).toBeUndefined();
+    // every request held several statements (the UPDATEs share them), so only the long INSERT went fast
+    expect(requests.length).toBeLessThan(statements.length / 10);
+    expect(adapter.copyStats.unnestStatements).toBe(1);
+    expect(adapter.copyStats.unnestRows).toBe(500);
+    expect(await rowsOf(b)).toEqual(await rowsOf(a));
+    // with minFastRows 1 the short ones go that way too
+    await db.sql(`DELETE FROM ${b}`);
+    const all = await load(statements, {}, { minFastRows: 1 });
+    expect(all.error).toBeUndefined();
+    expect(all.adapter.copyStats.unnestStatements).toBe(6);
     expect(await rowsOf(b)).toEqual(await rowsOf(a));
   });
 
