@@ -112,4 +112,24 @@ describe(`onError on a ${N}-statement stream with a bad statement in the middle`
       if (c.copy) expect(adapter.copyStats.copiedRows).toBeGreaterThan(N / 2);
     });
   }
+  it("a merged INSERT refused for a set-returning function: 'isolate' re-runs its statements unmerged", async () => {
+    await db.sql('CREATE TABLE oe_srf (a int)');
+    const statements = [
+      'INSERT INTO oe_srf (a) VALUES (1)',
+      'INSERT INTO oe_srf (a) VALUES (generate_series(10, 12))',
+      'INSERT INTO oe_srf (a) VALUES (2)',
+    ];
+    // one by one: 5 rows; merged: one INSERT that PostgreSQL refuses (SRFs are not allowed in VALUES)
+    const thrown = await new SQLBatcher({ adapter: db.adapter(), retry: false })
+      .processStatements(statements)
+      .catch((e: unknown) => e as BatchExecutionError);
+    expect(thrown).toMatchObject({ name: 'BatchExecutionError', statementIndices: [0, 1, 2] });
+    expect((thrown as BatchExecutionError).cause).toMatchObject({ code: '0A000' });
+    expect(await db.sql('SELECT a FROM oe_srf')).toEqual([]);
+    const batcher = new SQLBatcher({ adapter: db.adapter(), onError: 'isolate', retry: false });
+    await batcher.processStatements(statements);
+    expect(batcher.report.rejected).toEqual([]);
+    const rows = await db.sql<{ a: number }>('SELECT a FROM oe_srf ORDER BY a');
+    expect(rows.map((r) => r.a)).toEqual([1, 2, 10, 11, 12]);
+  });
 });
