@@ -347,7 +347,7 @@ async function main(): Promise<void> {
       note:
         r.rows < ROWS
           ? `sampled ${fmt(r.rows)}, full run extrapolated to ${fmt(r.fullSeconds, 0)} s`
-          : `median of ${runs.get(key)!.length} rounds (${spread(key)} s); client CPU ${fmt(r.clientCpu, 2)} s, of which GC ${fmt(r.gcSeconds, 2)} s`,
+          : `${runs.get(key)!.length > 1 ? `median of ${runs.get(key)!.length} rounds (${spread(key)} s); ` : ''}client CPU ${fmt(r.clientCpu, 2)} s, of which GC ${fmt(r.gcSeconds, 2)} s`,
     })),
   });
   console.log(`results written to ${file}`);
