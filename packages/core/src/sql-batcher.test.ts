@@ -278,6 +278,33 @@ describe('timeout', () => {
 
 // ------------------------------------------------------------------ dry run
 
+describe('no adapter', () => {
+  it('refuses before taking any statement, not as a failed batch', async () => {
+    const b = new SQLBatcher({});
+    let pulled = 0;
+    function* input() {
+      for (let i = 0; i < 10; i++) {
+        pulled++;
+        yield `INSERT INTO t (a) VALUES (${i})`;
+      }
+    }
+    await expect(b.processStatements(input())).rejects.toMatchObject({
+      name: 'ConfigurationError',
+      message: expect.stringContaining('no adapter'),
+    });
+    expect(pulled).toBe(0);
+    await expect(b.flush()).rejects.toMatchObject({ name: 'ConfigurationError' });
+    // an execute function for the call is enough; a dry run needs none
+    const seen: string[] = [];
+    await b.processStatements(['INSERT INTO t (a) VALUES (1)'], async (sql) => {
+      seen.push(sql);
+      return { rowCount: 1 };
+    });
+    expect(seen).toEqual(['INSERT INTO t (a) VALUES (1)']);
+    await new SQLBatcher({ dryRun: true }).processStatements(['INSERT INTO t (a) VALUES (1)']);
+  });
+});
+
 describe('dry run', () => {
   it('executes nothing; the collector and the callback get the exact SQL', async () => {
     const { adapter, sent } = recordingAdapter({ multiStatement: true, dialect: 'postgres' });

@@ -1293,6 +1293,8 @@ export class SQLBatcher implements AsyncDisposable {
       }
       this.executeOverride = execute;
     }
+    // Nothing to send with: say so before taking any statement, not as a failed (in-doubt) batch.
+    if (!this.executeOverride && !this.adapter && !this.dryRun) this.requireAdapter();
     if (collector) this.collector = collector;
     if (metadata) this.metadata = { ...this.options.metadata, ...metadata };
     try {
