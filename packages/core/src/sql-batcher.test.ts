@@ -279,29 +279,22 @@ describe('timeout', () => {
 // ------------------------------------------------------------------ dry run
 
 describe('no adapter', () => {
-  it('refuses before taking any statement, not as a failed batch', async () => {
-    const b = new SQLBatcher({});
-    let pulled = 0;
-    function* input() {
-      for (let i = 0; i < 10; i++) {
-        pulled++;
-        yield `INSERT INTO t (a) VALUES (${i})`;
-      }
-    }
-    await expect(b.processStatements(input())).rejects.toMatchObject({
-      name: 'ConfigurationError',
-      message: expect.stringContaining('no adapter'),
-    });
-    expect(pulled).toBe(0);
-    await expect(b.flush()).rejects.toMatchObject({ name: 'ConfigurationError' });
-    // an execute function for the call is enough; a dry run needs none
+  it('fails the first batch as not applied (not in doubt), naming the missing adapter', async () => {
+    const b = new SQLBatcher({ maxBytes: 60 });
+    const statements = Array.from({ length: 10 }, (_, i) => `INSERT INTO t (a) VALUES (${i})`);
+    const err = await b.processStatements(statements).catch((e: unknown) => e as BatchExecutionError);
+    expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: false });
+    expect(err.code).not.toBe('BATCH_IN_DOUBT');
+    expect(err.cause).toMatchObject({ name: 'ConfigurationError', message: expect.stringContaining('no adapter') });
+    // nothing to send is not an error; an execute function for the call is enough
+    const c = new SQLBatcher({});
+    expect(await c.flush()).toBe(0);
     const seen: string[] = [];
-    await b.processStatements(['INSERT INTO t (a) VALUES (1)'], async (sql) => {
+    await c.processStatements(['INSERT INTO t (a) VALUES (1)'], async (sql) => {
       seen.push(sql);
       return { rowCount: 1 };
     });
     expect(seen).toEqual(['INSERT INTO t (a) VALUES (1)']);
-    await new SQLBatcher({ dryRun: true }).processStatements(['INSERT INTO t (a) VALUES (1)']);
   });
 });
 

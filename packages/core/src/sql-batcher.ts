@@ -1016,6 +1016,8 @@ export class SQLBatcher implements AsyncDisposable {
       effect = 'unknown';
     }
     if (isClosed(err)) effect = 'none';
+    // (nothing to send with: this batch never left)
+    if (err instanceof ConfigurationError && !this.adapter && !this.executeOverride) effect = 'none';
     return new AttemptFailure(err, effect, c.transient, false, c.statementPosition);
   }
 
@@ -1293,8 +1295,6 @@ export class SQLBatcher implements AsyncDisposable {
       }
       this.executeOverride = execute;
     }
-    // Nothing to send with: say so before taking any statement, not as a failed (in-doubt) batch.
-    if (!this.executeOverride && !this.adapter && !this.dryRun) this.requireAdapter();
     if (collector) this.collector = collector;
     if (metadata) this.metadata = { ...this.options.metadata, ...metadata };
     try {
