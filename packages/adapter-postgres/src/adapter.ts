@@ -96,11 +96,10 @@ export interface PostgreSQLAdapterOptions {
    */
   unnest?: boolean;
   /**
-   * An INSERT that shares its request with other statements takes COPY or the unnest form only when it
-   * has at least this many rows (default {@link DEFAULT_MIN_FAST_ROWS}); fewer stay in the request's text.
-   * A fast form leaves the request's single simple-protocol call for round trips of its own (a catalog
-   * read, its own command, a transaction around the request), which cost more than a few rows' parsing
-   * saves. An INSERT alone in its request takes a fast form whatever its size.
+   * An INSERT takes COPY or the unnest form only when it has at least this many rows (default
+   * {@link DEFAULT_MIN_FAST_ROWS}); shorter ones are sent as their text. A fast form costs round trips of
+   * its own (a catalog read before it, its own command, and, in a request with other statements, a
+   * transaction around the request), which cost more than parsing a few rows as text saves.
    */
   minFastRows?: number;
 }

@@ -285,7 +285,10 @@ describe('no adapter', () => {
     const err = await b.processStatements(statements).catch((e: unknown) => e as BatchExecutionError);
     expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: false });
     expect(err.code).not.toBe('BATCH_IN_DOUBT');
-    expect(err.cause).toMatchObject({ name: 'ConfigurationError', message: expect.stringContaining('no adapter') });
+    expect(err.cause).toMatchObject({
+      name: 'ConfigurationError',
+      message: expect.stringContaining('no adapter'),
+    });
     // nothing to send is not an error; an execute function for the call is enough
     const c = new SQLBatcher({});
     expect(await c.flush()).toBe(0);

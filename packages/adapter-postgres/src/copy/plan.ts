@@ -65,11 +65,10 @@ export function fastCandidate(statement: BatchStatement): InsertParts | undefine
 }
 
 /**
- * The candidate at `statements[i]` when its request should send it in a fast form: an INSERT alone in
- * its request always (the fast form costs no extra round trip then), one that shares its request with
- * other statements only with at least `minRows` rows — it then leaves the request's single
- * simple-protocol call for round trips of its own (catalog read, its own command, a transaction around
- * the request), which cost more than a few rows' parsing saves.
+ * The candidate at `statements[i]` when its request should send it in a fast form: only with at least
+ * `minRows` rows. A fast form costs round trips of its own (a catalog read before it, its own command,
+ * and, when the statement shares its request with others, a transaction around the request) that cost
+ * more than parsing a few rows as text saves.
  */
 export function fastCandidateAt(
   statements: readonly BatchStatement[],
@@ -79,7 +78,7 @@ export function fastCandidateAt(
   const st = statements[i];
   const ins = st === undefined ? undefined : fastCandidate(st);
   if (!ins) return undefined;
-  return statements.length === 1 || ins.rowIndices.length >= minRows ? ins : undefined;
+  return ins.rowIndices.length >= minRows ? ins : undefined;
 }
 
 /**

@@ -91,7 +91,7 @@ describe('COPY fast path', () => {
   it('falls back to INSERT when the server rejects the COPY, reporting the INSERT error', async () => {
     await db.sql('CREATE TABLE fb (id int PRIMARY KEY, t text)');
     await db.sql("INSERT INTO fb VALUES (5, 'existing')");
-    const adapter = db.adapter({ copy: true });
+    const adapter = db.adapter({ copy: true, minFastRows: 1 });
     const batcher = new SQLBatcher({
       adapter,
       transaction: 'all',
@@ -117,7 +117,7 @@ describe('COPY fast path', () => {
       CREATE RULE log_it AS ON INSERT TO ruled DO ALSO INSERT INTO ruled_log VALUES (NEW.id);
       CREATE TABLE ident (id int GENERATED ALWAYS AS IDENTITY, t text);
       CREATE TABLE conflict_t (id int PRIMARY KEY, t text)`);
-    const adapter = db.adapter({ copy: true });
+    const adapter = db.adapter({ copy: true, minFastRows: 1 });
     await new SQLBatcher({ adapter }).processStatements([
       "INSERT INTO ruled (id, t) VALUES (1, 'a'), (2, 'b')",
       "INSERT INTO conflict_t (id, t) VALUES (1, 'a') ON CONFLICT DO NOTHING",
@@ -135,7 +135,7 @@ describe('COPY fast path', () => {
       CREATE FUNCTION trig_upper() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN NEW.t := upper(NEW.t); NEW.n := NEW.id * 10; RETURN NEW; END $$;
       CREATE TRIGGER trig_bi BEFORE INSERT ON trig FOR EACH ROW EXECUTE FUNCTION trig_upper()`);
-    const adapter = db.adapter({ copy: true });
+    const adapter = db.adapter({ copy: true, minFastRows: 1 });
     await new SQLBatcher({ adapter }).processStatements([
       "INSERT INTO trig (id, t) VALUES (1, 'a')",
       "INSERT INTO trig (id, t) VALUES (2, 'b')",
@@ -149,7 +149,7 @@ describe('COPY fast path', () => {
 
   it('uses COPY data encoded ahead only while the catalog is unchanged (a rule added mid-stream wins)', async () => {
     await db.sql('CREATE TABLE ahead (id int, t text)');
-    const adapter = db.adapter({ copy: true });
+    const adapter = db.adapter({ copy: true, minFastRows: 1 });
     const stmts: string[] = [];
     for (let i = 0; i < 600; i++) stmts.push(`INSERT INTO ahead (id, t) VALUES (${i}, 'r${i}')`);
     // From here on INSERT does nothing; COPY would ignore the rule and store the rows.
@@ -182,7 +182,7 @@ describe('COPY fast path', () => {
     await expect(db.sql("SELECT '1.5'::int")).rejects.toMatchObject({ code: '22P02' });
     expect(await db.sql('SELECT n FROM rnd')).toEqual([{ n: 2 }]);
     // So the fast path never sends a non-integer number to an integer column: the row runs as INSERT.
-    const adapter = db.adapter({ copy: true });
+    const adapter = db.adapter({ copy: true, minFastRows: 1 });
     await new SQLBatcher({ adapter }).processStatements(['INSERT INTO rnd (id, n) VALUES (2, 2.5)']);
     expect(adapter.copyStats).toMatchObject({ copiedRows: 0, notEligible: 1 });
     expect(await db.sql('SELECT n FROM rnd WHERE id = 2')).toEqual([{ n: 3 }]);

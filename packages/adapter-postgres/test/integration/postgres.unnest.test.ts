@@ -48,7 +48,10 @@ async function load(
   options: Partial<SQLBatcherOptions> = {},
   adapterOptions: { unnest?: boolean; minFastRows?: number } = {},
 ): Promise<{ adapter: PostgreSQLAdapter; error: BatchExecutionError | undefined }> {
-  const adapter = db.adapter(adapterOptions);
+  // (the tests' statements are short: minFastRows 1 unless a test asks for the adapter's default)
+  const adapter = db.adapter(
+    'minFastRows' in adapterOptions ? adapterOptions : { minFastRows: 1, ...adapterOptions },
+  );
   const batcher = new SQLBatcher({ adapter, ...options });
   const error = await batcher.processStatements(statements).then(
     () => undefined,
@@ -142,7 +145,7 @@ describe('the unnest form', () => {
     await oneByOne(statements.map((s) => s.replace(b, a)));
     for (const copy of [false, true]) {
       await db.sql(`TRUNCATE ${b}`);
-      const adapter = db.adapter({ copy });
+      const adapter = db.adapter({ copy, minFastRows: 1 });
       const batcher = new SQLBatcher({ adapter });
       await batcher.processStatements(statements);
       await batcher[Symbol.asyncDispose]();
@@ -219,15 +222,27 @@ describe('the unnest form', () => {
     statements.push(`UPDATE ${b} SET t = 'last' WHERE id = 10000`);
     await oneByOne(statements.map((s) => s.replaceAll(b, a)));
     const requests: string[] = [];
-    const { adapter, error } = await load(statements, {
-      plugins: [{ name: 'spy', beforeBatch: (batch) => void requests.push(batch.sql) }],
-    });
+    const { adapter, error } = await load(
+      statements,
+      { plugins: [{ name: 'spy', beforeBatch: (batch) => void requests.push(batch.sql) }] },
+      { minFastRows: undefined },
+    );
     expect(error).toBeUndefined();
     // every request held several statements (the UPDATEs share them), so only the long INSERT went fast
     expect(requests.length).toBeLessThan(statements.length / 10);
     expect(adapter.copyStats.unnestStatements).toBe(1);
     expect(adapter.copyStats.unnestRows).toBe(500);
     expect(await rowsOf(b)).toEqual(await rowsOf(a));
+    // an INSERT of a few rows alone in its request is sent as text too (a fast form would add a
+    // catalog read before it)
+    const alone = await load(
+      [`INSERT INTO ${b} (id, t) VALUES (1, 'x'), (2, 'y')`],
+      {},
+      { minFastRows: undefined },
+    );
+    expect(alone.error).toBeUndefined();
+    expect(alone.adapter.copyStats.unnestStatements).toBe(0);
+    await db.sql(`DELETE FROM ${b} WHERE t IN ('x', 'y')`);
     // with minFastRows 1 the short ones go that way too
     await db.sql(`DELETE FROM ${b}`);
     const all = await load(statements, {}, { minFastRows: 1 });
