@@ -27,6 +27,10 @@ for (const r of results) {
   for (const row of r.rows) {
     md += `| ${row.method} | ${fmt(row.rows)} | ${fmt(row.seconds, 2)} | ${fmt(row.rows / row.seconds)} | ${fmt(row.requests)} | ${row.fillRatio === undefined ? '' : `${(row.fillRatio * 100).toFixed(1)}%`} | ${fmt(row.peakRssMb)} | ${row.note ?? ''} |\n`;
   }
+  if (r.ratios?.length) {
+    md += '\n| ratio | value | note |\n|---|---:|---|\n';
+    for (const x of r.ratios) md += `| ${x.what} | ${fmt(x.value, 2)}× | ${x.note ?? ''} |\n`;
+  }
 }
 md += '\n![rows per second by method](chart.svg)\n';
 writeFileSync(join(root, 'bench', 'results.md'), md);

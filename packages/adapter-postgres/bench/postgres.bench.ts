@@ -236,7 +236,15 @@ const NODE_FLAGS: Record<string, string[]> = { 'batcher-copy-s32': ['--max-semi-
 
 /** Scenarios run once (the others run in {@link ROUNDS} rounds). */
 const SLOW = new Set(['one-by-one', 'joined']);
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1)) throw new Error('BENCH_ROUNDS must be an integer >= 1');
+
+/** The median of `xs` (the mean of the middle two for an even count). */
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
 
 async function child(name: string): Promise<void> {
   const client = new pg.Client({ connectionString: PG_URL });
@@ -282,7 +290,8 @@ async function main(): Promise<void> {
   const results = new Map<string, Result>();
   for (const name of SCENARIOS) {
     const all = [...runs.get(name)!].sort((a, b) => a.fullSeconds - b.fullSeconds);
-    results.set(name, all[(all.length - 1) >> 1]!);
+    // (the run shown: the middle one; for an even count the slower of the two middle ones)
+    results.set(name, all[all.length >> 1]!);
   }
   const spread = (name: string): string =>
     runs.get(name)!.length > 1
@@ -306,22 +315,31 @@ async function main(): Promise<void> {
   }));
   console.log(`\n${fmt(ROWS)} seed-shaped statements into PostgreSQL (${new URL(PG_URL).host})\n`);
   console.table(rowsTable);
-  const t = (k: string) => results.get(k)!.fullSeconds;
-  const ratios = [
-    ['batcher vs one-by-one (speed-up, target ≥ 100×)', t('one-by-one') / t('batcher')],
-    ['batcher vs hand-written COPY (time ratio, target ≤ 3×)', t('batcher') / t('copy')],
-    ['batcher copy: true vs hand-written COPY (time ratio, target ≤ 1.5×)', t('batcher-copy') / t('copy')],
+  // A ratio is taken within each round (both sides measured minutes apart at most) and its median over
+  // the rounds reported; a baseline run once is used in every round.
+  const ratio = (num: string, den: string): number => {
+    const a = runs.get(num)!.map((r) => r.fullSeconds);
+    const b = runs.get(den)!.map((r) => r.fullSeconds);
+    const n = Math.max(a.length, b.length);
+    return median(
+      Array.from({ length: n }, (_, i) => a[Math.min(i, a.length - 1)]! / b[Math.min(i, b.length - 1)]!),
+    );
+  };
+  const ratios: [string, number][] = [
+    ['batcher vs one-by-one (speed-up, target ≥ 100×)', ratio('one-by-one', 'batcher')],
+    ['batcher vs hand-written COPY (time ratio, target ≤ 3×)', ratio('batcher', 'copy')],
+    ['batcher copy: true vs hand-written COPY (time ratio, target ≤ 1.5×)', ratio('batcher-copy', 'copy')],
     [
       'batcher copy: true, --max-semi-space-size=32 vs hand-written COPY (time ratio)',
-      t('batcher-copy-s32') / t('copy'),
+      ratio('batcher-copy-s32', 'copy'),
     ],
-    ['defaults vs unnest: false (speed-up of the unnest form)', t('batcher-text') / t('batcher')],
-    ['concurrency: 2 vs 1 (speed-up)', t('batcher') / t('batcher-c2')],
+    ['defaults vs unnest: false (speed-up of the unnest form)', ratio('batcher-text', 'batcher')],
+    ['concurrency: 2 vs 1 (speed-up)', ratio('batcher', 'batcher-c2')],
     [
       'batcher copy: true, concurrency: 2 vs hand-written COPY (time ratio)',
-      t('batcher-copy-c2') / t('copy'),
+      ratio('batcher-copy-c2', 'copy'),
     ],
-  ] as const;
+  ];
   console.table(ratios.map(([what, v]) => ({ ratio: what, value: `${fmt(v, 2)}×` })));
   const chartLabels: Record<string, string> = {
     'one-by-one': 'one-by-one',
@@ -335,6 +353,11 @@ async function main(): Promise<void> {
     copy: 'hand-written COPY',
   };
   const file = writeBenchResult('postgres', {
+    ratios: ratios.map(([what, value]) => ({
+      what,
+      value,
+      note: ROUNDS > 1 ? `median over ${ROUNDS} rounds of the ratio within each round` : 'one round',
+    })),
     title: `adapter-postgres: ${fmt(ROWS)} seed-shaped statements into PostgreSQL (rows/s; ratios in the same run)`,
     chart: Object.values(chartLabels),
     rows: [...results.entries()].map(([key, r]) => ({

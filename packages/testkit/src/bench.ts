@@ -23,6 +23,8 @@ export interface BenchResult {
   rows: BenchRow[];
   /** Methods to show in the rows/s chart (default: all). */
   chart?: string[];
+  /** Ratios between methods measured in the same run (shown under the rows). */
+  ratios?: { what: string; value: number; note?: string }[];
 }
 
 /** The machine a result was measured on. */
