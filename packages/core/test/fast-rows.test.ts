@@ -223,3 +223,44 @@ describe('single-row fast path (BatchBuilder.tryAppendRow)', () => {
     expect(batch?.units[1]).toEqual({ index: 1, lexed: lexStatement(next, 'postgres'), from: 0, to: 1 });
   });
 });
+
+describe('merged rows as UTF-8 (InsertParts.rowsUtf8)', () => {
+  it('hands an adapter exactly the UTF-8 of the merged rows, or nothing', () => {
+    const b = new BatchBuilder({
+      ceiling: 1 << 24,
+      maxBytes: 1 << 24,
+      multiStatement: true,
+      batchMode: true,
+      mergeInserts: true,
+      mergeScope: 'table',
+      maxRowsPerInsert: Number.POSITIVE_INFINITY,
+      delimiter: ';',
+      columnAware: undefined,
+      dialect: dialectRules('postgres'),
+    });
+    const rows: Record<string, string[]> = { t: [], u: [] };
+    let i = 0;
+    // two INSERTs being built at once (mergeScope 'table'), each far past the rows kept as strings
+    for (let k = 0; k < 2000; k++) {
+      for (const table of ['t', 'u']) {
+        const row = `(${k}, '${table} é😀 ${k}')`;
+        rows[table]!.push(row);
+        const sql = `INSERT INTO ${table} (a, b) VALUES ${row}`;
+        if (!b.tryAppendRow(i, sql)) b.add(i, lexStatement(sql, dialectRules('postgres')));
+        i++;
+      }
+    }
+    // and a short one, whose rows are never written to a buffer
+    b.add(i, lexStatement("INSERT INTO v (a) VALUES (1), ('x')", dialectRules('postgres')));
+    b.flush();
+    const statements = b.takeReady().flatMap((batch) => batch.statements);
+    const byTable = new Map(statements.map((st) => [st.insert?.table, st.insert]));
+    for (const table of ['t', 'u']) {
+      const ins = byTable.get(table)!;
+      expect(ins.rows).toEqual(rows[table]);
+      expect(ins.rowsUtf8).toBeDefined();
+      expect(Buffer.from(ins.rowsUtf8!).toString('utf8')).toBe(rows[table]!.join(','));
+    }
+    expect(byTable.get('v')!.rowsUtf8).toBeUndefined();
+  });
+});
