@@ -282,7 +282,7 @@ describe('no adapter', () => {
   it('fails the first batch as not applied (not in doubt), naming the missing adapter', async () => {
     const b = new SQLBatcher({ maxBytes: 60 });
     const statements = Array.from({ length: 10 }, (_, i) => `INSERT INTO t (a) VALUES (${i})`);
-    const err = await b.processStatements(statements).catch((e: unknown) => e as BatchExecutionError);
+    const err = (await b.processStatements(statements).catch((e: unknown) => e)) as BatchExecutionError;
     expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: false });
     expect(err.code).not.toBe('BATCH_IN_DOUBT');
     expect(err.cause).toMatchObject({

@@ -237,6 +237,7 @@ describe('merged rows as UTF-8 (InsertParts.rowsUtf8)', () => {
       delimiter: ';',
       columnAware: undefined,
       dialect: dialectRules('postgres'),
+      keepUnits: false,
     });
     const rows: Record<string, string[]> = { t: [], u: [] };
     let i = 0;
