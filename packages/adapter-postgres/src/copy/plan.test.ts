@@ -182,4 +182,12 @@ describe('buildCopy from the statement text (InsertParts.rowsAt)', () => {
       '1\ta\\\\b\t2024-01-02\n2\tx\\ty\t2024-01-03\n3\té😀\t2024-01-04\n',
     );
   });
+
+  it('leaves to INSERT a statement whose COPY data would pass the wire limit', () => {
+    const rows = ["('a\\b')", "('c')"];
+    const ins = { table: 't', columns: ['c0'], rows, rowIndices: [0, 1], tail: '' };
+    // (a\\b\nc\n: 7 bytes)
+    expect(buildCopy(ins, catalogOf(['text']), undefined, 7)).toBeDefined();
+    expect(buildCopy(ins, catalogOf(['text']), undefined, 6)).toBeUndefined();
+  });
 });

@@ -184,14 +184,25 @@ function parseHead(bytes: Uint8Array): ReturnType<typeof parseRowValuesAt> {
 }
 
 /**
+ * The most bytes a fast form may put on the wire for one statement (COPY data, or the unnest form's
+ * parameters); past it the statement is sent as its text. Escaping can double a statement's bytes, and
+ * with a `maxQuerySize` near PostgreSQL's 1 GB message limit (or V8's ~512 M-character strings, which the
+ * unnest parameters are) the fast form could fail where the text would not. The default 64 MiB ceiling
+ * stays far below it.
+ */
+export const MAX_WIRE_BYTES = 256 * 1024 * 1024;
+
+/**
  * Build the COPY for `ins` given its table's catalog rows, or undefined when COPY would not give
  * exactly what the INSERT gives (see the README's "COPY fast path" section). `sql` is the statement's
- * text: with `ins.rowsAt` the rows are read from it in one pass.
+ * text: with `ins.rowsAt` the rows are read from it in one pass. Undefined too when the data would exceed
+ * `maxWireBytes` (see {@link MAX_WIRE_BYTES}).
  */
 export function buildCopy(
   ins: InsertParts,
   catalog: readonly CatalogRow[],
   sql?: string,
+  maxWireBytes = MAX_WIRE_BYTES,
 ): CopyCommand | undefined {
   if (ins.tail.trim() !== '') return undefined;
   const rowsIn = rowsSource(ins, sql);
@@ -215,7 +226,7 @@ export function buildCopy(
     return true;
   };
   const data = copyFromRowsText(rowsIn.bytes, ins, kinds, slowRow);
-  if (!data) return undefined;
+  if (!data || data.length > maxWireBytes) return undefined;
   return {
     target: `${quoteIdentifier(first.nspname)}.${quoteIdentifier(first.relname)}`,
     columns: cols.map((c) => quoteIdentifier(c.attname)),

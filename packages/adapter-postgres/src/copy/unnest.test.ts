@@ -260,6 +260,11 @@ describe('buildUnnest', () => {
       ),
     ).toBeUndefined();
     expect(buildUnnest(ins(['(1.5)']), one('integer'))).toBeUndefined();
+    // parameters past the wire limit (escaping can double a statement's bytes): sent as text
+    const big = ins(['(\'""""\')', "('ab')"]);
+    // ({"\"\"\"\"","ab"}: 17 bytes)
+    expect(buildUnnest(big, one('text'), undefined, 17)).toBeDefined();
+    expect(buildUnnest(big, one('text'), undefined, 16)).toBeUndefined();
     expect(buildUnnest(ins(['(TRUE)']), one('text'))).toBeUndefined();
   });
 

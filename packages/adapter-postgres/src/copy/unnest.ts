@@ -8,6 +8,7 @@ import {
   type CatalogRow,
   columnKind,
   isWs,
+  MAX_WIRE_BYTES,
   OTHER_COLUMN,
   resolveTarget,
   rowsSource,
@@ -71,12 +72,14 @@ function decode(b: Uint8Array, len: number): string {
  * exactly what the INSERT gives: a column type {@link arrayTypeOf} refuses, a value that is neither a
  * literal the column takes as text (see `literalFitsBaseType`, the rules COPY uses) nor an expression
  * repeated identically in every row (see `parseRowValuesAt`), or no column with literals at all.
- * `sql` is the statement's text: with `ins.rowsAt` the rows are read from it in one pass.
+ * `sql` is the statement's text: with `ins.rowsAt` the rows are read from it in one pass. Undefined too
+ * when the parameters would exceed `maxWireBytes` (see `MAX_WIRE_BYTES`).
  */
 export function buildUnnest(
   ins: InsertParts,
   catalog: readonly CatalogRow[],
   sql?: string,
+  maxWireBytes = MAX_WIRE_BYTES,
 ): UnnestCommand | undefined {
   if (ins.rowIndices.length === 0) return undefined;
   // `ON CONFLICT …` and `RETURNING …` read the same after a SELECT as after VALUES (they can name only
@@ -173,6 +176,9 @@ export function buildUnnest(
     for (let k = 0; k < width; k++) if (arrays[k] !== undefined) sinks[k]!.ensure(2 * (n - at) + 16);
   }
   if (at !== n || overflowed(sinks)) return release(sinks);
+  let wire = 0;
+  for (let k = 0; k < width; k++) if (arrays[k] !== undefined) wire += sinks[k]!.pos;
+  if (wire > maxWireBytes) return release(sinks);
 
   const values: string[] = [];
   for (let k = 0; k < width; k++) {
