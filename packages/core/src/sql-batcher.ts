@@ -621,6 +621,16 @@ export class SQLBatcher implements AsyncDisposable {
       throw err;
     }
     if (lexed.kind === 'empty') return false;
+    const unsupported =
+      lexed.unsupported ??
+      (lexed.multiple && /standard_conforming_strings/i.test(sql)
+        ? splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined })
+            .map((part) => lexStatement(part, this.rules).unsupported)
+            .find((u) => u !== undefined)
+        : undefined);
+    if (unsupported !== undefined) {
+      throw new InvalidStatementError(unsupported, index, sql, 'UNSUPPORTED_SETTING');
+    }
     if (
       this.transaction !== 'none' &&
       (lexed.kind === 'transaction' ||

@@ -193,6 +193,39 @@ describe('lexStatement: INSERT structure', () => {
   });
 });
 
+describe('lexStatement: standard_conforming_strings (PostgreSQL)', () => {
+  it('a statement that sets it goes alone; turning it off is refused', () => {
+    const cases: [string, 'alone' | 'refused' | 'plain'][] = [
+      ['SET standard_conforming_strings = on', 'alone'],
+      ["SET standard_conforming_strings TO 'on'", 'alone'],
+      ['set local standard_conforming_strings = t', 'alone'],
+      ['SET SESSION standard_conforming_strings = yes', 'alone'],
+      ['SET standard_conforming_strings TO DEFAULT', 'alone'],
+      ['RESET standard_conforming_strings', 'alone'],
+      ['RESET ALL', 'alone'],
+      ['DISCARD ALL', 'alone'],
+      ['DISCARD PLANS', 'plain'],
+      ["SELECT pg_catalog.set_config('standard_conforming_strings', 'on', false)", 'alone'],
+      ['SET standard_conforming_strings = off', 'refused'],
+      ["SET standard_conforming_strings TO 'off'", 'refused'],
+      ['set session standard_conforming_strings=false', 'refused'],
+      ['SET standard_conforming_strings = of', 'refused'],
+      ['SET standard_conforming_strings = 0', 'refused'],
+      ["SELECT set_config('standard_conforming_strings', 'off', false)", 'refused'],
+      ["SELECT current_setting('standard_conforming_strings')", 'plain'],
+      ['SET search_path = public', 'plain'],
+    ];
+    for (const [sql, expected] of cases) {
+      const lexed = lexStatement(sql);
+      const got = lexed.unsupported ? 'refused' : lexed.standalone ? 'alone' : 'plain';
+      expect(got, sql).toBe(expected);
+      if (expected === 'refused') expect(lexed.standalone, sql).toBe(true);
+    }
+    // (other dialects have no such setting)
+    expect(lexStatement('SET standard_conforming_strings = off', 'mysql').unsupported).toBeUndefined();
+  });
+});
+
 describe('lexStatement: identifier normalisation per dialect', () => {
   const u = (t: string, cols = '(a)') => `INSERT INTO ${t} ${cols} VALUES (1)`;
 

@@ -62,9 +62,13 @@ export interface LexedStatement {
   readonly insert: LexedInsert | undefined;
   /**
    * Must be sent in a request of its own: PostgreSQL runs a multi-statement request as one implicit
-   * transaction block, which CREATE/DROP DATABASE, VACUUM, … CONCURRENTLY and the like refuse.
+   * transaction block, which CREATE/DROP DATABASE, VACUUM, … CONCURRENTLY and the like refuse; and it
+   * reads a whole request before running any of it, so a statement that changes how `'…'` strings are
+   * read (`SET standard_conforming_strings`) must not share a request with the statements after it.
    */
   readonly standalone?: boolean;
+  /** Why the batcher cannot take this statement (it would misread the statements after it). */
+  readonly unsupported?: string;
 }
 
 /** Raised by {@link lexStatement} for text it cannot scan (unterminated quote or comment). */
@@ -117,7 +121,8 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
   if (word === 'BEGIN' && r.scriptBlocks && isScriptBlock(sql, start + 5, r)) {
     return { kind: 'other', text, multiple, ascii, insert: undefined };
   }
-  const standalone = r.name === 'postgres' && isStandalone(word, text);
+  const scs = r.name === 'postgres' ? conformingStrings(word, text) : undefined;
+  const standalone = r.name === 'postgres' && (scs !== undefined || isStandalone(word, text));
   return {
     kind: classify(word),
     text,
@@ -125,7 +130,40 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
     ascii,
     insert: undefined,
     ...(standalone ? { standalone } : {}),
+    ...(scs === 'off' ? { unsupported: SCS_OFF_MESSAGE } : {}),
   };
+}
+
+const SCS_OFF_MESSAGE =
+  "standard_conforming_strings = off is not supported: the batcher reads '…' strings the standard way " +
+  "(a backslash is an ordinary character), as PostgreSQL does by default; write E'…' strings for backslash escapes";
+
+/** `SET [SESSION | LOCAL] standard_conforming_strings { = | TO } value`, `RESET …`, `set_config('…', value, …)`. */
+const SCS_SET =
+  /^SET\s+(?:SESSION\s+|LOCAL\s+)?"?standard_conforming_strings"?\s*(?:=|\s+TO\s+|\s+TO$)\s*(.*)$/is;
+const SCS_RESET = /^RESET\s+(?:ALL|"?standard_conforming_strings"?)\s*$/i;
+const SCS_CONFIG =
+  /^SELECT\s+(?:"?pg_catalog"?\s*\.\s*)?"?set_config"?\s*\(\s*'standard_conforming_strings'\s*,\s*(.*)$/is;
+/** A boolean setting's "true" spellings, as PostgreSQL reads them (unique prefixes included). */
+const ON = /^(?:on|t|tr|tru|true|y|ye|yes|1)$/i;
+
+/**
+ * Whether `text` (a PostgreSQL statement starting with `word`) changes `standard_conforming_strings`:
+ * `'off'` when it turns it off (or to anything not known to be on), `'on'` for on, a reset or the default.
+ */
+function conformingStrings(word: string, text: string): 'on' | 'off' | undefined {
+  if (word !== 'SET' && word !== 'RESET' && word !== 'SELECT' && word !== 'DISCARD') return undefined;
+  if (SCS_RESET.test(text) || /^DISCARD\s+ALL\s*$/i.test(text)) return 'on';
+  if (word === 'DISCARD' || !/standard_conforming_strings/i.test(text)) return undefined;
+  const m = SCS_SET.exec(text) ?? SCS_CONFIG.exec(text);
+  if (!m) return word === 'SELECT' ? undefined : 'off';
+  const value = (m[1] ?? '').trim();
+  // `= DEFAULT`, `TO DEFAULT`: the server's default (on since PostgreSQL 9.1)
+  if (/^default$/i.test(value)) return 'on';
+  const lit = /^'([^']*)'|^"([^"]*)"|^([A-Za-z0-9_]+)/.exec(value);
+  const v = lit ? (lit[1] ?? lit[2] ?? lit[3] ?? '').trim() : '';
+  // (anything else is off, or a value the server would refuse: either way not taken)
+  return ON.test(v) ? 'on' : 'off';
 }
 
 const NO_TX_BLOCK =
