@@ -8,7 +8,7 @@ import type { UnnestCommand } from './unnest.js';
 export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relkind, c.relhasrules,
   a.attname, format_type(a.atttypid, a.atttypmod) AS type,
   a.attidentity::text AS identity, a.attgenerated::text AS generated,
-  current_setting('standard_conforming_strings') AS scs,
+  current_setting('standard_conforming_strings') AS scs, current_setting('search_path') AS searchpath,
   t.typtype::text AS typtype, t.typdelim::text AS typdelim, an.nspname AS arrayschema, at.typname AS arraytype
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -29,6 +29,8 @@ export interface CatalogRow {
   identity: string;
   generated: string;
   scs: string;
+  /** The session's `search_path` (whether a function name written without a schema means the built-in). */
+  searchpath?: string;
   /** `pg_type.typtype` of the column's type (`b` base, `d` domain, `e` enum, …). */
   typtype?: string;
   /** `pg_type.typdelim`: the element separator of the type's array literals (`;` for `box`). */

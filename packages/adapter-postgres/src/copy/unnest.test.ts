@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { baseType, literalFitsBaseType } from './compat.js';
 import { parseRowValuesAt } from './literal.js';
 import type { CatalogRow } from './plan.js';
-import { arrayTypeOf, buildUnnest } from './unnest.js';
+import { arrayTypeOf, buildUnnest, builtinsFirst } from './unnest.js';
 
 const ARRAYS: Record<string, string> = {
   integer: '_int4',
@@ -28,6 +28,7 @@ const catalogOf = (types: string[], extra: Partial<CatalogRow> = {}): CatalogRow
     identity: '',
     generated: '',
     scs: 'on',
+    searchpath: '"$user", public',
     typtype: 'b',
     typdelim: ',',
     arrayschema: 'pg_catalog',
@@ -260,6 +261,20 @@ describe('buildUnnest', () => {
       ),
     ).toBeUndefined();
     expect(buildUnnest(ins(['(1.5)']), one('integer'))).toBeUndefined();
+    // `now()` is the built-in only while pg_catalog is searched first
+    const withNow = { ...ins(["('x', now())"]), columns: ['c0', 'c1'] };
+    expect(buildUnnest(withNow, catalogOf(['text', 'timestamptz']))).toBeDefined();
+    expect(
+      buildUnnest(withNow, catalogOf(['text', 'timestamptz'], { searchpath: 'app, pg_catalog' })),
+    ).toBeUndefined();
+    expect(
+      buildUnnest(withNow, catalogOf(['text', 'timestamptz'], { searchpath: 'pg_catalog, app' })),
+    ).toBeDefined();
+    // (a keyword is syntax, not a function a schema can shadow)
+    const withKeyword = { ...ins(["('x', CURRENT_TIMESTAMP)"]), columns: ['c0', 'c1'] };
+    expect(
+      buildUnnest(withKeyword, catalogOf(['text', 'timestamptz'], { searchpath: 'app, pg_catalog' })),
+    ).toBeDefined();
     // parameters past the wire limit (escaping can double a statement's bytes): sent as text
     const big = ins(['(\'""""\')', "('ab')"]);
     // ({"\"\"\"\"","ab"}: 17 bytes)
@@ -323,5 +338,21 @@ describe('buildUnnest', () => {
     expect(arrayTypeOf({ ...col!, type: 'interval day to second' })).toBeUndefined();
     expect(arrayTypeOf({ ...col!, typtype: 'd' })).toBeUndefined();
     expect(arrayTypeOf({ ...col!, type: 'box', typdelim: ';', arraytype: '_box' })).toBeUndefined();
+  });
+});
+
+describe('builtinsFirst', () => {
+  it('is true only when pg_catalog is searched before any schema of the path', () => {
+    expect(builtinsFirst('"$user", public')).toBe(true);
+    expect(builtinsFirst('')).toBe(true);
+    expect(builtinsFirst('pg_catalog, public')).toBe(true);
+    expect(builtinsFirst('PG_CATALOG, public')).toBe(true);
+    expect(builtinsFirst('pg_temp, pg_catalog, app')).toBe(true);
+    expect(builtinsFirst('app, pg_catalog')).toBe(false);
+    expect(builtinsFirst('"$user", public, pg_catalog')).toBe(false);
+    // (a quoted name is exact: "PG_CATALOG" is another schema, not named pg_catalog)
+    expect(builtinsFirst('"PG_CATALOG", app')).toBe(true);
+    expect(builtinsFirst('"pg_catalog", app')).toBe(true);
+    expect(builtinsFirst(undefined)).toBe(false);
   });
 });

@@ -68,6 +68,25 @@ function decode(b: Uint8Array, len: number): string {
 }
 
 /**
+ * Whether an unqualified function name resolves to pg_catalog first under `searchPath` (a
+ * `search_path` value): when pg_catalog is not named, PostgreSQL searches it before the path; when it is,
+ * only where it is named. Unknown (undefined): no.
+ */
+export function builtinsFirst(searchPath: string | undefined): boolean {
+  if (searchPath === undefined) return false;
+  const names = searchPath
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '')
+    .map((n) =>
+      n.startsWith('"') && n.endsWith('"') ? n.slice(1, -1).replaceAll('""', '"') : n.toLowerCase(),
+    );
+  const at = names.indexOf('pg_catalog');
+  // (pg_temp is never searched for functions)
+  return at < 0 || names.slice(0, at).every((n) => n === 'pg_temp' || n.startsWith('pg_temp_'));
+}
+
+/**
  * Build the `unnest` form of `ins` from its table's catalog rows, or undefined when it would not give
  * exactly what the INSERT gives: a column type {@link arrayTypeOf} refuses, a value that is neither a
  * literal the column takes as text (see `literalFitsBaseType`, the rules COPY uses) nor an expression
@@ -118,6 +137,9 @@ export function buildUnnest(
   }
   const params = arrays.filter((a) => a !== undefined).length;
   if (params === 0) return undefined;
+  // `now()` is the built-in only while pg_catalog is searched first: a search path that names it after
+  // another schema lets a function of that schema answer (a set-returning one would multiply rows here).
+  if (exprText.some((e) => e?.includes('(')) && !builtinsFirst(first.searchpath)) return undefined;
 
   const src = rowsIn.bytes;
   const n = src.length - 1;

@@ -251,6 +251,25 @@ describe('the unnest form', () => {
     expect(await rowsOf(b)).toEqual(await rowsOf(a));
   });
 
+  it('a function of your own named like a built-in (pg_catalog later in the search path) is not taken', async () => {
+    const [a, b] = await pair('id int, ts timestamptz');
+    await db.sql(`CREATE FUNCTION ${db.schema}.now() RETURNS SETOF timestamptz LANGUAGE sql
+      AS $$ VALUES ('2000-01-01'::timestamptz), ('2001-01-01') $$`);
+    const path = `SET search_path TO ${db.schema}, pg_catalog`;
+    const insert = (t: string) => `INSERT INTO ${t} (id, ts) VALUES (1, now()), (2, now())`;
+    // one by one: a set-returning function in a multi-row VALUES is refused
+    await db.sql(path);
+    const alone = await db.sql(insert(a)).catch((e: { code?: string }) => e);
+    await db.sql(`SET search_path TO ${db.schema}`);
+    expect(alone).toMatchObject({ code: '0A000' });
+    const { adapter, error } = await load([path, insert(b)], {}, { minFastRows: 1 });
+    await db.sql(`SET search_path TO ${db.schema}`); // (PGlite: one session for all)
+    expect(adapter.copyStats.unnestStatements).toBe(0);
+    expect(error?.cause).toMatchObject({ code: '0A000' });
+    expect(await rowsOf(b)).toEqual(await rowsOf(a));
+    expect(await rowsOf(b)).toEqual([]);
+  });
+
   it('fails as the INSERT text fails: same SQLSTATE and message, earlier batches kept', async () => {
     const results: { code?: string; message: string; kept: number; indices: readonly number[] }[] = [];
     for (const unnest of [true, false]) {
