@@ -224,6 +224,8 @@ export class PostgreSQLAdapter implements Adapter {
   private readonly connectRetryDelayMs: number;
   private closed = false;
   private savepointSeq = 0;
+  /** Sessions handed out and not released yet (ended by {@link close}). */
+  private readonly sessions = new Set<PostgreSQLSession>();
 
   constructor(options: PostgreSQLAdapterOptions | PgPoolLike | PgClientLike | PGliteLike = {}) {
     const opts: PostgreSQLAdapterOptions = isPGlite(options)
@@ -476,8 +478,15 @@ export class PostgreSQLAdapter implements Adapter {
   /** A session pinned to one connection, for transactions and savepoints. Release it when done. */
   session = async (): Promise<AdapterSession> => {
     const conn = await this.acquire();
-    return new PostgreSQLSession(conn, this);
+    const s = new PostgreSQLSession(conn, this);
+    this.sessions.add(s);
+    return s;
   };
+
+  /** @internal A session gave its connection back. */
+  sessionReleased(s: PostgreSQLSession): void {
+    this.sessions.delete(s);
+  }
 
   /** Classify an error of `execute` or a session call for the batcher's retry policy. */
   classifyError = (error: unknown): ErrorClassification => classifyPostgresError(error);
@@ -488,10 +497,16 @@ export class PostgreSQLAdapter implements Adapter {
     return this.context(inTransaction);
   }
 
-  /** Close the pool (or the embedded database) the adapter created. Later calls reject with `ClosedError`. */
+  /**
+   * Close the pool (or the embedded database) the adapter created. Sessions still held (a batcher that
+   * pinned one after `SET …` and was not disposed, say) end first: their connections are closed, so a
+   * transaction still open in one is rolled back by the server, and a pool (yours too) is not left
+   * waiting for them. Later calls reject with `ClosedError`.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const s of [...this.sessions]) await s.end();
     const source = await this.source.catch(() => undefined);
     await source?.close();
   }
@@ -586,6 +601,20 @@ export class PostgreSQLSession implements AdapterSession {
     await this.run(`RELEASE SAVEPOINT ${quoteIdentifier(name)}`);
   }
 
+  /**
+   * @internal For the adapter's `close()`: roll back a transaction still open (a shared `pg.Client` or
+   * PGlite session cannot be thrown away), then give the connection back to be destroyed (its session
+   * state must not reach a pool). Never throws.
+   */
+  async end(): Promise<void> {
+    if (this.released) return;
+    if (this.inTransaction && !this.brokenConn) {
+      await this.run('ROLLBACK').catch(() => undefined);
+      this.inTransaction = false;
+    }
+    await this.release(true).catch(() => undefined);
+  }
+
   /** Give the connection back (rolled back first if a transaction is still open); `broken` destroys it. */
   async release(broken = false): Promise<void> {
     if (this.released) return;
@@ -600,6 +629,7 @@ export class PostgreSQLSession implements AdapterSession {
     }
     this.released = true;
     this.catalogChangeDone();
+    this.adapter.sessionReleased(this);
     await this.conn.release(destroy);
   }
 }

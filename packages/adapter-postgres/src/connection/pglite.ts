@@ -59,7 +59,10 @@ export class PGliteConnection implements Connection {
     return r.affectedRows ?? r.rowCount ?? 0;
   }
 
-  async release(): Promise<void> {
+  async release(broken = false): Promise<void> {
+    // PGlite has one session that cannot be thrown away: end whatever transaction the user of this
+    // connection may have left open, so the next one does not run inside it.
+    if (broken) await this.db.exec('ROLLBACK').catch(() => undefined);
     this.unlock();
   }
 }

@@ -210,6 +210,51 @@ describe('sessions', () => {
   });
 });
 
+describe('close() with sessions still held', () => {
+  it('ends them: a batcher left holding its transaction does not keep close() waiting, and nothing of it is committed', async () => {
+    await db.sql('CREATE TABLE held (id int)');
+    const adapter = db.adapter();
+    const batcher = new SQLBatcher({ adapter, transaction: 'all' });
+    // (the transaction is open after flush and stays open: the batcher is never committed or disposed)
+    await batcher.addStatement('INSERT INTO held (id) VALUES (1)');
+    await batcher.flush();
+    const closed = await Promise.race([
+      adapter.close().then(() => 'closed'),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000)),
+    ]);
+    expect(closed).toBe('closed');
+    expect(await db.sql('SELECT id FROM held')).toEqual([]);
+    await expect(batcher.commit()).rejects.toBeDefined();
+    // (the database is usable afterwards: on PGlite the one session was rolled back, not left in it)
+    await db.sql('INSERT INTO held (id) VALUES (2)');
+    expect(await db.sql('SELECT id FROM held')).toEqual([{ id: 2 }]);
+  });
+});
+
+describe('close() of a pool the adapter made', () => {
+  if (usingPglite) {
+    console.info(
+      '[adapter-postgres tests] close()-of-its-own-pool test skipped: it needs a server (set PG_URL)',
+    );
+  }
+  it.runIf(!usingPglite)('does not wait for ever on a session a batcher still holds', async () => {
+    await db.sql('CREATE TABLE held_own (id int)');
+    const adapter = new PostgreSQLAdapter({ connectionString: PG_URL });
+    const batcher = new SQLBatcher({ adapter });
+    // (a SET pins a session, which the batcher keeps for later calls until it is disposed)
+    await batcher.processStatements([
+      "SET application_name = 'held'",
+      `INSERT INTO ${db.schema}.held_own (id) VALUES (1)`,
+    ]);
+    const closed = await Promise.race([
+      adapter.close().then(() => 'closed'),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting'), 10_000)),
+    ]);
+    expect(closed).toBe('closed');
+    expect(await db.sql('SELECT id FROM held_own')).toEqual([{ id: 1 }]);
+  });
+});
+
 describe('cancellation', () => {
   if (usingPglite) {
     console.info(
