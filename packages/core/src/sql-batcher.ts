@@ -647,15 +647,8 @@ export class SQLBatcher implements AsyncDisposable {
       );
     }
     // SET / BEGIN … change the connection they run on: from here on every request shares one session.
-    if (
-      this.transaction !== 'all' &&
-      (lexed.kind === 'session' ||
-        lexed.kind === 'transaction' ||
-        // pg_dump: SELECT pg_catalog.set_config('search_path', '', false)
-        (lexed.kind === 'select' && /\bset_config\s*\(/i.test(lexed.text)))
-    ) {
+    if (this.transaction !== 'all' && !this.pinned && changesSession(lexed, sql, this.rules))
       this.pinned = true;
-    }
     this.builder.add(index, lexed);
     return true;
   }
@@ -1437,4 +1430,27 @@ function addNotSent(err: unknown, indices: readonly number[]): void {
   if (indices.length === 0 || err === null || typeof err !== 'object') return;
   const e = err as { notSentIndices?: number[] };
   e.notSentIndices = [...new Set([...(e.notSentIndices ?? []), ...indices])].sort((a, b) => a - b);
+}
+
+/**
+ * Whether a statement may leave state on its connection that later statements depend on, so that from
+ * then on every request must run on that one connection: SET / RESET / USE, transaction control,
+ * `set_config` (pg_dump's `SELECT pg_catalog.set_config('search_path', '', false)`, or inside a DO
+ * block), a DO block at all (it can do any of these), temporary objects, prepared statements, LISTEN,
+ * cursors; and a string holding several statements when any of them does.
+ */
+function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules): boolean {
+  if (lexed.kind === 'session' || lexed.kind === 'transaction') return true;
+  // (an INSERT … VALUES, however long, is not read again: the common case)
+  if (lexed.insert !== undefined && !lexed.multiple) return false;
+  const text = lexed.text;
+  if (/\bset_config\s*\(/i.test(text)) return true;
+  if (/^(?:DO|PREPARE|LISTEN|DECLARE|DISCARD)\b/i.test(text)) return true;
+  if (/^CREATE\s+(?:OR\s+REPLACE\s+)?(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\b/i.test(text)) return true;
+  if (lexed.multiple) {
+    return splitStatements(sql, { dialect: rules, onMetaCommand: () => undefined })
+      .slice(1)
+      .some((part) => changesSession(lexStatement(part, rules), part, rules));
+  }
+  return false;
 }

@@ -122,9 +122,16 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
     return { kind: 'other', text, multiple, ascii, insert: undefined };
   }
   const scs = r.name === 'postgres' ? conformingStrings(word, text) : undefined;
-  const standalone = r.name === 'postgres' && (scs !== undefined || isStandalone(word, text));
+  const kind = classify(word);
+  const standalone =
+    // Transaction control ends or starts a transaction: in a request with other statements it would
+    // take them into its transaction (BEGIN; a later ROLLBACK then undoes them) or commit part of a
+    // request the batcher treats as all-or-nothing (COMMIT).
+    kind === 'transaction' ||
+    (r.name === 'postgres' &&
+      (scs !== undefined || isStandalone(word, text) || transactionScoped(word, text)));
   return {
-    kind: classify(word),
+    kind,
     text,
     multiple,
     ascii,
@@ -132,6 +139,18 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
     ...(standalone ? { standalone } : {}),
     ...(scs === 'off' ? { unsupported: SCS_OFF_MESSAGE } : {}),
   };
+}
+
+/**
+ * PostgreSQL statements whose effect depends on the transaction they run in: `SET LOCAL`,
+ * `set_config(…, true)` (outside a transaction block they do nothing — but a multi-statement request is
+ * one implicit block, where they would apply to the rest of it), `SET TRANSACTION` and
+ * `SET SESSION CHARACTERISTICS` (refused after another query of the same block), `PREPARE TRANSACTION`.
+ */
+function transactionScoped(word: string, text: string): boolean {
+  if (word === 'SET') return /^SET\s+(?:LOCAL\b|TRANSACTION\b|SESSION\s+CHARACTERISTICS\b)/i.test(text);
+  if (word === 'PREPARE') return /^PREPARE\s+TRANSACTION\b/i.test(text);
+  return /\bset_config\s*\(/i.test(text);
 }
 
 const SCS_OFF_MESSAGE =
