@@ -142,6 +142,24 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
 }
 
 /**
+ * Whether the `DO UPDATE SET …` of `tail` may assign one of `columns` (coarse: any mention of the name
+ * followed by `=` after SET, a WHERE comparison included, and any row assignment `(…) = …`).
+ */
+function assignsAny(tail: string, columns: readonly string[]): boolean {
+  const m = /\bDO\s+UPDATE\s+SET\b/i.exec(tail);
+  if (!m) return true;
+  const set = tail.slice(m.index + m[0].length);
+  if (/\)\s*=/.test(set)) return true;
+  return columns.some((c) => {
+    const name = (c.startsWith('"') && c.endsWith('"') ? c.slice(1, -1) : c).replace(
+      /[.*+?^${}()|[\]\\]/g,
+      '\\$&',
+    );
+    return new RegExp(`(?:^|[^A-Za-z0-9_$])"?${name}"?\\s*(?:=|\\[)`, 'i').test(set);
+  });
+}
+
+/**
  * PostgreSQL statements whose effect depends on the transaction they run in: `SET LOCAL`,
  * `set_config(…, true)` (outside a transaction block they do nothing — but a multi-statement request is
  * one implicit block, where they would apply to the rest of it), `SET TRANSACTION` and
@@ -547,6 +565,8 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
         }
         conflictColumns.push(pos);
       }
+      // `DO UPDATE SET k = …` can move a row onto a later row's key: never merged.
+      if (finalTailKind === 'do-update' && assignsAny(tail, conflict)) finalTailKind = 'unknown';
     }
   }
   const text = s.slice(start, tail === '' ? rowsEnd : end);

@@ -25,8 +25,18 @@ export function conflictKey(row: string, positions: readonly number[], r: Dialec
 /** Numeric literal text, including forms with an exponent, underscores or a 0x/0o/0b prefix. */
 const NUMBER = /^[+-]?\s*(?:0[xob][\da-f_]+|(\d[\d_]*)?(?:\.([\d_]*))?(?:e[+-]?\d[\d_]*)?)$/;
 
-const TRUE_WORDS = new Set(['t', 'true', 'y', 'yes', 'on']);
-const FALSE_WORDS = new Set(['f', 'false', 'n', 'no', 'off']);
+// (with the prefixes PostgreSQL's boolean input takes: 'tr' is true)
+const TRUE_WORDS = new Set(['t', 'tr', 'tru', 'true', 'y', 'ye', 'yes', 'on']);
+const FALSE_WORDS = new Set(['f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of', 'off']);
+
+/**
+ * Strings whose value depends on the column type in ways the coarse form below cannot see: special
+ * date/time and float words (`'epoch'` is `'1970-01-01'`, `'allballs'` is `'00:00'`, `'inf'` is
+ * `'Infinity'`, Julian days `'J2451545'`), intervals (`'1 hour'` is `'60 minutes'`), network addresses
+ * (`'10.0.0.1'` is `'10.0.0.1/32'` as inet), and a lone `'o'` (not a boolean, but close).
+ */
+const UNPROVABLE =
+  /\b(?:epoch|infinity|inf|nan|now|today|tomorrow|yesterday|allballs|ago)\b|\bj\d|^\s*o\s*$|^\s*[+-]?p[\dt]|(?:^|\s)[+-]?\d+(?:\.\d*)?\s*(?:microseconds?|milliseconds?|us|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|months?|mons?|years?|yrs?|y|decades?|centur(?:y|ies)|millenni(?:um|a))\b|^\s*\d{1,3}(?:\.\d{1,3}){3}\s*(?:\/|$)|^[^/]*\/\s*\d{1,3}\s*$/;
 
 /**
  * Canonical form of a literal, coarse enough that two literals the engine could coerce to the same
@@ -53,6 +63,7 @@ function canonicalLiteral(v: string): string | undefined {
   const lower = text.trim().toLowerCase();
   if (TRUE_WORDS.has(lower)) return 'b1';
   if (FALSE_WORDS.has(lower)) return 'b0';
+  if (UNPROVABLE.test(lower)) return undefined;
   // A quoted run of 6 or 8 digits may be a date (`'20240102'` = `'2024-01-02'` in a date column) as
   // well as a number (= 20240102 in an integer column): not provable either way.
   if (c === 39 && /^\d{6}$|^\d{8}$/.test(lower)) return undefined;
@@ -60,10 +71,13 @@ function canonicalLiteral(v: string): string | undefined {
   if (num && /\d/.test(lower)) {
     // 1e1 = 10, 0x0A = 10, 1_000 = 1000 (PostgreSQL 16+, also as integer input text): not provable here.
     if (/[xobe_]/.test(lower)) return undefined;
-    // A plain decimal: one canonical form for 1, 01, 1.0, +1 (and -1: coarse on purpose).
-    const int = (num[1] ?? '').replace(/^0+/, '') || '0';
-    const frac = (num[2] ?? '').replace(/0+$/, '');
-    const n = frac ? `${int}.${frac}` : int;
+    // A fraction rounds into an integer or numeric(p, s) column (1.5 and 2 meet in an integer key) and
+    // floats round in their own ways: only integers are compared.
+    if (num[2] !== undefined) return undefined;
+    // One canonical form for 1, 01, +1 (and -1: coarse on purpose). Past 15 digits a double precision
+    // key could round two of them to one value. (Known gap: a `real` key rounds integers past 2^24.)
+    const n = (num[1] ?? '').replace(/^0+/, '') || '0';
+    if (n.length > 15) return undefined;
     // 1 and 0 are also booleans (`'1'` = `true` in a boolean column)
     return n === '1' ? 'b1' : n === '0' ? 'b0' : n;
   }
