@@ -11,7 +11,13 @@ process.on('SIGINT', () => {
   process.stderr.write('\nsqlbatcher: stopping after the current batch (Ctrl-C again to exit now)\n');
   controller.abort();
 });
-process.on('SIGTERM', () => controller.abort());
+// SIGTERM: the same; a second one exits at once (143).
+let terms = 0;
+process.on('SIGTERM', () => {
+  terms++;
+  if (terms > 1) process.exit(143);
+  controller.abort();
+});
 
 main(process.argv.slice(2), { signal: controller.signal }).then(
   (code) => {

@@ -55,7 +55,9 @@ async function importOptional<T>(name: string, hint: string): Promise<T> {
 
 /** Build the adapter for a `--url`. Drivers are imported only for the scheme used. */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Connection> {
-  const scheme = url.slice(0, url.indexOf(':')).toLowerCase();
+  // (only the part before the first colon is ever echoed: never a password, even in a malformed URL)
+  const colon = url.indexOf(':');
+  const scheme = colon < 0 ? '' : url.slice(0, colon).toLowerCase();
   switch (scheme) {
     case 'pglite':
       return connectPGlite(url, options);
@@ -70,7 +72,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
       return connectBigQuery(url, options);
     default:
       throw new Error(
-        `unsupported --url scheme "${scheme || url}": use postgres://, pglite://<dir>, pglite:memory, trino://, snowflake:// or bigquery://`,
+        `${scheme ? `unsupported --url scheme "${scheme}"` : '--url has no scheme'}: use postgres://, pglite://<dir>, pglite:memory, trino://, snowflake:// or bigquery://`,
       );
   }
 }

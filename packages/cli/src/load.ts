@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { formatStatsTable, QueryCollector } from '@sqlbatcher/collector';
 import {
+  BatchExecutionError,
   type BatchInfo,
   type BatchOutcome,
   type Dialect,
@@ -215,6 +216,15 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   result.seconds = (performance.now() - started) / 1000;
   result.interrupted = failure instanceof InterruptedError || hasCause(failure, InterruptedError);
 
+  // (decided before any report is written: the JSON report carries it)
+  result.exitCode = result.interrupted
+    ? 130
+    : failure !== undefined || result.inDoubt > 0
+      ? 1
+      : result.rejected > 0
+        ? 3
+        : 0;
+
   if (options.report === 'json') {
     stdout.write(
       `${JSON.stringify(
@@ -278,9 +288,19 @@ function hasCause(err: unknown, type: new () => Error): boolean {
   return false;
 }
 
+/** The error's message; for a failed batch also the statement the engine named and its DETAIL. */
 function messageOf(err: unknown): string {
-  if (isSQLBatcherError(err)) return err.message;
-  return err instanceof Error ? err.message : String(err);
+  const base = isSQLBatcherError(err) ? err.message : err instanceof Error ? err.message : String(err);
+  const first = base.split('\n')[0] ?? base;
+  if (!(err instanceof BatchExecutionError)) return first;
+  const extra: string[] = [];
+  if (err.failedStatementIndex !== undefined) extra.push(`failing statement: #${err.failedStatementIndex}`);
+  const detail = (err.cause as { detail?: unknown } | undefined)?.detail;
+  if (typeof detail === 'string' && detail !== '') extra.push(`detail: ${detail.split('\n')[0]}`);
+  if (err.failedStatementIndex === undefined && err.statementIndices.length > 1) {
+    extra.push('--on-error isolate finds the failing statements and loads the others');
+  }
+  return extra.length > 0 ? `${first} (${extra.join('; ')})` : first;
 }
 
 function fail(result: LoadResult, message: string, stderr: ProgressSink): LoadResult {

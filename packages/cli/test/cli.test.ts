@@ -163,6 +163,50 @@ describe('sqlbatcher load: failures', () => {
     expect(down.stderr).not.toContain('s3cret');
   });
 
+  it('never echoes a password from a malformed --url', async () => {
+    for (const url of ['host=127.0.0.1 port=5999 password=s3cret', 's3cret']) {
+      const res = await run(['load', '-', '--url', url], 'SELECT 1;');
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('--url has no scheme');
+      expect(res.stderr).not.toMatch(/s3cr/);
+    }
+  });
+
+  it('a second SIGTERM exits at once (143)', async () => {
+    // (stdin left open: the load waits for input until it is told to stop)
+    const child = spawn(process.execPath, [bin, 'load', '-', '--url', 'pglite:memory'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    child.stdin?.write('SELECT 1;\n');
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGTERM');
+    // (two signals sent back to back may arrive as one)
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(143);
+  });
+
+  it('a database error names the DETAIL; the JSON report carries the exit code', async () => {
+    const input =
+      'CREATE TABLE d (id int PRIMARY KEY);\nINSERT INTO d VALUES (1);\nINSERT INTO d VALUES (1);\n';
+    const res = await run(['load', '-', '--url', 'pglite:memory', '--report', 'json'], input);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(
+      /duplicate key value violates unique constraint .*detail: Key \(id\)=\(1\) already exists/,
+    );
+    const report = JSON.parse(res.stdout) as { exitCode: number; error: string };
+    expect(report.exitCode).toBe(1);
+    expect(report.error).toContain('detail: Key (id)=(1) already exists');
+    // rejected statements: exit 3, in the report too
+    const iso = await run(
+      ['load', '-', '--url', 'pglite:memory', '--report', 'json', '--on-error', 'isolate'],
+      input,
+    );
+    expect(iso.code).toBe(3);
+    expect((JSON.parse(iso.stdout) as { exitCode: number }).exitCode).toBe(3);
+  });
+
   it('--on-error isolate loads every good row, writes the bad ones to the dead-letter file, exits 3', async () => {
     const dir = join(tmp, 'iso');
     const dead = join(tmp, 'rejected.sql');

@@ -211,6 +211,11 @@ SELECT 2;`,
     } catch (err) {
       expect((err as InvalidStatementError).statementIndex).toBe(1);
     }
+    // as pg_dump writes it: comments before the COPY
+    const pgDump =
+      "SET x = 1;\n\n--\n-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: -\n--\n\nCOPY public.t (a, b) FROM stdin;\n1\tit's\n\\.\n";
+    expect(() => split(pgDump)).toThrow(/COPY … FROM stdin data/);
+    expect(() => split('SET x = 1;\n/* c */ COPY t FROM STDIN;\n1\n\\.\n')).toThrow(/COPY … FROM stdin data/);
     // COPY to a file or from a program is an ordinary statement
     expect(split("COPY t TO '/tmp/x.csv'; COPY t FROM '/tmp/x.csv'")).toHaveLength(2);
   });

@@ -11,6 +11,9 @@ import {
   skipTrivia,
 } from './scanner.js';
 
+/** `COPY … FROM stdin`, after any comments. */
+const COPY_FROM_STDIN = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*copy\b[\s\S]*?\bfrom\s+stdin\b/i;
+
 /** Options of {@link StatementSplitter} and {@link splitStatements}. */
 export interface SplitOptions {
   /** Lexical rules (default `postgres`). */
@@ -156,10 +159,12 @@ export class StatementSplitter {
   private emit(end: number, out: string[]): void {
     if (this.hasContent) {
       const text = this.buf.slice(this.start, end).trim();
+      const c0 = text.charCodeAt(0) | 32;
       if (
         this.rules.psqlMetaCommands &&
-        (text.charCodeAt(0) | 32) === 99 /* c */ &&
-        /^copy\b[\s\S]*\bfrom\s+stdin\b/i.test(text)
+        // (pg_dump writes comments before each COPY)
+        (c0 === 99 /* c */ || c0 === 45 /* - */ || c0 === 47) /* / */ &&
+        COPY_FROM_STDIN.test(text)
       ) {
         // pg_dump's data blocks: the lines after it up to `\.` are data, not SQL.
         throw new InvalidStatementError(
