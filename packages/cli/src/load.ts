@@ -155,10 +155,20 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const deadLetter = options.deadLetter ? new DeadLetterWriter({ path: options.deadLetter }) : undefined;
   const dryRunOut = options.dryRun;
   let dryRunSink: { write(s: string): unknown; end?(): unknown } | undefined;
-  if (dryRunOut !== undefined) {
+  if (dryRunOut !== undefined && dryRunOut !== '-') {
     const { createWriteStream } = await import('node:fs');
-    dryRunSink = dryRunOut === '-' ? stdout : createWriteStream(dryRunOut);
-  }
+    const file = createWriteStream(dryRunOut);
+    // (a path that cannot be written is a clear error, not an unhandled stream event)
+    const opened = await new Promise<Error | undefined>((resolve) => {
+      file.once('open', () => resolve(undefined));
+      file.once('error', (err) => resolve(err));
+    });
+    if (opened) {
+      await conn.close().catch(() => undefined);
+      throw new Error(`cannot write the dry run to ${dryRunOut}: ${opened.message}`);
+    }
+    dryRunSink = file;
+  } else if (dryRunOut === '-') dryRunSink = stdout;
   const batcher = new SQLBatcher({
     adapter: conn.adapter,
     ...(options.maxBytes ? { maxBytes: options.maxBytes } : {}),

@@ -163,6 +163,16 @@ describe('sqlbatcher load: failures', () => {
     expect(down.stderr).not.toContain('s3cret');
   });
 
+  it('--dry-run to a path that cannot be written is a clear error', async () => {
+    const res = await run(
+      ['load', '-', '--url', 'pglite:memory', `--dry-run=${join(tmp, 'no', 'such', 'dir', 'x.sql')}`],
+      'SELECT 1;',
+    );
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^sqlbatcher: error: cannot write the dry run to .*x\.sql: ENOENT/m);
+    expect(res.stderr).not.toContain('    at ');
+  });
+
   it('never echoes a password from a malformed --url', async () => {
     for (const url of ['host=127.0.0.1 port=5999 password=s3cret', 's3cret']) {
       const res = await run(['load', '-', '--url', url], 'SELECT 1;');
