@@ -174,6 +174,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     ...(options.maxBytes ? { maxBytes: options.maxBytes } : {}),
     mergeInserts: options.merge ?? true,
     transaction: options.transaction ?? 'none',
+    // skip / isolate inside one transaction need a savepoint around each batch to undo only that batch
+    savepoints: options.transaction === 'all' && (options.onError ?? 'throw') !== 'throw',
     onError: options.onError ?? 'throw',
     concurrency: options.concurrency ?? 1,
     ...(options.dialect ? { dialect: options.dialect } : {}),
@@ -254,7 +256,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   } else if (options.report !== 'none') {
     const mb = counter.bytes / 1e6;
     stderr.write(
-      `\nLoaded ${options.file === '-' ? 'stdin' : options.file} into ${conn.describe}${dryRunOut !== undefined ? ' (dry run: nothing executed)' : ''}\n` +
+      `\n${failure === undefined ? 'Loaded' : result.interrupted ? 'Interrupted loading' : 'Failed loading'} ${options.file === '-' ? 'stdin' : options.file} into ${conn.describe}${dryRunOut !== undefined ? ' (dry run: nothing executed)' : ''}\n` +
         `${rep.statements.toLocaleString('en-US')} statements, ${rep.rowsAffected.toLocaleString('en-US')} rows affected, ${rep.requests.toLocaleString('en-US')} requests, ${result.seconds.toFixed(2)} s (${Math.round(rep.statements / Math.max(result.seconds, 1e-3)).toLocaleString('en-US')} statements/s, ${(mb / Math.max(result.seconds, 1e-3)).toFixed(1)} MB/s)\n\n` +
         `${formatStatsTable(collector.getStats())}\n`,
     );
@@ -266,7 +268,9 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       `sqlbatcher: interrupted after reading ${counter.bytes.toLocaleString('en-US')} bytes; ${
         mode === 'all'
           ? 'the transaction was rolled back: nothing was loaded'
-          : `statements up to #${result.lastExecutedIndex} were executed; later ones were not`
+          : result.lastExecutedIndex < 0
+            ? 'no statement was executed'
+            : `statements up to #${result.lastExecutedIndex} were executed; later ones were not`
       }\n`,
     );
     result.exitCode = 130;

@@ -173,6 +173,35 @@ describe('sqlbatcher load: failures', () => {
     expect(res.stderr).not.toContain('    at ');
   });
 
+  it('--on-error isolate inside --transaction all: savepoints undo only the failing statements', async () => {
+    const dir = join(tmp, 'isoall');
+    const lines = ['CREATE TABLE w (id int PRIMARY KEY);'];
+    for (let i = 0; i < 300; i++) lines.push(`INSERT INTO w VALUES (${i === 150 ? 3 : i});`);
+    const res = await run(
+      [
+        'load',
+        '-',
+        '--url',
+        `pglite://${dir}`,
+        '--transaction',
+        'all',
+        '--on-error',
+        'isolate',
+        '--report',
+        'text',
+      ],
+      lines.join('\n'),
+    );
+    expect(res.code).toBe(3);
+    expect(res.stderr).toContain('Loaded stdin');
+    expect(await pgliteCount(dir, 'SELECT count(*)::int AS n FROM w')).toBe(299);
+    // a failed load does not say "Loaded"
+    const failed = await run(['load', '-', '--url', 'pglite:memory', '--report', 'text'], 'SELECT 1/0;');
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('Failed loading stdin');
+    expect(failed.stderr).not.toContain('Loaded stdin');
+  });
+
   it('never echoes a password from a malformed --url', async () => {
     for (const url of ['host=127.0.0.1 port=5999 password=s3cret', 's3cret']) {
       const res = await run(['load', '-', '--url', url], 'SELECT 1;');
