@@ -49,8 +49,17 @@ export async function generateDump(options: GenerateOptions, out: string | Writa
       bytes += Buffer.byteLength(text);
       if (stream.write(text)) resolve();
       else {
-        stream.once('drain', resolve);
-        stream.once('error', reject);
+        // (each wait removes both of its listeners: they would pile up over a long dump otherwise)
+        const onDrain = () => {
+          stream.off('error', onError);
+          resolve();
+        };
+        const onError = (err: Error) => {
+          stream.off('drain', onDrain);
+          reject(err);
+        };
+        stream.once('drain', onDrain);
+        stream.once('error', onError);
       }
     });
   for (const line of dumpLines(options)) {

@@ -76,6 +76,14 @@ describe('sqlbatcher generate + load (PGlite)', () => {
     ).toBe(1000);
   });
 
+  it('generates a long dump without warnings (listeners do not pile up per drain)', async () => {
+    const dump = join(tmp, 'long.sql');
+    const gen = await run(['generate', '--rows', '300000', '--out', dump]);
+    expect(gen.code).toBe(0);
+    expect(gen.stderr).not.toContain('MaxListenersExceededWarning');
+    await rm(dump);
+  });
+
   it('reads stdin and prints a JSON report', async () => {
     const input =
       "CREATE TABLE t (a int, b text);\nINSERT INTO t VALUES (1, 'x;y');\nINSERT INTO t VALUES (2, 'it''s');\n";
