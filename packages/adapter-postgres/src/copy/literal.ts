@@ -218,23 +218,12 @@ function readValue(r: Reader): Literal | undefined {
  * when any value is not a plain literal (expressions, function calls, comments, arrays, …).
  */
 export function parseRowLiterals(row: string): Literal[] | undefined {
+  const parsed = parseRowValuesAt(row, 0);
+  if (!parsed || parsed.values.some((v) => v.kind === 'expr')) return undefined;
   const r = new Reader(row);
+  r.pos = parsed.end;
   r.skipWs();
-  if (r.peek() !== '(') return undefined;
-  r.pos++;
-  const values: Literal[] = [];
-  for (;;) {
-    const v = readValue(r);
-    if (!v) return undefined;
-    values.push(v);
-    r.skipWs();
-    const d = r.peek();
-    r.pos++;
-    if (d === ',') continue;
-    if (d !== ')') return undefined;
-    r.skipWs();
-    return r.done() ? values : undefined;
-  }
+  return r.done() ? (parsed.values as Literal[]) : undefined;
 }
 
 /**

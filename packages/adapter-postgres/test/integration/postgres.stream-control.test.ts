@@ -125,6 +125,21 @@ describe('session changes with concurrency 2', () => {
     expect(Number(pinned[0]!.c)).toBe(300);
   });
 
+  it.runIf(!usingPglite)('a DO block that calls set_config pins the connection', async () => {
+    const r = await compare(
+      (t) => [
+        `CREATE TABLE IF NOT EXISTS ${other}.${t} (id int, v text)`,
+        `DO $$ BEGIN PERFORM set_config('search_path', '${other}', false); END $$`,
+        ...Array.from({ length: 300 }, (_, i) => ins(t, i)),
+      ],
+      { concurrency: 2, maxBytes: 300 },
+    );
+    expect(r.a).toEqual([]);
+    expect(r.b).toEqual([]);
+    const pinned = await db.sql<{ c: string }>(`SELECT count(*) AS c FROM ${other}.sc${n - 1}_b`);
+    expect(Number(pinned[0]!.c)).toBe(300);
+  });
+
   it.runIf(!usingPglite)('a temporary table pins the connection', async () => {
     const r = await compare(
       (t) => [

@@ -226,6 +226,42 @@ describe('lexStatement: standard_conforming_strings (PostgreSQL)', () => {
   });
 });
 
+describe('lexStatement: statements that go in a request of their own', () => {
+  it('transaction control in every dialect; transaction-scoped settings on PostgreSQL', () => {
+    for (const sql of [
+      'BEGIN',
+      'START TRANSACTION',
+      'COMMIT',
+      'END',
+      'ROLLBACK',
+      'ABORT',
+      'SAVEPOINT a',
+      'RELEASE a',
+    ]) {
+      for (const d of ['postgres', 'mysql', 'snowflake'] as const)
+        expect(lexStatement(sql, d).standalone, `${d}: ${sql}`).toBe(true);
+    }
+    for (const sql of [
+      'SET LOCAL search_path = x',
+      'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE',
+      'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
+      "PREPARE TRANSACTION 'tx1'",
+      "SELECT set_config('search_path', 'x', true)",
+      "SELECT pg_catalog.set_config('search_path', '', false)",
+    ]) {
+      expect(lexStatement(sql, 'postgres').standalone, sql).toBe(true);
+    }
+    for (const sql of [
+      'SET search_path = x',
+      'SET TIME ZONE LOCAL',
+      'PREPARE q AS SELECT 1',
+      'UPDATE t SET a = 1',
+    ]) {
+      expect(lexStatement(sql, 'postgres').standalone, sql).toBeUndefined();
+    }
+  });
+});
+
 describe('lexStatement: identifier normalisation per dialect', () => {
   const u = (t: string, cols = '(a)') => `INSERT INTO ${t} ${cols} VALUES (1)`;
 
