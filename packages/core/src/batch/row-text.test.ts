@@ -83,6 +83,25 @@ describe('RowText', () => {
     expect(spare).toBeUndefined();
   });
 
+  it('writes and decodes ASCII rows as one-byte text, and switches back at the first other row', () => {
+    // 'é' (U+00E9) is one byte in latin1 and two in UTF-8: decoded the one-byte way it would come back
+    // as 'Ã©'. It arrives after ASCII rows were written, in the middle of a pending run, and as the
+    // first row of a run.
+    for (const at of [256, 300, 513, 999]) {
+      const rows = Array.from({ length: 1000 }, (_, i) => (i === at ? `(${i}, 'é')` : `(${i}, 'a')`));
+      const first = rows[0] as string;
+      const store = new RowText(first, utf8Length(first));
+      for (const r of rows.slice(1)) store.push(r, utf8Length(r));
+      const { text, bytes } = store.finish();
+      expect(text).toBe(rows.join(','));
+      expect(NodeBuffer.from(bytes as Uint8Array).equals(NodeBuffer.from(text, 'utf8'))).toBe(true);
+    }
+    const ascii = Array.from({ length: 700 }, (_, i) => `(${i}, 'a')`);
+    const store = new RowText(ascii[0] as string, (ascii[0] as string).length);
+    for (const r of ascii.slice(1)) store.push(r, r.length);
+    expect(store.finish().text).toBe(ascii.join(','));
+  });
+
   it('grows past its first buffer and keeps a lone surrogate as written', () => {
     const store = new RowText('(0)', 3);
     const rows = ['(0)'];

@@ -12,6 +12,7 @@
 
 interface Utf8Buffer extends Uint8Array {
   utf8Write?(s: string, offset: number): number;
+  latin1Write?(s: string, offset: number): number;
   write?(s: string, offset: number): number;
   toString(encoding?: string, start?: number, end?: number): string;
 }
@@ -33,14 +34,23 @@ function allocate(size: number): Utf8Buffer {
 /** Node's writer (`utf8Write` skips `write`'s argument parsing), looked up once. */
 const nodeWrite = NodeBuffer ? (NodeBuffer.prototype.utf8Write ?? NodeBuffer.prototype.write) : undefined;
 
-/** Write `s` as UTF-8 at `offset` (the caller made room); returns the bytes written. */
-function writeUtf8(buf: Utf8Buffer, s: string, offset: number): number {
+/** Node's one-byte writer (a copy, where UTF-8 encoding tests each character). */
+const nodeLatin1Write = NodeBuffer?.prototype.latin1Write;
+
+/**
+ * Write `s` as UTF-8 at `offset` (the caller made room); returns the bytes written. `ascii`: `s` is
+ * ASCII, whose UTF-8 is its one-byte (latin1) form.
+ */
+function writeUtf8(buf: Utf8Buffer, s: string, offset: number, ascii = false): number {
+  if (ascii && nodeLatin1Write) return nodeLatin1Write.call(buf, s, offset);
   if (nodeWrite) return nodeWrite.call(buf, s, offset);
   return encoder.encodeInto(s, buf.subarray(offset)).written;
 }
 
-function decodeUtf8(buf: Utf8Buffer, end: number): string {
-  return NodeBuffer ? buf.toString('utf8', 0, end) : decoder.decode(buf.subarray(0, end));
+/** `ascii`: every byte is below 0x80 (then the one-byte decoder gives the same text, faster). */
+function decodeUtf8(buf: Utf8Buffer, end: number, ascii = false): string {
+  if (!NodeBuffer) return decoder.decode(buf.subarray(0, end));
+  return buf.toString(ascii ? 'latin1' : 'utf8', 0, end);
 }
 
 const wellFormed: (s: string) => boolean =
@@ -72,6 +82,10 @@ export class RowText {
   private pendingBytes = 0;
   /** Set once the rows cannot (or should not) be held as UTF-8: from then on the rows as strings. */
   private strings: string[] | undefined;
+  /** Every row so far is ASCII. */
+  private ascii = true;
+  /** Every row of `pending` is ASCII. */
+  private pendingAscii = true;
 
   /**
    * `bytes`: the UTF-8 length of `first` (see {@link push}); `spare`: a buffer to reuse; `maxBuffered`:
@@ -97,10 +111,13 @@ export class RowText {
    * as): `bytes !== row.length` tells a row that is not ASCII.
    */
   push(row: string, bytes: number): void {
+    const ascii = bytes === row.length;
     if (this.strings === undefined) {
-      if (bytes !== row.length && !wellFormed(row)) this.keepStrings();
+      if (!ascii && !wellFormed(row)) this.keepStrings();
       else if (this.pending.length >= WRITE_EVERY) this.write();
     }
+    // (after the write above: the flags then describe the rows with this one)
+    if (!ascii) this.ascii = this.pendingAscii = false;
     this.lengths.push(row.length);
     if (this.strings) {
       this.strings.push(row);
@@ -113,7 +130,8 @@ export class RowText {
   /** Switch to keeping strings; what is written so far decodes to exactly its rows. */
   private keepStrings(): void {
     const count = this.lengths.length - this.pending.length;
-    const written = this.used > 0 ? this.slice(decodeUtf8(this.buf as Utf8Buffer, this.used), 0, count) : [];
+    const written =
+      this.used > 0 ? this.slice(decodeUtf8(this.buf as Utf8Buffer, this.used, this.ascii), 0, count) : [];
     this.strings = written.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
@@ -140,7 +158,7 @@ export class RowText {
       if (buf) grown.set(buf.subarray(0, this.used));
       this.buf = buf = grown;
     }
-    const written = writeUtf8(buf, text, this.used);
+    const written = writeUtf8(buf, text, this.used, this.pendingAscii);
     if (written !== bytes) {
       // A miscounted row would leave the buffer short of it: keep exact strings instead.
       this.keepStrings();
@@ -148,6 +166,7 @@ export class RowText {
     }
     this.pending = [];
     this.pendingBytes = 0;
+    this.pendingAscii = true;
     this.used += written;
   }
 
@@ -167,7 +186,7 @@ export class RowText {
       // (write() may have switched to strings)
       if (this.strings) text = (this.strings as string[]).join(',');
       else {
-        text = decodeUtf8(this.buf as Utf8Buffer, this.used);
+        text = decodeUtf8(this.buf as Utf8Buffer, this.used, this.ascii);
         bytes = (this.buf as Utf8Buffer).subarray(0, this.used);
       }
     }
