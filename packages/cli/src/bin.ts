@@ -19,6 +19,12 @@ process.on('SIGTERM', () => {
   controller.abort();
 });
 
+// A reader that closes our stdout (`sqlbatcher generate | head`) makes writes fail with EPIPE: the
+// writers stop on their own error; this keeps a late one from crashing the process with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
+
 main(process.argv.slice(2), { signal: controller.signal }).then(
   (code) => {
     process.exitCode = code;

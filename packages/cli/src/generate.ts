@@ -44,24 +44,31 @@ export async function generateDump(options: GenerateOptions, out: string | Writa
   } else stream = out;
   let bytes = 0;
   let buf = '';
-  const write = (text: string) =>
-    new Promise<void>((resolve, reject) => {
-      bytes += Buffer.byteLength(text);
-      if (stream.write(text)) resolve();
-      else {
-        // (each wait removes both of its listeners: they would pile up over a long dump otherwise)
-        const onDrain = () => {
-          stream.off('error', onError);
+  // (an error can come while no write waits, e.g. EPIPE when the reader of stdout went away)
+  let failed: Error | undefined;
+  const onStreamError = (err: Error) => {
+    failed ??= err;
+  };
+  stream.on('error', onStreamError);
+  const write = async (text: string): Promise<void> => {
+    if (failed) throw failed;
+    bytes += Buffer.byteLength(text);
+    if (!stream.write(text)) {
+      await new Promise<void>((resolve) => {
+        // (each wait removes all of its listeners: they would pile up over a long dump otherwise)
+        const done = () => {
+          stream.off('drain', done);
+          stream.off('error', done);
+          stream.off('close', done);
           resolve();
         };
-        const onError = (err: Error) => {
-          stream.off('drain', onDrain);
-          reject(err);
-        };
-        stream.once('drain', onDrain);
-        stream.once('error', onError);
-      }
-    });
+        stream.once('drain', done);
+        stream.once('error', done);
+        stream.once('close', done);
+      });
+    }
+    if (failed) throw failed;
+  };
   for (const line of dumpLines(options)) {
     buf += line;
     if (buf.length >= 1 << 20) {

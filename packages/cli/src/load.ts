@@ -70,6 +70,66 @@ export class InterruptedError extends Error {
   }
 }
 
+/** An output stream as the dry run uses it (stdout, a file, or a test's stream). */
+interface OutputStream {
+  write(text: string): unknown;
+  on?(event: 'error', listener: (err: Error) => void): unknown;
+  once?(event: string, listener: (...args: unknown[]) => void): unknown;
+  off?(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** The dry run's output stopped taking text (its reader went away, the disk is full, …). */
+export class DryRunOutputError extends Error {
+  /** The stream's error code, e.g. `EPIPE` when the reader of a pipe closed it (`| head`). */
+  readonly code: string | undefined;
+  constructor(where: string, cause: Error) {
+    super(`cannot write the dry run to ${where}: ${cause.message}`, { cause });
+    this.name = 'DryRunOutputError';
+    this.code = (cause as { code?: string }).code;
+  }
+}
+
+/**
+ * Where the dry run writes: waits while the stream is full (a slow reader is not buffered in memory),
+ * and turns the stream's error into an error of the run, which then stops reading.
+ */
+class DryRunOutput {
+  private error: Error | undefined;
+  constructor(
+    private readonly stream: OutputStream,
+    private readonly where: string,
+  ) {
+    // (kept for the life of the stream: an error emitted later must not crash the process either)
+    stream.on?.('error', (err) => {
+      this.error ??= err;
+    });
+  }
+
+  async write(text: string): Promise<void> {
+    this.check();
+    if (this.stream.write(text) === false && this.stream.once && this.stream.off) {
+      const stream = this.stream as Required<OutputStream>;
+      await new Promise<void>((resolve) => {
+        // (each wait removes all of its listeners)
+        const done = () => {
+          stream.off('drain', done);
+          stream.off('error', done);
+          stream.off('close', done);
+          resolve();
+        };
+        stream.once('drain', done);
+        stream.once('error', done);
+        stream.once('close', done);
+      });
+    }
+    this.check();
+  }
+
+  private check(): void {
+    if (this.error) throw new DryRunOutputError(this.where, this.error);
+  }
+}
+
 /** Tracks how far the load got, for progress and the interrupt report. */
 class Tracker implements Plugin {
   readonly name = 'sqlbatcher-cli';
@@ -154,7 +214,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const collector = new QueryCollector();
   const deadLetter = options.deadLetter ? new DeadLetterWriter({ path: options.deadLetter }) : undefined;
   const dryRunOut = options.dryRun;
-  let dryRunSink: { write(s: string): unknown; end?(): unknown } | undefined;
+  let dryRunFile: { end(cb: () => void): unknown } | undefined;
+  let dryRunSink: DryRunOutput | undefined;
   if (dryRunOut !== undefined && dryRunOut !== '-') {
     const { createWriteStream } = await import('node:fs');
     const file = createWriteStream(dryRunOut);
@@ -167,8 +228,9 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       await conn.close().catch(() => undefined);
       throw new Error(`cannot write the dry run to ${dryRunOut}: ${opened.message}`);
     }
-    dryRunSink = file;
-  } else if (dryRunOut === '-') dryRunSink = stdout;
+    dryRunFile = file;
+    dryRunSink = new DryRunOutput(file, dryRunOut);
+  } else if (dryRunOut === '-') dryRunSink = new DryRunOutput(stdout as OutputStream, 'stdout');
   const batcher = new SQLBatcher({
     adapter: conn.adapter,
     ...(options.maxBytes ? { maxBytes: options.maxBytes } : {}),
@@ -181,9 +243,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     ...(options.dialect ? { dialect: options.dialect } : {}),
     ...(dryRunSink
       ? {
-          dryRun: (sql: string) => {
-            dryRunSink?.write(`${sql};\n`);
-          },
+          dryRun: (sql: string) => dryRunSink?.write(`${sql};\n`),
         }
       : {}),
     collector,
@@ -213,8 +273,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   } catch (err) {
     failure ??= err;
   }
-  if (dryRunSink && dryRunSink !== stdout)
-    await new Promise((r) => (dryRunSink as { end(cb: () => void): void }).end(() => r(undefined)));
+  if (dryRunFile) await new Promise((r) => dryRunFile?.end(() => r(undefined)));
   await conn.close().catch(() => undefined);
   progress?.done();
 
@@ -227,6 +286,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   result.lastExecutedIndex = tracker.lastIndex;
   result.seconds = (performance.now() - started) / 1000;
   result.interrupted = failure instanceof InterruptedError || hasCause(failure, InterruptedError);
+  // The reader of the dry run's pipe closed it (`| head`): it took what it wanted; stop quietly.
+  if (dryRunOut === '-' && causeOf(failure, DryRunOutputError)?.code === 'EPIPE') return result;
 
   // (decided before any report is written: the JSON report carries it)
   result.exitCode = result.interrupted
@@ -294,12 +355,18 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
 }
 
 function hasCause(err: unknown, type: new () => Error): boolean {
+  return causeOf(err, type) !== undefined;
+}
+
+/** `err` or the first error of its `cause` chain that is a `type`. */
+// biome-ignore lint/suspicious/noExplicitAny: any constructor
+function causeOf<T extends Error>(err: unknown, type: new (...args: any[]) => T): T | undefined {
   let e: unknown = err;
   for (let depth = 0; e && depth < 5; depth++) {
-    if (e instanceof type) return true;
+    if (e instanceof type) return e;
     e = (e as { cause?: unknown }).cause;
   }
-  return false;
+  return undefined;
 }
 
 /** The error's message; for a failed batch also the statement the engine named and its DETAIL. */

@@ -79,10 +79,17 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
       if (!Number.isInteger(rows) || rows < 0) throw new UsageError('--rows must be a non-negative integer');
       const out =
         values.out && values.out !== '-' ? values.out : (stdout as unknown as NodeJS.WritableStream);
-      const bytes = await generateDump(
-        { rows, ...(values.table ? { table: values.table } : {}) },
-        out as Parameters<typeof generateDump>[1],
-      );
+      let bytes: number;
+      try {
+        bytes = await generateDump(
+          { rows, ...(values.table ? { table: values.table } : {}) },
+          out as Parameters<typeof generateDump>[1],
+        );
+      } catch (err) {
+        // The reader of stdout closed it (`| head`): it took what it wanted; stop quietly.
+        if (typeof out !== 'string' && (err as { code?: string }).code === 'EPIPE') return 0;
+        throw err;
+      }
       if (typeof out === 'string')
         stderr.write(
           `wrote ${rows.toLocaleString('en-US')} rows (${bytes.toLocaleString('en-US')} bytes) to ${out}\n`,
@@ -113,7 +120,16 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
           'ignore-meta-commands': { type: 'boolean' },
         },
       });
-      if (positionals.length !== 1) throw new UsageError('load needs exactly one file (or - for stdin)');
+      if (positionals.length !== 1) {
+        const k = rest.indexOf('--dry-run');
+        const after = k >= 0 ? rest[k + 1] : undefined;
+        if (positionals.length === 2 && after !== undefined && positionals.includes(after)) {
+          throw new UsageError(
+            `--dry-run takes its file after "=": --dry-run=${after} (a bare --dry-run writes to stdout)`,
+          );
+        }
+        throw new UsageError('load needs exactly one file (or - for stdin)');
+      }
       const maxBytes = positiveInt('max-bytes', values['max-bytes']);
       const concurrency = positiveInt('concurrency', values.concurrency);
       const transaction = oneOf('transaction', values.transaction, ['none', 'batch', 'all'] as const);

@@ -3,11 +3,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { startSnowflakeServer, startTrinoServer } from '@sqlbatcher/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { load } from '../src/load.js';
 
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 const chinook = fileURLToPath(
@@ -165,6 +167,10 @@ describe('sqlbatcher load: failures', () => {
     const usage = await run(['load', 'x.sql', '--transaction', 'sometimes']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('--transaction must be one of none, batch, all');
+    // `--dry-run FILE` (a space, not "="): the file would be read as a second input
+    const spaced = await run(['load', 'x.sql', '--dry-run', 'plan.sql']);
+    expect(spaced.code).toBe(2);
+    expect(spaced.stderr).toContain('--dry-run takes its file after "=": --dry-run=plan.sql');
     const down = await run(['load', '-', '--url', 'postgres://nobody:s3cret@127.0.0.1:1/x'], 'SELECT 1;');
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/cannot reach postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/x/);
@@ -179,6 +185,55 @@ describe('sqlbatcher load: failures', () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/^sqlbatcher: error: cannot write the dry run to .*x\.sql: ENOENT/m);
     expect(res.stderr).not.toContain('    at ');
+  });
+
+  it('a reader that closes the pipe (| head) stops generate and --dry-run quietly, exit 0', async () => {
+    const dump = join(tmp, 'head.sql');
+    expect((await run(['generate', '--rows', '20000', '--out', dump])).code).toBe(0);
+    for (const args of [
+      ['generate', '--rows', '300000'],
+      ['load', dump, '--url', 'pglite:memory', '--dry-run', '--max-bytes', '20000'],
+    ]) {
+      const { child, done } = start(args);
+      // read the first chunk, then close the pipe as `head -c` would
+      child.stdout?.once('data', () => child.stdout?.destroy());
+      const res = await done;
+      expect(res.stderr).not.toMatch(/EPIPE|Unhandled|\n\s+at /);
+      expect(res.code).toBe(0);
+    }
+  });
+
+  it('--dry-run waits for a slow reader instead of buffering the whole output', async () => {
+    const dump = join(tmp, 'slow.sql');
+    expect((await run(['generate', '--rows', '20000', '--out', dump])).code).toBe(0);
+    let written = 0;
+    let maxQueued = 0;
+    const slow = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _enc, cb) {
+        written += chunk.length;
+        setTimeout(cb, 1);
+      },
+    });
+    const write = slow.write.bind(slow);
+    slow.write = ((text: string) => {
+      const ok = write(text);
+      maxQueued = Math.max(maxQueued, slow.writableLength);
+      return ok;
+    }) as typeof slow.write;
+    const result = await load({
+      file: dump,
+      url: 'pglite:memory',
+      dryRun: '-',
+      maxBytes: 20_000,
+      report: 'none',
+      stdout: slow,
+      stderr: new Writable({ write: (_c, _e, cb) => cb() }),
+    });
+    expect(result.exitCode).toBe(0);
+    // the whole output is about 1.5 MB; at most one request (≤ 20,000 bytes) waits beyond the buffer
+    expect(written).toBeGreaterThan(1_000_000);
+    expect(maxQueued).toBeLessThanOrEqual(1024 + 20_100);
   });
 
   it('--on-error isolate inside --transaction all: savepoints undo only the failing statements', async () => {
