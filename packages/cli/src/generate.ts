@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
+import { OutputWriter } from './output.js';
 
 /** Options of {@link generateDump}. */
 export interface GenerateOptions {
@@ -44,30 +45,10 @@ export async function generateDump(options: GenerateOptions, out: string | Writa
   } else stream = out;
   let bytes = 0;
   let buf = '';
-  // (an error can come while no write waits, e.g. EPIPE when the reader of stdout went away)
-  let failed: Error | undefined;
-  const onStreamError = (err: Error) => {
-    failed ??= err;
-  };
-  stream.on('error', onStreamError);
-  const write = async (text: string): Promise<void> => {
-    if (failed) throw failed;
+  const writer = new OutputWriter(stream);
+  const write = (text: string): Promise<void> => {
     bytes += Buffer.byteLength(text);
-    if (!stream.write(text)) {
-      await new Promise<void>((resolve) => {
-        // (each wait removes all of its listeners: they would pile up over a long dump otherwise)
-        const done = () => {
-          stream.off('drain', done);
-          stream.off('error', done);
-          stream.off('close', done);
-          resolve();
-        };
-        stream.once('drain', done);
-        stream.once('error', done);
-        stream.once('close', done);
-      });
-    }
-    if (failed) throw failed;
+    return writer.write(text);
   };
   for (const line of dumpLines(options)) {
     buf += line;

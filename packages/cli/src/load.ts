@@ -16,6 +16,7 @@ import {
 } from '@sqlbatcher/core';
 import { DeadLetterWriter } from '@sqlbatcher/plugins';
 import { type Connection, connect, DEFAULT_URL, redactUrl } from './connect.js';
+import { type OutputStream, OutputWriter } from './output.js';
 import { FileProgress, type ProgressSink } from './progress.js';
 
 /** Options of {@link load}: one per `sqlbatcher load` flag. */
@@ -70,14 +71,6 @@ export class InterruptedError extends Error {
   }
 }
 
-/** An output stream as the dry run uses it (stdout, a file, or a test's stream). */
-interface OutputStream {
-  write(text: string): unknown;
-  on?(event: 'error', listener: (err: Error) => void): unknown;
-  once?(event: string, listener: (...args: unknown[]) => void): unknown;
-  off?(event: string, listener: (...args: unknown[]) => void): unknown;
-}
-
 /** The dry run's output stopped taking text (its reader went away, the disk is full, …). */
 export class DryRunOutputError extends Error {
   /** The stream's error code, e.g. `EPIPE` when the reader of a pipe closed it (`| head`). */
@@ -86,47 +79,6 @@ export class DryRunOutputError extends Error {
     super(`cannot write the dry run to ${where}: ${cause.message}`, { cause });
     this.name = 'DryRunOutputError';
     this.code = (cause as { code?: string }).code;
-  }
-}
-
-/**
- * Where the dry run writes: waits while the stream is full (a slow reader is not buffered in memory),
- * and turns the stream's error into an error of the run, which then stops reading.
- */
-class DryRunOutput {
-  private error: Error | undefined;
-  constructor(
-    private readonly stream: OutputStream,
-    private readonly where: string,
-  ) {
-    // (kept for the life of the stream: an error emitted later must not crash the process either)
-    stream.on?.('error', (err) => {
-      this.error ??= err;
-    });
-  }
-
-  async write(text: string): Promise<void> {
-    this.check();
-    if (this.stream.write(text) === false && this.stream.once && this.stream.off) {
-      const stream = this.stream as Required<OutputStream>;
-      await new Promise<void>((resolve) => {
-        // (each wait removes all of its listeners)
-        const done = () => {
-          stream.off('drain', done);
-          stream.off('error', done);
-          stream.off('close', done);
-          resolve();
-        };
-        stream.once('drain', done);
-        stream.once('error', done);
-        stream.once('close', done);
-      });
-    }
-    this.check();
-  }
-
-  private check(): void {
-    if (this.error) throw new DryRunOutputError(this.where, this.error);
   }
 }
 
@@ -215,7 +167,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   const deadLetter = options.deadLetter ? new DeadLetterWriter({ path: options.deadLetter }) : undefined;
   const dryRunOut = options.dryRun;
   let dryRunFile: { end(cb: () => void): unknown } | undefined;
-  let dryRunSink: DryRunOutput | undefined;
+  let dryRunWriter: OutputWriter | undefined;
   if (dryRunOut !== undefined && dryRunOut !== '-') {
     const { createWriteStream } = await import('node:fs');
     const file = createWriteStream(dryRunOut);
@@ -229,8 +181,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       throw new Error(`cannot write the dry run to ${dryRunOut}: ${opened.message}`);
     }
     dryRunFile = file;
-    dryRunSink = new DryRunOutput(file, dryRunOut);
-  } else if (dryRunOut === '-') dryRunSink = new DryRunOutput(stdout as OutputStream, 'stdout');
+    dryRunWriter = new OutputWriter(file);
+  } else if (dryRunOut === '-') dryRunWriter = new OutputWriter(stdout as OutputStream);
   const batcher = new SQLBatcher({
     adapter: conn.adapter,
     ...(options.maxBytes ? { maxBytes: options.maxBytes } : {}),
@@ -241,9 +193,16 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     onError: options.onError ?? 'throw',
     concurrency: options.concurrency ?? 1,
     ...(options.dialect ? { dialect: options.dialect } : {}),
-    ...(dryRunSink
+    ...(dryRunWriter
       ? {
-          dryRun: (sql: string) => dryRunSink?.write(`${sql};\n`),
+          // (the output's error ends the run, which then stops reading)
+          dryRun: async (sql: string) => {
+            try {
+              await dryRunWriter?.write(`${sql};\n`);
+            } catch (err) {
+              throw new DryRunOutputError(dryRunOut === '-' ? 'stdout' : (dryRunOut as string), err as Error);
+            }
+          },
         }
       : {}),
     collector,
