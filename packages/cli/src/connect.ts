@@ -122,11 +122,19 @@ async function connectPostgres(url: string, options: ConnectOptions): Promise<Co
     ...(options.unnest === false ? { unnest: false } : {}),
     ...(options.maxQuerySize ? { maxQuerySize: options.maxQuerySize } : {}),
   });
+  return reachable(adapter, url);
+}
+
+/**
+ * The connection, once `SELECT 1` ran on it: a wrong host, port or password, or a server that is down,
+ * fails here, before any input is read (the adapters' errors never hold the password).
+ */
+async function reachable(adapter: Adapter, url: string): Promise<Connection> {
   try {
     await adapter.execute('SELECT 1');
   } catch (err) {
     await adapter.close().catch(() => undefined);
-    throw new Error(`cannot reach ${redactUrl(url)}: ${(err as Error).message}`);
+    throw new Error(`cannot reach ${redactUrl(url)}: ${(err as Error).message.split('\n')[0]}`);
   }
   return { adapter, describe: redactUrl(url), close: () => adapter.close() };
 }
@@ -160,7 +168,7 @@ async function connectTrino(url: string, options: ConnectOptions): Promise<Conne
     ...(param(u, 'role') ? { role: param(u, 'role') } : {}),
     ...(options.maxQuerySize ? { maxQuerySize: options.maxQuerySize } : {}),
   });
-  return { adapter, describe: redactUrl(url), close: () => adapter.close() };
+  return reachable(adapter, url);
 }
 
 async function connectSnowflake(url: string, options: ConnectOptions): Promise<Connection> {
@@ -188,7 +196,7 @@ async function connectSnowflake(url: string, options: ConnectOptions): Promise<C
     ...(param(u, 'accessUrl') ? { accessUrl: param(u, 'accessUrl') } : {}),
     ...(options.maxQuerySize ? { maxQuerySize: options.maxQuerySize } : {}),
   });
-  return { adapter, describe: redactUrl(url), close: () => adapter.close() };
+  return reachable(adapter, url);
 }
 
 async function connectBigQuery(url: string, options: ConnectOptions): Promise<Connection> {
@@ -207,5 +215,5 @@ async function connectBigQuery(url: string, options: ConnectOptions): Promise<Co
     ...(param(u, 'apiEndpoint') ? { apiEndpoint: param(u, 'apiEndpoint') } : {}),
     ...(options.maxQuerySize ? { maxQuerySize: options.maxQuerySize } : {}),
   });
-  return { adapter, describe: redactUrl(url), close: () => adapter.close() };
+  return reachable(adapter, url);
 }

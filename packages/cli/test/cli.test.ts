@@ -427,8 +427,36 @@ describe('sqlbatcher load into Trino and Snowflake (protocol test servers, real 
       const counted = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM cli.ev');
       expect(counted.rows[0]?.n).toBe(3000);
       const posts = server.requests.filter((r) => r.method === 'POST');
-      expect(posts.length).toBe(report.requests);
+      // (one more: the `SELECT 1` that checks the connection before any input is read)
+      expect(posts.length).toBe(report.requests + 1);
       expect(posts.every((r) => r.headers['x-trino-user'] === 'loader')).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('an unreachable server or a wrong password fails before any input is read, password never printed', async () => {
+    const trino = await startTrinoServer();
+    const port = trino.port;
+    await trino.close();
+    const down = await run(['load', '-', '--url', `trino://loader@127.0.0.1:${port}/memory/cli`], input);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(
+      new RegExp(`^sqlbatcher: error: cannot reach trino://loader@127\\.0\\.0\\.1:${port}/memory/cli: `, 'm'),
+    );
+    expect(down.stderr).not.toContain('statements');
+    const server = await startSnowflakeServer({ credentials: { username: 'loader', password: 'right-one' } });
+    try {
+      await server.db.exec('CREATE TABLE ev (id int, note text)');
+      const url = `snowflake://loader:wr0ng-pa55@acme/db/public?accessUrl=${encodeURIComponent(server.url)}`;
+      const res = await run(['load', '-', '--url', url], input);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(
+        /^sqlbatcher: error: cannot reach snowflake:\/\/loader:\*\*\*@acme\/db\/public.*Incorrect username or password/m,
+      );
+      expect(res.stderr).not.toContain('wr0ng-pa55');
+      const counted = await server.db.query<{ n: number }>('SELECT count(*)::int AS n FROM ev');
+      expect(counted.rows[0]?.n).toBe(0);
     } finally {
       await server.close();
     }
