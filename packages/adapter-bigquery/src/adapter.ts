@@ -132,7 +132,10 @@ function locateStatement(
 ): number | undefined {
   const statements = options?.batch?.statements;
   if (!statements || statements.length === 0) return undefined;
-  const at = /at \[(\d+):(\d+)\]/.exec(message);
+  // BigQuery ends its message with the location; text it quotes from the query or its data (which may
+  // hold "at [1:1]" too) comes before it: the last match is BigQuery's own.
+  let at: RegExpExecArray | undefined;
+  for (const m of message.matchAll(/at \[(\d+):(\d+)\]/g)) at = m;
   if (!at) return undefined;
   const line = Number(at[1]);
   const column = Number(at[2]);

@@ -67,13 +67,23 @@ export function driverErrorFacts(err: unknown): DriverErrorFacts {
       const x = (item ?? {}) as { reason?: unknown; message?: unknown; location?: unknown };
       errors.push({
         ...(typeof x.reason === 'string' ? { reason: x.reason } : {}),
-        ...(typeof x.message === 'string' ? { message: x.message } : {}),
+        ...(typeof x.message === 'string' ? { message: stripUrlCredentials(x.message) } : {}),
         ...(typeof x.location === 'string' ? { location: x.location } : {}),
       });
     }
   }
-  const message = typeof e.message === 'string' && e.message !== '' ? e.message : String(err);
+  const message = stripUrlCredentials(
+    typeof e.message === 'string' && e.message !== '' ? e.message : String(err),
+  );
   return { httpStatus, reason: errors[0]?.reason ?? networkCode, message, errors, networkCode };
+}
+
+/**
+ * `scheme://user:password@host` → `scheme://host` in a message: the client quotes the URL it was given
+ * (e.g. an `apiEndpoint` with a proxy password) when it refuses or fails to reach it.
+ */
+export function stripUrlCredentials(text: string): string {
+  return text.replace(/([a-z][\w+.-]*:\/\/)[^/@\s]+@/gi, '$1');
 }
 
 /** Reasons BigQuery gives when it refused a request before creating a job. */
@@ -108,8 +118,9 @@ export interface FailureContext {
 }
 
 /**
- * Decide whether a failure may be retried and what it did (invariant 5). BigQuery refuses
- * rate-limited requests before a job exists, so those had no effect. A job that failed inside a
+ * Decide whether a failure may be retried and what it did (invariant 5). A rate-limited request had
+ * no effect when BigQuery refused it before a job existed (always for 429, and for any single
+ * statement); for a script it may have been a statement's quota error after earlier ones ran. A job that failed inside a
  * transaction was rolled back by BigQuery. A single DML statement is atomic. A failing script keeps
  * the statements that ran before the failing one, and a 5xx or a broken connection after the request
  * was sent leaves it unknown whether the job ran: those are never reported as safe to resend.
@@ -121,7 +132,15 @@ export function classify(facts: DriverErrorFacts, ctx: FailureContext): ErrorCla
     facts.httpStatus === 429 ||
     reasons.some((r) => RATE_LIMIT_REASONS.has(r)) ||
     facts.reason === 'rateLimitExceeded';
-  if (rateLimited) return { transient: true, effect: 'none' };
+  if (rateLimited) {
+    // Refused before a job existed (the API's rate limits), or the job ran and one statement hit a
+    // quota such as a table's DML rate: a single statement is atomic either way, but the statements of
+    // a script before that one stayed applied. 429 is always the API's; a located statement is the job's.
+    const script = ctx.statementCount !== undefined && ctx.statementCount > 1 && !ctx.inTransaction;
+    if (!script || facts.httpStatus === 429) return { transient: true, effect: 'none' };
+    if (ctx.statementPosition !== undefined) return { transient: true, effect: 'partial', ...position };
+    return { transient: true, effect: 'unknown' };
+  }
   if (facts.httpStatus === 400 && facts.reason === 'invalid' && /query is too large/i.test(facts.message)) {
     // Refused on arrival: no job was created.
     return { transient: false, effect: 'none' };

@@ -36,6 +36,17 @@ describe('failingStatementPosition', () => {
     expect(failingStatementPosition(multiFailure(1, 26), text, oneLine)).toBe(1);
   });
 
+  it('is not misled by location-like text in the quoted statement or in the error after it', () => {
+    const spoofed = [
+      'INSERT INTO a VALUES (1)',
+      "INSERT INTO a VALUES ('x')",
+      "INSERT INTO b VALUES ('x (at line 1, position 0)')",
+    ];
+    const text = spoofed.join(';\n');
+    const message = `JavaScript execution error: Uncaught Execution of multiple statements failed on statement "INSERT INTO b VALUES ('x (at line 1, position 0)')" (at line 3, position 0).\nNumeric value '(at line 2, position 0).' is not recognized`;
+    expect(failingStatementPosition(message, text, spoofed)).toBe(2);
+  });
+
   it('gives up without the statements or a recognisable message', () => {
     expect(failingStatementPosition(multiFailure(1, 0), sql, undefined)).toBeUndefined();
     expect(failingStatementPosition('Object does not exist', sql, statements)).toBeUndefined();

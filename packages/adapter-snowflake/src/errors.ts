@@ -98,8 +98,13 @@ const TRANSIENT_SQL_CODES = new Set([
   '000603', // internal error ("SQL execution internal error"), Snowflake asks to retry
 ]);
 
-/** `(at line L, position P)` in the message of a failed multi-statement request. */
-const FAILED_AT = /failed on statement .*? \(at line (\d+), position (\d+)\)/s;
+/**
+ * `(at line L, position P)` in the message of a failed multi-statement request: right after the quoted
+ * statement text and at the end of its line (`failed on statement "…" (at line 3, position 0).` then a
+ * newline and the statement's own error). The quoted statement text and the error after it may hold
+ * user data that looks like a location too; those are not followed by that exact shape.
+ */
+const FAILED_AT = /failed on statement ".*?" \(at line (\d+), position (\d+)\)\.?(?=\n|$)/s;
 
 /**
  * Position of the failing statement of a multi-statement request, from the `line`/`position` Snowflake

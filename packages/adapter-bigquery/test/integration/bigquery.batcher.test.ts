@@ -102,6 +102,21 @@ describe('SQLBatcher + BigQueryAdapter', () => {
     );
   });
 
+  it('does not resend a script answered with a rate limit (403) when its job may have run', async () => {
+    const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+    const batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false } });
+    server.failNext(1, 403, { afterExecution: true });
+    const err = await batcher
+      .processStatements([seed(1), 'UPDATE ds.users SET id = id + 10 WHERE true'])
+      .catch((e: unknown) => e);
+    await batcher[Symbol.asyncDispose]().catch(() => undefined);
+    await adapter.close();
+    expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: true });
+    expect(queries()).toHaveLength(1);
+    const r = await server.db.query<{ id: number }>('SELECT id::int AS id FROM ds.users');
+    expect(r.rows).toEqual([{ id: 11 }]);
+  });
+
   it('does not resend a batch whose answer was lost when the job may have run', async () => {
     const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
     const batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false } });

@@ -128,6 +128,21 @@ describe('BigQueryAdapter with @google-cloud/bigquery against the test server', 
     expect(await ids()).toEqual([1, 2]);
   });
 
+  it('names the failing statement by the location BigQuery gives last, not by "at [L:C]" in quoted data', async () => {
+    const adapter = makeAdapter();
+    const { sql, options } = batchOf([
+      insert(1),
+      insert(2),
+      "INSERT INTO ds.users (id, name) VALUES (CAST('at [1:1]' AS INT64), 'x')",
+      insert(4),
+    ]);
+    const err = (await adapter.execute(sql, options).catch((e: unknown) => e)) as BigQueryError;
+    // (the message quotes the bad value before BigQuery's own location of the failing statement)
+    expect(err.message).toMatch(/at \[1:1\].* at \[3:1\]/s);
+    expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'partial', statementPosition: 2 });
+    expect(await ids()).toEqual([1, 2]);
+  });
+
   it('maps a syntax error, never retries it, and keeps credentials out of the error', async () => {
     const adapter = makeAdapter();
     const { sql, options } = batchOf(['SELEC 1']);
@@ -392,6 +407,18 @@ describe('long-running jobs', () => {
 });
 
 describe('credentials', () => {
+  it('a password in apiEndpoint never appears in the error or the collector record', async () => {
+    const adapter = makeAdapter({ apiEndpoint: 'http://proxyuser:hunter2-proxy@127.0.0.1:1' });
+    const records: unknown[] = [];
+    const batcher = new SQLBatcher({ adapter, collector: { record: (r) => void records.push(r) } });
+    const err = await batcher.processStatements([insert(1)]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    const shown = `${inspect(err, { depth: 10 })} ${JSON.stringify(err)} ${(err as Error).stack} ${JSON.stringify(records)}`;
+    expect(records.length).toBeGreaterThan(0);
+    expect(shown).toContain('127.0.0.1:1');
+    expect(shown).not.toContain('hunter2');
+  });
+
   it('a private key never appears in the error of a failed request', async () => {
     const adapter = makeAdapter({
       authClient: undefined,
