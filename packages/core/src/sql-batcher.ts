@@ -1118,10 +1118,14 @@ export class SQLBatcher implements AsyncDisposable {
     await this.isolate(units, parallel);
   }
 
-  /** Bisect `units` (known to fail together, rolled back) down to the failing statements. */
-  private async isolate(units: Unit[], parallel: boolean): Promise<void> {
+  /**
+   * Bisect `units` (known to fail together, rolled back) down to the failing statements. `finished`:
+   * input indices executed or rejected so far by this bisection, shared with its nested levels, so a run
+   * stopped deep inside names as not sent only what really was not.
+   */
+  private async isolate(units: Unit[], parallel: boolean, finished = new Set<number>()): Promise<void> {
     const mid = Math.ceil(units.length / 2);
-    /** Units not yet executed or rejected: named in the error if the run stops here. */
+    /** Units not yet executed or rejected at this level: named in the error if the run stops here. */
     let open = units;
     try {
       for (const half of [units.slice(0, mid), units.slice(mid)]) {
@@ -1146,16 +1150,16 @@ export class SQLBatcher implements AsyncDisposable {
             ) {
               await this.handleFailure(err, info, b, parallel);
             } else if (b.units.length === 1) await this.reject(b.units, err.error);
-            else await this.isolate(b.units, parallel);
+            else await this.isolate(b.units, parallel, finished);
           }
-          const done = new Set(b.indices);
-          open = open.filter((u) => !done.has(u.index));
+          for (const i of b.indices) finished.add(i);
+          open = open.filter((u) => !finished.has(u.index));
         }
       }
     } catch (err) {
       addNotSent(
         err,
-        open.map((u) => u.index),
+        open.filter((u) => !finished.has(u.index)).map((u) => u.index),
       );
       throw err;
     }

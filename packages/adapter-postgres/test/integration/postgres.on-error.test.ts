@@ -112,6 +112,28 @@ describe(`onError on a ${N}-statement stream with a bad statement in the middle`
       if (c.copy) expect(adapter.copyStats.copiedRows).toBeGreaterThan(N / 2);
     });
   }
+  it("'isolate' stopped by the circuit breaker mid-bisection names as not sent only what was not", async () => {
+    await db.sql('CREATE TABLE oe_breaker (id int PRIMARY KEY, v int CHECK (v >= 0))');
+    const statements = Array.from(
+      { length: 8 },
+      (_, i) => `INSERT INTO oe_breaker (id, v) VALUES (${i}, ${i >= 6 ? -1 : i})`,
+    );
+    const batcher = new SQLBatcher({
+      adapter: db.adapter(),
+      onError: 'isolate',
+      retry: false,
+      circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 60_000 },
+    });
+    const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as {
+      code?: string;
+      notSentIndices?: number[];
+    };
+    // the bisection committed #0–#5 and rejected #6; the breaker opened before #7 was sent
+    expect(await ids('oe_breaker')).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([6]);
+    expect(err.notSentIndices).toEqual([7]);
+  });
+
   it("a merged INSERT refused for a set-returning function: 'isolate' re-runs its statements unmerged", async () => {
     await db.sql('CREATE TABLE oe_srf (a int)');
     const statements = [
