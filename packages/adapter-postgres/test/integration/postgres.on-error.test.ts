@@ -112,6 +112,22 @@ describe(`onError on a ${N}-statement stream with a bad statement in the middle`
       if (c.copy) expect(adapter.copyStats.copiedRows).toBeGreaterThan(N / 2);
     });
   }
+  it('an INSERT with more rows than maxRowsPerInsert is sent whole: a bad row leaves none of it', async () => {
+    await db.sql('CREATE TABLE oe_rowcap (id int PRIMARY KEY, v int CHECK (v >= 0), pad text)');
+    const pad = 'x'.repeat(900);
+    const rows = Array.from({ length: 1500 }, (_, i) => `(${i}, ${i === 1400 ? -1 : i}, '${pad}')`);
+    const statement = `INSERT INTO oe_rowcap (id, v, pad) VALUES ${rows.join(', ')}`;
+    // (unnest: false: merged INSERTs are capped at 1,000 rows; this one statement is 1.4 MB)
+    for (const onError of ['throw', 'skip', 'isolate'] as const) {
+      const batcher = new SQLBatcher({ adapter: db.adapter({ unnest: false }), onError, retry: false });
+      const out = await batcher.processStatements([statement, 'SELECT 1']).catch((e: unknown) => e);
+      if (onError === 'throw')
+        expect(out).toMatchObject({ name: 'BatchExecutionError', statementIndices: [0] });
+      else expect(batcher.report.rejected.map((r) => r.index)).toEqual([0]);
+      expect(await db.sql('SELECT id FROM oe_rowcap')).toEqual([]);
+    }
+  });
+
   it("'isolate' stopped by the circuit breaker mid-bisection names as not sent only what was not", async () => {
     await db.sql('CREATE TABLE oe_breaker (id int PRIMARY KEY, v int CHECK (v >= 0))');
     const statements = Array.from(

@@ -158,8 +158,15 @@ export class BatchBuilder {
     const ins = lexed.insert;
     const cfg = this.cfg;
     if (ins && cfg.batchMode && cfg.mergeInserts && mergeable(ins)) {
-      this.addInsert(index, lexed, ins, from, to ?? ins.rows.length);
-      return;
+      const end = to ?? ins.rows.length;
+      // More rows than one merged INSERT may carry, but small enough to send as written: it is sent as
+      // its own statement, whole, so the engine judges it as it would one by one (split, its first part
+      // could be committed while the rest fails). Only a statement over the ceiling is split.
+      const asWritten = from === 0 && end === ins.rows.length && end > cfg.maxRowsPerInsert;
+      if (!asWritten || utf8Bytes(lexed.text) > cfg.ceiling) {
+        this.addInsert(index, lexed, ins, from, end);
+        return;
+      }
     }
     this.addWhole(index, lexed);
   }
