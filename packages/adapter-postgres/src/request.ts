@@ -1,4 +1,4 @@
-import type { BatchInfo, ExecuteOptions, ExecuteResult } from '@sqlbatcher/core';
+import { type BatchInfo, type ExecuteOptions, type ExecuteResult, splitStatements } from '@sqlbatcher/core';
 import type { Connection } from './connection/types.js';
 import {
   CATALOG_SQL,
@@ -77,9 +77,18 @@ function locate(
     if (pos !== undefined) return offset + pos;
   }
   const completed = e?.completedStatements;
-  // A server error ends the request at the failing statement: it is the one after those completed.
-  if (typeof completed === 'number' && sqlState(err) !== undefined && completed < statements.length) {
-    return offset + completed;
+  // A server error ends the request at the failing statement: it is the one after those the server
+  // completed. (An input string may hold several statements: the server counts each of them.)
+  if (typeof completed === 'number' && sqlState(err) !== undefined) {
+    let left = completed;
+    for (let k = 0; k < statements.length; k++) {
+      const text = (statements[k] as BatchInfo['statements'][number]).sql;
+      const n = text.includes(';')
+        ? splitStatements(text, { dialect: 'postgres', onMetaCommand: () => undefined }).length
+        : 1;
+      if (left < n) return offset + k;
+      left -= n;
+    }
   }
   return undefined;
 }

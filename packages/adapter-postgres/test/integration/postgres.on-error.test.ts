@@ -112,6 +112,22 @@ describe(`onError on a ${N}-statement stream with a bad statement in the middle`
       if (c.copy) expect(adapter.copyStats.copiedRows).toBeGreaterThan(N / 2);
     });
   }
+  it('names the failing statement when an earlier input string holds two statements', async () => {
+    await db.sql(
+      'CREATE TABLE oe_multi (id int PRIMARY KEY, v int CHECK (v >= 0)); CREATE TABLE oe_multi_u (id int)',
+    );
+    const err = (await new SQLBatcher({ adapter: db.adapter(), retry: false })
+      .processStatements([
+        'INSERT INTO oe_multi (id, v) VALUES (1, 1); UPDATE oe_multi SET v = 2 WHERE id = 1',
+        'INSERT INTO oe_multi (id, v) VALUES (2, -1)',
+        'INSERT INTO oe_multi_u (id) VALUES (3)',
+      ])
+      .catch((e: unknown) => e)) as BatchExecutionError;
+    expect(err).toMatchObject({ name: 'BatchExecutionError', statementIndices: [0, 1, 2] });
+    // (PGlite reports no statement for a constraint error: see the first test)
+    if (!usingPglite) expect(err.failedStatementIndex).toBe(1);
+  });
+
   it('an INSERT with more rows than maxRowsPerInsert is sent whole: a bad row leaves none of it', async () => {
     await db.sql('CREATE TABLE oe_rowcap (id int PRIMARY KEY, v int CHECK (v >= 0), pad text)');
     const pad = 'x'.repeat(900);
