@@ -164,6 +164,10 @@ describe('ON CONFLICT DO UPDATE: keys that meet only after the column type reads
     ['boolean', 'k bool PRIMARY KEY, v text', ["'tr'", 'true']],
     ['interval', 'k interval PRIMARY KEY, v text', ["'1 hour'", "'60 minutes'"]],
     ['inet', 'k inet PRIMARY KEY, v text', ["'10.0.0.1'", "'10.0.0.1/32'"]],
+    ['timestamp', 'k timestamp PRIMARY KEY, v text', ["'2024-01-01T10:00:00'", "'2024-01-01 10:00:00'"]],
+    ['timestamp (24:00)', 'k timestamp PRIMARY KEY, v text', ["'2024-01-01 24:00:00'", "'2024-01-02'"]],
+    ['date (with a time)', 'k date PRIMARY KEY, v text', ["'2024-01-02 10:00'", "'2024-01-02'"]],
+    ['jsonb', 'k jsonb PRIMARY KEY, v text', [`'{"a": 1e1}'`, `'{"a": 10}'`]],
   ];
   for (const [type, columns, keys] of cases) {
     it(`${type}: ${keys.join(' and ')} are not merged into one statement`, async () => {
