@@ -164,7 +164,11 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
     } catch (err) {
       throw toRequestError('submit', err);
     }
-    let queryId: string | undefined;
+    // The POST's answer already names the query; trino-client keeps it (and every page it reads, data
+    // or not) as its iterator's current page. Known at once, the query can be canceled at once: the
+    // pages may carry no data for as long as it runs, and only pages with data are handed out.
+    const current = () => (pages as { iter?: { queryResult?: QueryResult } }).iter?.queryResult?.id;
+    let queryId: string | undefined = current();
     let updateCount: number | undefined;
     let updateType: string | undefined;
     let columns: QueryResult['columns'];
@@ -174,6 +178,7 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
     let submitted = false;
     for (;;) {
       if (signal?.aborted) {
+        queryId = current() ?? queryId;
         if (queryId !== undefined) await client.cancel(queryId).catch(() => undefined);
         throw new TrinoCanceledError(queryId, submitted, signal.reason);
       }
@@ -199,7 +204,7 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
         }
         if (answer === ABORTED) {
           // The poll in flight may be what starts the query: cancel once its answer names it.
-          const known = queryId;
+          const known = current() ?? queryId;
           if (known !== undefined) await client.cancel(known).catch(() => undefined);
           next.then(
             (s) => {
@@ -388,6 +393,12 @@ export function connectionOptions(options: TrinoAdapterOptions): ConnectionOptio
     const tls = options.ssl !== undefined && options.ssl !== false;
     const host = options.host ?? 'localhost';
     checkHeaderValue('host', host);
+    // (a '/', '?', '#' or '@' would turn the rest into a path, query or credentials: the port ignored)
+    if (host === '' || /[\s/?#@\\]/.test(host)) {
+      throw new ConfigurationError(
+        `TrinoAdapter: host must be a host name or address only, got "${host}" (use \`server\` for a URL)`,
+      );
+    }
     const port = options.port ?? (tls ? 443 : 8080);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new ConfigurationError('TrinoAdapter: port must be an integer between 1 and 65535');

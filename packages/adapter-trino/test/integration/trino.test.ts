@@ -140,6 +140,11 @@ describe('TrinoAdapter headers', () => {
       () => new TrinoAdapter({ host: 'h', ssl: true, auth: { user: 'u', password: 'p' } }),
     ).not.toThrow();
     expect(() => new TrinoAdapter({ server: 'https://u:p@h', user: 'u' })).toThrow(/credentials/);
+    // a path, query, fragment or userinfo in `host` would make the URL ignore `port`
+    for (const host of ['trino.internal/x', 'h?x', 'h#x', 'u@h', '']) {
+      expect(() => new TrinoAdapter({ host, port: 8443, user: 'u' }), host).toThrow(/host must be/);
+    }
+    expect(() => new TrinoAdapter({ host: '::1', port: 8443, user: 'u' })).not.toThrow();
   });
 
   it('speaks HTTPS with a custom CA (ssl option) and basic auth over it', async (ctx) => {
@@ -521,6 +526,28 @@ describe('TrinoAdapter with SQLBatcher', () => {
       .toBe(true);
   });
 
+  it('on timeout cancels at once even while the pages carry no data (the POST answer names the query)', async () => {
+    const adapter = adapterFor(server);
+    const table = await freshTable(adapter);
+    const before = server.requests.length;
+    // A slow coordinator: each of the next polls takes 1.5 s to answer (a query that runs long-polls).
+    server.delayNext(3, 1500, { method: 'GET' });
+    const batcher = new SQLBatcher({ adapter, timeoutMs: 300, cancelGraceMs: 200, retry: false });
+    const t0 = performance.now();
+    const err = await batcher
+      .processStatements([`INSERT INTO ${table} (id, name) VALUES (1, 'late')`])
+      .catch((e: unknown) => e);
+    await batcher[Symbol.asyncDispose]().catch(() => undefined);
+    expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: true });
+    // the cancel went out when the run timed out, not after the delayed polls answered
+    const cancel = server.requests.slice(before).find((r) => r.method === 'DELETE');
+    expect(cancel, 'a DELETE was sent').toBeDefined();
+    expect(performance.now() - t0).toBeLessThan(1400);
+    // and Trino dropped the query: the row never arrives
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await count(table)).toBe(0);
+  });
+
   it('an abort before the first poll means the query was never submitted', async () => {
     const adapter = adapterFor(server);
     const table = await freshTable(adapter);
@@ -535,7 +562,8 @@ describe('TrinoAdapter with SQLBatcher', () => {
     expect(err).toBeInstanceOf(TrinoCanceledError);
     expect(err).toMatchObject({ code: 'CANCELED', submitted: false });
     expect(adapter.classifyError(err)).toEqual({ transient: false, effect: 'none' });
-    expect(server.requests.slice(before).map((r) => r.method)).toEqual(['POST']);
+    // (never polled, so never run; the POST's answer named the queued query, which is canceled too)
+    expect(server.requests.slice(before).map((r) => r.method)).toEqual(['POST', 'DELETE']);
     expect(await count(table)).toBe(0);
   });
 
