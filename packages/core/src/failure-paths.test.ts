@@ -20,6 +20,31 @@ const ins = (table: string, id: number) => `INSERT INTO ${table} (id) VALUES (${
 /** maxBytes small enough that every INSERT is its own batch. */
 const ONE_PER_BATCH = 32;
 
+describe('a run stopped by a failing batch', () => {
+  it('report.statements counts what was read: no statement from that index on was executed', async () => {
+    await fresh('unread');
+    const stream = function* () {
+      for (let i = 0; i < 1000; i++) yield i === 300 ? ins('unread', 1) : ins('unread', i);
+    };
+    const batcher = new SQLBatcher({ adapter: pgliteAdapter(db), maxBytes: 2000 });
+    const err = (await batcher.processStatements(stream()).catch((e: unknown) => e)) as {
+      statementIndices: number[];
+      notSentIndices?: number[];
+    };
+    // (how far the input was read depends on timing: the run reads ahead while a request is in flight)
+    const read = batcher.report.statements;
+    const listed = new Set([...err.statementIndices, ...(err.notSentIndices ?? [])]);
+    const got = await ids('unread');
+    // every statement from the first of the failed batch on is either listed or never read, and none ran
+    const first = Math.min(...err.statementIndices);
+    for (let i = first; i < 1000; i++) {
+      expect(listed.has(i) || i >= read, `#${i}`).toBe(true);
+      if (i !== 1) expect(got.includes(i), `#${i} ran`).toBe(false);
+    }
+    expect(got).toEqual(Array.from({ length: first }, (_, i) => i));
+  });
+});
+
 describe('plugin failures in the middle of a run', () => {
   it('R1 processStatements: beforeBatch throwing on batch #1 must not let later statements run (no gap)', async () => {
     await fresh('r1');
