@@ -167,6 +167,8 @@ describe('ON CONFLICT DO UPDATE: keys that meet only after the column type reads
     ['timestamp', 'k timestamp PRIMARY KEY, v text', ["'2024-01-01T10:00:00'", "'2024-01-01 10:00:00'"]],
     ['timestamp (24:00)', 'k timestamp PRIMARY KEY, v text', ["'2024-01-01 24:00:00'", "'2024-01-02'"]],
     ['date (with a time)', 'k date PRIMARY KEY, v text', ["'2024-01-02 10:00'", "'2024-01-02'"]],
+    ['date (era)', 'k date PRIMARY KEY, v text', ["'2024-01-02'", "'2024-01-02 AD'"]],
+    ['date (zone)', 'k date PRIMARY KEY, v text', ["'2024-01-02'", "'2024-01-02+05'"]],
     ['jsonb', 'k jsonb PRIMARY KEY, v text', [`'{"a": 1e1}'`, `'{"a": 10}'`]],
   ];
   for (const [type, columns, keys] of cases) {

@@ -61,10 +61,12 @@ export function skipToken(s: string, i: number, r: DialectRules, final: boolean)
         if (i + 2 >= n && !final) return INCOMPLETE;
         if (s.charCodeAt(i + 1) === Q1 && s.charCodeAt(i + 2) === Q1) return scanTriple(s, i, "'''");
       }
-      let backslash = r.backslashEscapes;
+      const backslash = r.backslashEscapes;
       if (!backslash && r.eStrings && i > 0) {
         const p = s.charCodeAt(i - 1);
-        if ((p === 69 || p === 101) && (i < 2 || !isIdentChar(s.charCodeAt(i - 2)))) backslash = true;
+        if ((p === 69 || p === 101) && (i < 2 || !isIdentChar(s.charCodeAt(i - 2)))) {
+          return eStringEnd(s, scanQuoted(s, i + 1, "'", true, final), final);
+        }
       }
       return scanQuoted(s, i + 1, "'", backslash, final);
     }
@@ -228,9 +230,50 @@ function scanDollar(s: string, i: number, r: DialectRules, final: boolean): numb
   return close === -1 ? INCOMPLETE : close + delim.length;
 }
 
+/**
+ * End of an `E'…'` string whose first part ends at `e`: PostgreSQL continues a string across
+ * whitespace that holds a newline (`E'a'` newline `'b'` is `E'ab'`), and the continuation keeps the
+ * backslash escapes of the `E'…'` it continues (so `\'` inside it does not end it). Before the newline
+ * only spaces, tabs and form feeds; after it also `--` comments that end in a newline.
+ */
+function eStringEnd(s: string, e: number, final: boolean): number {
+  const n = s.length;
+  while (e >= 0) {
+    let j = e;
+    while (j < n && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9 || s.charCodeAt(j) === 12)) j++;
+    if (j >= n) return final ? e : INCOMPLETE;
+    const nl = s.charCodeAt(j);
+    if (nl !== 10 && nl !== 13) return e;
+    for (;;) {
+      while (j < n && isSpace(s.charCodeAt(j))) j++;
+      if (j + 1 < n && s.charCodeAt(j) === DASH && s.charCodeAt(j + 1) === DASH) {
+        let k = j + 2;
+        while (k < n && s.charCodeAt(k) !== 10 && s.charCodeAt(k) !== 13) k++;
+        if (k >= n) return final ? e : INCOMPLETE;
+        j = k;
+        continue;
+      }
+      break;
+    }
+    if (j >= n || (j + 1 >= n && s.charCodeAt(j) === DASH)) return final ? e : INCOMPLETE;
+    if (s.charCodeAt(j) !== Q1) return e;
+    e = scanQuoted(s, j + 1, "'", true, final);
+  }
+  return e;
+}
+
 /** True for ASCII whitespace (space, tab, CR, LF, FF, VT). */
 export function isSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
+}
+
+/** `s` without leading and trailing ASCII whitespace (other spaces, U+00A0 say, are identifier characters in SQL). */
+export function trimSpace(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && isSpace(s.charCodeAt(a))) a++;
+  while (b > a && isSpace(s.charCodeAt(b - 1))) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
 /**

@@ -203,6 +203,62 @@ SELECT 2;`,
     expect(seen).toEqual(['\\c otherdb']);
   });
 
+  it('refuses a psql meta-command inside a statement (psql would run or glue what the lexer splits)', () => {
+    for (const [text, command] of [
+      ['INSERT INTO t VALUES (1)\n\\g\nINSERT INTO t VALUES (2);', '\\g'],
+      ['INSERT INTO t VALUES (3) \\; INSERT INTO t VALUES (4);', '\\;'],
+    ] as const) {
+      for (const onMetaCommand of [undefined, () => undefined]) {
+        const err = (() => {
+          try {
+            splitStatements(text, { dialect: 'postgres', ...(onMetaCommand ? { onMetaCommand } : {}) });
+          } catch (e) {
+            return e;
+          }
+          return undefined;
+        })() as InvalidStatementError;
+        expect(err, text).toBeInstanceOf(InvalidStatementError);
+        expect(err.statementIndex).toBe(0);
+        expect(err.message).toContain(`psql meta-command ${command}`);
+      }
+    }
+    // a backslash in a quoted string, E'' string or comment is not one
+    expect(split("SELECT '\\g', E'\\\\', 1 /* \\g */; -- \\;\nSELECT 2")).toEqual([
+      "SELECT '\\g', E'\\\\', 1 /* \\g */",
+      '-- \\;\nSELECT 2',
+    ]);
+  });
+
+  it('trims only ASCII whitespace: U+00A0, U+3000 … belong to the statement (identifier characters)', () => {
+    expect(split('INSERT INTO t VALUES (1)\u00a0;\nDROP TABLE x\u3000;')).toEqual([
+      'INSERT INTO t VALUES (1)\u00a0',
+      'DROP TABLE x\u3000',
+    ]);
+    // a byte-order mark is dropped where a file starts, kept anywhere else
+    expect(split('\ufeffSELECT 1;\n\ufeffSELECT 2;')).toEqual(['SELECT 1', '\ufeffSELECT 2']);
+    const sp = new StatementSplitter({ dialect: 'postgres' });
+    expect([...sp.push(''), ...sp.push('\ufeffSELECT 1;'), ...sp.end()]).toEqual(['SELECT 1']);
+  });
+
+  it("continues an E'…' string across a newline with its backslash escapes (as PostgreSQL does)", () => {
+    const text = "INSERT INTO t (v) VALUES (E'a'\n'b\\'; c'\n  -- note\n  'd\\'');\nSELECT 1;";
+    expect(split(text)).toEqual([
+      "INSERT INTO t (v) VALUES (E'a'\n'b\\'; c'\n  -- note\n  'd\\'')",
+      'SELECT 1',
+    ]);
+    // streamed in every two-chunk cut, the same
+    for (let cut = 0; cut <= text.length; cut++) {
+      const sp = new StatementSplitter({ dialect: 'postgres' });
+      expect(
+        [...sp.push(text.slice(0, cut)), ...sp.push(text.slice(cut)), ...sp.end()],
+        `cut ${cut}`,
+      ).toEqual(split(text));
+    }
+    // without a newline between them, or for a standard string, no backslash escapes in the next one
+    expect(split("SELECT E'a' 'b\\'; SELECT 2")).toEqual(["SELECT E'a' 'b\\'", 'SELECT 2']);
+    expect(split("SELECT 'a'\n'b\\'; SELECT 2")).toEqual(["SELECT 'a'\n'b\\'", 'SELECT 2']);
+  });
+
   it("refuses pg_dump's COPY … FROM stdin data blocks instead of splitting the data as SQL", () => {
     const dump = "SET x = 1;\nCOPY public.t (a, b) FROM stdin;\n1\tit's\n2\t;\n\\.\n\nSELECT 1;";
     expect(() => split(dump)).toThrow(/COPY/);

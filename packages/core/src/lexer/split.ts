@@ -9,6 +9,7 @@ import {
   NOT_SPECIAL,
   skipToken,
   skipTrivia,
+  trimSpace,
 } from './scanner.js';
 
 /** `COPY … FROM stdin`, after any comments. */
@@ -66,6 +67,8 @@ export class StatementSplitter {
   private blocks: string[] = [];
   /** Statements emitted so far: the index of the next one. */
   private count = 0;
+  /** No text received yet (a leading byte-order mark is dropped). */
+  private atStart = true;
   private ended = false;
   /** Characters that could end the open token the scan stopped at; undefined: rescan on every chunk. */
   private waitFor: string | undefined;
@@ -90,6 +93,11 @@ export class StatementSplitter {
   push(chunk: string): string[] {
     if (this.ended) throw new Error('StatementSplitter: push() after end()');
     if (this.failure !== undefined) throw this.failure;
+    if (this.atStart && chunk !== '') {
+      // A byte-order mark starts many files saved on Windows: it is not part of the first statement.
+      this.atStart = false;
+      if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+    }
     const probe = this.lastChars + chunk;
     this.lastChars = probe.slice(-2);
     if (this.waitFor !== undefined) {
@@ -158,7 +166,8 @@ export class StatementSplitter {
 
   private emit(end: number, out: string[]): void {
     if (this.hasContent) {
-      const text = this.buf.slice(this.start, end).trim();
+      // (ASCII whitespace only: U+00A0, U+3000 … are identifier characters to PostgreSQL)
+      const text = trimSpace(this.buf.slice(this.start, end));
       const c0 = text.charCodeAt(0) | 32;
       if (
         this.rules.psqlMetaCommands &&
@@ -243,6 +252,17 @@ export class StatementSplitter {
           i = e;
           continue;
         }
+      }
+      if (c === 92 /* \ */ && r.psqlMetaCommands) {
+        // psql takes an unquoted backslash anywhere as a meta-command (`\g` runs the statement so far,
+        // `\;` sends a `;` without splitting): where it would split, the lexer cannot follow. (Valid SQL
+        // has no unquoted backslash.)
+        const eol = s.indexOf('\n', i);
+        throw new InvalidStatementError(
+          `psql meta-command ${trimSpace(s.slice(i, eol === -1 ? Math.min(n, i + 40) : eol))} inside a statement is not supported`,
+          this.count,
+          s.slice(this.start, eol === -1 ? n : eol),
+        );
       }
       this.hasContent = true;
       if (c === 40) this.parenDepth++;

@@ -1,5 +1,5 @@
 import { type Dialect, type DialectRules, dialectRules } from './dialect.js';
-import { INCOMPLETE, mayStartToken, NOT_SPECIAL, skipToken } from './scanner.js';
+import { INCOMPLETE, mayStartToken, NOT_SPECIAL, skipToken, trimSpace } from './scanner.js';
 
 /**
  * Split a VALUES row `( a, 'b,c', f(1, 2) )` into its top-level value texts, trimmed, comments kept.
@@ -26,12 +26,12 @@ export function splitRowValues(row: string, dialect?: Dialect | DialectRules): s
     if (c === 40 || c === 91) depth++;
     else if (c === 41 || c === 93) depth--;
     else if (c === 44 && depth === 0) {
-      out.push(row.slice(from, i).trim());
+      out.push(trimSpace(row.slice(from, i)));
       from = i + 1;
     }
     i++;
   }
   if (depth !== 0) return undefined;
-  out.push(row.slice(from, n - 1).trim());
+  out.push(trimSpace(row.slice(from, n - 1)));
   return out;
 }

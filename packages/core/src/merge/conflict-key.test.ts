@@ -10,7 +10,7 @@ describe('conflictKey', () => {
       ['1', '01', "'1'", "' 1 '", '+1', "'t'", "'tr'", "'true'", 'TRUE', "'yes'", "'ye'", "'on'"],
       ['0', "'f'", "'fa'", "'of'", "'no'", 'FALSE'],
       ["'abc'", "'ABC'", "' abc '"],
-      ["'2024-01-02'", "'2024-1-2'", "'01/02/2024'", "'Jan 2 2024'", "'Tuesday, January 2, 2024'"],
+      ["'2024-01-02'", "'2024-1-2'"],
       ["'café'", "'CAFE'", "'cafe\u0301'"],
       ["'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", "'{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}'"],
     ];
@@ -48,8 +48,14 @@ describe('conflictKey', () => {
       "'2024-01-01 24:00:00'",
       "'2024-01-01 23:59:60'",
       "'2024-01-01 10:00:00.0000001'",
-      // equal as date: the time is dropped
+      // equal as date: the time is dropped, and the zone; an era; other spellings of the day
       "'2024-01-02 10:00'",
+      "'2024-01-02 AD'",
+      "'2024-01-02+05'",
+      "'2024-01-02 UTC'",
+      "'01/02/2024'",
+      "'Jan 2 2024'",
+      "'Tuesday, January 2, 2024'",
       // equal as jsonb / numeric[] / int4range
       `'{"a": 1e1}'`,
       `'{"a": 10}'`,

@@ -81,6 +81,9 @@ function canonicalLiteral(v: string): string | undefined {
     // 1 and 0 are also booleans (`'1'` = `true` in a boolean column)
     return n === '1' ? 'b1' : n === '0' ? 'b0' : n;
   }
+  // Dates: one day is written many ways (`2024-01-02`, `01/02/2024`, `Jan 2 2024`, `2024-01-02 AD`,
+  // `2024-01-02+05`: a date column drops the zone): only the ISO form is compared.
+  if (DATE_LIKE.test(lower) && !UUID.test(lower) && !/^\d{4}-\d{1,2}-\d{1,2}$/.test(lower)) return undefined;
   // A time of day: equal instants are written many ways (a zone or offset, `T`, `24:00:00` for the next
   // midnight, a leap second `:60`, more fractional digits than are kept), and a date column drops it.
   if (/\d:\d\d/.test(lower)) return undefined;
@@ -88,43 +91,19 @@ function canonicalLiteral(v: string): string | undefined {
   // numeric[]); a UUID in braces is still compared.
   if (/^[{[(]/.test(lower) && !/^\{[\da-f-]+\}$/.test(lower)) return undefined;
   // Coarse on purpose, so that equal values written differently meet: the letters and non-zero digits
-  // as a sorted multiset, month names as numbers, weekday names dropped. `2024-01-02`, `2024-1-2`,
-  // `01/02/2024` and `Jan 2 2024` meet; so do a UUID with and without hyphens or braces, and
-  // `{"a":1,"b":2}` and `{"b": 2, "a": 1}`. (Anagrams meet too: that only costs a merge.)
+  // as a sorted multiset. `2024-01-02` and `2024-1-2` meet; so do a UUID with and without hyphens or
+  // braces. (Anagrams meet too: that only costs a merge.)
   // (accents dropped too: an accent-insensitive collation makes 'é' equal 'e')
   const plain = lower.normalize('NFKD').replace(/[\u0300-\u036f]/g, '');
-  const words = plain.replace(/[a-z]+/g, (w) => (WEEKDAYS.has(w) ? ' ' : (MONTHS.get(w) ?? w)));
   const chars: string[] = [];
-  for (const ch of words) {
+  for (const ch of plain) {
     if (ch === '0') continue;
     if ((ch >= '1' && ch <= '9') || (ch >= 'a' && ch <= 'z') || ch > '\x7f') chars.push(ch);
   }
   return `s:${chars.sort().join('')}`;
 }
 
-const MONTH_NAMES = [
-  'january',
-  'february',
-  'march',
-  'april',
-  'may',
-  'june',
-  'july',
-  'august',
-  'september',
-  'october',
-  'november',
-  'december',
-];
-const MONTHS = new Map<string, string>();
-for (const [i, m] of MONTH_NAMES.entries()) {
-  MONTHS.set(m, String(i + 1));
-  MONTHS.set(m.slice(0, 3), String(i + 1));
-}
-MONTHS.set('sept', '9');
-const WEEKDAYS = new Set(
-  ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'].flatMap((d) => [
-    d,
-    d.slice(0, 3),
-  ]),
-);
+/** A UUID, with or without hyphens and braces (its hex digits joined by `-` are no date). */
+const UUID = /^\{?[\da-f]{8}-?[\da-f]{4}-?[\da-f]{4}-?[\da-f]{4}-?[\da-f]{12}\}?$/;
+/** Digits joined by a date separator, or a month name: a date, or part of one. */
+const DATE_LIKE = /\d\s*[-/.]\s*\d|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b/;
