@@ -19,6 +19,9 @@ export const DEFAULT_URL = 'pglite://.sqlbatcher/pglite';
 
 /** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages. */
 export function redactUrl(url: string): string {
+  // Without `//` there is no authority to parse (`postgres:user:pw@host/db` is a URL whose path holds
+  // the password): mask whatever precedes the last `@` before the path.
+  if (!/^[a-z][\w+.-]*:\/\//i.test(url)) return maskUserinfo(url);
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
@@ -27,8 +30,16 @@ export function redactUrl(url: string): string {
     }
     return u.toString();
   } catch {
-    return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+    return maskUserinfo(url);
   }
+}
+
+/** `scheme:[//]user:password@rest` → `scheme:[//]user:***@rest` (the last `@` before a `/`, `?` or `#`). */
+function maskUserinfo(url: string): string {
+  return url.replace(/^([a-z][\w+.-]*:(?:\/\/)?)([^/?#]*)@/i, (_m, head: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return `${head}${colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:***`}@`;
+  });
 }
 
 /** A connected adapter and how to close it. */

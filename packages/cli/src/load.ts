@@ -108,13 +108,34 @@ async function* readSource(
   counter: { bytes: number },
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Buffer | string> {
-  for await (const chunk of stream) {
+  const it = stream[Symbol.asyncIterator]();
+  // The signal ends the wait for the next chunk too: an idle producer (a pipe that writes nothing for
+  // minutes) must not keep Ctrl-C or SIGTERM waiting.
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted');
+    if (signal?.aborted) resolve('aborted');
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    for (;;) {
+      if (signal?.aborted) throw new InterruptedError();
+      const next = await Promise.race([it.next(), aborted]);
+      if (next === 'aborted') throw new InterruptedError();
+      if (next.done) break;
+      const chunk = next.value;
+      counter.bytes += chunk.length;
+      if (progress) progress.bytesRead = counter.bytes;
+      yield chunk;
+    }
     if (signal?.aborted) throw new InterruptedError();
-    counter.bytes += chunk.length;
-    if (progress) progress.bytesRead = counter.bytes;
-    yield chunk;
+  } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    // (stops the stream: a file is closed, stdin no longer read)
+    const s = stream as { destroy?: () => void };
+    if (typeof s.destroy === 'function') s.destroy();
+    else await it.return?.();
   }
-  if (signal?.aborted) throw new InterruptedError();
 }
 
 /** Load a SQL file through the batcher: the `sqlbatcher load` command. */
@@ -135,6 +156,18 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     lastExecutedIndex: -1,
   };
 
+  /** A failure before the load started: the error, and with `--report json` the report too. */
+  const early = (message: string): LoadResult => {
+    fail(result, message, stderr);
+    if (options.report === 'json') {
+      stdout.write(
+        // (a --url without a scheme is never echoed: it may be a bare password or a conninfo string)
+        `${JSON.stringify({ file: options.file, url: /^[a-z][\w+.-]*:/i.test(url) ? redactUrl(url) : undefined, ...result }, null, 2)}\n`,
+      );
+    }
+    return result;
+  };
+
   let totalBytes: number | undefined;
   let input: AsyncIterable<Buffer | string>;
   if (options.file === '-') input = options.stdin ?? process.stdin;
@@ -144,7 +177,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       if (!st.isFile()) throw new Error('not a regular file');
       totalBytes = st.size;
     } catch (err) {
-      return fail(result, `cannot read ${options.file}: ${(err as Error).message}`, stderr);
+      return early(`cannot read ${options.file}: ${(err as Error).message}`);
     }
     input = createReadStream(options.file, { highWaterMark: 1 << 20 });
   }
@@ -157,7 +190,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
   } catch (err) {
-    return fail(result, (err as Error).message, stderr);
+    return early((err as Error).message);
   }
 
   const showProgress = options.progress !== 'off' && options.report !== 'json' && options.dryRun !== '-';
@@ -178,7 +211,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     });
     if (opened) {
       await conn.close().catch(() => undefined);
-      throw new Error(`cannot write the dry run to ${dryRunOut}: ${opened.message}`);
+      return early(`cannot write the dry run to ${dryRunOut}: ${opened.message}`);
     }
     dryRunFile = file;
     dryRunWriter = new OutputWriter(file);

@@ -143,6 +143,11 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         'mysql',
         'generic',
       ] as const satisfies readonly Dialect[]);
+      if (values['dry-run'] === '-' && report === 'json') {
+        throw new UsageError(
+          '--dry-run writes the SQL to stdout, where --report json goes too: give it a file (--dry-run=FILE)',
+        );
+      }
       const opts: LoadOptions = {
         file: positionals[0] as string,
         merge: !values['no-merge'],

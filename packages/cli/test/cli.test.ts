@@ -267,10 +267,65 @@ describe('sqlbatcher load: failures', () => {
 
   it('never echoes a password from a malformed --url', async () => {
     for (const url of ['host=127.0.0.1 port=5999 password=s3cret', 's3cret']) {
-      const res = await run(['load', '-', '--url', url], 'SELECT 1;');
+      for (const report of ['text', 'json']) {
+        const res = await run(['load', '-', '--url', url, '--report', report], 'SELECT 1;');
+        expect(res.code).toBe(1);
+        expect(res.stderr).toContain('--url has no scheme');
+        expect(res.stdout + res.stderr).not.toMatch(/s3cr/);
+      }
+    }
+    // no `//`: the password sits in what a URL parser takes for a path
+    const res = await run(['load', '-', '--url', 'postgres:me:Sup3rS3cret@127.0.0.1:1/db'], 'SELECT 1;');
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('postgres:me:***@127.0.0.1:1/db');
+    expect(res.stderr).not.toContain('Sup3rS3cret');
+  });
+
+  it('--report json reports a load that failed before it started (exit code and error on stdout)', async () => {
+    const cases: [string[], RegExp][] = [
+      [['load', join(tmp, 'missing.sql'), '--url', 'pglite:memory'], /cannot read .*missing\.sql/],
+      [['load', '-', '--url', 'postgres://me:pw-x1@127.0.0.1:1/db'], /cannot reach postgres:\/\/me:\*\*\*@/],
+      [['load', '-', '--url', 'mysql://h/db'], /unsupported --url scheme "mysql"/],
+    ];
+    for (const [args, error] of cases) {
+      const res = await run([...args, '--report', 'json'], 'SELECT 1;');
       expect(res.code).toBe(1);
-      expect(res.stderr).toContain('--url has no scheme');
-      expect(res.stderr).not.toMatch(/s3cr/);
+      const report = JSON.parse(res.stdout) as { exitCode: number; error: string; statements: number };
+      expect(report.exitCode).toBe(1);
+      expect(report.error).toMatch(error);
+      expect(report.statements).toBe(0);
+      expect(res.stdout).not.toContain('pw-x1');
+    }
+    // the SQL of a dry run and the JSON report cannot share stdout
+    const both = await run(['load', '-', '--dry-run', '--report', 'json'], 'SELECT 1;');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--dry-run=FILE');
+  });
+
+  it('Ctrl-C or SIGTERM stops a load whose stdin is open but idle, at once (exit 130)', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const dir = join(tmp, `idle-${signal}`);
+      const child = spawn(process.execPath, [bin, 'load', '-', '--url', `pglite://${dir}`], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr?.on('data', (d) => {
+        stderr += d;
+      });
+      // (the producer writes, then goes quiet without closing the pipe)
+      child.stdin?.write('CREATE TABLE idle (id int);\nINSERT INTO idle VALUES (1);\n');
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      await new Promise((r) => setTimeout(r, 2500));
+      const t0 = performance.now();
+      child.kill(signal);
+      const code = await Promise.race([
+        exited,
+        new Promise((r) => setTimeout(() => r('still running'), 10_000)),
+      ]);
+      child.kill('SIGKILL');
+      expect(code, stderr).toBe(130);
+      expect(performance.now() - t0).toBeLessThan(10_000);
+      expect(stderr).toContain('Interrupted loading');
     }
   });
 
@@ -283,8 +338,8 @@ describe('sqlbatcher load: failures', () => {
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     await new Promise((r) => setTimeout(r, 2500));
     child.kill('SIGTERM');
-    // (two signals sent back to back may arrive as one)
-    await new Promise((r) => setTimeout(r, 300));
+    // (two signals sent back to back may arrive as one; the first one ends the idle load soon, though)
+    await new Promise((r) => setTimeout(r, 100));
     child.kill('SIGTERM');
     expect(await exited).toBe(143);
   });
