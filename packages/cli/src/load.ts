@@ -278,6 +278,12 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   result.lastExecutedIndex = tracker.lastIndex;
   result.seconds = (performance.now() - started) / 1000;
   result.interrupted = failure instanceof InterruptedError || hasCause(failure, InterruptedError);
+  const inDoubtCommit = (failure as { inDoubt?: unknown } | undefined)?.inDoubt === true;
+  if ((options.transaction ?? 'none') === 'all' && failure !== undefined && !inDoubtCommit) {
+    // The one transaction was rolled back: nothing executed in it stayed.
+    result.rowsAffected = 0;
+    result.lastExecutedIndex = -1;
+  }
   // The reader of the dry run's pipe closed it (`| head`): it took what it wanted; stop quietly.
   if (dryRunOut === '-' && causeOf(failure, DryRunOutputError)?.code === 'EPIPE') return result;
 

@@ -281,6 +281,28 @@ describe('sqlbatcher load: failures', () => {
     expect(res.stderr).not.toContain('Sup3rS3cret');
   });
 
+  it('--transaction all whose COMMIT a deferred constraint refuses: rolled back, nothing reported applied', async () => {
+    const input = [
+      'CREATE TABLE par (id int PRIMARY KEY);',
+      'CREATE TABLE chi (id int, p int REFERENCES par DEFERRABLE INITIALLY DEFERRED);',
+      'INSERT INTO par VALUES (1);',
+      'INSERT INTO chi VALUES (1, 2);',
+    ].join('\n');
+    const res = await run(
+      ['load', '-', '--url', 'pglite:memory', '--transaction', 'all', '--report', 'json'],
+      input,
+    );
+    expect(res.code).toBe(1);
+    const report = JSON.parse(res.stdout) as {
+      error: string;
+      rowsAffected: number;
+      lastExecutedIndex: number;
+      inDoubt: number;
+    };
+    expect(report.error).toMatch(/^COMMIT failed; the transaction was rolled back: .*foreign key/);
+    expect(report).toMatchObject({ rowsAffected: 0, lastExecutedIndex: -1, inDoubt: 0 });
+  });
+
   it('--report json reports a load that failed before it started (exit code and error on stdout)', async () => {
     const cases: [string[], RegExp][] = [
       [['load', join(tmp, 'missing.sql'), '--url', 'pglite:memory'], /cannot read .*missing\.sql/],

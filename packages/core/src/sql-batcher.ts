@@ -464,10 +464,15 @@ export class SQLBatcher implements AsyncDisposable {
       await s.commit();
     } catch (err) {
       await this.releaseSession(true);
-      throw new BatchExecutionError('COMMIT failed; the transaction may or may not have been committed', {
-        cause: err,
-        inDoubt: this.classify(err).effect === 'unknown',
-      });
+      // The engine answered with an error (a deferred constraint, a serialization failure): the
+      // transaction was rolled back. Only a COMMIT whose answer was lost leaves it unknown.
+      const inDoubt = this.classify(err).effect === 'unknown';
+      throw new BatchExecutionError(
+        inDoubt
+          ? 'COMMIT failed; the transaction may or may not have been committed'
+          : `COMMIT failed; the transaction was rolled back: ${messageOf(err)}`,
+        { cause: err, inDoubt },
+      );
     }
     await this.releaseSession();
   }

@@ -112,6 +112,22 @@ describe(`onError on a ${N}-statement stream with a bad statement in the middle`
       if (c.copy) expect(adapter.copyStats.copiedRows).toBeGreaterThan(N / 2);
     });
   }
+  it("a COMMIT refused by a deferred constraint is reported rolled back, not in doubt ('all')", async () => {
+    await db.sql(
+      'CREATE TABLE oe_parent (id int PRIMARY KEY); CREATE TABLE oe_child (id int, p int REFERENCES oe_parent DEFERRABLE INITIALLY DEFERRED)',
+    );
+    const batcher = new SQLBatcher({ adapter: db.adapter(), transaction: 'all', retry: false });
+    const err = (await batcher
+      .processStatements([
+        'INSERT INTO oe_parent (id) VALUES (1)',
+        'INSERT INTO oe_child (id, p) VALUES (1, 2)',
+      ])
+      .catch((e: unknown) => e)) as BatchExecutionError;
+    expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: false });
+    expect(err.message).toMatch(/^COMMIT failed; the transaction was rolled back: .*foreign key/);
+    expect(await db.sql('SELECT id FROM oe_parent')).toEqual([]);
+  });
+
   it('names the failing statement when an earlier input string holds two statements', async () => {
     await db.sql(
       'CREATE TABLE oe_multi (id int PRIMARY KEY, v int CHECK (v >= 0)); CREATE TABLE oe_multi_u (id int)',
