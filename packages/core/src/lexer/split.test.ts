@@ -259,6 +259,62 @@ SELECT 2;`,
     expect(split("SELECT 'a'\n'b\\'; SELECT 2")).toEqual(["SELECT 'a'\n'b\\'", 'SELECT 2']);
   });
 
+  it('names the statement holding a byte that is not UTF-8, after handing out the ones before it', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from("SELECT 1;\nSELECT 2;\nINSERT INTO t VALUES ('caf"),
+      Buffer.from([0xe9]),
+      Buffer.from("');\nSELECT 4;\n"),
+    ]);
+    for (const size of [1, 7, bytes.length]) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+      const got: string[] = [];
+      const err = await (async () => {
+        for await (const part of splitStatementChunks(chunks)) got.push(...part);
+      })().catch((e: unknown) => e);
+      expect(got, `chunks of ${size}`).toEqual(['SELECT 1', 'SELECT 2']);
+      expect(err).toBeInstanceOf(InvalidStatementError);
+      expect((err as InvalidStatementError).statementIndex).toBe(2);
+      expect((err as Error).message).toContain('not valid UTF-8 (byte 0xe9)');
+      expect((err as Error).message).toContain("INSERT INTO t VALUES ('caf");
+    }
+  });
+
+  it('a byte that is not UTF-8 anywhere, in any chunking: exactly the statements before it go out (fast-check)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.string({ unit: 'grapheme', maxLength: 12 }), { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        fc.constantFrom(0xff, 0xc0, 0xe9, 0x80),
+        fc.integer({ min: 1, max: 9 }),
+        async (words, at, badByte, size) => {
+          const statements = words.map((w, i) => `SELECT ${i}, '${w.replaceAll("'", "''")}'`);
+          const k = at % statements.length;
+          const parts = statements.map((st, i) =>
+            i === k
+              ? Buffer.concat([
+                  Buffer.from(`${st.slice(0, -1)}`),
+                  Buffer.from([badByte]),
+                  Buffer.from("';\n"),
+                ])
+              : Buffer.from(`${st};\n`),
+          );
+          const bytes = Buffer.concat(parts);
+          const chunks: Buffer[] = [];
+          for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+          const got: string[] = [];
+          const err = await (async () => {
+            for await (const part of splitStatementChunks(chunks)) got.push(...part);
+          })().catch((e: unknown) => e);
+          expect(got).toEqual(statements.slice(0, k));
+          expect(err).toBeInstanceOf(InvalidStatementError);
+          expect((err as InvalidStatementError).statementIndex).toBe(k);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it("refuses pg_dump's COPY … FROM stdin data blocks instead of splitting the data as SQL", () => {
     const dump = "SET x = 1;\nCOPY public.t (a, b) FROM stdin;\n1\tit's\n2\t;\n\\.\n\nSELECT 1;";
     expect(() => split(dump)).toThrow(/COPY/);

@@ -89,6 +89,11 @@ export class StatementSplitter {
     return this.count;
   }
 
+  /** @internal The text received since the last statement emitted (for error excerpts). */
+  pendingText(): string {
+    return this.buf.slice(this.start) + this.parked.join('');
+  }
+
   /** Feed the next chunk of text; returns the statements it completed. */
   push(chunk: string): string[] {
     if (this.ended) throw new Error('StatementSplitter: push() after end()');
@@ -472,8 +477,31 @@ export async function* splitStatementChunks(
 ): AsyncGenerator<string[], void, undefined> {
   const sp = new StatementSplitter(options);
   const decoder = new TextDecoder('utf-8', { fatal: true });
+  /** The bytes of a character the last chunk ended inside of (the decoder holds them). */
+  let carry: Uint8Array = new Uint8Array(0);
   for await (const chunk of source as AsyncIterable<string | Uint8Array>) {
-    const text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    let text: string;
+    try {
+      text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+      if (typeof chunk !== 'string') carry = incompleteTail(chunk, carry);
+    } catch (err) {
+      if (!(err instanceof TypeError) || typeof chunk === 'string') throw err;
+      // Not UTF-8 (a Latin-1 file, say): the statements before the bad byte go out, then the error
+      // names the statement that holds it.
+      const bytes = new Uint8Array(carry.length + chunk.length);
+      bytes.set(carry);
+      bytes.set(chunk, carry.length);
+      const bad = firstInvalidUtf8(bytes);
+      const prefix = new TextDecoder('utf-8').decode(bytes.subarray(0, bad));
+      const out = prefix.length > 0 ? sp.push(prefix) : [];
+      if (out.length > 0) yield out;
+      const byte = bytes[bad] ?? 0;
+      throw new InvalidStatementError(
+        `is not valid UTF-8 (byte 0x${byte.toString(16).padStart(2, '0')}); convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)`,
+        sp.statementCount,
+        trimSpace(sp.pendingText()),
+      );
+    }
     if (text.length > 0) {
       const out = sp.push(text);
       if (out.length > 0) yield out;
@@ -483,4 +511,47 @@ export async function* splitStatementChunks(
   const out = rest.length > 0 ? sp.push(rest) : [];
   for (const s of sp.end()) out.push(s);
   if (out.length > 0) yield out;
+}
+
+/** Offset of the first byte of `b` that does not belong to a well-formed UTF-8 sequence. */
+function firstInvalidUtf8(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length) {
+    const c = b[i] as number;
+    const len =
+      c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (len === 0) return i;
+    for (let k = 1; k < len; k++) {
+      // (a character cut by the end of the bytes is not wrong: the rest may follow)
+      if (i + k >= b.length) return b.length;
+      if (((b[i + k] as number) & 0xc0) !== 0x80) return i;
+    }
+    // overlong 3/4-byte forms, surrogates, past U+10FFFF
+    const d = b[i + 1] as number;
+    if (
+      (c === 0xe0 && d < 0xa0) ||
+      (c === 0xed && d > 0x9f) ||
+      (c === 0xf0 && d < 0x90) ||
+      (c === 0xf4 && d > 0x8f)
+    )
+      return i;
+    i += len;
+  }
+  return b.length;
+}
+
+/**
+ * The bytes at the end of `chunk` (after `carry`, the bytes the previous chunk ended with) that begin a
+ * character not yet complete: at most 3.
+ */
+function incompleteTail(chunk: Uint8Array, carry: Uint8Array): Uint8Array {
+  // (a chunk shorter than 3 bytes may end a character the previous one began)
+  const b = chunk.length >= 3 || carry.length === 0 ? chunk : new Uint8Array([...carry, ...chunk]);
+  for (let back = 1; back <= Math.min(3, b.length); back++) {
+    const c = b[b.length - back] as number;
+    if ((c & 0xc0) === 0x80) continue;
+    const len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return len > back ? b.slice(b.length - back) : new Uint8Array(0);
+  }
+  return new Uint8Array(0);
 }
