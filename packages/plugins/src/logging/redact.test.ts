@@ -24,6 +24,36 @@ describe('redactSecrets', () => {
     ['Authorization: Bearer eyJhbGciOi.x.y', 'Authorization: Bearer ***'],
     ['{"password": "pw", "user": "u"}', '{"password": "***", "user": "u"}'],
     ["UPDATE users SET api_key = 'k-123' WHERE id = 1", "UPDATE users SET api_key = '***' WHERE id = 1"],
+    // found by a review: each of these logged the secret
+    ["ALTER ROLE r PASSWORD U&'s3cret'", "ALTER ROLE r PASSWORD U&'***'"],
+    ["CREATE ROLE r /* c */ PASSWORD /* c */ 's3cret'", "CREATE ROLE r /* c */ PASSWORD /* c */ '***'"],
+    ["CREATE ROLE r PASSWORD--c\n's3cret'", "CREATE ROLE r PASSWORD--c\n'***'"],
+    [
+      "SELECT dblink_connect('host=h password=''s3 cret'' dbname=d')",
+      "SELECT dblink_connect('host=h password=''***'' dbname=d')",
+    ],
+    [
+      "SELECT * FROM dblink('user=u sslpassword=s3cret', 'x')",
+      "SELECT * FROM dblink('user=u sslpassword=***', 'x')",
+    ],
+    [
+      "SELECT dblink_connect('postgresql://u:p@ss3cret@host/db')",
+      "SELECT dblink_connect('postgresql://u:***@host/db')",
+    ],
+    [
+      "SELECT dblink_connect('postgresql://u:s3/cret@host/db')",
+      "SELECT dblink_connect('postgresql://u:***@host/db')",
+    ],
+    [
+      "SELECT dblink_connect('postgresql://u:s3 cret@host/db')",
+      "SELECT dblink_connect('postgresql://u:***@host/db')",
+    ],
+    ["SET PASSWORD FOR 'u'@'h' = 's3cret'", "SET PASSWORD FOR 'u'@'h' = '***'"],
+    ["SET PASSWORD = PASSWORD('s3cret')", "SET PASSWORD = PASSWORD('***')"],
+    [
+      "CREATE USER u IDENTIFIED WITH mysql_native_password BY 's3cret'",
+      "CREATE USER u IDENTIFIED WITH mysql_native_password BY '***'",
+    ],
   ])('%s', (input, expected) => {
     expect(redactSecrets(input)).toBe(expected);
   });

@@ -5,8 +5,10 @@
  * secret cannot end the redaction early. An unterminated value (e.g. cut by truncation) is redacted to
  * the end of the text.
  *
- * Covered: `PASSWORD 'x'` (CREATE ROLE / ALTER USER / Snowflake `PASSWORD = 'x'`), `IDENTIFIED BY 'x'`,
- * `password=x` / `pwd=x` in connection strings, `scheme://user:pass@host`, `token=…`, `api_key=…`,
+ * Covered: `PASSWORD 'x'` (CREATE ROLE / ALTER USER / Snowflake `PASSWORD = 'x'`, also `U&'x'` and
+ * with comments before the value), `IDENTIFIED [WITH plugin] BY 'x'`, MySQL `SET PASSWORD [FOR u] = 'x'`
+ * and `PASSWORD('x')`, `password=x` / `pwd=x` / `sslpassword=x` in connection strings (also
+ * `password=''x''` inside an SQL literal), `scheme://user:pass@host` (up to the URL's last `@`), `token=…`, `api_key=…`,
  * `secret=…`, `AWS_SECRET_KEY='…'`, `AZURE_SAS_TOKEN='…'`, `Bearer …`, `"password": "…"`. Not covered:
  * values in an INSERT's VALUES list, which are data, not syntax.
  */
@@ -16,6 +18,7 @@ export const REDACTED = '***';
 
 const KEYWORDS = new Set([
   'password',
+  'sslpassword',
   'passwd',
   'pwd',
   'pass',
@@ -63,15 +66,23 @@ export function redactSecrets(text: string): string {
     // scheme://user:password@host
     if (text.startsWith('://', i)) {
       let j = i + 3;
-      let colon = -1;
-      // Userinfo may hold any sub-delimiter (`;`, `'`, `$`, …); `/ ? # @` and whitespace must be
-      // percent-encoded, so they end it.
-      while (j < n && !/[@/?#\s]/.test(text[j] as string)) {
-        if (text[j] === ':' && colon < 0) colon = j;
-        j++;
-      }
-      if (text[j] === '@' && colon >= 0 && j > colon + 1) {
-        replace(colon + 1, j);
+      while (j < n && !/[:@/?#\s'"]/.test(text[j] as string)) j++;
+      if (text[j] === ':') {
+        // The password runs to the last `@` of the URL: people write `@`, `/` and even spaces in it
+        // unencoded, and redacting too much of a log line is the safe mistake.
+        let at = -1;
+        for (let k = j + 1; k < n; k++) {
+          const ch = text[k] as string;
+          if (ch === "'" && text[k + 1] === "'")
+            k++; // a quote doubled inside an SQL literal
+          else if (ch === "'" || ch === '"' || ch === '\n' || ch === '\r') break;
+          else if (ch === '@') at = k;
+        }
+        if (at > j + 1) {
+          replace(j + 1, at);
+          i = at;
+          continue;
+        }
       }
       i = j;
       continue;
@@ -92,6 +103,14 @@ export function redactSecrets(text: string): string {
     } else if (word === 'identified') {
       let k = j;
       while (k < n && /\s/.test(text[k] as string)) k++;
+      // MySQL: IDENTIFIED WITH plugin BY 'x' (or AS 'hash')
+      if (text.slice(k, k + 4).toLowerCase() === 'with' && !isWord(text[k + 4])) {
+        k += 4;
+        while (k < n && /\s/.test(text[k] as string)) k++;
+        while (k < n && !/\s/.test(text[k] as string)) k++;
+        while (k < n && /\s/.test(text[k] as string)) k++;
+        if (text.slice(k, k + 2).toLowerCase() === 'as' && !isWord(text[k + 2])) valueAt = k + 2;
+      }
       if (text.slice(k, k + 2).toLowerCase() === 'by' && !isWord(text[k + 2])) {
         valueAt = k + 2;
       }
@@ -115,10 +134,26 @@ export function redactSecrets(text: string): string {
 function redactValue(text: string, from: number, word: string): { start: number; end: number } | undefined {
   const n = text.length;
   let k = from;
+  // (whitespace and comments: `PASSWORD /* note */ 'x'`)
   const skipSpace = () => {
-    while (k < n && /[ \t\r\n]/.test(text[k] as string)) k++;
+    for (;;) {
+      while (k < n && /[ \t\r\n]/.test(text[k] as string)) k++;
+      if (text.startsWith('/*', k)) {
+        const e = text.indexOf('*/', k + 2);
+        k = e < 0 ? n : e + 2;
+      } else if (text.startsWith('--', k)) {
+        const e = text.indexOf('\n', k + 2);
+        k = e < 0 ? n : e + 1;
+      } else return;
+    }
   };
   skipSpace();
+  // MySQL: SET PASSWORD FOR 'u'@'h' = 'x'
+  if (word === 'password' && /^for\b/i.test(text.slice(k, k + 4))) {
+    const eq = text.indexOf('=', k);
+    if (eq < 0) return undefined;
+    k = eq;
+  }
   let separated = false;
   if (text[k] === '=' || text[k] === ':') {
     separated = true;
@@ -126,11 +161,22 @@ function redactValue(text: string, from: number, word: string): { start: number;
     if (text[k] === '>') k++; // =>
     skipSpace();
   }
+  // MySQL: PASSWORD('x')
+  if (text[k] === '(') {
+    k++;
+    skipSpace();
+  }
   const c = text[k];
   if (c === undefined) return undefined;
-  // Quoted literal, optionally E'…' / N'…'.
+  // A conninfo value quoted inside an SQL literal: password=''x y''
+  if (separated && c === "'" && text[k + 1] === "'" && text[k + 2] !== "'") {
+    const close = text.indexOf("''", k + 2);
+    return { start: k + 2, end: close < 0 ? n : close };
+  }
+  // Quoted literal, optionally E'…' / N'…' / U&'…'.
   let quoteAt = k;
   if ((c === 'E' || c === 'e' || c === 'N' || c === 'n') && text[k + 1] === "'") quoteAt = k + 1;
+  if ((c === 'U' || c === 'u') && text[k + 1] === '&' && text[k + 2] === "'") quoteAt = k + 2;
   const q = text[quoteAt];
   if (q === "'" || q === '"') {
     let p = quoteAt + 1;
@@ -164,6 +210,8 @@ function redactValue(text: string, from: number, word: string): { start: number;
   // A bare value needs `=`/`:` (`password=x`), except after `Bearer`.
   if (!separated && word !== 'bearer') return undefined;
   if (c === '(' || c === ',' || c === ';' || c === ')') return undefined;
+  // a function call (`PASSWORD = PASSWORD('x')`): the scan goes on into it
+  if (/^[A-Za-z_]\w*\s*\(/.test(text.slice(k, k + 64))) return undefined;
   let p = k;
   while (p < n && !/[\s'";&,)]/.test(text[p] as string)) p++;
   return p > k ? { start: k, end: p } : undefined;
