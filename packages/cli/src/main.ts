@@ -97,6 +97,10 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
       return 0;
     }
     if (command === 'load') {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        stdout.write(`${USAGE}\n`);
+        return 0;
+      }
       // `--dry-run` takes an optional value: a bare flag means stdout.
       const args = rest.map((a) => (a === '--dry-run' ? '--dry-run=-' : a));
       const { values, positionals } = parseArgs({
@@ -143,6 +147,10 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         'mysql',
         'generic',
       ] as const satisfies readonly Dialect[]);
+      if (values['dead-letter'] && onError !== 'skip' && onError !== 'isolate') {
+        // (it would replace the file of an earlier run with an empty one)
+        throw new UsageError('--dead-letter needs --on-error skip or isolate (only they reject statements)');
+      }
       if (values['dry-run'] === '-' && report === 'json') {
         throw new UsageError(
           '--dry-run writes the SQL to stdout, where --report json goes too: give it a file (--dry-run=FILE)',

@@ -45,7 +45,11 @@ export class FileProgress {
     const every = this.sink.isTTY ? 100 : this.intervalMs;
     if (!force && t - this.lastDraw < every) return;
     this.lastDraw = t;
-    const line = this.line(t);
+    let line = this.line(t);
+    // (a line wider than the terminal wraps, and `\r` then redraws only its last part)
+    const columns = this.sink.columns;
+    if (this.sink.isTTY && columns && line.length > columns - 1)
+      line = `${line.slice(0, Math.max(columns - 2, 1))}…`;
     if (this.sink.isTTY) this.sink.write(`\r${line}\x1b[K`);
     else this.sink.write(`${line}\n`);
   }

@@ -10,6 +10,7 @@ import { startSnowflakeServer, startTrinoServer } from '@sqlbatcher/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { load } from '../src/load.js';
+import { FileProgress } from '../src/progress.js';
 
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 const chinook = fileURLToPath(
@@ -148,6 +149,24 @@ describe('sqlbatcher generate + load (PGlite)', () => {
   });
 });
 
+describe('progress', () => {
+  it('keeps the redrawn bar within the terminal width', () => {
+    const lines: string[] = [];
+    let t = 0;
+    const sink = { isTTY: true, columns: 60, write: (s: string) => void lines.push(s) };
+    const p = new FileProgress(sink, 123_456_789, 2000, () => t);
+    p.bytesRead = 60_000_000;
+    p.statementsDone = 1_234_567;
+    p.rowsDone = 1_234_567;
+    t = 5000;
+    p.tick(true);
+    p.done();
+    const bars = lines.filter((l) => l.startsWith('\r'));
+    expect(bars.length).toBeGreaterThan(0);
+    for (const l of bars) expect(l.replace('\r', '').replace('\x1b[K', '').length).toBeLessThan(60);
+  });
+});
+
 describe('sqlbatcher load: failures', () => {
   it('names the statement for an unterminated quote and keeps what came before', async () => {
     const dir = join(tmp, 'bad');
@@ -167,6 +186,14 @@ describe('sqlbatcher load: failures', () => {
     const usage = await run(['load', 'x.sql', '--transaction', 'sometimes']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('--transaction must be one of none, batch, all');
+    // --dead-letter without a mode that rejects would only empty an earlier run's file
+    const dl = await run(['load', 'x.sql', '--dead-letter', join(tmp, 'dl.sql')]);
+    expect(dl.code).toBe(2);
+    expect(dl.stderr).toContain('--dead-letter needs --on-error skip or isolate');
+    expect(existsSync(join(tmp, 'dl.sql'))).toBe(false);
+    const help = await run(['load', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage:');
     // `--dry-run FILE` (a space, not "="): the file would be read as a second input
     const spaced = await run(['load', 'x.sql', '--dry-run', 'plan.sql']);
     expect(spaced.code).toBe(2);
@@ -352,18 +379,28 @@ describe('sqlbatcher load: failures', () => {
   });
 
   it('a second SIGTERM exits at once (143)', async () => {
-    // (stdin left open: the load waits for input until it is told to stop)
-    const child = spawn(process.execPath, [bin, 'load', '-', '--url', 'pglite:memory'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    child.stdin?.write('SELECT 1;\n');
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    await new Promise((r) => setTimeout(r, 2500));
-    child.kill('SIGTERM');
-    // (two signals sent back to back may arrive as one; the first one ends the idle load soon, though)
-    await new Promise((r) => setTimeout(r, 100));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(143);
+    // The first SIGTERM asks the run to stop cleanly; to catch the second one while the run is still
+    // stopping, the database's first answer (the connection check) is held back for 8 s.
+    const server = await startTrinoServer();
+    try {
+      server.delayNext(1, 8000, { method: 'POST' });
+      const url = `trino://loader@127.0.0.1:${server.port}/memory/cli`;
+      const child = spawn(process.execPath, [bin, 'load', '-', '--url', url], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      child.stdin?.end('SELECT 1;\n');
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      await new Promise((r) => setTimeout(r, 2000));
+      const t0 = performance.now();
+      child.kill('SIGTERM');
+      // (two signals sent back to back may arrive as one)
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(143);
+      expect(performance.now() - t0).toBeLessThan(4000);
+    } finally {
+      await server.close();
+    }
   });
 
   it('a database error names the DETAIL; the JSON report carries the exit code', async () => {
