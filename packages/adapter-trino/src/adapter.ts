@@ -109,6 +109,12 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
   private readonly pollRetries: number;
   private clientPromise: Promise<Trino> | undefined;
   private closed = false;
+  /**
+   * Session properties (values URL-encoded), sent with every query: the configured ones, updated by
+   * `SET SESSION` / `RESET SESSION` answers. trino-client itself keeps only the property an answer
+   * names and drops the others.
+   */
+  private readonly sessionProps: Map<string, string>;
 
   constructor(options: TrinoAdapterOptions) {
     const maxQuerySize = options.maxQuerySize ?? 600_000;
@@ -147,6 +153,9 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
     } else {
       this.connection = connectionOptions(options);
     }
+    this.sessionProps = new Map(
+      Object.entries(this.connection?.session ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+    );
   }
 
   /**
@@ -159,11 +168,54 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
     if (signal?.aborted) throw new TrinoCanceledError(undefined, false, signal.reason);
     const client = await this.client();
     let pages: AsyncIterator<QueryResult>;
+    const stored = sessionHeaderOf(client);
+    const before = stored?.value;
     try {
-      pages = await client.query(sql);
+      pages = await client.query(
+        stored && this.sessionProps.size > 0
+          ? { query: sql, session: Object.fromEntries(this.sessionProps) }
+          : sql,
+      );
     } catch (err) {
       throw toRequestError('submit', err);
     }
+    try {
+      return await this.collect(pages, client, signal);
+    } finally {
+      const now = sessionHeaderOf(client);
+      if (now) {
+        this.noteSessionChange(sql, before, now.value);
+        // (and the client's own copy, which its page requests send, holds them all again)
+        if (this.sessionProps.size > 0)
+          now.headers['X-Trino-Session'] = sessionHeaderValue(this.sessionProps);
+        else delete now.headers['X-Trino-Session'];
+      }
+    }
+  };
+
+  /**
+   * What trino-client stored as its session header after a query: Trino's `X-Trino-Set-Session`
+   * answer (the property just set) or nothing after `X-Trino-Clear-Session`. Merged into
+   * {@link sessionProps}, which keeps the others.
+   */
+  private noteSessionChange(sql: string, before: string | undefined, after: string | undefined): void {
+    if (after === before) return;
+    if (after === undefined || after === '') {
+      const reset = /^\s*RESET\s+SESSION\s+("?)([\w.]+)\1/i.exec(sql);
+      if (reset) this.sessionProps.delete((reset[2] as string).toLowerCase());
+      return;
+    }
+    for (const pair of after.split(',')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0) this.sessionProps.set(pair.slice(0, eq).trim().toLowerCase(), pair.slice(eq + 1).trim());
+    }
+  }
+
+  private async collect(
+    pages: AsyncIterator<QueryResult>,
+    client: Trino,
+    signal: AbortSignal | undefined,
+  ): Promise<ExecuteResult> {
     // The POST's answer already names the query; trino-client keeps it (and every page it reads, data
     // or not) as its iterator's current page. Known at once, the query can be canceled at once: the
     // pages may carry no data for as long as it runs, and only pages with data are handed out.
@@ -251,7 +303,7 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
       ...(updateType === undefined ? { rows } : {}),
       raw: { queryId, updateType, columns },
     };
-  };
+  }
 
   /** See {@link classifyTrinoError}; `atomicWrites` comes from the adapter options. */
   classifyError(error: unknown): ErrorClassification {
@@ -457,4 +509,24 @@ class BasicAuthShim {
     readonly username: string,
     readonly password: string,
   ) {}
+}
+
+/**
+ * trino-client 0.2.9 keeps its request headers in `client.clientConfig.headers`; the session header there is
+ * what the last answer set. Undefined for a client without that shape (then nothing is tracked).
+ */
+function sessionHeaderOf(
+  client: Trino,
+): { value: string | undefined; headers: Record<string, unknown> } | undefined {
+  type WithConfig = { clientConfig?: { headers?: Record<string, unknown> } };
+  const inner = (client as unknown as { client?: WithConfig }).client ?? (client as unknown as WithConfig);
+  const headers = inner.clientConfig?.headers;
+  if (!headers || typeof headers !== 'object') return undefined;
+  const value = headers['X-Trino-Session'];
+  return { value: typeof value === 'string' ? value : undefined, headers };
+}
+
+/** `X-Trino-Session` for `props` (values already URL-encoded), as trino-client writes it. */
+function sessionHeaderValue(props: ReadonlyMap<string, string>): string {
+  return [...props].map(([k, v]) => `${k}=${v}`).join(',');
 }

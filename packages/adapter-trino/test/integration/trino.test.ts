@@ -125,6 +125,44 @@ describe('TrinoAdapter headers', () => {
     expect(gets.every((r) => r.headers['x-trino-user'] === 'analyst')).toBe(true);
   });
 
+  it('SET SESSION / RESET SESSION in the stream change one property and keep the configured ones', async () => {
+    const adapter = adapterFor(server, {
+      sessionProperties: { query_max_run_time: '1h', 'hive.comment': 'a,b' },
+    });
+    const sessionOf = async (sql: string) => {
+      const before = server.requests.length;
+      await adapter.execute(sql);
+      return parseTrinoSessionHeader(posts(server, before)[0]!.headers['x-trino-session']);
+    };
+    await adapter.execute("SET SESSION join_distribution_type = 'BROADCAST'");
+    expect(await sessionOf('SELECT 1')).toEqual({
+      query_max_run_time: '1h',
+      'hive.comment': 'a,b',
+      join_distribution_type: 'BROADCAST',
+    });
+    await adapter.execute("SET SESSION query_max_run_time = '2h'");
+    await adapter.execute('RESET SESSION hive.comment');
+    expect(await sessionOf('SELECT 1')).toEqual({
+      query_max_run_time: '2h',
+      join_distribution_type: 'BROADCAST',
+    });
+    // through the batcher too: every statement of the run after the SET carries all of them
+    const batcher = new SQLBatcher({ adapter, retry: false });
+    const before = server.requests.length;
+    await batcher.processStatements([
+      "SET SESSION optimize_hash_generation = 'false'",
+      'SELECT 2',
+      'SELECT 3',
+    ]);
+    await batcher[Symbol.asyncDispose]();
+    const last = posts(server, before).at(-1)!;
+    expect(parseTrinoSessionHeader(last.headers['x-trino-session'])).toEqual({
+      query_max_run_time: '2h',
+      join_distribution_type: 'BROADCAST',
+      optimize_hash_generation: 'false',
+    });
+  });
+
   it('refuses role and session-property values that would need escaping in a header', () => {
     expect(() => adapterFor(server, { role: 'admin},hive=ROLE{x' })).toThrow(ConfigurationError);
     expect(() => adapterFor(server, { sessionProperties: { 'bad,name': 1 } })).toThrow(ConfigurationError);

@@ -115,6 +115,8 @@ interface QueryState {
   lastToken: number;
   lastPage: { token: number; body: string } | undefined;
   queuedPage: { token: number; body: string } | undefined;
+  /** `SET SESSION` / `RESET SESSION`: the header Trino answers with when the query finishes. */
+  sessionHeader?: [name: string, value: string];
 }
 
 interface FailRule {
@@ -195,6 +197,25 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     }
     if (q.failure?.at === 'queued') {
       q.error = trinoError(q.failure.errorName, q.failure.message ?? defaultMessage(q.failure.errorName));
+      return;
+    }
+    // SET SESSION / RESET SESSION change the client's session: Trino answers with a header naming the
+    // one property (the client keeps the others itself).
+    const set = /^\s*SET\s+SESSION\s+([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\s*=\s*(.+?)\s*;?\s*$/is.exec(q.sql);
+    if (set) {
+      const raw = set[2] as string;
+      const value = /^'.*'$/s.test(raw) ? raw.slice(1, -1).replaceAll("''", "'") : raw;
+      q.updateType = 'SET SESSION';
+      q.sessionHeader = [
+        'x-trino-set-session',
+        `${(set[1] as string).toLowerCase()}=${encodeURIComponent(value)}`,
+      ];
+      return;
+    }
+    const reset = /^\s*RESET\s+SESSION\s+([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\s*;?\s*$/i.exec(q.sql);
+    if (reset) {
+      q.updateType = 'RESET SESSION';
+      q.sessionHeader = ['x-trino-clear-session', (reset[1] as string).toLowerCase()];
       return;
     }
     try {
@@ -396,9 +417,13 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     record: RecordedTrinoRequest,
     body: string,
   ): Promise<void> {
-    const send = (status: number, payload: string, type = 'application/json') => {
+    const send = (status: number, payload: string, type = 'application/json', extra?: [string, string]) => {
       record.status = status;
-      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(payload) });
+      res.writeHead(status, {
+        'content-type': type,
+        'content-length': Buffer.byteLength(payload),
+        ...(extra ? { [extra[0]]: extra[1] } : {}),
+      });
       res.end(payload);
     };
     const text = (status: number, message?: string) =>
@@ -529,7 +554,12 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
       const page = executingPage(req, q, token);
       q.lastToken = token;
       q.lastPage = { token, body: page };
-      return send(200, page);
+      return send(
+        200,
+        page,
+        undefined,
+        (q.phase as Phase) === 'done' && !q.error ? q.sessionHeader : undefined,
+      );
     }
 
     if (parts.length === 3 && parts[0] === 'v1' && parts[1] === 'query') {
