@@ -64,11 +64,23 @@ async function importOptional<T>(name: string, hint: string): Promise<T> {
   }
 }
 
+const SCHEMES = new Set(['pglite', 'postgres', 'postgresql', 'trino', 'snowflake', 'bigquery']);
+
+/**
+ * Why `url` cannot be used, or undefined when its scheme is one the CLI knows. Only a scheme-shaped
+ * part before the first colon is ever echoed: never a password, even in a malformed URL.
+ */
+export function unsupportedUrl(url: string): string | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme !== undefined && SCHEMES.has(scheme)) return undefined;
+  return `${scheme ? `unsupported --url scheme "${scheme}"` : '--url has no scheme'}: use postgres://, pglite://<dir>, pglite:memory, trino://, snowflake:// or bigquery://`;
+}
+
 /** Build the adapter for a `--url`. Drivers are imported only for the scheme used. */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Connection> {
-  // (only the part before the first colon is ever echoed: never a password, even in a malformed URL)
-  const colon = url.indexOf(':');
-  const scheme = colon < 0 ? '' : url.slice(0, colon).toLowerCase();
+  const refused = unsupportedUrl(url);
+  if (refused) throw new Error(refused);
+  const scheme = url.slice(0, url.indexOf(':')).toLowerCase();
   switch (scheme) {
     case 'pglite':
       return connectPGlite(url, options);
@@ -82,9 +94,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
     case 'bigquery':
       return connectBigQuery(url, options);
     default:
-      throw new Error(
-        `${scheme ? `unsupported --url scheme "${scheme}"` : '--url has no scheme'}: use postgres://, pglite://<dir>, pglite:memory, trino://, snowflake:// or bigquery://`,
-      );
+      throw new Error(unsupportedUrl(url) ?? `unsupported --url scheme "${scheme}"`);
   }
 }
 

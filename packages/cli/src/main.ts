@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Dialect, OnErrorMode, TransactionMode } from '@sqlbatcher/core';
 import pkg from '../package.json' with { type: 'json' };
-import { DEFAULT_URL } from './connect.js';
+import { DEFAULT_URL, unsupportedUrl } from './connect.js';
 import { generateDump } from './generate.js';
 import { type LoadOptions, load } from './load.js';
 import type { ProgressSink } from './progress.js';
@@ -147,6 +147,9 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         'mysql',
         'generic',
       ] as const satisfies readonly Dialect[]);
+      // (a bad --url is a bad command line: exit 2, before anything is opened)
+      const badUrl = values.url === undefined ? undefined : unsupportedUrl(values.url);
+      if (badUrl) throw new UsageError(badUrl);
       if (values['dead-letter'] && onError !== 'skip' && onError !== 'isolate') {
         // (it would replace the file of an earlier run with an empty one)
         throw new UsageError('--dead-letter needs --on-error skip or isolate (only they reject statements)');
