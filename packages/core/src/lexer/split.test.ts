@@ -229,6 +229,14 @@ SELECT 2;`,
     ]);
   });
 
+  it('postgres: a `;` inside parentheses does not end the statement (as psql splits)', () => {
+    expect(split('SELECT (1;\nINSERT INTO t VALUES (2);\nSELECT 3;')).toEqual([
+      'SELECT (1;\nINSERT INTO t VALUES (2);\nSELECT 3;',
+    ]);
+    // a stray `)` does not make the depth negative
+    expect(split('SELECT 1);\nSELECT (2; 3);\nSELECT 4')).toEqual(['SELECT 1)', 'SELECT (2; 3)', 'SELECT 4']);
+  });
+
   it('trims only ASCII whitespace: U+00A0, U+3000 … belong to the statement (identifier characters)', () => {
     expect(split('INSERT INTO t VALUES (1)\u00a0;\nDROP TABLE x\u3000;')).toEqual([
       'INSERT INTO t VALUES (1)\u00a0',

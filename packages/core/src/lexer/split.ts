@@ -216,7 +216,9 @@ export class StatementSplitter {
     let i = this.pos;
     while (i < n) {
       const c = s.charCodeAt(i);
-      if (c === 59 /* ; */ && this.blockDepth === 0) {
+      // (psql does not end a statement at a `;` inside parentheses: `SELECT (1; INSERT …;` is one
+      // statement, which fails, not a failing one and an INSERT that runs)
+      if (c === 59 /* ; */ && this.blockDepth === 0 && !(r.psqlMetaCommands && this.parenDepth > 0)) {
         this.emit(i, out);
         i++;
         this.start = i;
@@ -271,7 +273,7 @@ export class StatementSplitter {
       }
       this.hasContent = true;
       if (c === 40) this.parenDepth++;
-      else if (c === 41) this.parenDepth--;
+      else if (c === 41 && (this.parenDepth > 0 || !r.psqlMetaCommands)) this.parenDepth--;
       else if (isIdentChar(c)) {
         let j = i + 1;
         while (j < n && isIdentChar(s.charCodeAt(j))) j++;

@@ -306,17 +306,21 @@ function scanRest(s: string, i: number, r: DialectRules): { end: number; multipl
   let end = i;
   let sawSemicolon = false;
   let multiple = false;
+  // (psql, and so the splitter on the postgres dialect, does not end a statement inside parentheses)
+  let depth = 0;
   while (i < n) {
     const c = s.charCodeAt(i);
     if (isSpace(c)) {
       i++;
       continue;
     }
-    if (c === 59) {
+    if (c === 59 && depth === 0) {
       sawSemicolon = true;
       i++;
       continue;
     }
+    if (r.psqlMetaCommands && c === 40) depth++;
+    else if (r.psqlMetaCommands && c === 41 && depth > 0) depth--;
     const e = skipToken(s, i, r, true);
     if (e === INCOMPLETE) throw new LexError(`unterminated ${lastToken.what}`, i);
     if (e !== NOT_SPECIAL) {
