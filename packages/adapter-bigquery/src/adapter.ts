@@ -518,8 +518,13 @@ class BigQueryTransactionSession implements AdapterSession, SessionState {
       this.ensureOpen();
       try {
         await this.adapter.run('COMMIT TRANSACTION', undefined, this, { commit: true });
-      } finally {
         this.inTransaction = false;
+      } catch (err) {
+        // A COMMIT refused before it ran (a rate limit) leaves the transaction open: rollback() ends
+        // it. One that ran and failed ended it (a ROLLBACK then meets "no transaction", which is fine).
+        const effect = (err as { classification?: { effect?: string } }).classification?.effect;
+        if (effect !== 'none') this.inTransaction = false;
+        throw err;
       }
     });
   }

@@ -537,11 +537,9 @@ class SnowflakeSession implements AdapterSession {
   }
 
   async commit(): Promise<void> {
-    try {
-      await this.execute('COMMIT');
-    } finally {
-      this.#inTransaction = false;
-    }
+    // (a COMMIT that failed may have left the transaction open: release() then rolls it back)
+    await this.execute('COMMIT');
+    this.#inTransaction = false;
   }
 
   async rollback(): Promise<void> {

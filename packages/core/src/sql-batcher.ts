@@ -915,12 +915,13 @@ export class SQLBatcher implements AsyncDisposable {
         return result;
       } catch (err) {
         let broken = false;
-        if (!committed) {
-          try {
-            await s.rollback();
-          } catch {
-            broken = true;
-          }
+        // Also after a failed COMMIT: one the engine refused before running it (a rate limit, an HTTP
+        // 400) left the transaction open, and the next BEGIN on this connection would not start a new
+        // one. After a COMMIT that did end the transaction, ROLLBACK changes nothing.
+        try {
+          await s.rollback();
+        } catch {
+          broken = true;
         }
         const f = await this.failure(err, info, !committed, committed);
         if (own) await s.release(broken || f.effect === 'unknown');

@@ -102,6 +102,36 @@ describe('SQLBatcher + BigQueryAdapter', () => {
     );
   });
 
+  it("transaction: 'batch': a COMMIT refused by rate limits is rolled back and retried, not left open", async () => {
+    const adapter = makeAdapter();
+    const session = adapter.session.bind(adapter);
+    let commits = 0;
+    adapter.session = async () => {
+      const s = await session();
+      const commit = s.commit.bind(s);
+      s.commit = async () => {
+        // (more 429s than the client retries on its own)
+        if (++commits === 1) server.failNext(4, 429);
+        return commit();
+      };
+      return s;
+    };
+    const batcher = new SQLBatcher({
+      adapter,
+      transaction: 'batch',
+      mergeInserts: false,
+      maxBytes: 80,
+      retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false },
+    });
+    await batcher.processStatements([seed(1), seed(2), seed(3), seed(4)]);
+    await batcher.close();
+    await adapter.close();
+    expect(batcher.report.rejected).toEqual([]);
+    const r = await server.db.query<{ id: number }>('SELECT id::int AS id FROM ds.users ORDER BY id');
+    expect(r.rows.map((x) => x.id)).toEqual([1, 2, 3, 4]);
+    expect(server.sessionCount()).toBe(0);
+  });
+
   it('does not resend a script answered with a rate limit (403) when its job may have run', async () => {
     const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
     const batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false } });

@@ -35,7 +35,55 @@ const open = (): SnowflakeAdapter => {
   return adapter;
 };
 
+/** Make the test server refuse the run's first COMMIT with HTTP `status` (`times` answers in a row). */
+function refuseFirstCommit(a: SnowflakeAdapter, status: number, times: number): void {
+  const session = a.session.bind(a);
+  let commits = 0;
+  a.session = async () => {
+    const s = await session();
+    const commit = s.commit.bind(s);
+    s.commit = async () => {
+      if (++commits === 1) server.failNext(times, status);
+      return commit();
+    };
+    return s;
+  };
+}
+
 describe('SQLBatcher with SnowflakeAdapter', () => {
+  it("transaction: 'batch': a COMMIT the server refused leaves nothing open; no row twice, none applied when rejected", async () => {
+    for (const onError of ['skip', 'throw'] as const) {
+      const a = open();
+      const table = `b_commit_${onError}`;
+      await server.db.exec(`CREATE TABLE ${table} (id INT)`);
+      refuseFirstCommit(a, 400, 2);
+      const batcher = new SQLBatcher({
+        adapter: a,
+        transaction: 'batch',
+        onError,
+        mergeInserts: false,
+        maxBytes: 70,
+      });
+      const statements = [1, 2, 3, 4, 5, 6].map((i) => `INSERT INTO ${table} (id) VALUES (${i})`);
+      const err = await batcher.processStatements(statements).catch((e: unknown) => e);
+      await batcher.close().catch(() => undefined);
+      // the next job on the same adapter must not commit the refused batch's rows with its own
+      const next = new SQLBatcher({ adapter: a, transaction: 'batch' });
+      await next.processStatements([`INSERT INTO ${table} (id) VALUES (100)`]);
+      await next.close();
+      const rejected = batcher.report.rejected.map((r) => r.index);
+      if (onError === 'skip') {
+        expect(rejected.length).toBeGreaterThan(0);
+        const kept = statements.map((_, i) => i + 1).filter((id) => !rejected.includes(id - 1));
+        expect(await ids(table)).toEqual([...kept, 100]);
+      } else {
+        expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: false });
+        expect(await ids(table)).toEqual([100]);
+      }
+      await a.close();
+    }
+  });
+
   it('never puts more than 16,384 rows in one VALUES list (capabilities.maxRowsPerInsert)', async () => {
     open();
     await server.db.exec('CREATE TABLE b_rows (id INT)');
