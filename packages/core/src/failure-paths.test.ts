@@ -20,6 +20,40 @@ const ins = (table: string, id: number) => `INSERT INTO ${table} (id) VALUES (${
 /** maxBytes small enough that every INSERT is its own batch. */
 const ONE_PER_BATCH = 32;
 
+describe('one run at a time', () => {
+  async function* slow(table: string, n: number) {
+    for (let i = 0; i < n; i++) {
+      await new Promise((r) => setTimeout(r, 2));
+      yield ins(table, i);
+    }
+  }
+
+  it('a second processStatements while one runs is refused; the first finishes whole', async () => {
+    await fresh('one_run');
+    const batcher = new SQLBatcher({ adapter: pgliteAdapter(db), transaction: 'all', maxBytes: 200 });
+    const first = batcher.processStatements(slow('one_run', 60));
+    await new Promise((r) => setTimeout(r, 20));
+    await expect(batcher.processStatements([ins('one_run', 1000)])).rejects.toMatchObject({
+      code: 'RUN_IN_PROGRESS',
+    });
+    await expect(batcher.commit()).rejects.toMatchObject({ code: 'RUN_IN_PROGRESS' });
+    expect(await first).toBe(60);
+    expect(await ids('one_run')).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    await batcher.close();
+  });
+
+  it("close() during a transaction: 'all' run stops it; nothing of it is committed", async () => {
+    await fresh('close_run');
+    const batcher = new SQLBatcher({ adapter: pgliteAdapter(db), transaction: 'all', maxBytes: 200 });
+    const run = batcher.processStatements(slow('close_run', 200)).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 60));
+    await batcher.close();
+    expect(await run).toMatchObject({ code: 'CLOSED' });
+    expect(await ids('close_run')).toEqual([]);
+    await expect(batcher.processStatements([ins('close_run', 1)])).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});
+
 describe('a run stopped by a failing batch', () => {
   it('report.statements counts what was read: no statement from that index on was executed', async () => {
     await fresh('unread');

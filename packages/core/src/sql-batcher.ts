@@ -195,6 +195,10 @@ export class SQLBatcher implements AsyncDisposable {
   private readonly attempted = new WeakSet<BuiltBatch>();
   /** Inside processStatements: the next batch is built while the previous request runs. */
   private pipelining = false;
+  /** The `processStatements` run in progress (one at a time per batcher). */
+  private activeRun: Promise<unknown> | undefined;
+  /** `close()` was called during a run: the run stops at its next statement. */
+  private stopRequested = false;
   /** A pipelined request that must run alone is in flight. */
   private barrierInFlight = false;
   /** processBatch: each request's result with its batch id (requests may finish out of order). */
@@ -361,6 +365,7 @@ export class SQLBatcher implements AsyncDisposable {
    * Process a stream of statements: arrays, iterables, async iterables (millions, with bounded memory),
    * or one string of SQL text (split into statements). Returns the number of input statements.
    * In `transaction: 'all'` the run is one transaction, committed at the end and rolled back on failure.
+   * One run at a time per batcher; `close()` during a run stops it at its next statement.
    */
   async processStatements(
     statements: StatementSource,
@@ -369,6 +374,29 @@ export class SQLBatcher implements AsyncDisposable {
     metadata?: Record<string, unknown>,
   ): Promise<number> {
     this.assertOpen();
+    if (this.activeRun) {
+      // Two runs would share the batch being built, the session and the transaction.
+      throw new SQLBatcherError(
+        'RUN_IN_PROGRESS',
+        'processStatements is already running on this batcher: await it before starting another',
+      );
+    }
+    const run = this.runStatements(statements, execute, collector, metadata);
+    this.activeRun = run;
+    try {
+      return await run;
+    } finally {
+      this.activeRun = undefined;
+    }
+  }
+
+  /** The body of {@link processStatements}. */
+  private runStatements(
+    statements: StatementSource,
+    execute?: ExecuteFn,
+    collector?: Collector,
+    metadata?: Record<string, unknown>,
+  ): Promise<number> {
     return this.withCallOptions(execute, collector, metadata, async () => {
       await this.initPlugins();
       const source = typeof statements === 'string' ? this.splitText(statements) : statements;
@@ -416,7 +444,7 @@ export class SQLBatcher implements AsyncDisposable {
           await this.dispatchReady();
           await this.drain();
         });
-        if (ownsTransaction) await this.commit();
+        if (ownsTransaction) await this.commitOpen();
         // (a session holding SET … state stays for later calls; dispose releases it)
         else if (this.transaction !== 'all' && !this.pinned) await this.releaseSession();
         return count;
@@ -444,6 +472,17 @@ export class SQLBatcher implements AsyncDisposable {
 
   /** Flush and commit the open `transaction: 'all'` transaction. */
   async commit(): Promise<void> {
+    if (this.activeRun) {
+      // (it would commit part of the run, and the rest would go on in a new transaction)
+      throw new SQLBatcherError(
+        'RUN_IN_PROGRESS',
+        'commit() while processStatements is running: await the run (it commits its own transaction)',
+      );
+    }
+    return this.commitOpen();
+  }
+
+  private async commitOpen(): Promise<void> {
     this.builder.flush();
     await this.dispatchReady();
     await this.drain();
@@ -502,6 +541,11 @@ export class SQLBatcher implements AsyncDisposable {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.closed) return;
+    if (this.activeRun) {
+      // Closing during a run stops it at its next statement (its own error reports that), and waits.
+      this.stopRequested = true;
+      await this.activeRun.catch(() => undefined);
+    }
     let failure: unknown;
     try {
       if (this.txFailed) await this.rollback();
@@ -509,7 +553,7 @@ export class SQLBatcher implements AsyncDisposable {
         this.builder.flush();
         await this.dispatchReady();
         await this.drain();
-        if (this.txOpen) await this.commit();
+        if (this.txOpen) await this.commitOpen();
         await this.releaseSession();
       }
     } catch (err) {
@@ -546,6 +590,7 @@ export class SQLBatcher implements AsyncDisposable {
 
   /** Transform, validate, lex and buffer one statement. Returns a promise only when a hook is async. */
   private accept(sql: string): Promise<void> | undefined {
+    if (this.stopRequested) throw new ClosedError('SQLBatcher');
     const index = this.nextIndex++;
     if (this.plugins.length > 0) {
       for (let k = 0; k < this.plugins.length; k++) {
