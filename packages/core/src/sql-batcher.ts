@@ -741,7 +741,10 @@ export class SQLBatcher implements AsyncDisposable {
       !this.pinned &&
       this.transaction !== 'all' &&
       !this.dryRun &&
-      batch.statements.every((s) => s.plainInsert);
+      batch.statements.every((s) => s.plainInsert) &&
+      // currval()/lastval() read what the session's own nextval() did: beside another connection's
+      // requests they would read another session (or nothing at all)
+      !batch.statements.some((s) => SESSION_SEQUENCE_READ.test(s.sql));
     if (parallel) {
       // Nothing runs beside a request that must run alone (a non-INSERT is a barrier). Wait for it before
       // asking the adapter: DDL in flight may be about to add the foreign key that makes the answer no.
@@ -1481,6 +1484,9 @@ function partialSplit(
 }
 
 /** Add input indices that were never sent to an error (any Error object, not only ours). */
+/** A call of a function that reads the session's sequence state. */
+const SESSION_SEQUENCE_READ = /\b(?:currval|lastval)\s*\(/i;
+
 function addNotSent(err: unknown, indices: readonly number[]): void {
   if (indices.length === 0 || err === null || typeof err !== 'object') return;
   const e = err as { notSentIndices?: number[] };

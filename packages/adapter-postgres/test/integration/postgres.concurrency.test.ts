@@ -106,6 +106,31 @@ describe('concurrency: 2 with rows that depend on earlier batches', () => {
   });
 });
 
+describe('concurrency: 2 with currval()', () => {
+  it('keeps INSERTs reading currval() on the session that ran nextval(), as one by one', async () => {
+    if (usingPglite) console.info('[concurrency] PGlite has one connection: this runs with concurrency 1');
+    await db.sql(
+      'CREATE TABLE cv_parent (id serial PRIMARY KEY, v text); CREATE TABLE cv_child (parent_id int, v text)',
+    );
+    const statements: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      statements.push(`INSERT INTO cv_parent (v) VALUES ('p${i}')`);
+      statements.push(`INSERT INTO cv_child (parent_id, v) VALUES (currval('cv_parent_id_seq'), 'c${i}')`);
+    }
+    const adapter = db.adapter({ poolSize: 4 });
+    const batcher = new SQLBatcher({ adapter, concurrency: 2, maxBytes: 300, onError: 'skip', retry: false });
+    await batcher.processStatements(statements);
+    await adapter.close();
+    expect(batcher.report.rejected).toEqual([]);
+    // every child points at the parent inserted just before it
+    const wrong = await db.sql<{ n: string }>(
+      'SELECT count(*) AS n FROM cv_child c JOIN cv_parent p ON p.id = c.parent_id WHERE substr(p.v, 2) <> substr(c.v, 2)',
+    );
+    expect(Number(wrong[0]?.n)).toBe(0);
+    expect(Number((await db.sql<{ n: string }>('SELECT count(*) AS n FROM cv_child'))[0]?.n)).toBe(300);
+  });
+});
+
 describe('concurrency: 2 with a foreign key added by the stream itself', () => {
   it('sees the key once the statement adding it has committed, in every transaction mode', async () => {
     for (const transaction of ['none', 'batch'] as const) {
