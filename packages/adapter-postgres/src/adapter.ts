@@ -521,6 +521,10 @@ export class PostgreSQLAdapter implements Adapter {
 export class PostgreSQLSession implements AdapterSession {
   private inTransaction = false;
   private released = false;
+  /** The adapter is closing this session: nothing new is sent on it. */
+  private ending = false;
+  /** Operations running on the connection (the adapter's close() waits for them before its ROLLBACK). */
+  private readonly active = new Set<Promise<unknown>>();
 
   constructor(
     private readonly conn: Connection,
@@ -528,22 +532,47 @@ export class PostgreSQLSession implements AdapterSession {
   ) {}
 
   private check(): void {
-    if (this.released) throw new ClosedError('PostgreSQL session');
+    if (this.released || this.ending) throw new ClosedError('PostgreSQL session');
   }
 
-  private async run(sql: string): Promise<void> {
-    this.check();
+  private track<T>(op: Promise<T>): Promise<T> {
+    this.active.add(op);
+    op.then(
+      () => this.active.delete(op),
+      () => this.active.delete(op),
+    );
+    return op;
+  }
+
+  private run(sql: string): Promise<void> {
     try {
-      await this.conn.simple(sql);
+      this.check();
     } catch (err) {
-      noteError(err, { phase: this.inTransaction ? 'transaction' : 'request' });
-      throw err;
+      return Promise.reject(err);
     }
+    return this.track(
+      (async () => {
+        try {
+          await this.conn.simple(sql);
+        } catch (err) {
+          noteError(err, { phase: this.inTransaction ? 'transaction' : 'request' });
+          throw err;
+        }
+      })(),
+    );
   }
 
   /** Execute a request on this session's connection (inside the transaction when one is open). */
-  execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
-    this.check();
+  execute = (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
+    try {
+      this.check();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.track(this.executeNow(sql, options));
+  };
+
+  private executeNow = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
     // A catalog change inside a transaction is visible to others only once the transaction ends.
     if (!this.changingCatalog && this.adapter.catalogChangeStarts(options)) this.changingCatalog = true;
     try {
@@ -574,7 +603,7 @@ export class PostgreSQLSession implements AdapterSession {
     this.check();
     this.inTransaction = false;
     try {
-      await commit(this.conn);
+      await this.track(commit(this.conn));
     } finally {
       this.catalogChangeDone();
     }
@@ -607,9 +636,13 @@ export class PostgreSQLSession implements AdapterSession {
    * state must not reach a pool). Never throws.
    */
   async end(): Promise<void> {
-    if (this.released) return;
+    if (this.released || this.ending) return;
+    // Nothing new goes out; what is running finishes first (a ROLLBACK sent beside a request would
+    // end its transaction before the request ran, which would then run, and commit, on its own).
+    this.ending = true;
+    while (this.active.size > 0) await Promise.allSettled([...this.active]);
     if (this.inTransaction && !this.brokenConn) {
-      await this.run('ROLLBACK').catch(() => undefined);
+      await this.conn.simple('ROLLBACK').catch(() => undefined);
       this.inTransaction = false;
     }
     await this.release(true).catch(() => undefined);

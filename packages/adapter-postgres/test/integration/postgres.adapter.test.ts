@@ -231,6 +231,37 @@ describe('close() with sessions still held', () => {
   });
 });
 
+describe('close() while a batch runs on a session', () => {
+  it("sends nothing more on the session: a transaction: 'batch' batch is then not applied, and says so", async () => {
+    await db.sql('CREATE TABLE racing (id int PRIMARY KEY)');
+    for (const when of ['before', 'during'] as const) {
+      await db.sql('DELETE FROM racing');
+      const adapter = db.adapter();
+      const session = adapter.session.bind(adapter);
+      let closing: Promise<void> | undefined;
+      // close() comes just before the batch's SQL is handed to the session, or while it runs
+      adapter.session = async () => {
+        const s = await session();
+        const execute = s.execute;
+        s.execute = (sql, options) => {
+          if (when === 'before') closing ??= adapter.close();
+          const running = execute(sql, options);
+          if (when === 'during') closing ??= adapter.close();
+          return running;
+        };
+        return s;
+      };
+      const batcher = new SQLBatcher({ adapter, transaction: 'batch', retry: false });
+      const err = await batcher
+        .processStatements(['INSERT INTO racing VALUES (1)', 'INSERT INTO racing VALUES (2)'])
+        .catch((e: unknown) => e);
+      await closing;
+      expect(err, when).toMatchObject({ name: 'BatchExecutionError', inDoubt: false });
+      expect(await db.sql('SELECT id FROM racing'), when).toEqual([]);
+    }
+  });
+});
+
 describe('close() of a pool the adapter made', () => {
   if (usingPglite) {
     console.info(
