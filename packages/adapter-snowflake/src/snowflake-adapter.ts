@@ -103,8 +103,16 @@ const IMPLICIT_COMMIT = new Set(['CREATE', 'ALTER', 'DROP', 'UNDROP', 'GRANT', '
 
 /** The first DDL statement of a request, if any (`ALTER SESSION` does not count). */
 function firstDdl(sql: string, options: ExecuteOptions | undefined): string | undefined {
-  const statements =
-    options?.batch?.statements.map((s) => s.sql) ?? splitStatements(sql, { dialect: 'snowflake' });
+  const listed = options?.batch?.statements.map((s) => s.sql) ?? [sql];
+  // (an input string may hold several statements: `INSERT …; CREATE TABLE …` commits as well)
+  const statements = listed.flatMap((text) => {
+    if (!text.includes(';')) return [text];
+    try {
+      return splitStatements(text, { dialect: 'snowflake' });
+    } catch {
+      return [text];
+    }
+  });
   for (const statement of statements) {
     let text: string;
     try {
@@ -316,7 +324,7 @@ export class SnowflakeAdapter implements Adapter {
         const release = await this.#externalLock.lock();
         try {
           if (this.#closed) throw new ClosedError('SnowflakeAdapter');
-          return await runOnConnection(this.#external, sql, execOptions, this.#secrets());
+          return await this.#track(runOnConnection(this.#external, sql, execOptions, this.#secrets()));
         } finally {
           release();
         }
@@ -325,7 +333,7 @@ export class SnowflakeAdapter implements Adapter {
       const conn = await pending;
       if (this.#closed) throw new ClosedError('SnowflakeAdapter');
       try {
-        return await runOnConnection(conn, sql, execOptions, this.#secrets());
+        return await this.#track(runOnConnection(conn, sql, execOptions, this.#secrets()));
       } catch (err) {
         if (isDisconnected(err, conn) && this.#main === pending) {
           // The session is gone: log in again on the next request.
@@ -357,6 +365,7 @@ export class SnowflakeAdapter implements Adapter {
         () => this.#closed,
         async () => unlock(),
         this.#options.allowDdlInTransaction ?? false,
+        this.#track,
       );
     }
     let conn: SnowflakeConnectionLike | undefined;
@@ -389,6 +398,7 @@ export class SnowflakeAdapter implements Adapter {
         }
       },
       this.#options.allowDdlInTransaction ?? false,
+      this.#track,
     );
   }
 
@@ -401,9 +411,22 @@ export class SnowflakeAdapter implements Adapter {
    * Destroys every connection the adapter opened (not an existing `connection` passed in), including
    * those of sessions not yet released. Later calls reject with `ClosedError`.
    */
+  /** Requests sent and not yet answered: `close()` waits for them (see there). */
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  #track = <T>(request: Promise<T>): Promise<T> => {
+    this.#inFlight.add(request);
+    const done = () => this.#inFlight.delete(request);
+    request.then(done, done);
+    return request;
+  };
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Requests already sent finish first: destroying their connection would leave the caller with
+    // "terminated connection" for a request Snowflake may well have run.
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
     // Sessions still held lose their connection too: nothing the adapter opened outlives close().
     const own: SnowflakeConnectionLike[] = [...this.#idle, ...this.#active];
     this.#idle.length = 0;
@@ -502,13 +525,17 @@ class SnowflakeSession implements AdapterSession {
   #released = false;
   #inTransaction = false;
 
+  readonly #track: <T>(request: Promise<T>) => Promise<T>;
+
   constructor(
     conn: SnowflakeConnectionLike,
     secrets: readonly string[],
     adapterClosed: () => boolean,
     onRelease: (broken: boolean) => Promise<void>,
     allowDdl: boolean,
+    track: <T>(request: Promise<T>) => Promise<T>,
   ) {
+    this.#track = track;
     this.#allowDdl = allowDdl;
     this.#conn = conn;
     this.#secrets = secrets;
@@ -528,7 +555,7 @@ class SnowflakeSession implements AdapterSession {
         );
       }
     }
-    return runOnConnection(this.#conn, sql, options, this.#secrets);
+    return this.#track(runOnConnection(this.#conn, sql, options, this.#secrets));
   };
 
   async begin(): Promise<void> {

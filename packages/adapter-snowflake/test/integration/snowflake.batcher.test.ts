@@ -164,6 +164,64 @@ describe('SQLBatcher with SnowflakeAdapter', () => {
     expect(await ids('b_ddl')).toEqual([]);
   });
 
+  it('refuses DDL that is not the first statement of an input string too', async () => {
+    open();
+    await server.db.exec('CREATE TABLE b_ddl2 (id INT)');
+    const start = server.queries().length;
+    const batcher = new SQLBatcher({ adapter, transaction: 'all' });
+    const err = await batcher
+      .processStatements([
+        'INSERT INTO b_ddl2 VALUES (1)',
+        'INSERT INTO b_ddl2 VALUES (2); CREATE TABLE b_ddl2_new (x INT)',
+      ])
+      .catch((e: unknown) => e);
+    expect(String((err as { cause?: { message?: string } }).cause?.message)).toMatch(
+      /commit the open transaction/,
+    );
+    expect(queriesSince(start).some((q) => (q.sqlText ?? '').includes('CREATE TABLE b_ddl2_new'))).toBe(
+      false,
+    );
+    expect(await ids('b_ddl2')).toEqual([]);
+  });
+
+  it('close() during a request waits for it: what it reports matches what the server holds', async () => {
+    const a = open();
+    await server.db.exec('CREATE TABLE b_close (id INT)');
+    let n = 0;
+    let closing: Promise<void> | undefined;
+    const batcher = new SQLBatcher({
+      adapter: a,
+      mergeInserts: false,
+      maxBytes: 70,
+      retry: false,
+      plugins: [
+        {
+          name: 'close-mid-request',
+          beforeBatch: () => {
+            // the second request is held 2 s by the server; close() comes 0.5 s into it
+            if (++n === 2) {
+              server.slowNext(1, 2000);
+              setTimeout(() => {
+                closing = a.close();
+              }, 500);
+            }
+          },
+        },
+      ],
+    });
+    const err = (await batcher
+      .processStatements([1, 2, 3, 4, 5, 6].map((i) => `INSERT INTO b_close (id) VALUES (${i})`))
+      .catch((e: unknown) => e)) as { statementIndices?: number[]; inDoubt?: boolean };
+    await closing;
+    const present = await ids('b_close');
+    // the failure names only statements that are not in the table (or says it is in doubt)
+    expect(err).toBeDefined();
+    if (!err.inDoubt) for (const i of err.statementIndices ?? []) expect(present).not.toContain(i + 1);
+    expect(present).toEqual(
+      present.length === 0 ? [] : Array.from({ length: present.length }, (_, i) => i + 1),
+    );
+  });
+
   it("rolls back every request of the run with transaction: 'all' when one fails", async () => {
     open();
     await server.db.exec('CREATE TABLE b_all (id INT)');
