@@ -8,6 +8,17 @@ import { lexStatement } from './statement.js';
 
 const split = (text: string, dialect: Dialect = 'postgres') => splitStatements(text, { dialect });
 
+/** `bytes` streamed in chunks of `size`: the statements handed out, and the error that ended it. */
+async function splitInChunks(bytes: Buffer, size: number): Promise<{ got: string[]; err: unknown }> {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+  const got: string[] = [];
+  const err = await (async () => {
+    for await (const part of splitStatementChunks(chunks)) got.push(...part);
+  })().catch((e: unknown) => e);
+  return { got, err };
+}
+
 describe('splitStatements corpus', () => {
   it('splits on top-level semicolons only', () => {
     expect(split("SELECT 'a;b'; SELECT 'it''s;'; SELECT 3")).toEqual([
@@ -274,12 +285,7 @@ SELECT 2;`,
       Buffer.from("');\nSELECT 4;\n"),
     ]);
     for (const size of [1, 7, bytes.length]) {
-      const chunks: Buffer[] = [];
-      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
-      const got: string[] = [];
-      const err = await (async () => {
-        for await (const part of splitStatementChunks(chunks)) got.push(...part);
-      })().catch((e: unknown) => e);
+      const { got, err } = await splitInChunks(bytes, size);
       expect(got, `chunks of ${size}`).toEqual(['SELECT 1', 'SELECT 2']);
       expect(err).toBeInstanceOf(InvalidStatementError);
       expect((err as InvalidStatementError).statementIndex).toBe(2);
@@ -308,12 +314,7 @@ SELECT 2;`,
               : Buffer.from(`${st};\n`),
           );
           const bytes = Buffer.concat(parts);
-          const chunks: Buffer[] = [];
-          for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
-          const got: string[] = [];
-          const err = await (async () => {
-            for await (const part of splitStatementChunks(chunks)) got.push(...part);
-          })().catch((e: unknown) => e);
+          const { got, err } = await splitInChunks(bytes, size);
           expect(got).toEqual(statements.slice(0, k));
           expect(err).toBeInstanceOf(InvalidStatementError);
           expect((err as InvalidStatementError).statementIndex).toBe(k);
