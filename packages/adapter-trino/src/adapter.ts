@@ -168,14 +168,10 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
     if (signal?.aborted) throw new TrinoCanceledError(undefined, false, signal.reason);
     const client = await this.client();
     let pages: AsyncIterator<QueryResult>;
-    const stored = sessionHeaderOf(client);
-    const before = stored?.value;
+    // (the client's stored session header holds every property: it is written back after each query)
+    const before = sessionHeaderOf(client)?.value;
     try {
-      pages = await client.query(
-        stored && this.sessionProps.size > 0
-          ? { query: sql, session: Object.fromEntries(this.sessionProps) }
-          : sql,
-      );
+      pages = await client.query(sql);
     } catch (err) {
       throw toRequestError('submit', err);
     }

@@ -109,36 +109,31 @@ describe('transaction control in the input', () => {
 });
 
 describe('session changes with concurrency 2', () => {
-  it.runIf(!usingPglite)('a SET inside a multi-statement string pins the connection', async () => {
-    const r = await compare(
-      (t) => [
-        `CREATE TABLE IF NOT EXISTS ${other}.${t} (id int, v text)`,
-        `SELECT 1; SET search_path = ${other}`,
-        ...Array.from({ length: 300 }, (_, i) => ins(t, i)),
-      ],
-      { concurrency: 2, maxBytes: 300 },
-    );
-    // (one by one and batched, every row went to the other schema: the test schema's tables stay empty)
-    expect(r.a).toEqual([]);
-    expect(r.b).toEqual([]);
-    const pinned = await db.sql<{ c: string }>(`SELECT count(*) AS c FROM ${other}.sc${n - 1}_b`);
-    expect(Number(pinned[0]!.c)).toBe(300);
-  });
-
-  it.runIf(!usingPglite)('a DO block that calls set_config pins the connection', async () => {
-    const r = await compare(
-      (t) => [
-        `CREATE TABLE IF NOT EXISTS ${other}.${t} (id int, v text)`,
-        `DO $$ BEGIN PERFORM set_config('search_path', '${other}', false); END $$`,
-        ...Array.from({ length: 300 }, (_, i) => ins(t, i)),
-      ],
-      { concurrency: 2, maxBytes: 300 },
-    );
-    expect(r.a).toEqual([]);
-    expect(r.b).toEqual([]);
-    const pinned = await db.sql<{ c: string }>(`SELECT count(*) AS c FROM ${other}.sc${n - 1}_b`);
-    expect(Number(pinned[0]!.c)).toBe(300);
-  });
+  // (the other schema is known once the suite has started)
+  const pinners: [string, (schema: string) => string][] = [
+    ['a SET inside a multi-statement string', (o) => `SELECT 1; SET search_path = ${o}`],
+    [
+      'a DO block that calls set_config',
+      (o) => `DO $$ BEGIN PERFORM set_config('search_path', '${o}', false); END $$`,
+    ],
+  ];
+  for (const [what, statement] of pinners) {
+    it.runIf(!usingPglite)(`${what} pins the connection`, async () => {
+      const r = await compare(
+        (t) => [
+          `CREATE TABLE IF NOT EXISTS ${other}.${t} (id int, v text)`,
+          statement(other),
+          ...Array.from({ length: 300 }, (_, i) => ins(t, i)),
+        ],
+        { concurrency: 2, maxBytes: 300 },
+      );
+      // (one by one and batched, every row went to the other schema: the test schema's tables stay empty)
+      expect(r.a).toEqual([]);
+      expect(r.b).toEqual([]);
+      const pinned = await db.sql<{ c: string }>(`SELECT count(*) AS c FROM ${other}.sc${n - 1}_b`);
+      expect(Number(pinned[0]!.c)).toBe(300);
+    });
+  }
 
   it.runIf(!usingPglite)('a temporary table pins the connection', async () => {
     const r = await compare(
