@@ -128,4 +128,27 @@ describe('toPrometheus', () => {
     expect(() => toPrometheus(new QueryCollector(), { labels: { le: 'x' } })).toThrow(TypeError);
     expect(() => toPrometheus(new QueryCollector(), { labels: { 'a-b': 'x' } })).toThrow(TypeError);
   });
+
+  it('refuses constant labels named like its own labels (a sample would repeat a label)', () => {
+    const c = new QueryCollector();
+    c.record({
+      sql: 'x',
+      bytes: 1,
+      executionTimeMs: 1,
+      batchSize: 1,
+      rowsSent: 0,
+      rows: undefined,
+      success: false,
+      error: { message: 'e', code: '23505' },
+      retries: 0,
+      dryRun: false,
+      startTime: Date.now(),
+      metadata: undefined,
+    });
+    for (const name of ['status', 'code', 'le']) {
+      expect(() => toPrometheus(c, { labels: { [name]: 'nightly' } }), name).toThrow(/used by the exporter/);
+    }
+    // Other names still pass and the output stays valid.
+    validate(toPrometheus(c, { labels: { job: 'nightly', status_group: 'etl' } }));
+  });
 });

@@ -4,12 +4,17 @@ import type { QueryCollector } from '../collector/query-collector.js';
 export interface PrometheusOptions {
   /** Metric name prefix. Default `'sqlbatcher'`. */
   readonly prefix?: string;
-  /** Constant labels added to every sample, e.g. `{ job: 'nightly_load', table: 'users' }`. */
+  /**
+   * Constant labels added to every sample, e.g. `{ job: 'nightly_load', table: 'users' }`. The names
+   * the exporter uses itself (`status`, `code`, `le`) are refused: a sample may not repeat a label.
+   */
   readonly labels?: Readonly<Record<string, string>>;
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** Labels the exporter sets on some samples itself; a constant label of that name would repeat it. */
+const RESERVED_LABELS = new Set(['le', 'status', 'code']);
 
 /**
  * The collector's statistics in the Prometheus text exposition format (version 0.0.4): counters with
@@ -21,8 +26,11 @@ export function toPrometheus(collector: QueryCollector, options: PrometheusOptio
   if (!NAME.test(prefix)) throw new TypeError(`toPrometheus: invalid metric prefix "${prefix}"`);
   const constant = Object.entries(options.labels ?? {});
   for (const [k] of constant) {
-    if (!LABEL.test(k) || k.startsWith('__') || k === 'le') {
-      throw new TypeError(`toPrometheus: invalid label name "${k}"`);
+    if (!LABEL.test(k) || k.startsWith('__')) throw new TypeError(`toPrometheus: invalid label name "${k}"`);
+    if (RESERVED_LABELS.has(k)) {
+      throw new TypeError(
+        `toPrometheus: label name "${k}" is used by the exporter itself (${[...RESERVED_LABELS].join(', ')}); choose another`,
+      );
     }
   }
   const stats = collector.getStats();
