@@ -182,6 +182,67 @@ describe('circuit breaker', () => {
     expect(calls).toBe(6);
   });
 
+  it('opening between retries fails the batch with the database error: recorded, hooks run, counts right', async () => {
+    let calls = 0;
+    const dbError = Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+    const adapter = new GenericAdapter({
+      execute: () => {
+        calls++;
+        throw dbError;
+      },
+      classifyError: () => ({ transient: true, effect: 'none' }),
+    });
+    const records: QueryRecord[] = [];
+    const hooks: string[] = [];
+    const b = new SQLBatcher({
+      adapter,
+      collector: { record: (r) => void records.push(r) },
+      retry: { maxAttempts: 5, initialDelayMs: 1, jitter: false },
+      circuitBreaker: { failureThreshold: 2 },
+      plugins: [
+        {
+          name: 'hooks',
+          beforeBatch: () => void hooks.push('before'),
+          afterBatch: (_b, o) => void hooks.push(`after:${o.success}:${o.retries}`),
+          onError: () => void hooks.push('onError'),
+        },
+      ],
+    });
+    const err = await caught(b.processStatements([ins(1)]));
+    // Two attempts reached the database; the breaker opened before the third.
+    expect(calls).toBe(2);
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(err).toMatchObject({ statementIndices: [0], cause: dbError });
+    expect((err as Error).message).toMatch(/circuit breaker opened/);
+    expect(hooks).toEqual(['before', 'after:false:1', 'onError']);
+    expect(records.map((r) => [r.success, r.retries, r.error?.code])).toEqual([[false, 1, 'ECONNREFUSED']]);
+    expect(b.report).toMatchObject({ requests: 1, retries: 1 });
+    // Open now: a run it refuses sends nothing and is not counted as a request.
+    expect(await caught(b.processStatements([ins(2)]))).toBeInstanceOf(CircuitOpenError);
+    expect(calls).toBe(2);
+    expect(b.report).toMatchObject({ requests: 1, retries: 1 });
+  });
+
+  it("opening between retries stops an onError: 'skip' run instead of rejecting and going on", async () => {
+    const adapter = new GenericAdapter({
+      execute: () => {
+        throw new Error('overloaded');
+      },
+      classifyError: () => ({ transient: true, effect: 'none' }),
+    });
+    const b = new SQLBatcher({
+      adapter,
+      onError: 'skip',
+      batchMode: false,
+      retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false },
+      circuitBreaker: { failureThreshold: 2 },
+    });
+    const err = await caught(b.processStatements([ins(1), ins(2)]));
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(err).toMatchObject({ statementIndices: [0], notSentIndices: [1] });
+    expect(b.report.rejected).toEqual([]);
+  });
+
   it('state machine with an injected clock; one probe at a time', () => {
     let now = 0;
     const cb = new CircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 100, now: () => now });

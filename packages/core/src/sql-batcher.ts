@@ -135,6 +135,9 @@ class AttemptFailure extends Error {
   ) {
     super('attempt failed');
   }
+
+  /** Set when the circuit breaker opened before this failure could be retried. */
+  circuitOpen: unknown;
 }
 
 /** Statements between chances for the event loop to run while a request is in flight (a power of two). */
@@ -877,9 +880,25 @@ export class SQLBatcher implements AsyncDisposable {
     const t0 = Date.now();
     const started = performance.now();
     let retries = 0;
-    this._report.requests++;
+    /** The failure of the previous attempt, when this is a retry. */
+    let last: AttemptFailure | undefined;
     for (;;) {
-      this.breaker?.check(info.statements.flatMap((s) => s.indices));
+      try {
+        this.breaker?.check(info.statements.flatMap((s) => s.indices));
+      } catch (open) {
+        // Refused before anything was sent: not a request (the error escapes as it is).
+        if (last === undefined) throw open;
+        // The circuit opened between attempts: the batch failed with the last attempt's error, and is
+        // reported (collector, hooks, onError) like any failure that is not retried.
+        last.circuitOpen = open;
+        return await this.giveUp(info, last, t0, started, retries);
+      }
+      // Counted only once the breaker let the attempt through.
+      if (last === undefined) this._report.requests++;
+      else {
+        retries++;
+        this._report.retries++;
+      }
       try {
         const result = await this.attempt(info, parallel);
         this.breaker?.success();
@@ -898,25 +917,35 @@ export class SQLBatcher implements AsyncDisposable {
         const safe = err.effect !== 'unknown' && err.effect !== 'partial' && !err.transactionLost;
         const vetoed = this.policy.isRetryable ? !this.policy.isRetryable(err.error, attempt) : false;
         if (err.transient && safe && !vetoed && attempt < this.policy.maxAttempts && !isClosed(err.error)) {
-          retries++;
-          this._report.retries++;
-          await sleep(backoffDelay(this.policy, retries));
+          last = err;
+          await sleep(backoffDelay(this.policy, attempt));
           continue;
         }
-        const ms = performance.now() - started;
-        this.record(info, t0, ms, false, undefined, err, false, retries);
-        const outcome: BatchOutcome = {
-          success: false,
-          executionTimeMs: ms,
-          retries,
-          error: err.error,
-          dryRun: false,
-        };
-        await this.hook('afterBatch', (p) => p.afterBatch?.(info, outcome));
-        (err as { attempts?: number }).attempts = attempt;
-        throw err;
+        return await this.giveUp(info, err, t0, started, retries);
       }
     }
+  }
+
+  /** The batch failed for good: record it, run `afterBatch`, and throw the failure. */
+  private async giveUp(
+    info: BatchInfo,
+    err: AttemptFailure,
+    t0: number,
+    started: number,
+    retries: number,
+  ): Promise<never> {
+    const ms = performance.now() - started;
+    this.record(info, t0, ms, false, undefined, err, false, retries);
+    const outcome: BatchOutcome = {
+      success: false,
+      executionTimeMs: ms,
+      retries,
+      error: err.error,
+      dryRun: false,
+    };
+    await this.hook('afterBatch', (p) => p.afterBatch?.(info, outcome));
+    (err as { attempts?: number }).attempts = retries + 1;
+    throw err;
   }
 
   /** One attempt of one batch in the configured transaction mode. */
@@ -1109,8 +1138,10 @@ export class SQLBatcher implements AsyncDisposable {
     const units = batch.units;
     const failedIndex = failedStatementIndex(info, f.statementPosition);
     const partial = f.effect === 'partial' ? partialSplit(info, f.statementPosition as number) : undefined;
-    if (f.effect === 'partial' && !partial)
+    if (f.effect === 'partial' && !partial) {
       f = new AttemptFailure(f.error, 'unknown', f.transient, f.transactionLost, f.statementPosition);
+      f.circuitOpen = failure.circuitOpen;
+    }
     const partialNote = partial
       ? partial.applied.length > 0
         ? `; statements #${partial.applied[0]}…#${partial.applied[partial.applied.length - 1]} before it were applied, the ones after it were not executed`
@@ -1121,7 +1152,7 @@ export class SQLBatcher implements AsyncDisposable {
         indices.length > 1 ? `…#${indices[indices.length - 1]}` : ''
       })${f.effect === 'unknown' ? ' and may have been partly or wholly applied' : partialNote}${
         f.transactionLost ? '; the transaction was rolled back' : ''
-      }: ${messageOf(f.error)}`,
+      }${f.circuitOpen !== undefined ? '; the circuit breaker opened before it could be retried' : ''}: ${messageOf(f.error)}`,
       {
         cause: f.error,
         statementIndices: indices,
@@ -1136,6 +1167,7 @@ export class SQLBatcher implements AsyncDisposable {
       this.onError === 'throw' ||
       isClosed(f.error) ||
       isSQLBatcherError(f.error, 'CIRCUIT_OPEN') ||
+      f.circuitOpen !== undefined ||
       isSQLBatcherError(f.error, 'SESSION_LOST');
     // The transaction's state is settled before any hook runs, so a throwing hook cannot leave it
     // looking healthy (dispose would then commit).
@@ -1198,6 +1230,7 @@ export class SQLBatcher implements AsyncDisposable {
               err.transactionLost ||
               isClosed(err.error) ||
               isSQLBatcherError(err.error, 'CIRCUIT_OPEN') ||
+              err.circuitOpen !== undefined ||
               isSQLBatcherError(err.error, 'SESSION_LOST') ||
               err.effect === 'unknown' ||
               err.effect === 'partial'
