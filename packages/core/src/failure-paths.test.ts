@@ -205,6 +205,33 @@ describe("transaction 'all' owned by the caller", () => {
     else expect(got).toEqual([]);
   });
 
+  for (const via of ['flush', 'commit'] as const) {
+    it(`a failure while sending from ${via}() marks the transaction failed: close() rolls back`, async () => {
+      await fresh('tx_flush');
+      let n = 0;
+      const flaky = {
+        name: 'flaky',
+        beforeBatch: () => {
+          if (++n === 2) throw new Error('sink unavailable');
+        },
+      };
+      const batcher = new SQLBatcher({
+        adapter: pgliteAdapter(db),
+        transaction: 'all',
+        maxBytes: ONE_PER_BATCH,
+        plugins: [flaky],
+      });
+      await batcher.addStatement(ins('tx_flush', 1));
+      expect(await batcher.addStatement(ins('tx_flush', 2))).toBe(true); // #0 sent inside BEGIN
+      const err = await batcher[via]().catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'PLUGIN_FAILED', notSentIndices: [1] });
+      await expect(batcher.commit()).rejects.toMatchObject({ code: 'TRANSACTION_FAILED' });
+      await batcher.close();
+      // #1 was never sent: committing #0 alone would silently lose it.
+      expect(await ids('tx_flush')).toEqual([]);
+    });
+  }
+
   it('R6 owned transaction: a pipelined batch failure is not swallowed by a later input error', async () => {
     await fresh('r6');
     const batcher = new SQLBatcher({

@@ -329,17 +329,24 @@ export class SQLBatcher implements AsyncDisposable {
     try {
       return await this.dispatchReady();
     } catch (err) {
-      // Stop at the failed batch, as processStatements does: what was buffered after it (the statement
-      // just added) is not run later by flush or dispose; the error lists it in `notSentIndices`.
-      // Any failure while sending (the database, a plugin hook, the collector) stops the same way.
-      addNotSent(err, this.builder.pendingIndices());
-      this.discardBuffered();
-      if (this.transaction === 'all' && this.txOpen && !this.txFailed) {
-        // Nothing of the failed batch was committed: the caller may still commit or roll back.
-        this.txFailed = true;
-        this.txRecoverable = this.savepoints;
-      }
+      this.stopAfterSendFailure(err);
       throw err;
+    }
+  }
+
+  /**
+   * A failure while sending outside `processStatements` (`addStatement`, `flush`). Stop at the failed
+   * batch, as processStatements does: what was buffered after it is not run later by flush or dispose;
+   * the error lists it in `notSentIndices`. Any failure while sending (the database, a plugin hook, the
+   * collector, an open circuit) stops the same way, and marks an open `'all'` transaction failed.
+   */
+  private stopAfterSendFailure(err: unknown): void {
+    addNotSent(err, this.builder.pendingIndices());
+    this.discardBuffered();
+    if (this.transaction === 'all' && this.txOpen && !this.txFailed) {
+      // Nothing of the failed batch was committed: the caller may still commit or roll back.
+      this.txFailed = true;
+      this.txRecoverable = this.savepoints;
     }
   }
 
@@ -356,8 +363,13 @@ export class SQLBatcher implements AsyncDisposable {
     return this.withCallOptions(execute, collector, metadata, async () => {
       const pending = new Set(this.builder.pendingIndices()).size;
       this.builder.flush();
-      await this.dispatchReady();
-      await this.drain();
+      try {
+        await this.dispatchReady();
+        await this.drain();
+      } catch (err) {
+        this.stopAfterSendFailure(err);
+        throw err;
+      }
       // (a session holding SET … state stays for the statements added after this flush; dispose releases it)
       if (this.transaction !== 'all' && !this.pinned) await this.releaseSession();
       return pending;
@@ -487,8 +499,14 @@ export class SQLBatcher implements AsyncDisposable {
 
   private async commitOpen(): Promise<void> {
     this.builder.flush();
-    await this.dispatchReady();
-    await this.drain();
+    try {
+      await this.dispatchReady();
+      await this.drain();
+    } catch (err) {
+      // (else a later dispose would commit the batches sent before the failed one)
+      this.stopAfterSendFailure(err);
+      throw err;
+    }
     if (!this.txOpen || !this.session) return;
     if (this.txFailed && !this.txRecoverable) {
       throw new SQLBatcherError(
