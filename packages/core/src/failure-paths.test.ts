@@ -54,6 +54,30 @@ describe('one run at a time', () => {
   });
 });
 
+describe('rollback() during a run', () => {
+  it("is refused with RUN_IN_PROGRESS; the run's transaction stays whole", async () => {
+    await fresh('rb_run');
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      transaction: 'all',
+      maxBytes: ONE_PER_BATCH,
+    });
+    let refused: unknown;
+    async function* source() {
+      for (let i = 0; i < 6; i++) {
+        if (i === 3) refused = await batcher.rollback().catch((e: unknown) => e);
+        yield ins('rb_run', i);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    expect(await batcher.processStatements(source())).toBe(6);
+    expect(refused).toMatchObject({ code: 'RUN_IN_PROGRESS' });
+    // One transaction, committed whole: before, rows 0-2 were rolled back and 3-5 committed on their own.
+    expect(await ids('rb_run')).toEqual([0, 1, 2, 3, 4, 5]);
+    await batcher.close();
+  });
+});
+
 describe('a run stopped by a failing batch', () => {
   it('report.statements counts what was read: no statement from that index on was executed', async () => {
     await fresh('unread');

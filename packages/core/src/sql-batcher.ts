@@ -537,8 +537,22 @@ export class SQLBatcher implements AsyncDisposable {
     await this.releaseSession();
   }
 
-  /** Roll back the open `transaction: 'all'` transaction, discarding anything still buffered. */
+  /**
+   * Roll back the open `transaction: 'all'` transaction, discarding anything still buffered. Refused
+   * with `RUN_IN_PROGRESS` while `processStatements` runs (it rolls back its own transaction on failure).
+   */
   async rollback(): Promise<void> {
+    if (this.activeRun) {
+      // (the run would go on in a new transaction and commit the rest of its statements)
+      throw new SQLBatcherError(
+        'RUN_IN_PROGRESS',
+        'rollback() while processStatements is running: await the run, or close() to stop it (nothing of an owned transaction is committed then)',
+      );
+    }
+    return this.rollbackOpen();
+  }
+
+  private async rollbackOpen(): Promise<void> {
     await this.drain().catch(() => undefined);
     this.discardBuffered();
     if (this.txOpen && this.session) {
@@ -569,7 +583,7 @@ export class SQLBatcher implements AsyncDisposable {
     }
     let failure: unknown;
     try {
-      if (this.txFailed) await this.rollback();
+      if (this.txFailed) await this.rollbackOpen();
       else {
         this.builder.flush();
         await this.dispatchReady();
@@ -579,7 +593,7 @@ export class SQLBatcher implements AsyncDisposable {
       }
     } catch (err) {
       failure = err;
-      await this.rollback().catch(() => undefined);
+      await this.rollbackOpen().catch(() => undefined);
     } finally {
       this.closed = true;
       for (const p of this.plugins) {
@@ -1370,7 +1384,7 @@ export class SQLBatcher implements AsyncDisposable {
       this.discardBuffered();
     }
     if (this.transaction === 'all') {
-      if (ownsTransaction) await this.rollback();
+      if (ownsTransaction) await this.rollbackOpen();
       else if (!inputError || failure !== undefined) {
         // The caller's transaction lost statements it was given: it must not be committed silently.
         this.txFailed = true;
