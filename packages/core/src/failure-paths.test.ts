@@ -54,6 +54,27 @@ describe('one run at a time', () => {
   });
 });
 
+describe('processBatch during a run', () => {
+  it('is refused without taking the results of the run going on', async () => {
+    let n = 0;
+    const { adapter } = recordingAdapter({}, 1_000_000, () => ({ rowCount: 1, rows: [{ request: ++n }] }));
+    const batcher = new SQLBatcher({ adapter, batchMode: false });
+    async function* slow() {
+      for (let i = 0; i < 4; i++) {
+        yield `UPDATE t SET a = ${i}`;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    const first = batcher.processBatch(slow());
+    await new Promise((r) => setTimeout(r, 8));
+    await expect(batcher.processBatch(['UPDATE t SET a = 99'])).rejects.toMatchObject({
+      code: 'RUN_IN_PROGRESS',
+    });
+    const results = (await first) as { rows: { request: number }[] }[];
+    expect(results.map((r) => r.rows[0]?.request)).toEqual([1, 2, 3, 4]);
+  });
+});
+
 describe('rollback() during a run', () => {
   it("is refused with RUN_IN_PROGRESS; the run's transaction stays whole", async () => {
     await fresh('rb_run');

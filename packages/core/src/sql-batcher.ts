@@ -389,19 +389,23 @@ export class SQLBatcher implements AsyncDisposable {
     metadata?: Record<string, unknown>,
   ): Promise<number> {
     this.assertOpen();
-    if (this.activeRun) {
-      // Two runs would share the batch being built, the session and the transaction.
-      throw new SQLBatcherError(
-        'RUN_IN_PROGRESS',
-        'processStatements is already running on this batcher: await it before starting another',
-      );
-    }
+    this.assertNoRun();
     const run = this.runStatements(statements, execute, collector, metadata);
     this.activeRun = run;
     try {
       return await run;
     } finally {
       this.activeRun = undefined;
+    }
+  }
+
+  private assertNoRun(): void {
+    if (this.activeRun) {
+      // Two runs would share the batch being built, the session and the transaction.
+      throw new SQLBatcherError(
+        'RUN_IN_PROGRESS',
+        'processStatements is already running on this batcher: await it before starting another',
+      );
     }
   }
 
@@ -474,6 +478,9 @@ export class SQLBatcher implements AsyncDisposable {
 
   /** Like {@link processStatements}, returning each request's result in order. */
   async processBatch(statements: StatementSource, execute?: ExecuteFn): Promise<unknown[]> {
+    // Refused before taking over `collectResults`: the run going on collects into it.
+    this.assertOpen();
+    this.assertNoRun();
     const results: { id: number; value: unknown }[] = [];
     this.collectResults = results;
     try {
