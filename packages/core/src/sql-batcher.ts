@@ -1121,7 +1121,7 @@ export class SQLBatcher implements AsyncDisposable {
     atCommit = false,
   ): Promise<AttemptFailure> {
     if (err instanceof AttemptFailure) return err;
-    const c = this.classify(err);
+    const c = this.classify(err, info);
     let effect: Effect = c.effect;
     if (rolledBack) effect = 'rolled-back';
     else if (atCommit) effect = c.effect === 'unknown' ? 'unknown' : 'rolled-back';
@@ -1146,23 +1146,38 @@ export class SQLBatcher implements AsyncDisposable {
     return new AttemptFailure(err, effect, c.transient, false, c.statementPosition);
   }
 
-  private classify(err: unknown): ErrorClassification {
+  /** `info`: the failed request, when the failure is one of its attempts (not of a COMMIT). */
+  private classify(err: unknown, info?: BatchInfo): ErrorClassification {
     if (err instanceof TimeoutError) {
       const cause = err.cause;
       if (cause === undefined) return { transient: true, effect: 'unknown' };
+      // (a cancelled request is never taken as rolled back without the adapter saying so)
       return { ...this.classifyRaw(cause), transient: true };
     }
-    return this.classifyRaw(err);
+    return this.classifyRaw(err, info);
   }
 
-  private classifyRaw(err: unknown): ErrorClassification {
+  private classifyRaw(err: unknown, info?: BatchInfo): ErrorClassification {
     if (isClosed(err)) return { transient: false, effect: 'none' };
     if (isSQLBatcherError(err, 'CIRCUIT_OPEN')) return { transient: false, effect: 'none' };
+    const classifyError = this.adapter?.classifyError;
+    if (!classifyError) return this.defaultClassification(err, info);
     try {
-      return this.adapter?.classifyError?.(err) ?? { transient: false, effect: 'unknown' };
+      return classifyError.call(this.adapter, err);
     } catch {
       return { transient: false, effect: 'unknown' };
     }
+  }
+
+  /**
+   * Without the adapter's `classifyError`: one statement that fails has no effect on an engine with
+   * statement-level atomicity, so a failed request of exactly one statement was rolled back — unless
+   * the error is a network error, after which the statement may have run. Anything else may have been
+   * applied. Never transient: nothing says the same request would succeed later.
+   */
+  private defaultClassification(err: unknown, info: BatchInfo | undefined): ErrorClassification {
+    const single = info !== undefined && info.statements.length === 1 && this.caps.atomicStatements !== false;
+    return { transient: false, effect: single && !isNetworkError(err) ? 'rolled-back' : 'unknown' };
   }
 
   /** After retries are exhausted: throw, skip or isolate. */
@@ -1515,6 +1530,32 @@ function toResult(raw: unknown): ExecuteResult {
     return raw as ExecuteResult;
   }
   return toExecuteResult(raw);
+}
+
+/** Node.js socket / DNS error codes: the connection failed, possibly after the request was sent. */
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+]);
+
+/** A Node.js system / network error (on the error or its `cause`). */
+function isNetworkError(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 3; depth++) {
+    const x = e as { syscall?: unknown; code?: unknown; cause?: unknown };
+    if (typeof x.syscall === 'string') return true;
+    if (typeof x.code === 'string' && NETWORK_CODES.has(x.code)) return true;
+    e = x.cause;
+  }
+  return false;
 }
 
 function isClosed(err: unknown): boolean {

@@ -15,6 +15,13 @@ export interface AdapterCapabilities {
    * it ran inside a transaction. Default false.
    */
   readonly atomicMultiStatement: boolean;
+  /**
+   * A single statement that fails has no effect at all (statement-level atomicity: true of every
+   * transactional engine; false e.g. for MySQL MyISAM tables, where a multi-row INSERT that fails keeps
+   * the rows before the error). Used only for adapters without `classifyError`: a failed request of one
+   * statement is then taken as rolled back. Default true.
+   */
+  readonly atomicStatements?: boolean;
   /** BEGIN/COMMIT/ROLLBACK on a pinned session (`adapter.session()`). Default false. */
   readonly transactions: boolean;
   /** SAVEPOINT / ROLLBACK TO SAVEPOINT inside a transaction. Default false. */
@@ -92,7 +99,14 @@ export interface Adapter {
   readonly execute: (sql: string, options?: ExecuteOptions) => Promise<ExecuteResult>;
   /** A pinned session for transactions. Required when `capabilities.transactions`. */
   session?(): Promise<AdapterSession>;
-  /** Classify a failure of `execute` / session calls. Without it, every failure is `unknown`, not transient. */
+  /**
+   * Classify a failure of `execute` / session calls. Without it no failure is transient, and every
+   * failure is `unknown` (may have been applied) except one: a request holding exactly one statement on
+   * an engine whose `atomicStatements` is not false, failing with an error that is not a Node.js network
+   * error (one with a `syscall`, or a code such as `ECONNRESET`), is `rolled-back` — the engine refused
+   * that statement. A connection lost in some other way cannot be told apart: give `classifyError` when
+   * that matters.
+   */
   classifyError?(error: unknown): ErrorClassification;
   /** Release every resource. Later calls to `execute` reject with `ClosedError`. */
   close(): Promise<void>;

@@ -26,6 +26,11 @@ export interface GenericAdapterOptions {
   capabilities?: Partial<AdapterCapabilities>;
   /** Pinned sessions, required to declare `transactions: true`. */
   session?: () => Promise<AdapterSession>;
+  /**
+   * How a failure is classified (see {@link Adapter.classifyError}). Without it no failure is retried,
+   * and only a failed one-statement request is taken as rolled back (not after a network error); every
+   * other failure may have been applied (`report.inDoubt` under `onError: 'skip' | 'isolate'`).
+   */
   classifyError?: (error: unknown) => ErrorClassification;
   /** See {@link Adapter.canRunConcurrently}. */
   canRunConcurrently?: (statements: readonly BatchStatement[]) => Promise<boolean> | boolean;
