@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecuteOptions } from './execute/adapter.js';
 import { GenericAdapter } from './execute/generic-adapter.js';
+import type { BatchOutcome, QueryRecord } from './execute/plugin.js';
 import { SQLBatcher } from './sql-batcher.js';
 
 /**
@@ -12,6 +13,8 @@ class StoppedAt extends Error {
   constructor(
     readonly position: number,
     cause: unknown,
+    /** Rows the statements before `position` affected. */
+    readonly rows = 0,
   ) {
     super(`statement ${position} failed: ${(cause as Error).message}`, { cause });
   }
@@ -28,18 +31,19 @@ function nonAtomicAdapter() {
     execute: async (sql: string, options?: ExecuteOptions) => {
       const statements = options?.batch?.statements.map((s) => s.sql) ?? [sql];
       requests.push(statements);
+      let rows = 0;
       for (let k = 0; k < statements.length; k++) {
         try {
-          await db.exec(statements[k] as string);
+          rows += (await db.exec(statements[k] as string)).at(-1)?.affectedRows ?? 0;
         } catch (err) {
-          throw new StoppedAt(k, err);
+          throw new StoppedAt(k, err, rows);
         }
       }
-      return {};
+      return { rowCount: rows };
     },
     classifyError: (err) =>
       err instanceof StoppedAt
-        ? { transient: false, effect: 'partial', statementPosition: err.position }
+        ? { transient: false, effect: 'partial', statementPosition: err.position, rowsAffected: err.rows }
         : { transient: false, effect: 'unknown' },
   });
 }
@@ -98,6 +102,40 @@ describe("effect 'partial': a non-atomic request that stopped at one statement",
     const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
     expect(await ids()).toEqual([...range(0, 7), ...range(16, 23), ...range(32, 39)]);
     expect(batcher.report.inDoubt).toEqual([]);
+  });
+
+  it('tells afterBatch, the collector and the report what the failed request applied', async () => {
+    await reset();
+    const outcomes: BatchOutcome[] = [];
+    const records: QueryRecord[] = [];
+    const batcher = new SQLBatcher({
+      adapter: nonAtomicAdapter(),
+      onError: 'skip',
+      mergeInserts: false,
+      collector: { record: (r) => void records.push(r) },
+      plugins: [{ name: 'outcomes', afterBatch: (_b, o) => void outcomes.push(o) }],
+    });
+    // #5 repeats id 0: the request stops there after applying #0–#4; #6–#9 are sent again.
+    const stmts = Array.from(
+      { length: 10 },
+      (_, i) => `INSERT INTO p (id, v) VALUES (${i === 5 ? 0 : i}, 'x')`,
+    );
+    await batcher.processStatements(stmts);
+    expect(await ids()).toEqual([0, 1, 2, 3, 4, 6, 7, 8, 9]);
+    expect(outcomes.map((o) => o.success)).toEqual([false, true]);
+    expect(outcomes[0]?.partial).toEqual({
+      failedPosition: 5,
+      appliedIndices: [0, 1, 2, 3, 4],
+      appliedRows: 5,
+      notExecutedIndices: [6, 7, 8, 9],
+      rowsAffected: 5,
+    });
+    expect(outcomes[1]?.partial).toBeUndefined();
+    expect(records.map((r) => [r.success, r.rows, r.appliedStatements, r.notExecutedStatements])).toEqual([
+      [false, 5, 5, 4],
+      [true, 4, undefined, undefined],
+    ]);
+    expect(batcher.report.rowsAffected).toBe(9);
   });
 
   it("onError 'throw' reports what was applied and what never ran", async () => {

@@ -20,7 +20,14 @@ import type {
 } from './execute/adapter.js';
 import { CircuitBreaker, type CircuitBreakerOptions } from './execute/circuit-breaker.js';
 import { toExecuteResult } from './execute/generic-adapter.js';
-import type { BatchOutcome, Collector, Plugin, QueryRecord, RejectedStatement } from './execute/plugin.js';
+import type {
+  BatchOutcome,
+  Collector,
+  PartialOutcome,
+  Plugin,
+  QueryRecord,
+  RejectedStatement,
+} from './execute/plugin.js';
 import { backoffDelay, type RetryOptions, type RetryPolicy, retryPolicy, sleep } from './execute/retry.js';
 import { withTimeout } from './execute/timeout.js';
 import { createYield, type YieldEnvironment } from './execute/yield.js';
@@ -138,6 +145,8 @@ class AttemptFailure extends Error {
 
   /** Set when the circuit breaker opened before this failure could be retried. */
   circuitOpen: unknown;
+  /** With effect `partial`: rows the applied statements affected, when the adapter says. */
+  rowsAffected: number | undefined;
 }
 
 /** Statements between chances for the event loop to run while a request is in flight (a power of two). */
@@ -974,13 +983,16 @@ export class SQLBatcher implements AsyncDisposable {
     retries: number,
   ): Promise<never> {
     const ms = performance.now() - started;
-    this.record(info, t0, ms, false, undefined, err, false, retries);
+    const partial = partialOutcome(info, err);
+    if (partial?.rowsAffected !== undefined) this._report.rowsAffected += partial.rowsAffected;
+    this.record(info, t0, ms, false, undefined, err, false, retries, partial);
     const outcome: BatchOutcome = {
       success: false,
       executionTimeMs: ms,
       retries,
       error: err.error,
       dryRun: false,
+      ...(partial ? { partial } : {}),
     };
     await this.hook('afterBatch', (p) => p.afterBatch?.(info, outcome));
     (err as { attempts?: number }).attempts = retries + 1;
@@ -1143,7 +1155,11 @@ export class SQLBatcher implements AsyncDisposable {
     if (isClosed(err)) effect = 'none';
     // (nothing to send with: this batch never left)
     if (err instanceof ConfigurationError && !this.adapter && !this.executeOverride) effect = 'none';
-    return new AttemptFailure(err, effect, c.transient, false, c.statementPosition);
+    const f = new AttemptFailure(err, effect, c.transient, false, c.statementPosition);
+    if (effect === 'partial' && typeof c.rowsAffected === 'number' && Number.isFinite(c.rowsAffected)) {
+      f.rowsAffected = c.rowsAffected;
+    }
+    return f;
   }
 
   /** `info`: the failed request, when the failure is one of its attempts (not of a COMMIT). */
@@ -1484,6 +1500,7 @@ export class SQLBatcher implements AsyncDisposable {
     failure: AttemptFailure | undefined,
     dryRun: boolean,
     retries = 0,
+    partial?: PartialOutcome,
   ): void {
     const c = this.collector;
     if (!c) return;
@@ -1497,7 +1514,7 @@ export class SQLBatcher implements AsyncDisposable {
       batchSize: info.inputCount,
       statements: info.statements.length,
       rowsSent: info.rowCount,
-      rows: result?.rowCount,
+      rows: partial ? partial.rowsAffected : result?.rowCount,
       success,
       error: failure
         ? {
@@ -1508,6 +1525,12 @@ export class SQLBatcher implements AsyncDisposable {
         : undefined,
       retries,
       dryRun,
+      ...(partial
+        ? {
+            appliedStatements: partial.appliedIndices.length,
+            notExecutedStatements: partial.notExecutedIndices.length,
+          }
+        : {}),
       startTime,
       metadata: info.metadata,
     };
@@ -1596,10 +1619,27 @@ function partialSplit(
   return { applied: [...applied], failed, rest };
 }
 
-/** Add input indices that were never sent to an error (any Error object, not only ours). */
+/** What a request that failed part-way applied, for hooks and the collector; undefined otherwise. */
+function partialOutcome(info: BatchInfo, f: AttemptFailure): PartialOutcome | undefined {
+  if (f.effect !== 'partial' || f.statementPosition === undefined) return undefined;
+  const split = partialSplit(info, f.statementPosition);
+  if (!split) return undefined;
+  let appliedRows = 0;
+  for (const st of info.statements.slice(0, f.statementPosition))
+    appliedRows += st.insert?.rowIndices.length ?? 0;
+  return {
+    failedPosition: f.statementPosition,
+    appliedIndices: split.applied,
+    appliedRows,
+    notExecutedIndices: [...split.rest],
+    ...(f.rowsAffected !== undefined ? { rowsAffected: f.rowsAffected } : {}),
+  };
+}
+
 /** A call of a function that reads the session's sequence state. */
 const SESSION_SEQUENCE_READ = /\b(?:currval|lastval)\s*\(/i;
 
+/** Add input indices that were never sent to an error (any Error object, not only ours). */
 function addNotSent(err: unknown, indices: readonly number[]): void {
   if (indices.length === 0 || err === null || typeof err !== 'object') return;
   const e = err as { notSentIndices?: number[] };

@@ -84,7 +84,10 @@ export interface QueryStats {
   readonly mergeRatio: number;
   /** VALUES rows sent. */
   readonly rowsSent: number;
-  /** Rows affected, summed over the requests whose engine reported it. */
+  /**
+   * Rows affected, summed over the requests whose engine reported it; of a request that failed part-way,
+   * the rows its applied statements affected, when the adapter says.
+   */
   readonly rowsAffected: number;
   /** Retries (attempts beyond the first) over all requests. */
   readonly retries: number;
@@ -384,6 +387,10 @@ export class QueryCollector implements Collector {
       error: record.error === undefined ? undefined : { ...record.error },
       retries: record.retries,
       dryRun,
+      ...(record.appliedStatements !== undefined ? { appliedStatements: record.appliedStatements } : {}),
+      ...(record.notExecutedStatements !== undefined
+        ? { notExecutedStatements: record.notExecutedStatements }
+        : {}),
       startTime: record.startTime,
       metadata: record.metadata,
       seq,

@@ -145,6 +145,47 @@ describe('QueryCollector on a real batcher run (PGlite)', () => {
     expect(await countRows()).toBe(1500);
   }, 60_000);
 
+  it('counts what a request that failed part-way applied (non-atomic engine)', async () => {
+    // Like Snowflake: statement by statement, each applied; the first failure stops the request and
+    // says where, with the rows affected so far.
+    const a = new GenericAdapter({
+      name: 'stepwise',
+      dialect: 'postgres',
+      capabilities: { multiStatement: true, atomicMultiStatement: false },
+      execute: async (sql: string, opts?: ExecuteOptions) => {
+        sent.push(sql);
+        let rows = 0;
+        const statements = opts?.batch?.statements ?? [];
+        for (let i = 0; i < statements.length; i++) {
+          try {
+            rows += (await db.exec(statements[i]?.sql as string)).at(-1)?.affectedRows ?? 0;
+          } catch (err) {
+            throw Object.assign(err as Error, { position: i, rows });
+          }
+        }
+        return { rowCount: rows };
+      },
+      classifyError: (err) => {
+        const e = err as { position: number; rows: number };
+        return { transient: false, effect: 'partial', statementPosition: e.position, rowsAffected: e.rows };
+      },
+    });
+    const collector = new QueryCollector();
+    const batcher = new SQLBatcher({ adapter: a, onError: 'skip', mergeInserts: false, collector });
+    // #5 repeats id 0: the first request applies #0–#4 and stops; #6–#9 are sent again.
+    const statements = users(0, 10).map((s, i) => (i === 5 ? s.replace('VALUES (5,', 'VALUES (0,') : s));
+    await batcher.processStatements(statements);
+    await batcher.close();
+    expect(await countRows()).toBe(9);
+    const stats = collector.getStats();
+    expect([stats.count, stats.successCount, stats.statementsIn]).toEqual([2, 1, 10]);
+    expect(stats.rowsAffected).toBe(9);
+    const [failed, resent] = collector.getQueries();
+    expect(failed).toMatchObject({ success: false, rows: 5, appliedStatements: 5, notExecutedStatements: 4 });
+    expect(resent).toMatchObject({ success: true, rows: 4, batchSize: 4 });
+    expect(resent?.appliedStatements).toBeUndefined();
+  });
+
   it('collects a dry run whose script, run later, gives the same table', async () => {
     const a = adapter();
     const batcher = new SQLBatcher({ adapter: a, maxBytes: 10_000, dryRun: true });

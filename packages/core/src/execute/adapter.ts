@@ -71,6 +71,11 @@ export interface ErrorClassification {
   effect: 'none' | 'rolled-back' | 'unknown' | 'partial';
   /** Position in the request's statement list of the failing statement, when the engine says. */
   statementPosition?: number;
+  /**
+   * With `partial`: rows affected by the statements applied before `statementPosition`, when the engine
+   * says. Reported in `report.rowsAffected`, the collector's record and `afterBatch`.
+   */
+  rowsAffected?: number;
 }
 
 /** A pinned connection: transactions and savepoints run here, never through a pool. */

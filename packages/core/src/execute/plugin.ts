@@ -18,6 +18,26 @@ export interface BatchOutcome {
   readonly error?: unknown;
   /** True when nothing was sent (dry run). */
   readonly dryRun: boolean;
+  /**
+   * Set when the request failed part-way (the adapter classified the failure `'partial'`): its
+   * statements before the failed one were applied and stay applied, the ones after it never ran and
+   * are sent again in a later request (which has its own `afterBatch`).
+   */
+  readonly partial?: PartialOutcome;
+}
+
+/** What a request that failed part-way did. See {@link BatchOutcome.partial}. */
+export interface PartialOutcome {
+  /** Position in `batch.statements` of the statement that failed: the statements before it were applied. */
+  readonly failedPosition: number;
+  /** Input indices (0-based) of the statements applied. */
+  readonly appliedIndices: readonly number[];
+  /** VALUES rows of the INSERTs applied. */
+  readonly appliedRows: number;
+  /** Input indices of the statements that never ran; they are sent again. */
+  readonly notExecutedIndices: readonly number[];
+  /** Rows the applied statements affected, when the adapter says (`ErrorClassification.rowsAffected`). */
+  readonly rowsAffected?: number;
 }
 
 /** A statement rejected under `onError: 'skip' | 'isolate'`. */
@@ -62,12 +82,22 @@ export interface QueryRecord {
   readonly statements?: number;
   /** VALUES rows in the request. */
   readonly rowsSent: number;
-  /** Rows affected, when the engine reports it. */
+  /**
+   * Rows affected, when the engine reports it. For a request that failed part-way: the rows its
+   * applied statements affected, when the adapter says.
+   */
   readonly rows: number | undefined;
   readonly success: boolean;
   readonly error: { message: string; code?: string; statementIndex?: number } | undefined;
   readonly retries: number;
   readonly dryRun: boolean;
+  /**
+   * A request that failed part-way (see {@link BatchOutcome.partial}): input statements applied before
+   * the failed one. Undefined for every other request.
+   */
+  readonly appliedStatements?: number;
+  /** A request that failed part-way: input statements that never ran (sent again in a later request). */
+  readonly notExecutedStatements?: number;
   /** Epoch milliseconds at which the request started. */
   readonly startTime: number;
   readonly metadata: Readonly<Record<string, unknown>> | undefined;

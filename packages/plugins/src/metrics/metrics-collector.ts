@@ -5,7 +5,10 @@ import { describeStatement, normaliseTableName } from './statement-info.js';
 export interface StatementMetrics {
   /** Statements sent (a merged INSERT counts once). */
   statements: number;
-  /** Input statements they came from. */
+  /**
+   * Input statements they came from. Of a request that failed part-way, the statements after the
+   * failed one never ran and are not counted there: they are when sent again.
+   */
   inputStatements: number;
   /** VALUES rows sent in INSERTs. */
   rows: number;
@@ -30,6 +33,7 @@ export interface MetricsTotals {
   failedRequests: number;
   dryRunRequests: number;
   statements: number;
+  /** Input statements of the requests, each counted once per execution (see {@link StatementMetrics.inputStatements}). */
   inputStatements: number;
   rows: number;
   bytes: number;
@@ -89,7 +93,9 @@ export class MetricsCollector implements Plugin {
     if (!outcome.success) t.failedRequests++;
     if (outcome.dryRun) t.dryRunRequests++;
     t.statements += batch.statements.length;
-    t.inputStatements += batch.inputCount;
+    // Statements a partly failed request never reached are sent again: count them then, not twice.
+    const failedAt = outcome.partial?.failedPosition;
+    t.inputStatements += batch.inputCount - (outcome.partial?.notExecutedIndices.length ?? 0);
     t.rows += batch.rowCount;
     t.bytes += batch.bytes;
     t.retries += outcome.retries;
@@ -99,7 +105,9 @@ export class MetricsCollector implements Plugin {
     const totalBytes = batch.statements.reduce((n, s) => n + Buffer.byteLength(s.sql), 0) || 1;
     const touchedKinds = new Set<StatementMetrics>();
     const touchedTables = new Set<StatementMetrics>();
-    for (const st of batch.statements) {
+    for (let k = 0; k < batch.statements.length; k++) {
+      const st = batch.statements[k] as BatchInfo['statements'][number];
+      const reached = failedAt === undefined || k <= failedAt;
       const info = describeStatement(st.sql);
       const table = st.insert ? normaliseTableName(st.insert.table) : info.table;
       const bytes = Buffer.byteLength(st.sql);
@@ -110,7 +118,7 @@ export class MetricsCollector implements Plugin {
       if (table !== undefined) targets.push([this.entry(this.byTable, table), touchedTables]);
       for (const [m, touched] of targets) {
         m.statements++;
-        m.inputStatements += st.indices.length;
+        if (reached) m.inputStatements += st.indices.length;
         m.rows += rows;
         m.bytes += bytes;
         m.timeMs += (time * bytes) / totalBytes;

@@ -29,9 +29,12 @@ export interface ProgressReporterOptions {
 
 /** Progress so far. */
 export interface Progress {
-  /** Input statements in requests that succeeded (or would be sent, in a dry run). */
+  /**
+   * Input statements done: in requests that succeeded (or would be sent, in a dry run), and those a
+   * request that failed part-way applied before its failed statement.
+   */
   readonly statements: number;
-  /** VALUES rows in those requests. */
+  /** VALUES rows of those statements. */
   readonly rows: number;
   /** Requests that succeeded. */
   readonly batches: number;
@@ -100,7 +103,15 @@ export class ProgressReporter implements Plugin {
       this.batches++;
       this.statements += batch.inputCount;
       this.rows += batch.rowCount;
-    } else this.failedBatches++;
+    } else {
+      this.failedBatches++;
+      // A request that failed part-way: what ran before the failed statement stays applied (the
+      // statements after it are counted when they are sent again).
+      if (outcome.partial) {
+        this.statements += outcome.partial.appliedIndices.length;
+        this.rows += outcome.partial.appliedRows;
+      }
+    }
     this.maybeWrite();
   }
 

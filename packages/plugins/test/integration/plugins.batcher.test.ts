@@ -313,6 +313,67 @@ describe('ProgressReporter', () => {
   }, 60_000);
 });
 
+describe('a request that failed part-way (non-atomic engine)', () => {
+  /**
+   * Like Snowflake: a multi-statement request runs statement by statement, each applied, and stops at
+   * the first failure, saying where.
+   */
+  function stepwise(): GenericAdapter {
+    return new GenericAdapter({
+      name: 'stepwise',
+      dialect: 'postgres',
+      capabilities: { multiStatement: true, atomicMultiStatement: false },
+      execute: async (_sql, opts) => {
+        let rows = 0;
+        const statements = opts?.batch?.statements ?? [];
+        for (let i = 0; i < statements.length; i++) {
+          try {
+            rows += (await db.exec(statements[i]?.sql as string)).at(-1)?.affectedRows ?? 0;
+          } catch (err) {
+            throw Object.assign(err as Error, { position: i });
+          }
+        }
+        return { rowCount: rows };
+      },
+      classifyError: (err) => ({
+        transient: false,
+        effect: 'partial',
+        statementPosition: (err as { position: number }).position,
+      }),
+    });
+  }
+
+  it('counts the statements applied before the failure once, in progress and metrics', async () => {
+    const lines: string[] = [];
+    const progress = new ProgressReporter({ total: 10, stream: { write: (s: string) => lines.push(s) } });
+    const metrics = new MetricsCollector();
+    // #5 repeats id 0: the first request applies #0–#4 and stops; #6–#9 are sent again.
+    const stmts = Array.from(
+      { length: 10 },
+      (_, i) => `INSERT INTO users (id, name) VALUES (${i === 5 ? 0 : i}, 'u')`,
+    );
+    {
+      await using batcher = new SQLBatcher({
+        adapter: stepwise(),
+        onError: 'skip',
+        mergeInserts: false,
+        plugins: [progress, metrics],
+      });
+      await batcher.processStatements(stmts);
+      expect(batcher.report.rejected.map((r) => r.index)).toEqual([5]);
+    }
+    expect(await count('users')).toBe(9);
+    const p = progress.getProgress();
+    expect([p.statements, p.rows, p.rejected, p.failedBatches]).toEqual([9, 9, 1, 1]);
+    expect(lines.at(-1)).toMatch(/^sqlbatcher done 100\.0%: 9\/10 statements, 9 rows/);
+    const m = metrics.getMetrics();
+    expect(m.totals.inputStatements).toBe(10);
+    expect(m.totals.failedRequests).toBe(1);
+    expect(m.byTable.users?.inputStatements).toBe(10);
+    expect(m.byKind.INSERT?.inputStatements).toBe(10);
+  });
+});
+
 describe('DeadLetterWriter', () => {
   it("writes what 'isolate' rejected; fixing the cause and running the file completes the table", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sqlbatcher-dl-'));
