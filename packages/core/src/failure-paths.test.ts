@@ -54,6 +54,50 @@ describe('one run at a time', () => {
   });
 });
 
+describe('close() while the input waits for data', () => {
+  it('ends an input stream that has no data yet: the run stops at once, the rows sent before it stay', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { createInterface } = await import('node:readline');
+    await fresh('close_idle');
+    const input = new PassThrough();
+    const lines = createInterface({ input });
+    const batcher = new SQLBatcher({ adapter: pgliteAdapter(db), maxBytes: ONE_PER_BATCH });
+    const run = batcher.processStatements(lines).catch((e: unknown) => e);
+    // (readline drops lines emitted before its iterator listens: let the run start reading first)
+    await new Promise((r) => setTimeout(r, 20));
+    input.write(`${ins('close_idle', 1)}\n${ins('close_idle', 2)}\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    // (the stream stays open and silent: without close() ending it the run would wait for ever)
+    const closing = batcher.close();
+    const outcome = await Promise.race([
+      closing.then(() => 'closed'),
+      new Promise((r) => setTimeout(() => r('still waiting'), 2000)),
+    ]);
+    expect(outcome).toBe('closed');
+    expect(await run).toMatchObject({ code: 'CLOSED' });
+    expect(await ids('close_idle')).toEqual([1, 2]);
+  });
+
+  it("rolls back an owned transaction: 'all' run whose input waits", async () => {
+    const { PassThrough } = await import('node:stream');
+    await fresh('close_idle_tx');
+    const input = new PassThrough({ objectMode: true });
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      transaction: 'all',
+      maxBytes: ONE_PER_BATCH,
+    });
+    const run = batcher.processStatements(input as AsyncIterable<string>).catch((e: unknown) => e);
+    input.write(ins('close_idle_tx', 1));
+    input.write(ins('close_idle_tx', 2));
+    input.write(ins('close_idle_tx', 3));
+    await new Promise((r) => setTimeout(r, 50));
+    await batcher.close();
+    expect(await run).toMatchObject({ code: 'CLOSED' });
+    expect(await ids('close_idle_tx')).toEqual([]);
+  });
+});
+
 describe('processBatch during a run', () => {
   it('is refused without taking the results of the run going on', async () => {
     let n = 0;

@@ -211,6 +211,10 @@ export class SQLBatcher implements AsyncDisposable {
   private activeRun: Promise<unknown> | undefined;
   /** `close()` was called during a run: the run stops at its next statement. */
   private stopRequested = false;
+  /** The async input of the running `processStatements`, while it is iterated. */
+  private input: AsyncIterator<string | readonly string[]> | undefined;
+  /** The object `input` came from (a stream is ended by destroying it). */
+  private inputSource: unknown;
   /** A pipelined request that must run alone is in flight. */
   private barrierInFlight = false;
   /** processBatch: each request's result with its batch id (requests may finish out of order). */
@@ -436,20 +440,52 @@ export class SQLBatcher implements AsyncDisposable {
       this.pipelining = true;
       try {
         if (Symbol.asyncIterator in Object(source)) {
-          for await (const item of source as AsyncIterable<string | readonly string[]>) {
-            // Chunks of statements (arrays) avoid one async step per statement.
-            if (typeof item === 'string') {
-              const pending = this.accept(item);
-              if (pending) await pending;
-              if (this.builder.hasReady) await this.sending(phase, () => this.dispatchReady());
-              continue;
+          // (iterated by hand, as `for await` would, so that close() can end an input waiting for data)
+          const it = (source as AsyncIterable<string | readonly string[]>)[Symbol.asyncIterator]();
+          this.input = it;
+          this.inputSource = source;
+          let done = false;
+          try {
+            for (;;) {
+              let next: IteratorResult<string | readonly string[]>;
+              try {
+                next = await it.next();
+              } catch (err) {
+                // (a stream destroyed by close() fails its read: the run stopped, which is what to report)
+                if (this.stopRequested) throw new ClosedError('SQLBatcher');
+                throw err;
+              }
+              if (next.done) {
+                done = true;
+                break;
+              }
+              const item = next.value;
+              // Chunks of statements (arrays) avoid one async step per statement.
+              if (typeof item === 'string') {
+                const pending = this.accept(item);
+                if (pending) await pending;
+                if (this.builder.hasReady) await this.sending(phase, () => this.dispatchReady());
+                continue;
+              }
+              for (const sql of item) {
+                const pending = this.accept(sql);
+                if (pending) await pending;
+                if (this.builder.hasReady) await this.sending(phase, () => this.dispatchReady());
+              }
             }
-            for (const sql of item) {
-              const pending = this.accept(sql);
-              if (pending) await pending;
-              if (this.builder.hasReady) await this.sending(phase, () => this.dispatchReady());
+          } finally {
+            this.input = undefined;
+            this.inputSource = undefined;
+            if (!done) {
+              try {
+                await it.return?.();
+              } catch {
+                // (as with `for await`: the error that ended the loop is the one reported)
+              }
             }
           }
+          // (the input ended because close() asked it to: the run stops as at a statement)
+          if (this.stopRequested) throw new ClosedError('SQLBatcher');
         } else {
           for (const sql of source as Iterable<string>) {
             const pending = this.accept(sql);
@@ -594,7 +630,9 @@ export class SQLBatcher implements AsyncDisposable {
     if (this.closed) return;
     if (this.activeRun) {
       // Closing during a run stops it at its next statement (its own error reports that), and waits.
+      // An async input waiting for data is ended first (see endInput), so the run stops at once.
       this.stopRequested = true;
+      this.endInput();
       await this.activeRun.catch(() => undefined);
     }
     let failure: unknown;
@@ -622,6 +660,24 @@ export class SQLBatcher implements AsyncDisposable {
       }
     }
     if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * Ask the running async input to end, as `for await … break` would: a readable stream is destroyed,
+   * any other iterator's `return()` is called (a readline interface, an event queue). Either makes an
+   * input that waits for data end now. An async generator waiting inside its own body cannot be ended
+   * from outside: the run then stops when it yields its next item.
+   */
+  private endInput(): void {
+    const it = this.input;
+    if (!it) return;
+    try {
+      const source = this.inputSource as { destroy?: () => unknown } | undefined;
+      if (typeof source?.destroy === 'function') source.destroy();
+      else if (it.return) Promise.resolve(it.return()).catch(() => undefined);
+    } catch {
+      // (the input's own failure to end is not the batcher's: the run still stops at its next item)
+    }
   }
 
   /** Same as `await using`'s dispose. */
