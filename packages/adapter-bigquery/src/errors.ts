@@ -105,6 +105,20 @@ const LOST_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 
+/** The API's own per-user request rate limit: the request was refused before a job existed. */
+const API_RATE_LIMIT = /too many api requests/i;
+
+/**
+ * A syntax error: BigQuery reports it while compiling the request, before any statement of a script
+ * runs (`Syntax error: Unexpected identifier "x" at [3:1]`, `Syntax error: Illegal escape sequence …`).
+ */
+export function isCompileError(facts: DriverErrorFacts): boolean {
+  const syntax = /^(?:BigQuery: )?Syntax error:/;
+  return (
+    syntax.test(facts.message) || facts.errors.some((e) => e.message !== undefined && syntax.test(e.message))
+  );
+}
+
 /** Context of a failed request, used to decide what it did to the data. */
 export interface FailureContext {
   /** The request ran inside a session whose transaction BigQuery (or the batcher) rolls back. */
@@ -137,7 +151,9 @@ export function classify(facts: DriverErrorFacts, ctx: FailureContext): ErrorCla
     // quota such as a table's DML rate: a single statement is atomic either way, but the statements of
     // a script before that one stayed applied. 429 is always the API's; a located statement is the job's.
     const script = ctx.statementCount !== undefined && ctx.statementCount > 1 && !ctx.inTransaction;
-    if (!script || facts.httpStatus === 429) return { transient: true, effect: 'none' };
+    if (!script || facts.httpStatus === 429 || API_RATE_LIMIT.test(facts.message)) {
+      return { transient: true, effect: 'none' };
+    }
     if (ctx.statementPosition !== undefined) return { transient: true, effect: 'partial', ...position };
     return { transient: true, effect: 'unknown' };
   }
@@ -157,6 +173,11 @@ export function classify(facts: DriverErrorFacts, ctx: FailureContext): ErrorCla
     return { transient: true, effect: rolledBack ? 'rolled-back' : 'unknown', ...position };
   }
   if (ctx.inTransaction) return { transient: false, effect: 'rolled-back', ...position };
+  if (isCompileError(facts)) {
+    // BigQuery parses the whole script before it runs any statement of it: a syntax error refuses the
+    // request as a whole, whichever statement it names.
+    return { transient: false, effect: 'none', ...position };
+  }
   // A job error: an HTTP 4xx answer, or a job's status errors (no HTTP status) as jobs.insert may report.
   const jobError = facts.httpStatus === undefined ? facts.errors.length > 0 : facts.httpStatus < 500;
   if (jobError) {

@@ -147,6 +147,60 @@ describe('SQLBatcher + BigQueryAdapter', () => {
     expect(r.rows).toEqual([{ id: 11 }]);
   });
 
+  describe('a script BigQuery refuses at compile time (syntax error) ran none of its statements', () => {
+    // The batcher sends the four statements as one script; the third one has a syntax error that
+    // BigQuery finds before it runs anything: the first two must not be counted as applied.
+    const cases: [string, string][] = [
+      [
+        'an illegal escape (found by the parser)',
+        "INSERT INTO ds.users (id, name) VALUES (3, 'bad \\q escape')",
+      ],
+      ['a misplaced comma (found by the compiler)', 'INSERT INTO ds.users (id, name) VALUES (3, )'],
+    ];
+    for (const [what, bad] of cases) {
+      it(`${what}: 'isolate' commits every good statement and reports the bad one`, async () => {
+        const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+        const batcher = new SQLBatcher({ adapter, mergeInserts: false, onError: 'isolate', retry: false });
+        await batcher.processStatements([seed(1), seed(2), bad, seed(4)]);
+        const rejected = batcher.report.rejected.map((f) => f.index);
+        await batcher[Symbol.asyncDispose]();
+        await adapter.close();
+        const r = await server.db.query<{ id: number }>('SELECT id::int AS id FROM ds.users ORDER BY id');
+        expect(r.rows.map((x) => x.id)).toEqual([1, 2, 4]);
+        expect(rejected).toEqual([2]);
+        expect(queries()[0]!.query).toContain(bad);
+      });
+
+      it(`${what}: 'throw' says nothing of the script was applied`, async () => {
+        const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+        const batcher = new SQLBatcher({ adapter, mergeInserts: false, retry: false });
+        const err = await batcher
+          .processStatements([seed(1), seed(2), bad, seed(4)])
+          .catch((e: unknown) => e);
+        await batcher[Symbol.asyncDispose]().catch(() => undefined);
+        await adapter.close();
+        expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: false, failedStatementIndex: 2 });
+        expect((err as { cause?: { classification?: unknown } }).cause?.classification).toMatchObject({
+          effect: 'none',
+        });
+        expect(await count()).toBe(0);
+      });
+    }
+  });
+
+  it('a script refused by the API request rate limit (403 before any job) is resent whole', async () => {
+    const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+    const batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false } });
+    server.failNext(1, 403);
+    await batcher.processStatements([seed(1), 'UPDATE ds.users SET id = id + 10 WHERE true']);
+    await batcher[Symbol.asyncDispose]();
+    await adapter.close();
+    const scripts = queries().filter((q) => q.query?.startsWith('INSERT'));
+    expect(scripts.map((q) => q.status)).toEqual([403, 200]);
+    const r = await server.db.query<{ id: number }>('SELECT id::int AS id FROM ds.users');
+    expect(r.rows).toEqual([{ id: 11 }]);
+  });
+
   it('does not resend a batch whose answer was lost when the job may have run', async () => {
     const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
     const batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false } });

@@ -153,7 +153,7 @@ describe('BigQueryAdapter with @google-cloud/bigquery against the test server', 
     expect(err.message).toMatch(/Syntax error: .* at \[1:1\]/);
     expect(adapter.classifyError(err)).toEqual({
       transient: false,
-      effect: 'rolled-back',
+      effect: 'none',
       statementPosition: 0,
     });
     expect(server.requests.filter((r) => r.api === 'jobs.query')).toHaveLength(1);

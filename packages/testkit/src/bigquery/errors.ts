@@ -75,8 +75,19 @@ export function queryTooLargeError(): BigQueryServerError {
   );
 }
 
-/** The error injected by `failNext(n, status)`: what BigQuery answers for that status. */
-export function injectedError(status: number): BigQueryServerError {
+/**
+ * The error injected by `failNext(n, status)`: what BigQuery answers for that status. A 403 after the
+ * job ran (`afterExecution`) is a job's quota error, not the API's request rate limit, which BigQuery
+ * applies before a job exists.
+ */
+export function injectedError(status: number, afterExecution = false): BigQueryServerError {
+  if (status === 403 && afterExecution) {
+    return new BigQueryServerError(
+      403,
+      'rateLimitExceeded',
+      'Exceeded rate limits: too many table update operations for this table. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas',
+    );
+  }
   if (status === 429 || status === 403) {
     return new BigQueryServerError(
       status,

@@ -76,8 +76,9 @@ export interface BigQueryTestServer {
   /**
    * Answer the next `n` jobs/queries API requests with HTTP `status` (503 → `backendError`, 500 →
    * `internalError`, 429/403 → `rateLimitExceeded`). By default the request is refused before
-   * anything runs; with `afterExecution` the job runs and only its response is replaced (a lost
-   * response).
+   * anything runs (a 403 says the API's per-user request rate was exceeded); with `afterExecution`
+   * the job runs and only its response is replaced (a lost response; a 403 is then a job's quota
+   * error, "too many table update operations").
    */
   failNext(n: number, status: number, options?: { afterExecution?: boolean }): void;
   /** Make the next job created take at least `ms` milliseconds to run (a long query). */
@@ -191,6 +192,16 @@ function classify(stmt: TranslatedStatement): Control {
     return 'procedural';
   }
   return 'sql';
+}
+
+/** BigQuery has no SAVEPOINT / RELEASE / ROLLBACK TO: its parser refuses them. */
+function savepointSyntaxError(stmt: TranslatedStatement): BigQueryServerError {
+  return new BigQueryServerError(
+    400,
+    'invalidQuery',
+    `Syntax error: Unexpected identifier "${stmt.source.split(/\s+/)[0]}" at [${stmt.line}:${stmt.column}]`,
+    'query',
+  );
 }
 
 function statementType(stmt: TranslatedStatement, control: Control): string {
@@ -471,6 +482,32 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
     return { schema: { fields }, rows };
   };
 
+  /**
+   * BigQuery compiles a whole script before running any statement of it, so a syntax error refuses
+   * the script as a whole. PostgreSQL finds syntax errors only when it reaches a statement: parse each
+   * one first (outside a transaction, where a failed parse aborts nothing) and refuse the script on the
+   * first syntax error. Other errors (a table the script creates first) surface when the statement runs.
+   */
+  const checkScriptSyntax = async (statements: readonly TranslatedStatement[]): Promise<void> => {
+    for (const stmt of statements) {
+      const control = classify(stmt);
+      if (control === 'savepoint') throw savepointSyntaxError(stmt);
+      if (control !== 'sql') continue;
+      try {
+        await db.describeQuery(stmt.sql);
+      } catch (err) {
+        const e = err as { code?: unknown; message?: unknown };
+        if (e.code !== '42601') continue;
+        throw new BigQueryServerError(
+          400,
+          'invalidQuery',
+          `Syntax error: ${String(e.message)} at [${stmt.line}:${stmt.column}]`,
+          'query',
+        );
+      }
+    }
+  };
+
   const executeJob = async (job: Job, int64Timestamps: boolean): Promise<void> => {
     const session = job.sessionId === undefined ? undefined : sessions.get(job.sessionId);
     const owner = session ? `session:${session.id}` : `job:${job.jobId}`;
@@ -510,6 +547,7 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
         ? `"${job.defaultDataset.toLowerCase().replace(/"/g, '""')}", public`
         : 'public';
       await db.query(`SET search_path TO ${search}`);
+      if (script && !inTransaction) await checkScriptSyntax(statements);
       let last: StatementOutcome | undefined;
       for (const stmt of statements) {
         if (job.cancelRequested) {
@@ -580,12 +618,7 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
               session.aborted = true;
               break;
             case 'savepoint':
-              throw new BigQueryServerError(
-                400,
-                'invalidQuery',
-                `Syntax error: Unexpected identifier "${stmt.source.split(/\s+/)[0]}" at [${stmt.line}:${stmt.column}]`,
-                'query',
-              );
+              throw savepointSyntaxError(stmt);
             case 'procedural':
               throw new BigQueryServerError(
                 400,
@@ -861,7 +894,7 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
       afterFailure = rule;
     }
     const send = (status: number, payload: unknown): void => {
-      if (afterFailure) fail(injectedError(afterFailure.status));
+      if (afterFailure) fail(injectedError(afterFailure.status, true));
       else reply(status, payload);
     };
     if (raw.length > BIGQUERY_MAX_REQUEST_BYTES) {
@@ -939,7 +972,7 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
         }
         await wait(job, typeof body.timeoutMs === 'number' ? body.timeoutMs : undefined);
         if (job.state === 'DONE' && job.error) {
-          if (afterFailure) fail(injectedError(afterFailure.status));
+          if (afterFailure) fail(injectedError(afterFailure.status, true));
           else fail(job.error);
           return;
         }
