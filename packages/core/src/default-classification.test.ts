@@ -92,4 +92,48 @@ describe('GenericAdapter without classifyError', () => {
     expect(network.report.inDoubt.map((d) => d.indices)).toEqual([[0, 1]]);
     expect(network.report.rejected).toEqual([]);
   });
+
+  // A driver that stopped waiting for the answer does not know whether the statement ran: every shape
+  // below must leave the batch in doubt, never rejected as rolled back.
+  const lostAnswers: [string, () => unknown][] = [
+    ["pg's query_timeout", () => new Error('Query read timeout')],
+    ["pg's connection end", () => new Error('Connection terminated unexpectedly')],
+    [
+      'undici body timeout',
+      () => Object.assign(new Error('Body Timeout Error'), { code: 'UND_ERR_BODY_TIMEOUT' }),
+    ],
+    ['undici closed socket', () => Object.assign(new Error('other side closed'), { code: 'UND_ERR_CLOSED' })],
+    [
+      'a DOMException-style timeout',
+      () => Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }),
+    ],
+    ['an AbortError', () => Object.assign(new Error('This operation was aborted'), { name: 'AbortError' })],
+    [
+      'request-style socket timeout',
+      () => Object.assign(new Error('ESOCKETTIMEDOUT'), { code: 'ESOCKETTIMEDOUT' }),
+    ],
+    [
+      'a stream closed early',
+      () => Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }),
+    ],
+    ['a wrapped cause', () => new Error('request failed', { cause: new Error('socket hang up') })],
+  ];
+  for (const [what, make] of lostAnswers) {
+    it(`a one-statement request that failed with ${what} is in doubt, not rolled back`, async () => {
+      const table = 'dc_lost';
+      await fresh(table);
+      const batcher = new SQLBatcher({ adapter: unclassified({}, make), onError: 'skip' });
+      await batcher.processStatements([ins(table, 1), ins(table, 1)]);
+      expect(batcher.report.inDoubt.map((d) => d.indices)).toEqual([[0, 1]]);
+      expect(batcher.report.rejected).toEqual([]);
+    });
+  }
+
+  it('a plain database error on one statement is rejected, not in doubt', async () => {
+    await fresh('dc_plain');
+    const plain = new SQLBatcher({ adapter: unclassified(), onError: 'skip' });
+    await plain.processStatements([ins('dc_plain', 1), ins('dc_plain', 1)]);
+    expect(plain.report.inDoubt).toEqual([]);
+    expect(plain.report.rejected.map((r) => r.index)).toEqual([0, 1]);
+  });
 });

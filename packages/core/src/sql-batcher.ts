@@ -1244,8 +1244,8 @@ export class SQLBatcher implements AsyncDisposable {
   /**
    * Without the adapter's `classifyError`: one statement that fails has no effect on an engine with
    * statement-level atomicity, so a failed request of exactly one statement was rolled back — unless
-   * the error is a network error, after which the statement may have run. Anything else may have been
-   * applied. Never transient: nothing says the same request would succeed later.
+   * the client lost contact with the server (a network error, a driver-side timeout or cancellation),
+   * after which the statement may have run. Anything else may have been applied. Never transient: nothing says the same request would succeed later.
    */
   private defaultClassification(err: unknown, info: BatchInfo | undefined): ErrorClassification {
     const single = info !== undefined && info.statements.length === 1 && this.caps.atomicStatements !== false;
@@ -1626,12 +1626,30 @@ const NETWORK_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 
-/** A Node.js system / network error (on the error or its `cause`). */
+/** Error codes of a stream, socket or HTTP client that stopped waiting for the answer. */
+const LOST_ANSWER_CODES = new Set(['ESOCKETTIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR']);
+/** Error names of a client-side timeout or cancellation (DOMException, undici, got, …). */
+const LOST_ANSWER_NAMES = new Set(['TimeoutError', 'AbortError', 'ConnectTimeoutError']);
+/** Messages of drivers that gave up waiting: pg's "Query read timeout", "Connection terminated …". */
+const LOST_ANSWER_MESSAGE =
+  /time(?:d)?[ -]?out|terminated|connection (?:closed|lost|reset|ended)|socket hang up/i;
+
+/**
+ * The client lost contact with the server, possibly after the request was sent: a Node.js system or
+ * network error, an undici error (`UND_ERR_*`), or a driver-side timeout or cancellation (on the error
+ * or its `cause`). The request may have run.
+ */
 function isNetworkError(err: unknown): boolean {
   for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 3; depth++) {
-    const x = e as { syscall?: unknown; code?: unknown; cause?: unknown };
+    const x = e as { syscall?: unknown; code?: unknown; cause?: unknown; name?: unknown; message?: unknown };
     if (typeof x.syscall === 'string') return true;
-    if (typeof x.code === 'string' && NETWORK_CODES.has(x.code)) return true;
+    if (typeof x.code === 'string') {
+      if (NETWORK_CODES.has(x.code) || LOST_ANSWER_CODES.has(x.code) || x.code.startsWith('UND_ERR_')) {
+        return true;
+      }
+    }
+    if (typeof x.name === 'string' && LOST_ANSWER_NAMES.has(x.name)) return true;
+    if (typeof x.message === 'string' && LOST_ANSWER_MESSAGE.test(x.message)) return true;
     e = x.cause;
   }
   return false;
