@@ -223,6 +223,28 @@ describe('circuit breaker', () => {
     expect(b.report).toMatchObject({ requests: 1, retries: 1 });
   });
 
+  it('does not sleep a backoff the open breaker would refuse anyway: the batch fails at once', async () => {
+    let calls = 0;
+    const adapter = new GenericAdapter({
+      execute: () => {
+        calls++;
+        throw new Error('overloaded');
+      },
+      classifyError: () => ({ transient: true, effect: 'none' }),
+    });
+    const b = new SQLBatcher({
+      adapter,
+      // A backoff far beyond the test's timeout: waiting it out would fail the test.
+      retry: { maxAttempts: 3, initialDelayMs: 600_000, maxDelayMs: 600_000, jitter: false },
+      circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 3_600_000 },
+    });
+    const err = await caught(b.processStatements([ins(1)]));
+    expect(calls).toBe(1);
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect((err as Error).message).toMatch(/circuit breaker opened/);
+    expect(b.report).toMatchObject({ requests: 1, retries: 0 });
+  });
+
   it("opening between retries stops an onError: 'skip' run instead of rejecting and going on", async () => {
     const adapter = new GenericAdapter({
       execute: () => {

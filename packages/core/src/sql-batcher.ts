@@ -1,6 +1,7 @@
 import { BatchBuilder, type BuiltBatch, type Unit } from './batch/builder.js';
 import {
   BatchExecutionError,
+  CircuitOpenError,
   ClosedError,
   ConfigurationError,
   InvalidStatementError,
@@ -1021,8 +1022,16 @@ export class SQLBatcher implements AsyncDisposable {
         const safe = err.effect !== 'unknown' && err.effect !== 'partial' && !err.transactionLost;
         const vetoed = this.policy.isRetryable ? !this.policy.isRetryable(err.error, attempt) : false;
         if (err.transient && safe && !vetoed && attempt < this.policy.maxAttempts && !isClosed(err.error)) {
+          const delay = backoffDelay(this.policy, attempt);
+          const refusal = this.breaker?.refusesFor() ?? 0;
+          if (refusal > delay) {
+            // The breaker would still refuse the retry after the backoff: fail now instead of waiting.
+            const indices = info.statements.flatMap((s) => s.indices);
+            err.circuitOpen = new CircuitOpenError(refusal, { statementIndices: indices });
+            return await this.giveUp(info, err, t0, started, retries);
+          }
           last = err;
-          await sleep(backoffDelay(this.policy, attempt));
+          await sleep(delay);
           continue;
         }
         return await this.giveUp(info, err, t0, started, retries);

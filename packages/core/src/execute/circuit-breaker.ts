@@ -50,6 +50,16 @@ export class CircuitBreaker {
     throw new CircuitOpenError(wait, statementIndices ? { statementIndices } : {});
   }
 
+  /**
+   * How long {@link check} would go on refusing requests, in ms: 0 when one may be sent now; while
+   * another request probes a half-open circuit, `resetTimeoutMs` (its outcome decides).
+   */
+  refusesFor(): number {
+    const s = this.state;
+    if (s === 'closed' || (s === 'half-open' && !this.probing)) return 0;
+    return s === 'open' ? this.resetTimeoutMs - (this.now() - this.openedAt) : this.resetTimeoutMs;
+  }
+
   success(): void {
     this.failures = 0;
     this.probing = false;
