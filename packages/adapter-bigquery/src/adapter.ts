@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type {
   Adapter,
   AdapterCapabilities,
@@ -7,7 +8,7 @@ import type {
   ExecuteOptions,
   ExecuteResult,
 } from '@sqlbatcher/core';
-import { ClosedError, ConfigurationError } from '@sqlbatcher/core';
+import { ClosedError, ConfigurationError, SQLBatcherError } from '@sqlbatcher/core';
 import {
   BigQueryError,
   classify,
@@ -111,6 +112,12 @@ interface QueryResponse {
 interface SessionState {
   id: string | undefined;
   inTransaction: boolean;
+  /**
+   * Set when the request that created the session failed after applying part of its statements and
+   * the session's id could not be learned: the state they left (temporary tables, variables) lives in
+   * a session this object cannot reach.
+   */
+  lost?: string;
 }
 
 function isClient(value: unknown): value is BigQueryClientLike {
@@ -161,6 +168,24 @@ function locateStatement(
   return found;
 }
 
+/** Set `session.id` from the job that created it (its metadata, or jobs.get); unchanged when unknown. */
+async function learnSessionId(
+  job: BigQueryJobLike,
+  session: SessionState,
+  metadata: JobMetadata | undefined,
+): Promise<void> {
+  let id = metadata?.statistics?.sessionInfo?.sessionId;
+  if (id === undefined) {
+    try {
+      const [latest] = (await job.getMetadata()) as [JobMetadata];
+      id = latest.statistics?.sessionInfo?.sessionId;
+    } catch {
+      // Unknown: the caller's classification decides whether that matters.
+    }
+  }
+  if (id !== undefined) session.id = id;
+}
+
 /** Does `sql` hold more than one statement? Only decides whether to list child jobs for row counts. */
 function mayBeScript(sql: string, options: ExecuteOptions | undefined): boolean {
   if (options?.batch) return options.batch.statements.length > 1;
@@ -169,8 +194,20 @@ function mayBeScript(sql: string, options: ExecuteOptions | undefined): boolean 
 }
 
 interface JobMetadata {
-  statistics?: { sessionInfo?: { sessionId?: string } };
+  jobReference?: { jobId?: string };
+  statistics?: {
+    sessionInfo?: { sessionId?: string };
+    query?: { statementType?: string; numDmlAffectedRows?: string };
+  };
+  status?: {
+    state?: string;
+    errorResult?: { reason?: string; message?: string; location?: string };
+    errors?: { reason?: string; message?: string; location?: string }[];
+  };
 }
+
+/** Lookups of a job whose results' answer was lost, before the adapter gives up and reports it in doubt. */
+const LOST_RESULTS_LOOKUPS = 5;
 
 /** The request may have reached BigQuery and its answer was lost. */
 function answerLost(facts: DriverErrorFacts): boolean {
@@ -265,8 +302,12 @@ export class BigQueryAdapter implements Adapter {
     if (e && typeof e === 'object' && e.name === 'BigQueryError' && e.classification) {
       return e.classification as ErrorClassification;
     }
-    // Closed adapter, or the driver package missing: nothing was sent.
-    if (e && typeof e === 'object' && (e.code === 'CLOSED' || e.code === 'CONFIGURATION')) {
+    // Closed adapter, the driver package missing, or a session whose id was lost: nothing was sent.
+    if (
+      e &&
+      typeof e === 'object' &&
+      (e.code === 'CLOSED' || e.code === 'CONFIGURATION' || e.code === 'SESSION_LOST')
+    ) {
       return { transient: false, effect: 'none' };
     }
     return { transient: false, effect: 'unknown' };
@@ -329,6 +370,17 @@ export class BigQueryAdapter implements Adapter {
           statementCount: options?.batch?.statements.length,
           statementPosition,
         });
+      if (session && session.id === undefined && request.createSession === true) {
+        // BigQuery may have created the session, but a failed answer does not carry its id: the next
+        // request would open another. Harmless when the request left nothing behind in it; when it
+        // applied part of a script, that state is out of reach.
+        const applied =
+          classification.effect === 'partial' ||
+          (classification.effect === 'unknown' && !classification.transient);
+        if (applied && mayBeScript(sql, options)) {
+          session.lost = `the BigQuery session was created by a request that failed part-way (${facts.message}); its id is unknown, so the state that request left in it cannot be reached`;
+        }
+      }
       if (session && inTransaction && classification.effect === 'rolled-back' && !classification.transient) {
         // BigQuery rolled the transaction back when the statement failed.
         session.inTransaction = false;
@@ -404,7 +456,12 @@ export class BigQueryAdapter implements Adapter {
     try {
       result = await job.getQueryResults();
     } catch (err) {
-      throw fail(err);
+      if (!answerLost(driverErrorFacts(err))) {
+        // The job ran and failed: it still created the session when asked to.
+        if (session && session.id === undefined) await learnSessionId(job, session, metadata);
+        throw fail(err);
+      }
+      ({ result, metadata } = await this.recoverResults(job, jobId, err, session, fail));
     }
     let sessionId = metadata?.statistics?.sessionInfo?.sessionId;
     if (session && session.id === undefined && sessionId === undefined) {
@@ -416,6 +473,58 @@ export class BigQueryAdapter implements Adapter {
       }
     }
     return { result, sessionId };
+  }
+
+  /**
+   * The job exists (BigQuery accepted the insert) but the answer to getQueryResults was lost: ask
+   * jobs.get for its outcome until it is DONE. A failed job is reported with its own errors (classified
+   * like any job error); a job that succeeded is answered with its results, read again, or — for DML and
+   * scripts, when the results cannot be read — with the affected rows from its statistics. Only when
+   * BigQuery cannot be asked does the failure stay in doubt.
+   */
+  private async recoverResults(
+    job: BigQueryJobLike,
+    jobId: string,
+    lost: unknown,
+    session: SessionState | undefined,
+    fail: (err: unknown, override?: ErrorClassification) => BigQueryError,
+  ): Promise<{ result: unknown[]; metadata: JobMetadata | undefined }> {
+    let lookupFailures = 0;
+    let resultFailures = 0;
+    for (let poll = 0; ; poll++) {
+      if (this.closed) throw fail(lost);
+      let latest: JobMetadata;
+      try {
+        [latest] = (await job.getMetadata()) as [JobMetadata];
+      } catch (err) {
+        if (++lookupFailures >= LOST_RESULTS_LOOKUPS || !answerLost(driverErrorFacts(err))) throw fail(lost);
+        await delay(Math.min(2_000, 100 * 2 ** lookupFailures));
+        continue;
+      }
+      const status = latest.status;
+      if (status?.state !== 'DONE') {
+        await delay(Math.min(1_000, 50 * 2 ** Math.min(poll, 5)));
+        continue;
+      }
+      if (status.errorResult) {
+        if (session && session.id === undefined) await learnSessionId(job, session, latest);
+        // The job's own errors (no HTTP status): classified as the job error they are.
+        const errors = status.errors?.length ? status.errors : [status.errorResult];
+        throw fail({ message: status.errorResult.message ?? 'job failed', errors });
+      }
+      try {
+        return { result: await job.getQueryResults(), metadata: latest };
+      } catch (err) {
+        const statementType = latest.statistics?.query?.statementType;
+        if (statementType !== undefined && statementType !== 'SELECT') {
+          // DML, DDL or a script that succeeded: what the batcher needs is in the job's statistics.
+          const n = latest.statistics?.query?.numDmlAffectedRows;
+          const response = { jobReference: { jobId }, ...(n === undefined ? {} : { numDmlAffectedRows: n }) };
+          return { result: [[], null, response], metadata: latest };
+        }
+        if (++resultFailures >= LOST_RESULTS_LOOKUPS || !answerLost(driverErrorFacts(err))) throw fail(err);
+      }
+    }
   }
 
   /** Sum of the child jobs' affected rows; undefined when it cannot be read (the script did run). */
@@ -494,13 +603,21 @@ class BigQueryTransactionSession implements AdapterSession, SessionState {
     return this.adapter.track(next);
   }
 
+  lost: string | undefined = undefined;
+
   private ensureOpen(): void {
     if (this.released) throw new ClosedError('BigQuery session');
+  }
+
+  /** Refuse to run in a fresh session what belongs in the one whose id was lost (nothing is sent). */
+  private ensureReachable(): void {
+    if (this.lost !== undefined) throw new SQLBatcherError('SESSION_LOST', this.lost);
   }
 
   execute(sql: string, options?: ExecuteOptions): Promise<ExecuteResult> {
     return this.serial(() => {
       this.ensureOpen();
+      this.ensureReachable();
       return this.adapter.run(sql, options, this);
     });
   }
@@ -508,6 +625,7 @@ class BigQueryTransactionSession implements AdapterSession, SessionState {
   begin(): Promise<void> {
     return this.serial(async () => {
       this.ensureOpen();
+      this.ensureReachable();
       await this.adapter.run('BEGIN TRANSACTION', undefined, this);
       this.inTransaction = true;
     });

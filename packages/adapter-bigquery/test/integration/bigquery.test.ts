@@ -17,6 +17,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
+  server.clearFaults();
   await server.db.exec(
     'DROP TABLE IF EXISTS ds.users; CREATE TABLE ds.users (id bigint PRIMARY KEY, name text, email text, created_at timestamptz)',
   );
@@ -361,6 +362,53 @@ describe("jobMode: 'insert' (adapter-chosen job ids)", () => {
     expect(await ids()).toEqual([1]);
   });
 
+  it('a lost getQueryResults answer: the adapter asks jobs.get for the outcome and reads the results again', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    server.failNext(1, 503, { api: 'jobs.getQueryResults' });
+    const r = await adapter.execute(insert(1));
+    expect(r.rowCount).toBe(1);
+    const calls = server.requests.map((q) => [q.api, q.status]);
+    expect(calls[0]).toEqual(['jobs.insert', 200]);
+    expect(calls[1]).toEqual(['jobs.getQueryResults', 503]);
+    expect(calls.slice(2).every(([api]) => api === 'jobs.get' || api === 'jobs.getQueryResults')).toBe(true);
+    expect(calls.at(-1)).toEqual(['jobs.getQueryResults', 200]);
+    expect(adapter.classifyError).toBeTypeOf('function');
+    expect(await ids()).toEqual([1]);
+  });
+
+  it('results that stay unreadable: a DML job that succeeded is answered from its statistics', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    server.failNext(10, 503, { api: 'jobs.getQueryResults' });
+    const r = await adapter.execute(insert(1));
+    expect(r.rowCount).toBe(1);
+    expect(server.requests.filter((q) => q.api === 'jobs.get').map((q) => q.status)).toContain(200);
+    expect(await ids()).toEqual([1]);
+  });
+
+  it('a lost answer of a job that failed reports the job error: the batcher rejects it, not in doubt', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    await adapter.execute(insert(1));
+    server.failNext(1, 503, { api: 'jobs.getQueryResults' });
+    const batcher = new SQLBatcher({ adapter, onError: 'skip', retry: false });
+    await batcher.processStatements([insert(1)]);
+    await batcher[Symbol.asyncDispose]();
+    expect(server.requests.some((q) => q.api === 'jobs.getQueryResults' && q.status === 503)).toBe(true);
+    expect(batcher.report.inDoubt).toEqual([]);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([0]);
+    expect(String((batcher.report.rejected[0]!.error as Error).message)).toMatch(
+      /duplicate|already|violates/i,
+    );
+    expect(await ids()).toEqual([1]);
+  });
+
+  it('jobs.get unreachable as well: the failure stays in doubt', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    server.failNext(1, 503, { api: 'jobs.getQueryResults' });
+    server.failNext(10, 503, { api: 'jobs.get' });
+    const err = await adapter.execute(insert(1)).catch((e: unknown) => e);
+    expect(adapter.classifyError(err)).toMatchObject({ effect: 'unknown' });
+  });
+
   it("the client's own retry of a lost insert meets 409 for the adapter's job id and waits for that job", async () => {
     const adapter = makeAdapter({ jobMode: 'insert' });
     await server.db.exec('ALTER TABLE ds.users DROP CONSTRAINT users_pkey');
@@ -384,6 +432,68 @@ describe("jobMode: 'insert' (adapter-chosen job ids)", () => {
     await session.release();
     expect(await ids()).toEqual([3]);
     expect(server.sessionCount()).toBe(0);
+  });
+});
+
+describe('the request that opens a session fails', () => {
+  const jobRequests = () =>
+    server.requests.filter(
+      (q) => (q.api === 'jobs.insert' || q.api === 'jobs.query') && q.query !== undefined,
+    );
+
+  it("jobMode 'insert': the adapter learns the session from the failed job and keeps using it", async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    const session = await adapter.session();
+    await expect(session.execute('INSERT INTO ds.nope (id) VALUES (1)')).rejects.toMatchObject({
+      name: 'BigQueryError',
+    });
+    await session.execute(insert(1));
+    const sent = jobRequests();
+    expect(sent[1]!.sessionId).toBeTruthy();
+    await session.release();
+    await adapter.close();
+    // One session was created, and it was ended: none left behind.
+    expect(server.sessionCount()).toBe(0);
+    expect(await ids()).toEqual([1]);
+  });
+
+  it("jobMode 'query': a script that failed part-way leaves state in a session the adapter cannot reach: the next request is refused, not run in another session", async () => {
+    const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+    const session = await adapter.session();
+    const script = ['CREATE TEMP TABLE staged (id INT64)', 'INSERT INTO ds.nope (id) VALUES (1)'].join(';\n');
+    const batch = {
+      statements: [
+        { sql: 'CREATE TEMP TABLE staged (id INT64)' },
+        { sql: 'INSERT INTO ds.nope (id) VALUES (1)' },
+      ],
+    };
+    const err = await session
+      .execute(script, { batch } as unknown as ExecuteOptions)
+      .catch((e: unknown) => e);
+    expect(adapter.classifyError(err)).toMatchObject({ effect: 'partial', statementPosition: 1 });
+    const before = server.requests.length;
+    await expect(session.execute('INSERT INTO ds.users (id) SELECT id FROM staged')).rejects.toMatchObject({
+      code: 'SESSION_LOST',
+    });
+    expect(adapter.classifyError(await session.execute('SELECT 1').catch((e: unknown) => e))).toEqual({
+      transient: false,
+      effect: 'none',
+    });
+    expect(server.requests.length).toBe(before);
+    await session.release();
+    await adapter.close();
+  });
+
+  it("jobMode 'query': a one-statement failure left nothing in the session: the next request opens another", async () => {
+    const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+    const session = await adapter.session();
+    await expect(session.execute('INSERT INTO ds.nope (id) VALUES (1)')).rejects.toMatchObject({
+      name: 'BigQueryError',
+    });
+    await session.execute(insert(1));
+    await session.release();
+    await adapter.close();
+    expect(await ids()).toEqual([1]);
   });
 });
 

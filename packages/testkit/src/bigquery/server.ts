@@ -78,11 +78,14 @@ export interface BigQueryTestServer {
    * `internalError`, 429/403 → `rateLimitExceeded`). By default the request is refused before
    * anything runs (a 403 says the API's per-user request rate was exceeded); with `afterExecution`
    * the job runs and only its response is replaced (a lost response; a 403 is then a job's quota
-   * error, "too many table update operations").
+   * error, "too many table update operations"). With `api` (`'jobs.query'`, `'jobs.insert'`,
+   * `'jobs.getQueryResults'`, `'jobs.get'`, …) only requests of that API count and fail.
    */
-  failNext(n: number, status: number, options?: { afterExecution?: boolean }): void;
+  failNext(n: number, status: number, options?: { afterExecution?: boolean; api?: string }): void;
   /** Make the next job created take at least `ms` milliseconds to run (a long query). */
   delayNext(ms: number): void;
+  /** Drop pending `failNext` / `delayNext` rules. */
+  clearFaults(): void;
   /** Number of sessions that exist (not aborted). */
   sessionCount(): number;
   close(): Promise<void>;
@@ -135,6 +138,8 @@ interface FailureRule {
   remaining: number;
   status: number;
   afterExecution: boolean;
+  /** Only requests of this API count (e.g. `jobs.getQueryResults`); any when unset. */
+  api: string | undefined;
 }
 
 /** A lock on the single PGlite connection; a session holds it for the length of its transaction. */
@@ -884,7 +889,7 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
     }
     let afterFailure: FailureRule | undefined;
     const rule = failures[0];
-    if (rule) {
+    if (rule && (rule.api === undefined || rule.api === api)) {
       rule.remaining--;
       if (rule.remaining <= 0) failures.shift();
       if (!rule.afterExecution) {
@@ -1096,7 +1101,13 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
     authClient: createBigQueryAuthClient(projectId),
     db,
     failNext(n, status, opts = {}) {
-      if (n > 0) failures.push({ remaining: n, status, afterExecution: opts.afterExecution ?? false });
+      if (n > 0) {
+        failures.push({ remaining: n, status, afterExecution: opts.afterExecution ?? false, api: opts.api });
+      }
+    },
+    clearFaults() {
+      failures.length = 0;
+      nextDelayMs = 0;
     },
     delayNext(ms) {
       nextDelayMs = Math.max(0, ms);
