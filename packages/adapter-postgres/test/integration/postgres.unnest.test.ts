@@ -328,10 +328,17 @@ describe('the unnest form', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(error).toMatchObject({ name: 'BatchExecutionError', cause: { name: 'TimeoutError' } });
     expect(adapter.copyStats.unnestStatements).toBe(0);
-    const running = await db.sql(
-      "SELECT pid FROM pg_stat_activity WHERE query LIKE '%ROWS FROM%' AND query LIKE $1 AND state = 'active' AND pid <> pg_backend_pid()",
-      [`%${b}%`],
-    );
+    // The server acts on a cancel request asynchronously: give it a moment (the INSERT left alone would
+    // run for 20 s, so a query still active after 5 s was not cancelled).
+    let running: unknown[] = [];
+    for (let waited = 0; waited <= 5_000; waited += 100) {
+      running = await db.sql(
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE '%ROWS FROM%' AND query LIKE $1 AND state = 'active' AND pid <> pg_backend_pid()",
+        [`%${b}%`],
+      );
+      if (running.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     expect(running).toEqual([]);
     expect(await db.sql(`SELECT * FROM ${b}`)).toEqual([]);
   });
