@@ -395,7 +395,7 @@ export class BigQueryAdapter implements Adapter {
     let result: unknown[];
     let sessionId: string | undefined;
     if ((o.jobMode ?? 'query') === 'insert') {
-      ({ result, sessionId } = await this.runAsJob(bq, request, session, fail));
+      ({ result, sessionId } = await this.runAsJob(bq, request, session, options?.signal, fail));
     } else {
       try {
         result = await bq.query(request);
@@ -428,6 +428,7 @@ export class BigQueryAdapter implements Adapter {
     bq: BigQueryClientLike,
     request: Record<string, unknown>,
     session: SessionState | undefined,
+    signal: AbortSignal | undefined,
     fail: (err: unknown, override?: ErrorClassification) => BigQueryError,
   ): Promise<{ result: unknown[]; sessionId: string | undefined }> {
     const jobId = `sqlbatcher_${randomUUID().replace(/-/g, '')}`;
@@ -461,7 +462,7 @@ export class BigQueryAdapter implements Adapter {
         if (session && session.id === undefined) await learnSessionId(job, session, metadata);
         throw fail(err);
       }
-      ({ result, metadata } = await this.recoverResults(job, jobId, err, session, fail));
+      ({ result, metadata } = await this.recoverResults(job, jobId, err, session, signal, fail));
     }
     let sessionId = metadata?.statistics?.sessionInfo?.sessionId;
     if (session && session.id === undefined && sessionId === undefined) {
@@ -487,12 +488,14 @@ export class BigQueryAdapter implements Adapter {
     jobId: string,
     lost: unknown,
     session: SessionState | undefined,
+    signal: AbortSignal | undefined,
     fail: (err: unknown, override?: ErrorClassification) => BigQueryError,
   ): Promise<{ result: unknown[]; metadata: JobMetadata | undefined }> {
     let lookupFailures = 0;
     let resultFailures = 0;
     for (let poll = 0; ; poll++) {
-      if (this.closed) throw fail(lost);
+      // (closed, or the caller stopped waiting: the job's outcome stays unknown)
+      if (this.closed || signal?.aborted) throw fail(lost);
       let latest: JobMetadata;
       try {
         [latest] = (await job.getMetadata()) as [JobMetadata];

@@ -1254,7 +1254,8 @@ export class SQLBatcher implements AsyncDisposable {
    * Without the adapter's `classifyError`: one statement that fails has no effect on an engine with
    * statement-level atomicity, so a failed request of exactly one statement was rolled back — unless
    * the client lost contact with the server (a network error, a driver-side timeout or cancellation),
-   * after which the statement may have run. Anything else may have been applied. Never transient: nothing says the same request would succeed later.
+   * after which the statement may have run. Anything else may have been applied. Never transient:
+   * nothing says the same request would succeed later.
    */
   private defaultClassification(err: unknown, info: BatchInfo | undefined): ErrorClassification {
     const single = info !== undefined && info.statements.length === 1 && this.caps.atomicStatements !== false;

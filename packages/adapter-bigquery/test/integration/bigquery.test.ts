@@ -401,6 +401,20 @@ describe("jobMode: 'insert' (adapter-chosen job ids)", () => {
     expect(await ids()).toEqual([1]);
   });
 
+  it('polling a lost job stops when the caller aborts: in doubt, not waited for', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    server.delayNext(3_000);
+    server.failNext(1, 503, { api: 'jobs.getQueryResults' });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const started = Date.now();
+    const err = await adapter.execute(insert(1), { signal: ac.signal }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(adapter.classifyError(err)).toMatchObject({ effect: 'unknown' });
+    expect(server.requests.some((q) => q.api === 'jobs.get')).toBe(true);
+    await adapter.close();
+  });
+
   it('jobs.get unreachable as well: the failure stays in doubt', async () => {
     const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
     server.failNext(1, 503, { api: 'jobs.getQueryResults' });
