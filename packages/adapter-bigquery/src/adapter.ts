@@ -8,7 +8,7 @@ import type {
   ExecuteOptions,
   ExecuteResult,
 } from '@sqlbatcher/core';
-import { ClosedError, ConfigurationError, SQLBatcherError } from '@sqlbatcher/core';
+import { ClosedError, ConfigurationError, SQLBatcherError, splitStatements } from '@sqlbatcher/core';
 import {
   BigQueryError,
   classify,
@@ -186,6 +186,42 @@ async function learnSessionId(
   if (id !== undefined) session.id = id;
 }
 
+/**
+ * The statements of a failed request that may have been applied: those before `position` when the
+ * failing one is known, else all of them (split from the request's text when the batcher did not list
+ * them).
+ */
+function appliedStatements(
+  sql: string,
+  options: ExecuteOptions | undefined,
+  position: number | undefined,
+): string[] {
+  const statements = options?.batch?.statements;
+  if (statements) return statements.slice(0, position ?? statements.length).map((s) => s.sql);
+  let all: string[];
+  try {
+    all = splitStatements(sql, { dialect: 'bigquery' });
+  } catch {
+    all = [sql];
+  }
+  return all.slice(0, position ?? all.length);
+}
+
+/**
+ * A statement that may leave state in its BigQuery session beyond the tables it writes: a temporary
+ * table or function, a variable (DECLARE / SET), a transaction, procedural code, or anything naming
+ * the `_SESSION` dataset. Judged by its first keyword (after comments).
+ */
+function leavesSessionState(statement: string): boolean {
+  const start = /^(?:\s+|--[^\n]*|#[^\n]*|\/\*[\s\S]*?\*\/)*/.exec(statement)?.[0].length ?? 0;
+  const head = statement.slice(start);
+  return (
+    /^(?:CREATE\s+(?:OR\s+REPLACE\s+)?TEMP(?:ORARY)?\b|DECLARE\b|SET\b|BEGIN\b|EXECUTE\b|CALL\b|IF\b|LOOP\b|WHILE\b|REPEAT\b|FOR\b)/i.test(
+      head,
+    ) || /\b_SESSION\s*\./i.test(head)
+  );
+}
+
 /** Does `sql` hold more than one statement? Only decides whether to list child jobs for row counts. */
 function mayBeScript(sql: string, options: ExecuteOptions | undefined): boolean {
   if (options?.batch) return options.batch.statements.length > 1;
@@ -216,13 +252,18 @@ function answerLost(facts: DriverErrorFacts): boolean {
   return !(facts.networkCode !== undefined && NOT_SENT_CODES.has(facts.networkCode));
 }
 
+/** BigQuery refused the request for its rate limits (the API's, or a job's quota). */
+function rateLimited(facts: DriverErrorFacts): boolean {
+  return (
+    facts.httpStatus === 429 ||
+    facts.errors.some((e) => e.reason === 'rateLimitExceeded' || e.reason === 'userRateLimitExceeded')
+  );
+}
+
 /** Classification of a jobs.insert BigQuery answered with a refusal: nothing ran. */
 function rateLimitedOrRefused(facts: DriverErrorFacts): ErrorClassification {
-  const rateLimited =
-    facts.httpStatus === 429 ||
-    facts.errors.some((e) => e.reason === 'rateLimitExceeded' || e.reason === 'userRateLimitExceeded');
   const notSent = facts.networkCode !== undefined && NOT_SENT_CODES.has(facts.networkCode);
-  return { transient: rateLimited || notSent, effect: 'none' };
+  return { transient: rateLimited(facts) || notSent, effect: 'none' };
 }
 
 /**
@@ -375,9 +416,12 @@ export class BigQueryAdapter implements Adapter {
         // request would open another. Harmless when the request left nothing behind in it; when it
         // applied part of a script, that state is out of reach.
         const applied =
-          classification.effect === 'partial' ||
-          (classification.effect === 'unknown' && !classification.transient);
-        if (applied && mayBeScript(sql, options)) {
+          classification.effect === 'partial'
+            ? appliedStatements(sql, options, classification.statementPosition)
+            : classification.effect === 'unknown' && !classification.transient
+              ? appliedStatements(sql, options, undefined)
+              : [];
+        if (applied.some(leavesSessionState)) {
           session.lost = `the BigQuery session was created by a request that failed part-way (${facts.message}); its id is unknown, so the state that request left in it cannot be reached`;
         }
       }
@@ -457,7 +501,8 @@ export class BigQueryAdapter implements Adapter {
     try {
       result = await job.getQueryResults();
     } catch (err) {
-      if (!answerLost(driverErrorFacts(err))) {
+      const facts = driverErrorFacts(err);
+      if (!answerLost(facts) && !rateLimited(facts)) {
         // The job ran and failed: it still created the session when asked to.
         if (session && session.id === undefined) await learnSessionId(job, session, metadata);
         throw fail(err);
@@ -500,7 +545,10 @@ export class BigQueryAdapter implements Adapter {
       try {
         [latest] = (await job.getMetadata()) as [JobMetadata];
       } catch (err) {
-        if (++lookupFailures >= LOST_RESULTS_LOOKUPS || !answerLost(driverErrorFacts(err))) throw fail(lost);
+        const facts = driverErrorFacts(err);
+        if (++lookupFailures >= LOST_RESULTS_LOOKUPS || !(answerLost(facts) || rateLimited(facts))) {
+          throw fail(lost);
+        }
         await delay(Math.min(2_000, 100 * 2 ** lookupFailures));
         continue;
       }
@@ -525,7 +573,10 @@ export class BigQueryAdapter implements Adapter {
           const response = { jobReference: { jobId }, ...(n === undefined ? {} : { numDmlAffectedRows: n }) };
           return { result: [[], null, response], metadata: latest };
         }
-        if (++resultFailures >= LOST_RESULTS_LOOKUPS || !answerLost(driverErrorFacts(err))) throw fail(err);
+        const facts = driverErrorFacts(err);
+        if (++resultFailures >= LOST_RESULTS_LOOKUPS || !(answerLost(facts) || rateLimited(facts))) {
+          throw fail(err);
+        }
       }
     }
   }

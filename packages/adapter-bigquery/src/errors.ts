@@ -54,11 +54,32 @@ export interface DriverErrorFacts {
   errors: BigQueryErrorEntry[];
   /** A Node.js network error code (`ECONNREFUSED`, `ECONNRESET`, …). */
   networkCode: string | undefined;
+  /**
+   * The API method that failed, read off the request's path: `jobs.query` (which creates the job),
+   * `jobs.getQueryResults` or `jobs.get` (which read a job that exists), `jobs.insert`; else undefined.
+   */
+  api?: string;
+}
+
+/** The API method of a request URL's path (never anything else of the URL). */
+function apiOf(href: unknown): string | undefined {
+  if (typeof href !== 'string') return undefined;
+  const path = href.replace(/[?#].*$/, '');
+  if (/\/projects\/[^/]+\/queries$/.test(path)) return 'jobs.query';
+  if (/\/projects\/[^/]+\/queries\/[^/]+$/.test(path)) return 'jobs.getQueryResults';
+  if (/\/projects\/[^/]+\/jobs$/.test(path)) return 'jobs.insert';
+  if (/\/projects\/[^/]+\/jobs\/[^/]+$/.test(path)) return 'jobs.get';
+  return undefined;
 }
 
 /** Extract only the safe fields of a driver error (never its `response`, which holds the request). */
 export function driverErrorFacts(err: unknown): DriverErrorFacts {
-  const e = (err ?? {}) as { code?: unknown; errors?: unknown; message?: unknown };
+  const e = (err ?? {}) as {
+    code?: unknown;
+    errors?: unknown;
+    message?: unknown;
+    response?: { request?: { href?: unknown } };
+  };
   const httpStatus = typeof e.code === 'number' ? e.code : undefined;
   const networkCode = typeof e.code === 'string' ? e.code : undefined;
   const errors: BigQueryErrorEntry[] = [];
@@ -75,7 +96,15 @@ export function driverErrorFacts(err: unknown): DriverErrorFacts {
   const message = stripUrlCredentials(
     typeof e.message === 'string' && e.message !== '' ? e.message : String(err),
   );
-  return { httpStatus, reason: errors[0]?.reason ?? networkCode, message, errors, networkCode };
+  const api = apiOf(e.response?.request?.href);
+  return {
+    httpStatus,
+    reason: errors[0]?.reason ?? networkCode,
+    message,
+    errors,
+    networkCode,
+    ...(api === undefined ? {} : { api }),
+  };
 }
 
 /**
@@ -147,6 +176,11 @@ export function classify(facts: DriverErrorFacts, ctx: FailureContext): ErrorCla
     reasons.some((r) => RATE_LIMIT_REASONS.has(r)) ||
     facts.reason === 'rateLimitExceeded';
   if (rateLimited) {
+    if (facts.api === 'jobs.getQueryResults' || facts.api === 'jobs.get') {
+      // The limit hit the request that reads a job's outcome: the job exists and may have run.
+      const rolledBack = ctx.inTransaction && !ctx.commit;
+      return { transient: true, effect: rolledBack ? 'rolled-back' : 'unknown', ...position };
+    }
     // Refused before a job existed (the API's rate limits), or the job ran and one statement hit a
     // quota such as a table's DML rate: a single statement is atomic either way, but the statements of
     // a script before that one stayed applied. 429 is always the API's; a located statement is the job's.

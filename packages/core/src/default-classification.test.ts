@@ -129,6 +129,14 @@ describe('GenericAdapter without classifyError', () => {
     });
   }
 
+  it('a database error that quotes a name with "timeout" in it is still rejected, not in doubt', async () => {
+    await db.exec('DROP TABLE IF EXISTS job_timeout; CREATE TABLE job_timeout (id int PRIMARY KEY)');
+    const batcher = new SQLBatcher({ adapter: unclassified(), onError: 'skip' });
+    await batcher.processStatements([ins('job_timeout', 1), ins('job_timeout', 1)]);
+    expect(batcher.report.inDoubt).toEqual([]);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([0, 1]);
+  });
+
   it('a plain database error on one statement is rejected, not in doubt', async () => {
     await fresh('dc_plain');
     const plain = new SQLBatcher({ adapter: unclassified(), onError: 'skip' });

@@ -245,6 +245,37 @@ describe('circuit breaker', () => {
     expect(b.report).toMatchObject({ requests: 1, retries: 0 });
   });
 
+  it('waits the backoff when another request in flight may close the breaker meanwhile', async () => {
+    let failedOnce = false;
+    const sent: string[] = [];
+    const adapter = new GenericAdapter({
+      dialect: 'postgres',
+      capabilities: { maxConcurrency: 2 },
+      execute: async (sql) => {
+        sent.push(sql);
+        if (sql.includes('(1)') && !failedOnce) {
+          failedOnce = true;
+          throw new Error('overloaded'); // opens the breaker (threshold 1)
+        }
+        // in flight when statement 1 fails; its success closes the breaker during the backoff
+        if (sql.includes('(2)')) await new Promise((r) => setTimeout(r, 50));
+        return { rowCount: 1 };
+      },
+      classifyError: () => ({ transient: true, effect: 'none' }),
+    });
+    const b = new SQLBatcher({
+      adapter,
+      concurrency: 2,
+      batchMode: false,
+      retry: { maxAttempts: 3, initialDelayMs: 200, maxDelayMs: 200, jitter: false },
+      circuitBreaker: { failureThreshold: 1, resetTimeoutMs: 10_000 },
+    });
+    const n = await b.processStatements(['INSERT INTO t (id) VALUES (2)', 'INSERT INTO t (id) VALUES (1)']);
+    expect(n).toBe(2);
+    expect(sent).toHaveLength(3);
+    expect(b.report).toMatchObject({ requests: 2, retries: 1 });
+  });
+
   it("opening between retries stops an onError: 'skip' run instead of rejecting and going on", async () => {
     const adapter = new GenericAdapter({
       execute: () => {

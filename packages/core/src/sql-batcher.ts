@@ -203,6 +203,8 @@ export class SQLBatcher implements AsyncDisposable {
   /** A statement changed session state: no parallel requests, one pinned session (transaction 'none'). */
   private pinned = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Requests being executed right now (attempts, across concurrent batches). */
+  private attemptsRunning = 0;
   private inFlightError: unknown;
   /** Batches that reached the adapter (or dry run): the rest of a failed dispatch was never sent. */
   private readonly attempted = new WeakSet<BuiltBatch>();
@@ -1005,7 +1007,13 @@ export class SQLBatcher implements AsyncDisposable {
         this._report.retries++;
       }
       try {
-        const result = await this.attempt(info, parallel);
+        this.attemptsRunning++;
+        let result: ExecuteResult;
+        try {
+          result = await this.attempt(info, parallel);
+        } finally {
+          this.attemptsRunning--;
+        }
         this.breaker?.success();
         const ms = performance.now() - started;
         if (typeof result.rowCount === 'number') this._report.rowsAffected += result.rowCount;
@@ -1023,7 +1031,8 @@ export class SQLBatcher implements AsyncDisposable {
         const vetoed = this.policy.isRetryable ? !this.policy.isRetryable(err.error, attempt) : false;
         if (err.transient && safe && !vetoed && attempt < this.policy.maxAttempts && !isClosed(err.error)) {
           const delay = backoffDelay(this.policy, attempt);
-          const refusal = this.breaker?.refusesFor() ?? 0;
+          // (another request still running may close the breaker meanwhile: then the backoff is waited)
+          const refusal = this.attemptsRunning === 0 ? (this.breaker?.refusesFor() ?? 0) : 0;
           if (refusal > delay) {
             // The breaker would still refuse the retry after the backoff: fail now instead of waiting.
             const indices = info.statements.flatMap((s) => s.indices);
@@ -1640,9 +1649,14 @@ const NETWORK_CODES = new Set([
 const LOST_ANSWER_CODES = new Set(['ESOCKETTIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE', 'ABORT_ERR']);
 /** Error names of a client-side timeout or cancellation (DOMException, undici, got, …). */
 const LOST_ANSWER_NAMES = new Set(['TimeoutError', 'AbortError', 'ConnectTimeoutError']);
-/** Messages of drivers that gave up waiting: pg's "Query read timeout", "Connection terminated …". */
+/**
+ * Messages of drivers that gave up waiting, matched at the start of the message only (a database
+ * error quoting a table named `job_timeout` is not one): pg's "Query read timeout" and "Connection
+ * terminated …", mysql2's "Query inactivity timeout" and "Connection lost …", Node's "socket hang up",
+ * undici's "terminated" and "other side closed", and "… timed out" / "Timeout …" of others.
+ */
 const LOST_ANSWER_MESSAGE =
-  /time(?:d)?[ -]?out|terminated|connection (?:closed|lost|reset|ended)|socket hang up/i;
+  /^(?:query read timeout|query inactivity timeout|connection terminated|connection lost|connection (?:closed|reset|ended)|socket hang up|terminated$|other side closed|timeout\b|(?:request|query|operation|connection|socket) timed out)/i;
 
 /**
  * The client lost contact with the server, possibly after the request was sent: a Node.js system or

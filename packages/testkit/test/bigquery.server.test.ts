@@ -174,6 +174,35 @@ describe('BigQuery test server', () => {
     expect((await query('INSERT INTO ds.t (id) VALUES (1)')).status).toBe(200);
   });
 
+  it('a rule for one API fails only that API and does not hold up the rules behind it', async () => {
+    server.failNext(1, 503, { api: 'jobs.getQueryResults' });
+    server.failNext(1, 429);
+    const first = await query('INSERT INTO ds.t (id) VALUES (1)');
+    expect(first.status).toBe(429);
+    expect((await query('INSERT INTO ds.t (id) VALUES (2)')).status).toBe(200);
+    const job = { jobReference: { jobId: 'api-rule' }, configuration: { query: { query: 'SELECT 1' } } };
+    expect((await call('/jobs', job)).status).toBe(200);
+    expect((await call('/queries/api-rule?timeoutMs=5000')).status).toBe(503);
+    expect((await call('/queries/api-rule?timeoutMs=5000')).status).toBe(200);
+    server.clearFaults();
+  });
+
+  it('refuses a whole script on a syntax error, before running any of it', async () => {
+    for (const bad of ['INSERT INTO ds.t (id) VALUES (2,)', "SELECT 'bad \\q'", 'SAVEPOINT s']) {
+      const r = await query(`INSERT INTO ds.t (id) VALUES (1);\n${bad}`);
+      expect(r.status).toBe(400);
+      expect(r.body.error?.message).toMatch(/^Syntax error: .* at \[2:\d+\]$/);
+      expect(await ids()).toEqual([]);
+    }
+  });
+
+  it('an error PostgreSQL finds while analysing a statement stops the script there (not a syntax error)', async () => {
+    const r = await query('INSERT INTO ds.t (id) VALUES (1);\nINSERT INTO ds.t (id) VALUES (2, 3)');
+    expect(r.status).toBe(400);
+    expect(r.body.error?.message).toMatch(/^Query error: .* at \[2:1\]$/);
+    expect(await ids()).toEqual([1]);
+  });
+
   it('runs a request once per requestId even when its answer was lost', async () => {
     server.failNext(1, 503, { afterExecution: true });
     const first = await query('INSERT INTO ds.t (id) VALUES (1)', { requestId: 'r-1' });

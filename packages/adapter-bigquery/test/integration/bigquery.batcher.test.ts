@@ -188,6 +188,26 @@ describe('SQLBatcher + BigQueryAdapter', () => {
     }
   });
 
+  for (const [what, bad] of [
+    ['first', 0],
+    ['second', 1],
+  ] as const) {
+    it(`onError 'skip' with the default session: a bad ${what} statement of the first script is rejected and the run goes on`, async () => {
+      await server.db.exec('DROP TABLE IF EXISTS ds.other; CREATE TABLE ds.other (id bigint)');
+      const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+      const batcher = new SQLBatcher({ adapter, onError: 'skip' });
+      const statements = [seed(1), 'INSERT INTO ds.other (id) VALUES (2)'];
+      statements.splice(bad, 0, 'INSERT INTO ds.nope (id) VALUES (0)');
+      await batcher.processStatements(statements);
+      await batcher[Symbol.asyncDispose]();
+      await adapter.close();
+      expect(batcher.report.rejected.map((r) => r.index)).toEqual([bad]);
+      expect(await count()).toBe(1);
+      const other = await server.db.query('SELECT id FROM ds.other');
+      expect(other.rows).toHaveLength(1);
+    });
+  }
+
   it('a script refused by the API request rate limit (403 before any job) is resent whole', async () => {
     const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
     const batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false } });

@@ -372,7 +372,6 @@ describe("jobMode: 'insert' (adapter-chosen job ids)", () => {
     expect(calls[1]).toEqual(['jobs.getQueryResults', 503]);
     expect(calls.slice(2).every(([api]) => api === 'jobs.get' || api === 'jobs.getQueryResults')).toBe(true);
     expect(calls.at(-1)).toEqual(['jobs.getQueryResults', 200]);
-    expect(adapter.classifyError).toBeTypeOf('function');
     expect(await ids()).toEqual([1]);
   });
 
@@ -500,15 +499,69 @@ describe('the request that opens a session fails', () => {
 
   it("jobMode 'query': a one-statement failure left nothing in the session: the next request opens another", async () => {
     const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+    const sessionsBefore = server.sessionCount();
     const session = await adapter.session();
     await expect(session.execute('INSERT INTO ds.nope (id) VALUES (1)')).rejects.toMatchObject({
       name: 'BigQueryError',
     });
     await session.execute(insert(1));
+    // The second request opened a session of its own (it names none)…
+    expect(jobRequests().map((q) => q.sessionId)).toEqual([undefined, undefined]);
     await session.release();
     await adapter.close();
     expect(await ids()).toEqual([1]);
+    // …and the empty one BigQuery created for the failed request is left to expire.
+    expect(server.sessionCount()).toBe(sessionsBefore + 1);
   });
+
+  it("jobMode 'query': plain INSERTs applied before the failing statement leave no session state: the session goes on", async () => {
+    const adapter = makeAdapter({ retryOptions: { autoRetry: false } });
+    const session = await adapter.session();
+    const statements = [insert(1), 'INSERT INTO ds.nope (id) VALUES (1)'];
+    const batch = { statements: statements.map((sql) => ({ sql })) };
+    const err = await session
+      .execute(statements.join(';\n'), { batch } as unknown as ExecuteOptions)
+      .catch((e: unknown) => e);
+    expect(adapter.classifyError(err)).toMatchObject({ effect: 'partial', statementPosition: 1 });
+    await session.execute(insert(2));
+    await session.release();
+    await adapter.close();
+    expect(await ids()).toEqual([1, 2]);
+  });
+});
+
+describe('a rate limit on the request that reads a job (the job exists and may have run)', () => {
+  for (const jobMode of ['query', 'insert'] as const) {
+    it(`jobMode '${jobMode}': the script is not resent`, async () => {
+      // (a server that answers jobs.query before the job is done, so the client polls getQueryResults)
+      const slow = await startBigQueryServer({ db: server.db, jobWaitMs: 20 });
+      try {
+        const adapter = makeAdapter({ apiEndpoint: slow.url, jobMode, retryOptions: { autoRetry: false } });
+        const batcher = new SQLBatcher({
+          adapter,
+          mergeInserts: false,
+          retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false },
+        });
+        slow.delayNext(300);
+        slow.failNext(1, 403, { api: 'jobs.getQueryResults' });
+        const err = await batcher.processStatements([insert(1), insert(2)]).catch((e: unknown) => e);
+        await batcher[Symbol.asyncDispose]().catch(() => undefined);
+        await adapter.close();
+        await new Promise((r) => setTimeout(r, 400));
+        expect(slow.requests.some((q) => q.api === 'jobs.getQueryResults' && q.status === 403)).toBe(true);
+        if (jobMode === 'insert') {
+          // the adapter asked jobs.get for the outcome and found the job done
+          expect(err).toBe(2);
+        } else {
+          expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: true });
+        }
+        expect(slow.requests.filter((q) => q.query?.startsWith('INSERT'))).toHaveLength(1);
+        expect(await ids()).toEqual([1, 2]);
+      } finally {
+        await slow.close();
+      }
+    });
+  }
 });
 
 describe('long-running jobs', () => {

@@ -331,7 +331,9 @@ function pgErrorToBigQuery(
   if (code === '42703' && name) {
     return new BigQueryServerError(400, 'invalidQuery', `Unrecognized name: ${name} ${at}`, 'query');
   }
-  if (code === '42601') {
+  if (code === '42601' && /at or near|at end of input/.test(message)) {
+    // (only the parser's messages: 42601 also covers analysis errors, which BigQuery finds when the
+    // statement runs and reports as query errors)
     return new BigQueryServerError(400, 'invalidQuery', `Syntax error: ${message} ${at}`, 'query');
   }
   return new BigQueryServerError(400, 'invalidQuery', `Query error: ${message} ${at}`, 'query');
@@ -502,7 +504,9 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
         await db.describeQuery(stmt.sql);
       } catch (err) {
         const e = err as { code?: unknown; message?: unknown };
-        if (e.code !== '42601') continue;
+        // (42601 also covers errors PostgreSQL finds while analysing a statement, such as "INSERT has more
+        // expressions than target columns": only the parser's own messages are syntax errors here)
+        if (e.code !== '42601' || !/at or near|at end of input/.test(String(e.message))) continue;
         throw new BigQueryServerError(
           400,
           'invalidQuery',
@@ -888,10 +892,12 @@ export async function startBigQueryServer(options: BigQueryServerOptions = {}): 
       return;
     }
     let afterFailure: FailureRule | undefined;
-    const rule = failures[0];
-    if (rule && (rule.api === undefined || rule.api === api)) {
+    // (the first rule for this API, or for any: a rule for another API does not hold up the others)
+    const at = failures.findIndex((r) => r.api === undefined || r.api === api);
+    const rule = at < 0 ? undefined : failures[at];
+    if (rule) {
       rule.remaining--;
-      if (rule.remaining <= 0) failures.shift();
+      if (rule.remaining <= 0) failures.splice(at, 1);
       if (!rule.afterExecution) {
         fail(injectedError(rule.status));
         return;
