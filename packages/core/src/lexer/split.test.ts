@@ -393,7 +393,7 @@ describe('real dumps (Chinook)', () => {
     file = new URL('Chinook_PostgreSql.sql', dir);
     readFileSync(file);
   } catch {
-    console.warn('Chinook dumps not found under /work/shared/data/chinook: skipping the dump tests');
+    console.warn(`Chinook dumps not found under ${dir.pathname}: skipping the dump tests`);
     return;
   }
 
