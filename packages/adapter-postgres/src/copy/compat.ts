@@ -16,8 +16,12 @@ export function literalFitsColumn(literal: Literal, columnType: string): boolean
   return literalFitsBaseType(literal, baseType(columnType));
 }
 
-/** {@link literalFitsColumn} with the column's {@link baseType} already computed. */
-export function literalFitsBaseType(literal: Literal, base: string): boolean {
+/**
+ * {@link literalFitsColumn} with the column's {@link baseType} already computed. `builtinTypes`: the
+ * type names of typed literals resolve to the built-in types in this session (else no typed literal
+ * fits: another schema's `int4` may be a domain with checks of its own).
+ */
+export function literalFitsBaseType(literal: Literal, base: string, builtinTypes = true): boolean {
   switch (literal.kind) {
     case 'null':
     case 'string':
@@ -33,6 +37,7 @@ export function literalFitsBaseType(literal: Literal, base: string): boolean {
       if (FLOAT_TYPES.has(base) && !numericReadable(literal.text)) return false;
       return NUMERIC_TYPES.has(base);
     case 'typed': {
+      if (!builtinTypes) return false;
       const t = TYPE_ALIASES[literal.type];
       return t !== undefined && t === base;
     }

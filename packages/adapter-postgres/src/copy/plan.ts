@@ -5,10 +5,52 @@ import { parseRowLiterals, parseRowValuesAt } from './literal.js';
 import type { UnnestCommand } from './unnest.js';
 
 /** Catalog facts about a COPY target, read on the connection that will run the COPY. */
+/**
+ * The type names of typed literals (`DATE '…'`, `'…'::int4`) that are not SQL keywords: PostgreSQL
+ * resolves them through the search path, so a schema searched before pg_catalog (or the temporary
+ * schema) can give them another meaning. The catalog read checks they all name the built-ins.
+ */
+const TYPED_LITERAL_NAMES = [
+  'int2',
+  'int4',
+  'int8',
+  'float4',
+  'float8',
+  'bool',
+  'text',
+  'date',
+  'timetz',
+  'timestamptz',
+  'json',
+  'jsonb',
+  'uuid',
+  'bytea',
+  'inet',
+  'cidr',
+  'macaddr',
+]
+  .map((n) => `'${n}'`)
+  .join(', ');
+
 export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relkind, c.relhasrules,
   a.attname, format_type(a.atttypid, a.atttypmod) AS type,
   a.attidentity::text AS identity, a.attgenerated::text AS generated,
   current_setting('standard_conforming_strings') AS scs, current_setting('search_path') AS searchpath,
+  pg_catalog.current_setting('client_encoding') AS encoding,
+  (SELECT pg_catalog.bool_and(pg_catalog.to_regtype(x) IS NOT DISTINCT FROM pg_catalog.to_regtype('pg_catalog.' || x))
+     FROM pg_catalog.unnest(ARRAY[${TYPED_LITERAL_NAMES}]::text[]) AS x) AS builtintypes,
+  EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
+      AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+    JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid AND p.provolatile <> 'i'
+    WHERE k.contype = 'c' AND (k.conrelid = c.oid
+      OR k.conrelid IN (SELECT relid FROM pg_catalog.pg_partition_tree(c.oid))
+      OR k.contypid IN (WITH RECURSIVE tys(oid) AS (
+          SELECT ca.atttypid FROM pg_catalog.pg_attribute ca
+            WHERE ca.attrelid = c.oid AND ca.attnum > 0 AND NOT ca.attisdropped
+          UNION SELECT v.x FROM tys JOIN pg_catalog.pg_type ty ON ty.oid = tys.oid,
+            LATERAL (VALUES (ty.typbasetype), (ty.typelem)) AS v(x) WHERE v.x <> 0)
+        SELECT oid FROM tys))) AS volatilechecks,
   t.typtype::text AS typtype, t.typdelim::text AS typdelim, an.nspname AS arrayschema, at.typname AS arraytype
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -31,6 +73,16 @@ export interface CatalogRow {
   scs: string;
   /** The session's `search_path` (whether a function name written without a schema means the built-in). */
   searchpath?: string;
+  /** The session's `client_encoding`: the fast forms send UTF-8, so they are used only with `UTF8`. */
+  encoding?: string;
+  /** Every non-keyword type name a typed literal may use names the built-in type (see the search path). */
+  builtintypes?: boolean | null;
+  /**
+   * A CHECK constraint of the table (or a partition) or of a column's domain calls a function that is not
+   * immutable: it may read the table, and COPY inserts rows in buffered groups where INSERT inserts them
+   * one by one, so such a function would see other rows. COPY is not used then.
+   */
+  volatilechecks?: boolean;
   /** `pg_type.typtype` of the column's type (`b` base, `d` domain, `e` enum, …). */
   typtype?: string;
   /** `pg_type.typdelim`: the element separator of the type's array literals (`;` for `box`). */
@@ -101,6 +153,9 @@ export function resolveTarget(
   if (!first) return undefined;
   if (first.relhasrules || (first.relkind !== 'r' && first.relkind !== 'p')) return undefined;
   if (first.scs !== 'on') return undefined;
+  // (the fast forms send the values' UTF-8; the text of a statement is sent as the driver encodes it,
+  // and an E'\u00e9' escape is decoded by the server into the client encoding)
+  if (first.encoding !== undefined && first.encoding.toUpperCase() !== 'UTF8') return undefined;
   const byName = new Map(catalog.map((c) => [c.attname, c]));
   const cols: CatalogRow[] = [];
   const seen = new Set<string>();
@@ -211,6 +266,8 @@ export function buildCopy(
   const target = resolveTarget(ins, catalog, rowsIn);
   if (!target) return undefined;
   const { first, cols } = target;
+  if (first.volatilechecks === true) return undefined;
+  const typedOk = first.builtintypes !== false;
   const types = cols.map((c) => baseType(c.type));
   const kinds = types.map(columnKind);
   // The rows' full parse, for the rows the fast paths below do not take.
@@ -220,7 +277,7 @@ export function buildCopy(
     let line = '';
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
-      if (!literalFitsBaseType(v, types[i]!)) return false;
+      if (!literalFitsBaseType(v, types[i]!, typedOk)) return false;
       if (i > 0) line += '\t';
       line += copyTextValue(v.kind === 'null' ? null : v.text);
     }

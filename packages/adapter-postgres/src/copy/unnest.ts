@@ -109,6 +109,7 @@ export function buildUnnest(
   const target = resolveTarget(ins, catalog, rowsIn);
   if (!target) return undefined;
   const { first, cols } = target;
+  const typedOk = first.builtintypes !== false;
   // The row shape: which columns hold the same expression in every row (taken from the first row).
   const head = rowsIn.head();
   if (!head || head.values.length !== cols.length) return undefined;
@@ -164,7 +165,7 @@ export function buildUnnest(
         if (v.kind !== 'expr' || v.text !== exprText[k]) return false;
         continue;
       }
-      if (v.kind === 'expr' || !literalFitsBaseType(v, bases[k]!)) return false;
+      if (v.kind === 'expr' || !literalFitsBaseType(v, bases[k]!, typedOk)) return false;
       const element =
         v.kind === 'null'
           ? 'NULL'

@@ -1,0 +1,163 @@
+/**
+ * Cases where COPY or the unnest form would store something other than the INSERTs executed one by one,
+ * found in review; each is run one by one into one table and through the batcher (COPY, the unnest form)
+ * into others, and the tables and rejected statements compared.
+ */
+import { SQLBatcher } from '@sqlbatcher/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PostgreSQLAdapterOptions } from '../../src/index.js';
+import { openTestDb, type TestDb, usingPglite } from '../helpers.js';
+
+let db: TestDb;
+
+beforeAll(async () => {
+  db = await openTestDb('fastsem');
+});
+afterAll(async () => {
+  await db?.dispose();
+});
+
+if (usingPglite) {
+  console.log(
+    'postgres.fast-path-semantics: the client_encoding case needs a server (PG_URL); skipped on PGlite',
+  );
+}
+
+interface Outcome {
+  rows: unknown[];
+  rejected: number[];
+  copied: number;
+  unnest: number;
+}
+
+/**
+ * `setup(t)` creates table `t` (and what it needs); `statements(t)` writes into it. Runs them one by one
+ * (one session, autocommit) and through the batcher with `copy: true` and with defaults.
+ */
+async function compare(
+  label: string,
+  setup: (t: string) => string,
+  statements: (t: string) => string[],
+  order = 'id',
+): Promise<Record<'one' | 'copy' | 'unnest', Outcome>> {
+  const out = {} as Record<'one' | 'copy' | 'unnest', Outcome>;
+  const variants: ['one' | 'copy' | 'unnest', PostgreSQLAdapterOptions][] = [
+    ['one', { copy: false, unnest: false }],
+    ['copy', { copy: true, minFastRows: 1 }],
+    ['unnest', { minFastRows: 1 }],
+  ];
+  for (const [name, options] of variants) {
+    const t = `${label}_${name}`;
+    await db.sql(setup(t));
+    const adapter = db.adapter(options);
+    const rejected: number[] = [];
+    if (name === 'one') {
+      const session = await adapter.session();
+      const list = statements(t);
+      for (let i = 0; i < list.length; i++) {
+        await session.execute(list[i]!).catch(() => rejected.push(i));
+      }
+      await session.execute(`SET search_path TO ${db.schema}; RESET client_encoding`);
+      await session.release();
+    } else {
+      const batcher = new SQLBatcher({ adapter, onError: 'isolate', retry: false });
+      await batcher.processStatements([
+        ...statements(t),
+        `SET search_path TO ${db.schema}`,
+        'RESET client_encoding',
+      ]);
+      await batcher[Symbol.asyncDispose]();
+      rejected.push(...batcher.report.rejected.map((r) => r.index));
+    }
+    const rows = await db.sql(`SELECT * FROM ${db.schema}.${t} ORDER BY ${order}`);
+    out[name] = {
+      rows,
+      rejected,
+      copied: adapter.copyStats.copiedStatements,
+      unnest: adapter.copyStats.unnestStatements,
+    };
+  }
+  return out;
+}
+
+function expectSame(r: Record<'one' | 'copy' | 'unnest', Outcome>): void {
+  expect(r.copy.rows).toEqual(r.one.rows);
+  expect(r.copy.rejected).toEqual(r.one.rejected);
+  expect(r.unnest.rows).toEqual(r.one.rows);
+  expect(r.unnest.rejected).toEqual(r.one.rejected);
+}
+
+describe('the fast forms give what the INSERTs give', () => {
+  it('a CHECK constraint whose function reads the table: COPY (which inserts rows in buffered groups) is not used', async () => {
+    const r = await compare(
+      'capped',
+      (t) => `CREATE TABLE ${t} (id int, grp int, v text);
+        CREATE FUNCTION ${t}_count(g int) RETURNS bigint LANGUAGE sql VOLATILE
+          AS 'SELECT count(*) FROM ${db.schema}.${t} WHERE grp = g';
+        ALTER TABLE ${t} ADD CONSTRAINT at_most_3 CHECK (${t}_count(grp) < 3);`,
+      (t) =>
+        Array.from({ length: 20 }, (_, i) => `INSERT INTO ${t} (id, grp, v) VALUES (${i}, ${i % 2}, 'x')`),
+    );
+    expect(r.one.rows).toHaveLength(6);
+    expectSame(r);
+    expect(r.copy.copied).toBe(0);
+    // (the unnest form inserts row by row, as INSERT does: it is still used)
+    expect(r.unnest.unnest).toBeGreaterThan(0);
+  });
+
+  it('a domain whose CHECK calls a function that reads the table: COPY is not used', async () => {
+    const r = await compare(
+      'slots',
+      (t) => `CREATE TABLE ${t} (id int, code int);
+        CREATE FUNCTION ${t}_free(c int) RETURNS bool LANGUAGE sql VOLATILE
+          AS 'SELECT NOT EXISTS (SELECT 1 FROM ${db.schema}.${t} WHERE code = c)';
+        CREATE DOMAIN ${t}_code AS int CHECK (${t}_free(VALUE));
+        ALTER TABLE ${t} ALTER COLUMN code TYPE ${t}_code;`,
+      (t) => Array.from({ length: 20 }, (_, i) => `INSERT INTO ${t} (id, code) VALUES (${i}, '${i % 5}')`),
+    );
+    expect(r.one.rows).toHaveLength(5);
+    expectSame(r);
+    expect(r.copy.copied).toBe(0);
+  });
+
+  it('a typed literal whose type name a schema searched before pg_catalog redefines: sent as text', async () => {
+    const r = await compare(
+      'shadow',
+      (t) => `CREATE TABLE ${t} (id int, v pg_catalog.int4);
+        CREATE DOMAIN ${t}_dom AS pg_catalog.int4 CHECK (VALUE > 0);
+        DROP DOMAIN IF EXISTS ${db.schema}.int4;
+        CREATE DOMAIN ${db.schema}.int4 AS pg_catalog.int4 CHECK (VALUE > 0);`,
+      (t) => [
+        `SET search_path TO ${db.schema}, pg_catalog`,
+        ...Array.from(
+          { length: 6 },
+          (_, i) => `INSERT INTO ${t} (id, v) VALUES (${i}, '${i % 2 ? '' : '-'}${i + 1}'::int4)`,
+        ),
+      ],
+    );
+    // One by one, the domain's CHECK refuses the negative values.
+    expect(r.one.rejected).toEqual([1, 3, 5]);
+    expectSame(r);
+    await db.sql(`DROP DOMAIN ${db.schema}.int4`);
+  });
+
+  it.runIf(!usingPglite)(
+    "client_encoding other than UTF8 with E'\\u00e9' escapes: the fast forms are not used",
+    async () => {
+      const r = await compare(
+        'enc',
+        (t) => `CREATE TABLE ${t} (id int, v text)`,
+        (t) => [
+          "SET client_encoding TO 'LATIN1'",
+          ...Array.from(
+            { length: 4 },
+            (_, i) => `INSERT INTO ${t} (id, v) VALUES (${i}, E'caf\\u00e9 ${i}')`,
+          ),
+        ],
+      );
+      expect((r.one.rows[0] as { v: string }).v).toBe('café 0');
+      expectSame(r);
+      expect(r.copy.copied + r.unnest.unnest).toBe(0);
+    },
+  );
+});
