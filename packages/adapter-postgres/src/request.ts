@@ -167,10 +167,13 @@ async function runWithFastPath(
   cache: EncodeCache,
 ): Promise<ExecuteResult> {
   const segs = segments(batch, ctx.minFastRows);
+  // A transaction block the input opened itself (`BEGIN` in its statements, transaction: 'none'): the
+  // request runs inside it, as its text would, and the input's own COMMIT or ROLLBACK ends it.
+  const inputTx = !ctx.inTransaction && (await inTransactionBlock(conn, signal));
   // One statement alone is atomic; anything more needs a transaction to keep the request all-or-nothing.
-  const ownTx = !ctx.inTransaction && segs.length > 1;
-  const inTx = ctx.inTransaction || ownTx;
-  const phase: ErrorPhase = inTx ? 'transaction' : 'request';
+  const ownTx = !ctx.inTransaction && !inputTx && segs.length > 1;
+  const inTx = ctx.inTransaction || ownTx || inputTx;
+  const phase: ErrorPhase = ctx.inTransaction || ownTx ? 'transaction' : 'request';
   if (ownTx) await simple(conn, 'BEGIN', signal, phase);
   let rowCount = 0;
   let rows: unknown[] = [];
@@ -269,6 +272,23 @@ async function fastOrInsert(
       await simple(conn, `RELEASE SAVEPOINT ${sp}`, signal, phase);
     }
     return asInsert();
+  }
+}
+
+/**
+ * Is a transaction block open on `conn`? From the driver when it tells; else asked of the server: a
+ * SAVEPOINT outside a transaction block fails with 25P01 and changes nothing, inside one it is
+ * released at once.
+ */
+async function inTransactionBlock(conn: Connection, signal: AbortSignal | undefined): Promise<boolean> {
+  const known = conn.inTransactionBlock();
+  if (known !== undefined) return known;
+  try {
+    await conn.simple('SAVEPOINT sqlbatcher_probe; RELEASE SAVEPOINT sqlbatcher_probe', signal);
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === '25P01') return false;
+    throw err;
   }
 }
 

@@ -144,6 +144,14 @@ export class PgConnection implements Connection {
     return withCancel(this.client, signal, () => this.run(sql));
   }
 
+  inTransactionBlock(): boolean | undefined {
+    // (pg ≥ 8.12 keeps ReadyForQuery's status: I idle, T in a transaction block, E in a failed one)
+    const status = (this.client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.();
+    if (status === 'T' || status === 'E') return true;
+    if (status === 'I') return false;
+    return undefined;
+  }
+
   private run(sql: string): Promise<QueryOutcome> {
     const Counting = countingQuery(this.client);
     return new Promise<QueryOutcome>((resolve, reject) => {

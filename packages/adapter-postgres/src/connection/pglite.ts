@@ -38,6 +38,10 @@ export class PGliteConnection implements Connection {
     return (await this.db.query(sql, values)).rows as Record<string, unknown>[];
   }
 
+  inTransactionBlock(): boolean | undefined {
+    return (this.db as { isInTransaction?: () => boolean }).isInTransaction?.();
+  }
+
   async bind(sql: string, values: readonly string[], signal?: AbortSignal): Promise<QueryOutcome> {
     checkSignal(signal);
     const r = await this.db.query(sql, [...values]);

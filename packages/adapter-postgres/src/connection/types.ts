@@ -78,6 +78,11 @@ export interface Connection {
   ): Promise<number>;
   /** Give the connection back; `broken` destroys it. */
   release(broken: boolean): Promise<void>;
+  /**
+   * Whether the server has a transaction block open on this connection (as its last ReadyForQuery
+   * said), or undefined when the driver does not tell.
+   */
+  inTransactionBlock(): boolean | undefined;
 }
 
 /** Where connections come from. */

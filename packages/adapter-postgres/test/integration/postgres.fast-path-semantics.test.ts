@@ -4,9 +4,10 @@
  * into others, and the tables and rejected statements compared.
  */
 import { SQLBatcher } from '@sqlbatcher/core';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PostgreSQLAdapterOptions } from '../../src/index.js';
-import { openTestDb, type TestDb, usingPglite } from '../helpers.js';
+import { PostgreSQLAdapter, type PostgreSQLAdapterOptions } from '../../src/index.js';
+import { openTestDb, PG_URL, type TestDb, usingPglite } from '../helpers.js';
 
 let db: TestDb;
 
@@ -140,6 +141,55 @@ describe('the fast forms give what the INSERTs give', () => {
     expectSame(r);
     await db.sql(`DROP DOMAIN ${db.schema}.int4`);
   });
+
+  for (const form of ['unnest', 'copy'] as const) {
+    it(`${form}: the input's own BEGIN … ROLLBACK around a request that mixes a fast form with SQL undoes it all`, async () => {
+      const t = `usertx_${form}`;
+      await db.sql(`CREATE TABLE ${t} (id int, v text); CREATE TABLE ${t}_log (n int)`);
+      const adapter = db.adapter({ copy: form === 'copy', unnest: form === 'unnest' });
+      const batcher = new SQLBatcher({ adapter });
+      await batcher.processStatements([
+        'BEGIN',
+        ...Array.from({ length: 150 }, (_, i) => `INSERT INTO ${t} (id, v) VALUES (${i}, 'v${i}')`),
+        `INSERT INTO ${t}_log (n) VALUES (1)`,
+        'ROLLBACK',
+      ]);
+      await batcher[Symbol.asyncDispose]();
+      expect(adapter.copyStats.copiedStatements + adapter.copyStats.unnestStatements).toBe(1);
+      expect(await db.sql(`SELECT * FROM ${t}`)).toEqual([]);
+      expect(await db.sql(`SELECT * FROM ${t}_log`)).toEqual([]);
+    });
+  }
+
+  it.runIf(!usingPglite)(
+    'with a pg client that does not report its transaction status, the server is asked (BEGIN … ROLLBACK undone)',
+    async () => {
+      const t = 'usertx_probe';
+      await db.sql(`CREATE TABLE ${t} (id int, v text); CREATE TABLE ${t}_log (n int)`);
+      const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${db.schema}` });
+      await client.connect();
+      // (as pg before 8.12, which kept no transaction status)
+      Object.defineProperty(client, 'getTransactionStatus', { value: undefined });
+      const adapter = new PostgreSQLAdapter({ client, minFastRows: 1 });
+      const batcher = new SQLBatcher({ adapter });
+      const statements = (rollback: boolean) => [
+        'BEGIN',
+        ...Array.from({ length: 20 }, (_, i) => `INSERT INTO ${t} (id, v) VALUES (${i}, 'v${i}')`),
+        `INSERT INTO ${t}_log (n) VALUES (1)`,
+        rollback ? 'ROLLBACK' : 'COMMIT',
+      ];
+      await batcher.processStatements(statements(true));
+      expect(await db.sql(`SELECT * FROM ${t}_log`)).toEqual([]);
+      // …and outside a transaction block the request still gets its own (all of it, committed)
+      await batcher.processStatements(statements(false).slice(1, -1));
+      await batcher[Symbol.asyncDispose]();
+      await adapter.close();
+      await client.end();
+      expect(adapter.copyStats.unnestStatements).toBe(4);
+      expect(await db.sql(`SELECT count(*)::int AS n FROM ${t}`)).toEqual([{ n: 20 }]);
+      expect(await db.sql(`SELECT * FROM ${t}_log`)).toEqual([{ n: 1 }]);
+    },
+  );
 
   it.runIf(!usingPglite)(
     "client_encoding other than UTF8 with E'\\u00e9' escapes: the fast forms are not used",
