@@ -1142,7 +1142,18 @@ export class SQLBatcher implements AsyncDisposable {
       try {
         await s.begin();
       } catch (err) {
-        throw await this.failure(err, info, false);
+        const f = await this.failure(err, info, false);
+        // Nothing of the batch was sent and no transaction of this run was open: no effect. A broken
+        // connection is not kept (the retry, or the next batch, opens the transaction on a fresh one),
+        // and a lost BEGIN is as safe to retry as a refused connection.
+        const broken = f.transient || f.effect === 'unknown';
+        const none = new AttemptFailure(f.error, 'none', broken || f.transient, false, undefined);
+        if (broken) {
+          const heldState = this.pinned;
+          await this.releaseSession(true);
+          if (heldState) throw sessionLost(none);
+        }
+        throw none;
       }
       this.txOpen = true;
       this.txFailed = false;

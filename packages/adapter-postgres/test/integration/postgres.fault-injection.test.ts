@@ -157,6 +157,20 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     });
   }
 
+  for (const onError of ['skip', 'isolate'] as const) {
+    it(`cut at the BEGIN of transaction: 'all' (onError '${onError}'): retried on a fresh connection, nothing rejected`, async () => {
+      const table = await newTable();
+      proxy.arm({ match: 'BEGIN', mode: 'before' });
+      const { batcher, error } = await run(table, { transaction: 'all', savepoints: true, onError });
+      expect(error).toBeUndefined();
+      expect(proxy.armed).toBe(false);
+      expect(batcher.report.retries).toBeGreaterThanOrEqual(1);
+      expect(batcher.report.rejected).toEqual([]);
+      expect(batcher.report.inDoubt).toEqual([]);
+      expectExactlyOnce(await counts(table), []);
+    });
+  }
+
   it("mid-request cut outside a transaction, onError: 'skip': only that batch in doubt, the run goes on", async () => {
     const table = await newTable();
     proxy.arm({ match: "'row 1000'", mode: 'before' });
