@@ -712,3 +712,23 @@ describe('odd but legal configurations', () => {
     expect(log.filter((l) => l.startsWith('INSERT'))).toEqual([]);
   });
 });
+
+describe("onError 'skip' of a very large batch", () => {
+  it('rejects its 1,500,000 statements (no call-stack overflow)', async () => {
+    const adapter = new GenericAdapter({
+      dialect: 'postgres',
+      execute: () => {
+        throw new Error('refused');
+      },
+      classifyError: () => ({ transient: false, effect: 'rolled-back' }),
+    });
+    const n = 1_500_000;
+    const statements = Array.from({ length: n }, (_, i) => `INSERT INTO t (id) VALUES (${i % 10})`);
+    const batcher = new SQLBatcher({ adapter, onError: 'skip', maxBytes: 16_000_000, retry: false });
+    await batcher.processStatements(statements);
+    // (requests of ~250,000 statements: more than a spread into push() takes)
+    expect(batcher.report.requests).toBeLessThanOrEqual(7);
+    expect(batcher.report.rejected).toHaveLength(n);
+    expect(batcher.report.rejected[n - 1]!.index).toBe(n - 1);
+  });
+});

@@ -1435,7 +1435,9 @@ export class SQLBatcher implements AsyncDisposable {
 
   private async reject(units: Unit[], error: unknown): Promise<void> {
     const rejected: RejectedStatement[] = units.map((u) => ({ index: u.index, sql: unitSql(u), error }));
-    this._report.rejected.push(...rejected);
+    // (one by one: a spread of a batch's hundreds of thousands of entries overflows the call stack)
+    const list = this._report.rejected;
+    for (const r of rejected) list.push(r);
     await this.hook('onRejected', (p) => p.onRejected?.(rejected));
   }
 
