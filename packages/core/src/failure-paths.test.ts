@@ -732,3 +732,42 @@ describe("onError 'skip' of a very large batch", () => {
     expect(batcher.report.rejected[n - 1]!.index).toBe(n - 1);
   });
 });
+
+describe('a pipelined request fails, then the input fails too', () => {
+  it('the thrown error names the statements read after that request and never sent', async () => {
+    const sent: string[] = [];
+    const adapter = new GenericAdapter({
+      dialect: 'postgres',
+      capabilities: { multiStatement: true },
+      execute: async (sql) => {
+        sent.push(sql);
+        await new Promise((r) => setTimeout(r, 20));
+        throw new Error('duplicate key');
+      },
+      classifyError: () => ({ transient: false, effect: 'rolled-back' }),
+    });
+    // The first request is sent and fails while the next statements are read into the open batch;
+    // then a statement with a NUL byte ends the input.
+    const statements = [
+      ...Array.from({ length: 12 }, (_, i) => `INSERT INTO a (id) VALUES (${i})`),
+      ...Array.from({ length: 4 }, (_, i) => `INSERT INTO b (id) VALUES (${i})`),
+      'INSERT INTO b (id) VALUES (\0)',
+    ];
+    const batcher = new SQLBatcher({ adapter, maxBytes: 300, mergeInserts: false, retry: false });
+    const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as {
+      code: string;
+      statementIndices: number[];
+      notSentIndices?: number[];
+    };
+    // (the first request: statements 0–8, in flight when the NUL byte was read)
+    expect(err.statementIndices).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(err.notSentIndices).toEqual([9, 10, 11, 12, 13, 14, 15]);
+    const sentIndices = new Set(err.statementIndices);
+    const notSent = new Set(err.notSentIndices ?? []);
+    // every statement read before the bad one either was in the failed request or is named not sent
+    for (let i = 0; i < statements.length - 1; i++) {
+      expect(sentIndices.has(i) || notSent.has(i), `statement ${i}`).toBe(true);
+    }
+    expect(sent.some((s) => s.includes('INSERT INTO b'))).toBe(false);
+  });
+});

@@ -357,8 +357,7 @@ export class SQLBatcher implements AsyncDisposable {
    * collector, an open circuit) stops the same way, and marks an open `'all'` transaction failed.
    */
   private stopAfterSendFailure(err: unknown): void {
-    addNotSent(err, this.builder.pendingIndices());
-    this.discardBuffered();
+    addNotSent(err, this.discardBuffered());
     if (this.transaction === 'all' && this.txOpen && !this.txFailed) {
       // Nothing of the failed batch was committed: the caller may still commit or roll back.
       this.txFailed = true;
@@ -1496,6 +1495,8 @@ export class SQLBatcher implements AsyncDisposable {
     });
     const inputError = !whileSending && inFlightFailure === undefined;
     let failure = inFlightFailure;
+    /** Statements read but dropped unsent: named in whichever error is thrown. */
+    let dropped: readonly number[] = [];
     if (inputError && !ownsTransaction) {
       this.builder.flush();
       try {
@@ -1506,8 +1507,8 @@ export class SQLBatcher implements AsyncDisposable {
         failure = flushErr;
       }
     } else {
-      addNotSent(err, this.builder.pendingIndices());
-      this.discardBuffered();
+      dropped = this.discardBuffered();
+      addNotSent(err, dropped);
     }
     if (this.transaction === 'all') {
       if (ownsTransaction) await this.rollbackOpen();
@@ -1521,13 +1522,15 @@ export class SQLBatcher implements AsyncDisposable {
     }
     if (failure !== undefined && failure !== err) {
       if (failure instanceof Error) failure.message += ` (and then: ${messageOf(err)})`;
+      addNotSent(failure, dropped);
       throw failure;
     }
   }
 
-  private discardBuffered(): void {
+  /** Drop what is buffered (batches built and not sent, and the open one); returns their indices. */
+  private discardBuffered(): number[] {
     this.builder.flush();
-    this.builder.takeReady();
+    return this.builder.takeReady().flatMap((b) => b.indices);
   }
 
   // ---------------------------------------------------------- bookkeeping
