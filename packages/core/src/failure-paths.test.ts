@@ -771,3 +771,54 @@ describe('a pipelined request fails, then the input fails too', () => {
     expect(sent.some((s) => s.includes('INSERT INTO b'))).toBe(false);
   });
 });
+
+describe('a beforeBatch hook throws for a pipelined batch', () => {
+  for (const transaction of ['none', 'batch'] as const) {
+    it(`transaction '${transaction}': the error names that batch's statements as not sent`, async () => {
+      const executed: number[] = [];
+      const adapter = new GenericAdapter({
+        dialect: 'postgres',
+        capabilities: { multiStatement: true, transactions: true },
+        execute: async (sql) => {
+          for (const m of sql.matchAll(/VALUES \((\d+)\)/g)) executed.push(Number(m[1]));
+          return { rowCount: 1 };
+        },
+        session: async () => ({
+          execute: async (sql: string) => {
+            for (const m of sql.matchAll(/VALUES \((\d+)\)/g)) executed.push(Number(m[1]));
+            return { rowCount: 1 };
+          },
+          begin: async () => undefined,
+          commit: async () => undefined,
+          rollback: async () => undefined,
+          release: async () => undefined,
+        }),
+      });
+      const plugin = {
+        name: 'gate',
+        beforeBatch: (info: { id: number }) => {
+          if (info.id === 1) throw new Error('quota service down');
+        },
+      };
+      const statements = Array.from({ length: 60 }, (_, i) => `INSERT INTO t (id) VALUES (${i})`);
+      const batcher = new SQLBatcher({
+        adapter,
+        transaction,
+        maxBytes: 300,
+        mergeInserts: false,
+        plugins: [plugin],
+      });
+      const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as {
+        code: string;
+        notSentIndices?: number[];
+      };
+      expect(err.code).toBe('PLUGIN_FAILED');
+      const done = new Set(executed);
+      const named = new Set(err.notSentIndices ?? []);
+      for (let i = 0; i < batcher.report.statements; i++) {
+        expect(done.has(i) || named.has(i), `statement ${i}`).toBe(true);
+      }
+      expect(named.size).toBeGreaterThan(0);
+    });
+  }
+});

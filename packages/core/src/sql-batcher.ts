@@ -871,7 +871,7 @@ export class SQLBatcher implements AsyncDisposable {
       // while this request runs; the next dispatch, flush or dispose waits for it first.
       this.barrierInFlight = true;
       this.track(
-        this.send(batch).finally(() => {
+        this.sendNaming(batch, false).finally(() => {
           this.barrierInFlight = false;
         }),
       );
@@ -879,7 +879,18 @@ export class SQLBatcher implements AsyncDisposable {
     }
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.inFlightError !== undefined) await this.drain();
-    this.track(this.send(batch, true));
+    this.track(this.sendNaming(batch, true));
+  }
+
+  /**
+   * {@link send} for a request tracked in flight: when it fails before the batch reached the adapter
+   * (a `beforeBatch` hook threw), the error names the batch's statements as not sent.
+   */
+  private sendNaming(batch: BuiltBatch, parallel: boolean): Promise<void> {
+    return this.send(batch, parallel).catch((err: unknown) => {
+      if (!this.attempted.has(batch)) addNotSent(err, batch.indices);
+      throw err;
+    });
   }
 
   /**
