@@ -822,3 +822,120 @@ describe('a beforeBatch hook throws for a pipelined batch', () => {
     });
   }
 });
+
+describe('a hook throws after a batch reached the database: the batch is accounted for', () => {
+  it("(a) isolate, transaction 'batch': an afterBatch failure after a half committed does not call it not sent", async () => {
+    const db = await sharedPGlite();
+    await db.exec('DROP TABLE IF EXISTS hk_a; CREATE TABLE hk_a (id int PRIMARY KEY)');
+    let successes = 0;
+    const plugin = {
+      name: 'flaky-after',
+      afterBatch: (_info: unknown, outcome: { success: boolean }) => {
+        if (outcome.success && ++successes === 1) throw new Error('metrics sink down');
+      },
+    };
+    const statements = Array.from(
+      { length: 20 },
+      (_, i) => `INSERT INTO hk_a (id) VALUES (${i === 15 ? 14 : i})`,
+    );
+    const batcher = new SQLBatcher({
+      adapter: pgliteAdapter(db),
+      transaction: 'batch',
+      onError: 'isolate',
+      plugins: [plugin],
+      retry: false,
+    });
+    const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as {
+      code: string;
+      notSentIndices?: number[];
+    };
+    expect(err.code).toBe('PLUGIN_FAILED');
+    const committed = (await db.query<{ id: number }>('SELECT id FROM hk_a ORDER BY id')).rows.map(
+      (r) => r.id,
+    );
+    expect(committed.length).toBeGreaterThan(0);
+    for (const i of committed) expect(err.notSentIndices ?? [], `#${i} committed`).not.toContain(i);
+  });
+
+  const lostAnswer = () =>
+    Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', syscall: 'read' });
+
+  it('(b) an in-doubt batch whose afterBatch hook throws is still reported in doubt', async () => {
+    let calls = 0;
+    const adapter = new GenericAdapter({
+      dialect: 'postgres',
+      capabilities: { multiStatement: true },
+      execute: () => {
+        calls++;
+        if (calls === 2) throw lostAnswer();
+        return { rowCount: 1 };
+      },
+      classifyError: (e) =>
+        (e as { code?: string }).code === 'ECONNRESET'
+          ? { transient: true, effect: 'unknown' }
+          : { transient: false, effect: 'rolled-back' },
+    });
+    const plugin = {
+      name: 'flaky-after',
+      afterBatch: (_info: unknown, outcome: { success: boolean }) => {
+        if (!outcome.success) throw new Error('alerting down');
+      },
+    };
+    const statements = Array.from({ length: 60 }, (_, i) => `INSERT INTO t (id) VALUES (${i})`);
+    const batcher = new SQLBatcher({
+      adapter,
+      onError: 'skip',
+      maxBytes: 300,
+      mergeInserts: false,
+      plugins: [plugin],
+    });
+    const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as {
+      code: string;
+      notSentIndices?: number[];
+    };
+    expect(err.code).toBe('PLUGIN_FAILED');
+    expect(batcher.report.inDoubt).toHaveLength(1);
+    const doubt = batcher.report.inDoubt[0]!.indices;
+    expect(doubt.length).toBeGreaterThan(0);
+    for (const i of doubt) expect(err.notSentIndices ?? []).not.toContain(i);
+  });
+
+  it('(c) isolate: a sub-batch in doubt whose onError hook throws is reported in doubt, not "not sent"', async () => {
+    let calls = 0;
+    const adapter = new GenericAdapter({
+      dialect: 'postgres',
+      capabilities: { multiStatement: true, atomicMultiStatement: true },
+      execute: (sql) => {
+        calls++;
+        if (calls === 1) throw new Error('bad value'); // the whole batch: isolate bisects it
+        if (calls === 2) throw lostAnswer(); // the first half: its answer is lost
+        return { rowCount: 1 };
+      },
+      classifyError: (e) =>
+        (e as { code?: string }).code === 'ECONNRESET'
+          ? { transient: false, effect: 'unknown' }
+          : { transient: false, effect: 'rolled-back' },
+    });
+    const plugin = {
+      name: 'flaky-onerror',
+      onError: (e: { inDoubt?: boolean }) => {
+        if (e.inDoubt) throw new Error('pager down');
+      },
+    };
+    const statements = Array.from({ length: 8 }, (_, i) => `INSERT INTO t (id) VALUES (${i})`);
+    const batcher = new SQLBatcher({ adapter, onError: 'isolate', mergeInserts: false, plugins: [plugin] });
+    const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as {
+      code: string;
+      notSentIndices?: number[];
+      batchError?: { inDoubt?: boolean; statementIndices?: number[] };
+    };
+    expect(err.code).toBe('PLUGIN_FAILED');
+    expect(err.batchError?.inDoubt).toBe(true);
+    const doubt = err.batchError?.statementIndices ?? [];
+    expect(doubt.length).toBeGreaterThan(0);
+    expect(batcher.report.inDoubt.map((d) => d.indices)).toEqual([doubt]);
+    for (const i of doubt) expect(err.notSentIndices ?? []).not.toContain(i);
+    // the other half was never sent: named
+    expect(err.notSentIndices).toEqual(statements.map((_, i) => i).filter((i) => !doubt.includes(i)));
+  });
+});

@@ -1078,7 +1078,19 @@ export class SQLBatcher implements AsyncDisposable {
       dryRun: false,
       ...(partial ? { partial } : {}),
     };
-    await this.hook('afterBatch', (p) => p.afterBatch?.(info, outcome));
+    try {
+      await this.hook('afterBatch', (p) => p.afterBatch?.(info, outcome));
+    } catch (hookError) {
+      // The hook's failure stops the run; what the failed batch did travels with it.
+      const indices = info.statements.flatMap((s) => s.indices);
+      (hookError as { batchError?: unknown }).batchError = err.error;
+      const split = err.effect === 'partial' ? partialSplit(info, err.statementPosition ?? -1) : undefined;
+      if (split) addNotSent(hookError, [...split.failed, ...split.rest]);
+      else if (err.effect === 'unknown' || err.effect === 'partial') {
+        this._report.inDoubt.push({ indices, error: err.error });
+      } else addNotSent(hookError, indices);
+      throw hookError;
+    }
     (err as { attempts?: number }).attempts = retries + 1;
     throw err;
   }
@@ -1351,7 +1363,8 @@ export class SQLBatcher implements AsyncDisposable {
     } catch (hookError) {
       // A hook's failure is never swallowed: it stops the run, carrying the batch failure with it.
       (hookError as { batchError?: unknown }).batchError = error;
-      if (f.effect !== 'unknown') addNotSent(hookError, indices);
+      if (f.effect === 'unknown') this._report.inDoubt.push({ indices, error });
+      else addNotSent(hookError, indices);
       throw hookError;
     }
     if (stops) throw error;
@@ -1387,11 +1400,21 @@ export class SQLBatcher implements AsyncDisposable {
         sub.flush();
         for (const b of sub.takeReady()) {
           const info = this.toInfo(b);
+          /** The sub-batch reached the database: from then on its fate is reported by what throws. */
+          let reached = false;
+          const settled = () => {
+            for (const i of b.indices) finished.add(i);
+          };
           try {
             await this.hook('beforeBatch', (p) => p.beforeBatch?.(info));
+            reached = true;
             await this.run(info, parallel);
           } catch (err) {
-            if (!(err instanceof AttemptFailure)) throw err;
+            if (!(err instanceof AttemptFailure)) {
+              // A hook threw after the request: applied, or its failure recorded with the hook's error.
+              if (reached) settled();
+              throw err;
+            }
             if (
               err.transactionLost ||
               isClosed(err.error) ||
@@ -1401,7 +1424,11 @@ export class SQLBatcher implements AsyncDisposable {
               err.effect === 'unknown' ||
               err.effect === 'partial'
             ) {
-              await this.handleFailure(err, info, b, parallel);
+              // (whatever it throws names this sub-batch itself: in its statementIndices, in doubt, or not sent)
+              await this.handleFailure(err, info, b, parallel).catch((e: unknown) => {
+                settled();
+                throw e;
+              });
             } else if (b.units.length === 1) await this.reject(b.units, err.error);
             else await this.isolate(b.units, parallel, finished);
           }
