@@ -905,7 +905,7 @@ describe('a hook throws after a batch reached the database: the batch is account
     const adapter = new GenericAdapter({
       dialect: 'postgres',
       capabilities: { multiStatement: true, atomicMultiStatement: true },
-      execute: (sql) => {
+      execute: () => {
         calls++;
         if (calls === 1) throw new Error('bad value'); // the whole batch: isolate bisects it
         if (calls === 2) throw lostAnswer(); // the first half: its answer is lost
