@@ -203,6 +203,11 @@ export class SQLBatcher implements AsyncDisposable {
   /** A statement changed session state: no parallel requests, one pinned session (transaction 'none'). */
   private pinned = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /**
+   * Input indices applied in the open `'all'` transaction, as ranges `[from, to]` (consecutive batches
+   * make few): named by a COMMIT that fails.
+   */
+  private txApplied: [number, number][] = [];
   /** Requests being executed right now (attempts, across concurrent batches). */
   private attemptsRunning = 0;
   private inFlightError: unknown;
@@ -574,6 +579,8 @@ export class SQLBatcher implements AsyncDisposable {
     this.txRecoverable = false;
     const s = this.session;
     this.txOpen = false;
+    const applied = this.txApplied;
+    this.txApplied = [];
     try {
       await s.commit();
     } catch (err) {
@@ -581,12 +588,16 @@ export class SQLBatcher implements AsyncDisposable {
       // The engine answered with an error (a deferred constraint, a serialization failure): the
       // transaction was rolled back. Only a COMMIT whose answer was lost leaves it unknown.
       const inDoubt = this.classify(err).effect === 'unknown';
-      throw new BatchExecutionError(
+      const indices: number[] = [];
+      for (const [from, to] of applied) for (let i = from; i <= to; i++) indices.push(i);
+      const error = new BatchExecutionError(
         inDoubt
-          ? 'COMMIT failed; the transaction may or may not have been committed'
+          ? `COMMIT failed; the transaction (${indices.length} statements) may or may not have been committed`
           : `COMMIT failed; the transaction was rolled back: ${messageOf(err)}`,
-        { cause: err, inDoubt },
+        { cause: err, inDoubt, statementIndices: indices },
       );
+      if (inDoubt) this._report.inDoubt.push({ indices, error });
+      throw error;
     }
     await this.releaseSession();
   }
@@ -1025,6 +1036,7 @@ export class SQLBatcher implements AsyncDisposable {
           this.attemptsRunning--;
         }
         this.breaker?.success();
+        if (this.transaction === 'all') this.noteTxApplied(info);
         const ms = performance.now() - started;
         if (typeof result.rowCount === 'number') this._report.rowsAffected += result.rowCount;
         this.collectResults?.push({ id: info.id, value: result.raw ?? result });
@@ -1180,6 +1192,7 @@ export class SQLBatcher implements AsyncDisposable {
       this.txOpen = true;
       this.txFailed = false;
       this.txRecoverable = false;
+      this.txApplied = [];
     }
     if (!this.savepoints) {
       try {
@@ -1210,8 +1223,9 @@ export class SQLBatcher implements AsyncDisposable {
       try {
         await s.rollbackToSavepoint?.(name);
       } catch {
+        // The transaction is lost (it is rolled back, never committed): so is this batch.
         const f = await this.failure(err, info, false);
-        throw new AttemptFailure(f.error, 'unknown', f.transient, true, f.statementPosition);
+        throw new AttemptFailure(f.error, 'rolled-back', f.transient, true, f.statementPosition);
       }
       throw await this.failure(err, info, true);
     }
@@ -1498,6 +1512,19 @@ export class SQLBatcher implements AsyncDisposable {
   private async getSession(): Promise<AdapterSession> {
     this.session ??= await this.newSession();
     return this.session;
+  }
+
+  /** Add a batch applied in the open transaction to {@link txApplied}. */
+  private noteTxApplied(info: BatchInfo): void {
+    const ranges = this.txApplied;
+    for (const st of info.statements) {
+      for (const i of st.indices) {
+        const last = ranges[ranges.length - 1];
+        if (last && i >= last[0] && i <= last[1] + 1) {
+          if (i > last[1]) last[1] = i;
+        } else ranges.push([i, i]);
+      }
+    }
   }
 
   private async releaseSession(broken = false): Promise<void> {

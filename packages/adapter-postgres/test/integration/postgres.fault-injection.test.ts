@@ -171,6 +171,43 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     });
   }
 
+  it("cut at the COMMIT of transaction: 'all' (delivered, reply lost): the error names every statement of the run, in doubt", async () => {
+    const table = await newTable();
+    proxy.arm({ match: 'COMMIT', mode: 'after' });
+    const { batcher, error } = await run(table, { transaction: 'all' });
+    expect(proxy.armed).toBe(false);
+    expect(error).toMatchObject({ code: 'BATCH_IN_DOUBT', inDoubt: true });
+    const all = Array.from({ length: N }, (_, i) => i);
+    expect(error!.statementIndices).toEqual(all);
+    expect(batcher.report.inDoubt.map((d) => d.indices)).toEqual([all]);
+    // (delivered: it did commit)
+    expectExactlyOnce(await counts(table), []);
+  });
+
+  it("cut at ROLLBACK TO SAVEPOINT in transaction: 'all': the run's transaction is lost, nothing in doubt", async () => {
+    const table = await newTable();
+    const statements = stream(table);
+    statements[1500] = `INSERT INTO ${table} (id, v) VALUES (1500, (1/0)::text)`;
+    proxy.arm({ match: 'ROLLBACK TO', mode: 'before' });
+    const a = adapter('text');
+    const batcher = new SQLBatcher({
+      adapter: a,
+      maxBytes: 16_000,
+      transaction: 'all',
+      savepoints: true,
+      onError: 'skip',
+      retry: FAST_RETRY,
+    });
+    const error = (await batcher
+      .processStatements(statements)
+      .catch((e: unknown) => e)) as BatchExecutionError;
+    await batcher[Symbol.asyncDispose]().catch(() => undefined);
+    expect(proxy.armed).toBe(false);
+    expect(error).toMatchObject({ code: 'BATCH_FAILED', inDoubt: false });
+    expect(batcher.report.inDoubt).toEqual([]);
+    expect((await counts(table)).size).toBe(0);
+  });
+
   it("mid-request cut outside a transaction, onError: 'skip': only that batch in doubt, the run goes on", async () => {
     const table = await newTable();
     proxy.arm({ match: "'row 1000'", mode: 'before' });
