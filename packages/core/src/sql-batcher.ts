@@ -148,6 +148,8 @@ class AttemptFailure extends Error {
   circuitOpen: unknown;
   /** With effect `partial`: rows the applied statements affected, when the adapter says. */
   rowsAffected: number | undefined;
+  /** The adapter says the connection is still usable (see `ErrorClassification.connectionUsable`). */
+  connectionUsable = false;
 }
 
 /** Statements between chances for the event loop to run while a request is in flight (a power of two). */
@@ -1124,8 +1126,9 @@ export class SQLBatcher implements AsyncDisposable {
         return await exec(adapter.execute);
       } catch (err) {
         const f = await this.failure(err, info, false);
-        // A transient failure may have broken the pinned connection: the next attempt takes a fresh one.
-        if (f.transient || f.effect === 'unknown') {
+        // A transient failure may have broken the pinned connection: the next attempt takes a fresh one
+        // (not after an SQL error the server answered on a connection the adapter says is fine).
+        if ((f.transient || f.effect === 'unknown') && !f.connectionUsable) {
           const heldState = this.pinned && this.session !== undefined;
           await this.releaseSession(true);
           // …but if that connection held this run's session state (SET search_path, BEGIN …), this and
@@ -1277,6 +1280,7 @@ export class SQLBatcher implements AsyncDisposable {
     // (nothing to send with: this batch never left)
     if (err instanceof ConfigurationError && !this.adapter && !this.executeOverride) effect = 'none';
     const f = new AttemptFailure(err, effect, c.transient, false, c.statementPosition);
+    f.connectionUsable = c.connectionUsable === true && effect !== 'unknown';
     if (effect === 'partial' && typeof c.rowsAffected === 'number' && Number.isFinite(c.rowsAffected)) {
       f.rowsAffected = c.rowsAffected;
     }

@@ -7,8 +7,16 @@ function pgError(code: string, extra: Record<string, unknown> = {}): Error {
 
 describe('classifyPostgresError', () => {
   it('retries serialization failures and deadlocks: the server rolled them back', () => {
-    expect(classifyPostgresError(pgError('40001'))).toEqual({ transient: true, effect: 'rolled-back' });
-    expect(classifyPostgresError(pgError('40P01'))).toEqual({ transient: true, effect: 'rolled-back' });
+    expect(classifyPostgresError(pgError('40001'))).toEqual({
+      transient: true,
+      effect: 'rolled-back',
+      connectionUsable: true,
+    });
+    expect(classifyPostgresError(pgError('40P01'))).toEqual({
+      transient: true,
+      effect: 'rolled-back',
+      connectionUsable: true,
+    });
   });
   it('treats connection failures before sending as not executed', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });

@@ -111,7 +111,8 @@ export function classifyPostgresError(err: unknown): ErrorClassification {
     return { transient: true, effect: phase === 'connect' ? 'none' : 'unknown' };
   }
   if (state === '40001' || state === '40P01') {
-    return { transient: true, effect: 'rolled-back', ...pos };
+    // (the server answered: the connection is fine)
+    return { transient: true, effect: 'rolled-back', connectionUsable: true, ...pos };
   }
   if (isConnectionError(err) || state === '57P01' || state === '57P02') {
     if (phase === 'connect') return { transient: true, effect: 'none' };

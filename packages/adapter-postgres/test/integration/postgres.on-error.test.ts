@@ -203,3 +203,37 @@ describe(`onError on a ${N}-statement stream with a bad statement in the middle`
     expect(rows.map((r) => r.a)).toEqual([1, 2, 10, 11, 12]);
   });
 });
+
+describe('a serialization failure or deadlock on the connection a run pinned with SET', () => {
+  for (const pinned of [false, true]) {
+    it(`${pinned ? 'pinned' : 'not pinned'}: retried, then skipped; the connection is kept and the run goes on`, async () => {
+      const t = `ser_${pinned}`;
+      await db.sql(`CREATE TABLE ${t} (id int)`);
+      await db.sql(
+        `CREATE FUNCTION ${t}_f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001'; END $$`,
+      );
+      const statements = [
+        ...(pinned ? ["SET application_name = 'sqlbatcher-ser'"] : []),
+        `INSERT INTO ${t} (id) VALUES (1)`,
+        `SELECT ${t}_f()`,
+        `INSERT INTO ${t} (id) VALUES (2)`,
+        ...(pinned ? ["INSERT INTO ser_app SELECT current_setting('application_name')"] : []),
+      ];
+      if (pinned) await db.sql('DROP TABLE IF EXISTS ser_app; CREATE TABLE ser_app (name text)');
+      const batcher = new SQLBatcher({
+        adapter: db.adapter(),
+        onError: 'skip',
+        batchMode: false,
+        retry: { maxAttempts: 2, initialDelayMs: 1 },
+      });
+      await batcher.processStatements(statements);
+      await batcher[Symbol.asyncDispose]();
+      expect(batcher.report.retries).toBe(1);
+      expect(batcher.report.rejected.map((r) => r.index)).toEqual([pinned ? 2 : 1]);
+      const ids = (await db.sql<{ id: number }>(`SELECT id FROM ${t} ORDER BY id`)).map((r) => r.id);
+      expect(ids).toEqual([1, 2]);
+      // the SET still holds for the statements after the failure: the same connection ran them
+      if (pinned) expect(await db.sql('SELECT name FROM ser_app')).toEqual([{ name: 'sqlbatcher-ser' }]);
+    });
+  }
+});

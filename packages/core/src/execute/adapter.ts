@@ -76,6 +76,12 @@ export interface ErrorClassification {
    * says. Reported in `report.rowsAffected`, the collector's record and `afterBatch`.
    */
   rowsAffected?: number;
+  /**
+   * The connection (session) the request ran on is still usable: the server answered with an SQL error
+   * such as a serialization failure or deadlock. Then a transient failure does not make the batcher
+   * give up the session (which would stop a run that holds `SET …` state on it). Absent: it may be broken.
+   */
+  connectionUsable?: boolean;
 }
 
 /** A pinned connection: transactions and savepoints run here, never through a pool. */
