@@ -1418,7 +1418,7 @@ export class SQLBatcher implements AsyncDisposable {
         sub.flush();
         for (const b of sub.takeReady()) {
           const info = this.toInfo(b);
-          /** The sub-batch reached the database: from then on its fate is reported by what throws. */
+          /** Past beforeBatch: an afterBatch hook's failure is then one after the request. */
           let reached = false;
           const settled = () => {
             for (const i of b.indices) finished.add(i);
@@ -1429,8 +1429,9 @@ export class SQLBatcher implements AsyncDisposable {
             await this.run(info, parallel);
           } catch (err) {
             if (!(err instanceof AttemptFailure)) {
-              // A hook threw after the request: applied, or its failure recorded with the hook's error.
-              if (reached) settled();
+              // An afterBatch hook threw after the request: the batch was applied, or its failure is
+              // recorded with the hook's error. (Anything else, such as an open circuit, sent nothing.)
+              if (reached && isSQLBatcherError(err, 'PLUGIN_FAILED')) settled();
               throw err;
             }
             if (
