@@ -20,7 +20,7 @@ import type {
 } from './connection/types.js';
 import { buildCopy, EncodeCache } from './copy/plan.js';
 import { buildUnnest } from './copy/unnest.js';
-import { classifyPostgresError, isConnectionError, noteError } from './errors/classify.js';
+import { classifyPostgresError, isConnectionError, noteError, noteIdleAfter } from './errors/classify.js';
 import { quoteIdentifier } from './quote.js';
 import { type CopyEvent, commit, type RequestContext, runRequest } from './request.js';
 
@@ -577,7 +577,13 @@ export class PostgreSQLSession implements AdapterSession {
     if (!this.changingCatalog && this.adapter.catalogChangeStarts(options)) this.changingCatalog = true;
     try {
       const ctx = this.adapter.newContext(this.inTransaction);
-      const result = await runRequest(this.conn, sql, options, ctx);
+      let result: ExecuteResult;
+      try {
+        result = await runRequest(this.conn, sql, options, ctx);
+      } catch (err) {
+        noteIdleAfter(err, this.conn.inTransactionBlock() === false ? true : undefined);
+        throw err;
+      }
       if (ctx.broken) this.brokenConn = true;
       return result;
     } finally {

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { classifyPostgresError, noteError, QueryCancelledError, statementAtPosition } from './classify.js';
+import {
+  classifyPostgresError,
+  noteError,
+  noteIdleAfter,
+  QueryCancelledError,
+  statementAtPosition,
+} from './classify.js';
 
 function pgError(code: string, extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(`server error ${code}`), { code, severity: 'ERROR', ...extra });
@@ -7,12 +13,12 @@ function pgError(code: string, extra: Record<string, unknown> = {}): Error {
 
 describe('classifyPostgresError', () => {
   it('retries serialization failures and deadlocks: the server rolled them back', () => {
-    expect(classifyPostgresError(pgError('40001'))).toEqual({
-      transient: true,
-      effect: 'rolled-back',
-      connectionUsable: true,
-    });
-    expect(classifyPostgresError(pgError('40P01'))).toEqual({
+    expect(classifyPostgresError(pgError('40001'))).toEqual({ transient: true, effect: 'rolled-back' });
+    expect(classifyPostgresError(pgError('40P01'))).toEqual({ transient: true, effect: 'rolled-back' });
+    // the connection is usable as it was only when it was left outside any transaction block
+    const idle = pgError('40001');
+    noteIdleAfter(idle, true);
+    expect(classifyPostgresError(idle)).toEqual({
       transient: true,
       effect: 'rolled-back',
       connectionUsable: true,

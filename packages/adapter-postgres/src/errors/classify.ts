@@ -16,6 +16,8 @@ export interface ErrorContext {
   phase: ErrorPhase;
   /** Index in `BatchInfo.statements` of the statement that failed, when known. */
   statementPosition?: number;
+  /** After the failure the connection was outside any transaction block (its work rolled back). */
+  idleAfter?: boolean;
 }
 
 const contexts = new WeakMap<object, ErrorContext>();
@@ -32,6 +34,14 @@ export function noteStatementPosition(err: unknown, position: number | undefined
   if (c) {
     c.statementPosition ??= position;
   } else contexts.set(err, { phase, statementPosition: position });
+}
+
+/** Record whether the connection was outside any transaction block right after `err`. */
+export function noteIdleAfter(err: unknown, idle: boolean | undefined): void {
+  if (!err || typeof err !== 'object' || idle === undefined) return;
+  const c = contexts.get(err);
+  if (c) c.idleAfter = idle;
+  else contexts.set(err, { phase: 'request', idleAfter: idle });
 }
 
 export function errorContext(err: unknown): ErrorContext | undefined {
@@ -111,8 +121,14 @@ export function classifyPostgresError(err: unknown): ErrorClassification {
     return { transient: true, effect: phase === 'connect' ? 'none' : 'unknown' };
   }
   if (state === '40001' || state === '40P01') {
-    // (the server answered: the connection is fine)
-    return { transient: true, effect: 'rolled-back', connectionUsable: true, ...pos };
+    // The server answered: the connection is fine, and usable as it was when nothing of it is left
+    // open (not inside a transaction block the input began, which is now aborted).
+    return {
+      transient: true,
+      effect: 'rolled-back',
+      ...(ctx?.idleAfter === true ? { connectionUsable: true } : {}),
+      ...pos,
+    };
   }
   if (isConnectionError(err) || state === '57P01' || state === '57P02') {
     if (phase === 'connect') return { transient: true, effect: 'none' };

@@ -237,3 +237,36 @@ describe('a serialization failure or deadlock on the connection a run pinned wit
     });
   }
 });
+
+describe('a serialization failure inside a transaction block the input began', () => {
+  it('is not retried in the aborted block: the run stops (SESSION_LOST), nothing reported applied is lost silently', async () => {
+    const t = 'ser_in_tx';
+    await db.sql(`CREATE TABLE ${t} (id int)`);
+    await db.sql(
+      `CREATE FUNCTION ${t}_f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001'; END $$`,
+    );
+    const batcher = new SQLBatcher({
+      adapter: db.adapter(),
+      onError: 'skip',
+      batchMode: false,
+      retry: { maxAttempts: 2, initialDelayMs: 1 },
+    });
+    const err = (await batcher
+      .processStatements([
+        'BEGIN',
+        `INSERT INTO ${t} (id) VALUES (1)`,
+        `SELECT ${t}_f()`,
+        `INSERT INTO ${t} (id) VALUES (2)`,
+        'COMMIT',
+      ])
+      .catch((e: unknown) => e)) as { code?: string };
+    await batcher[Symbol.asyncDispose]().catch(() => undefined);
+    expect(err).toMatchObject({
+      code: 'BATCH_FAILED',
+      statementIndices: [2],
+      cause: { code: 'SESSION_LOST' },
+    });
+    expect(batcher.report.rejected).toEqual([]);
+    expect(await db.sql(`SELECT id FROM ${t}`)).toEqual([]);
+  });
+});
