@@ -37,20 +37,25 @@ export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relk
   a.attidentity::text AS identity, a.attgenerated::text AS generated,
   current_setting('standard_conforming_strings') AS scs, current_setting('search_path') AS searchpath,
   pg_catalog.current_setting('client_encoding') AS encoding,
-  (SELECT pg_catalog.bool_and(pg_catalog.to_regtype(x) IS NOT DISTINCT FROM pg_catalog.to_regtype('pg_catalog.' || x))
-     FROM pg_catalog.unnest(ARRAY[${TYPED_LITERAL_NAMES}]::text[]) AS x) AS builtintypes,
-  EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
-      AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-    JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid AND p.provolatile <> 'i'
-    WHERE k.contype = 'c' AND (k.conrelid = c.oid
-      OR k.conrelid IN (SELECT relid FROM pg_catalog.pg_partition_tree(c.oid))
-      OR k.contypid IN (WITH RECURSIVE tys(oid) AS (
-          SELECT ca.atttypid FROM pg_catalog.pg_attribute ca
-            WHERE ca.attrelid = c.oid AND ca.attnum > 0 AND NOT ca.attisdropped
-          UNION SELECT v.x FROM tys JOIN pg_catalog.pg_type ty ON ty.oid = tys.oid,
-            LATERAL (VALUES (ty.typbasetype), (ty.typelem)) AS v(x) WHERE v.x <> 0)
-        SELECT oid FROM tys))) AS volatilechecks,
+  NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type s WHERE s.typname = ANY (ARRAY[${TYPED_LITERAL_NAMES}]::name[])
+    AND s.typnamespace <> 'pg_catalog'::pg_catalog.regnamespace) AS builtintypes,
+  (a.attnum = (SELECT min(f.attnum) FROM pg_catalog.pg_attribute f
+      WHERE f.attrelid = c.oid AND f.attnum > 0 AND NOT f.attisdropped) AND EXISTS (
+    SELECT 1 FROM (SELECT c.oid AS relid WHERE c.relkind <> 'p'
+        UNION ALL SELECT t.relid FROM pg_catalog.pg_partition_tree(c.oid) AS t WHERE c.relkind = 'p') r
+      JOIN pg_catalog.pg_constraint k ON k.conrelid = r.relid AND k.contype = 'c'
+      JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
+        AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+      WHERE (SELECT p.provolatile FROM pg_catalog.pg_proc p WHERE p.oid = d.refobjid) <> 'i'))
+  OR CASE WHEN t.typtype = 'd' OR t.typelem <> 0 THEN EXISTS (
+    WITH RECURSIVE tys(oid) AS (SELECT t.oid
+      UNION SELECT v.x FROM tys JOIN pg_catalog.pg_type ty ON ty.oid = tys.oid,
+        LATERAL (VALUES (ty.typbasetype), (ty.typelem)) AS v(x) WHERE v.x <> 0)
+    SELECT 1 FROM tys JOIN pg_catalog.pg_constraint k ON k.contypid = tys.oid AND k.contype = 'c'
+      JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
+        AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+      WHERE (SELECT p.provolatile FROM pg_catalog.pg_proc p WHERE p.oid = d.refobjid) <> 'i') ELSE false END
+    AS volatilechecks,
   t.typtype::text AS typtype, t.typdelim::text AS typdelim, an.nspname AS arrayschema, at.typname AS arraytype
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -266,7 +271,7 @@ export function buildCopy(
   const target = resolveTarget(ins, catalog, rowsIn);
   if (!target) return undefined;
   const { first, cols } = target;
-  if (first.volatilechecks === true) return undefined;
+  if (catalog.some((c) => c.volatilechecks === true)) return undefined;
   const typedOk = first.builtintypes !== false;
   const types = cols.map((c) => baseType(c.type));
   const kinds = types.map(columnKind);
