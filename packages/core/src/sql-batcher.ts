@@ -206,10 +206,10 @@ export class SQLBatcher implements AsyncDisposable {
   private pinned = false;
   private readonly inFlight = new Set<Promise<void>>();
   /**
-   * Input indices applied in the open `'all'` transaction, as ranges `[from, to]` (consecutive batches
-   * make few): named by a COMMIT that fails.
+   * Input indices applied in the open `'all'` transaction, one bit each (a million statements: 125 kB,
+   * whatever their order): named by a COMMIT that fails.
    */
-  private txApplied: [number, number][] = [];
+  private txApplied = new Uint8Array(0);
   /** Requests being executed right now (attempts, across concurrent batches). */
   private attemptsRunning = 0;
   private inFlightError: unknown;
@@ -582,7 +582,7 @@ export class SQLBatcher implements AsyncDisposable {
     const s = this.session;
     this.txOpen = false;
     const applied = this.txApplied;
-    this.txApplied = [];
+    this.txApplied = new Uint8Array(0);
     try {
       await s.commit();
     } catch (err) {
@@ -591,7 +591,11 @@ export class SQLBatcher implements AsyncDisposable {
       // transaction was rolled back. Only a COMMIT whose answer was lost leaves it unknown.
       const inDoubt = this.classify(err).effect === 'unknown';
       const indices: number[] = [];
-      for (const [from, to] of applied) for (let i = from; i <= to; i++) indices.push(i);
+      for (let byte = 0; byte < applied.length; byte++) {
+        const bits = applied[byte] as number;
+        if (bits === 0) continue;
+        for (let b = 0; b < 8; b++) if (bits & (1 << b)) indices.push(byte * 8 + b);
+      }
       const error = new BatchExecutionError(
         inDoubt
           ? `COMMIT failed; the transaction (${indices.length} statements) may or may not have been committed`
@@ -622,6 +626,7 @@ export class SQLBatcher implements AsyncDisposable {
   private async rollbackOpen(): Promise<void> {
     await this.drain().catch(() => undefined);
     this.discardBuffered();
+    this.txApplied = new Uint8Array(0);
     if (this.txOpen && this.session) {
       this.txOpen = false;
       this.txFailed = false;
@@ -1195,7 +1200,7 @@ export class SQLBatcher implements AsyncDisposable {
       this.txOpen = true;
       this.txFailed = false;
       this.txRecoverable = false;
-      this.txApplied = [];
+      this.txApplied = new Uint8Array(0);
     }
     if (!this.savepoints) {
       try {
@@ -1521,13 +1526,15 @@ export class SQLBatcher implements AsyncDisposable {
 
   /** Add a batch applied in the open transaction to {@link txApplied}. */
   private noteTxApplied(info: BatchInfo): void {
-    const ranges = this.txApplied;
     for (const st of info.statements) {
       for (const i of st.indices) {
-        const last = ranges[ranges.length - 1];
-        if (last && i >= last[0] && i <= last[1] + 1) {
-          if (i > last[1]) last[1] = i;
-        } else ranges.push([i, i]);
+        const byte = i >> 3;
+        if (byte >= this.txApplied.length) {
+          const grown = new Uint8Array(Math.max(byte + 1, this.txApplied.length * 2, 1024));
+          grown.set(this.txApplied);
+          this.txApplied = grown;
+        }
+        (this.txApplied as Uint8Array)[byte] = ((this.txApplied[byte] as number) | (1 << (i & 7))) & 0xff;
       }
     }
   }
