@@ -658,7 +658,9 @@ export class PostgreSQLSession implements AdapterSession {
   async release(broken = false): Promise<void> {
     if (this.released) return;
     let destroy = broken || this.brokenConn;
-    if (this.inTransaction && !destroy) {
+    // Also a transaction block the input began with BEGIN and left open (or aborted): the connection
+    // goes back outside any. (When the driver does not tell, ROLLBACK outside a block only warns.)
+    if ((this.inTransaction || this.conn.inTransactionBlock() !== false) && !destroy) {
       try {
         await this.run('ROLLBACK');
       } catch {

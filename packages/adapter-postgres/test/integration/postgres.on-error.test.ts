@@ -270,3 +270,19 @@ describe('a serialization failure inside a transaction block the input began', (
     expect(await db.sql(`SELECT id FROM ${t}`)).toEqual([]);
   });
 });
+
+describe('a transaction block the input began and left open', () => {
+  it('is rolled back when the session is released: the pooled connection is clean for the next user', async () => {
+    const t = 'left_open';
+    await db.sql(`CREATE TABLE ${t} (id int)`);
+    const adapter = db.adapter({ poolSize: 1 });
+    const first = new SQLBatcher({ adapter, onError: 'skip', batchMode: false, retry: false });
+    await first.processStatements(['BEGIN', `INSERT INTO ${t} (id) VALUES (1)`, 'SELECT 1/0']);
+    await first[Symbol.asyncDispose]();
+    // (the block was aborted by the division by zero and never committed)
+    const second = new SQLBatcher({ adapter });
+    await second.processStatements([`INSERT INTO ${t} (id) VALUES (99)`]);
+    await second[Symbol.asyncDispose]();
+    expect(await db.sql(`SELECT id FROM ${t}`)).toEqual([{ id: 99 }]);
+  });
+});
