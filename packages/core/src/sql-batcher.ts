@@ -1387,6 +1387,8 @@ export class SQLBatcher implements AsyncDisposable {
       // A hook's failure is never swallowed: it stops the run, carrying the batch failure with it.
       (hookError as { batchError?: unknown }).batchError = error;
       if (f.effect === 'unknown') this._report.inDoubt.push({ indices, error });
+      // (a partial failure applied the statements before the failed one: those are not "not sent")
+      else if (partial) addNotSent(hookError, [...partial.failed, ...partial.rest]);
       else addNotSent(hookError, indices);
       throw hookError;
     }
@@ -1453,8 +1455,13 @@ export class SQLBatcher implements AsyncDisposable {
                 settled();
                 throw e;
               });
-            } else if (b.units.length === 1) await this.reject(b.units, err.error);
-            else await this.isolate(b.units, parallel, finished);
+            } else if (b.units.length === 1) {
+              // (rejected, even when an onRejected hook then throws)
+              await this.reject(b.units, err.error).catch((e: unknown) => {
+                settled();
+                throw e;
+              });
+            } else await this.isolate(b.units, parallel, finished);
           }
           for (const i of b.indices) finished.add(i);
           open = open.filter((u) => !finished.has(u.index));
@@ -1480,14 +1487,37 @@ export class SQLBatcher implements AsyncDisposable {
     parallel: boolean,
   ): Promise<void> {
     const failedUnits = units.filter((u) => split.failed.has(u.index));
-    if (this.onError === 'skip' || failedUnits.length === 1) await this.reject(failedUnits, f.error);
-    else await this.isolate(failedUnits, parallel);
     const rest = units.filter((u) => split.rest.has(u.index));
+    try {
+      if (this.onError === 'skip' || failedUnits.length === 1) await this.reject(failedUnits, f.error);
+      else await this.isolate(failedUnits, parallel);
+    } catch (err) {
+      // (a hook threw: the statements after the failed one were never sent)
+      addNotSent(
+        err,
+        rest.map((u) => u.index),
+      );
+      throw err;
+    }
     if (rest.length === 0) return;
     const sub = new BatchBuilder(this.builderConfig());
     for (const u of rest) sub.add(u.index, u.lexed, u.from, u.to);
     sub.flush();
-    for (const b of sub.takeReady()) await this.send(b, parallel);
+    const ready = sub.takeReady();
+    for (let k = 0; k < ready.length; k++) {
+      const b = ready[k] as BuiltBatch;
+      try {
+        await this.send(b, parallel);
+      } catch (err) {
+        // This batch's fate is on its own error once it was attempted; the ones after it never left.
+        const from = this.attempted.has(b) ? k + 1 : k;
+        addNotSent(
+          err,
+          ready.slice(from).flatMap((x) => x.indices),
+        );
+        throw err;
+      }
+    }
   }
 
   private builderConfig() {

@@ -1,0 +1,174 @@
+import type { PGlite } from '@electric-sql/pglite';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sharedPGlite } from '../test/helpers.js';
+import type { ExecuteOptions } from './execute/adapter.js';
+import { GenericAdapter } from './execute/generic-adapter.js';
+import { SQLBatcher } from './sql-batcher.js';
+
+class StoppedAt extends Error {
+  constructor(
+    readonly position: number,
+    cause: unknown,
+    readonly rows = 0,
+  ) {
+    super(`statement ${position} failed: ${(cause as Error).message}`, { cause });
+  }
+}
+let db: PGlite;
+function nonAtomicAdapter() {
+  return new GenericAdapter({
+    name: 'non-atomic',
+    dialect: 'postgres',
+    capabilities: { multiStatement: true, atomicMultiStatement: false },
+    execute: async (sql: string, options?: ExecuteOptions) => {
+      const statements = options?.batch?.statements.map((s) => s.sql) ?? [sql];
+      let rows = 0;
+      for (let k = 0; k < statements.length; k++) {
+        try {
+          rows += (await db.exec(statements[k] as string)).at(-1)?.affectedRows ?? 0;
+        } catch (err) {
+          throw new StoppedAt(k, err, rows);
+        }
+      }
+      return { rowCount: rows };
+    },
+    classifyError: (err) =>
+      err instanceof StoppedAt
+        ? { transient: false, effect: 'partial', statementPosition: err.position, rowsAffected: err.rows }
+        : { transient: false, effect: 'unknown' },
+  });
+}
+beforeAll(async () => {
+  db = await sharedPGlite();
+});
+async function reset() {
+  await db.exec('DROP TABLE IF EXISTS ph_p; CREATE TABLE ph_p (id int PRIMARY KEY, v text)');
+}
+async function ids() {
+  return (await db.query<{ id: number }>('SELECT id FROM ph_p ORDER BY id')).rows.map((r) => r.id);
+}
+// #5 repeats id 0: request stops at #5 after applying #0-#4
+const stmts = Array.from(
+  { length: 10 },
+  (_, i) => `INSERT INTO ph_p (id, v) VALUES (${i === 5 ? 0 : i}, 'x')`,
+);
+
+function account(batcher: SQLBatcher, err: { notSentIndices?: number[] } | undefined) {
+  const notSent = err?.notSentIndices ?? [];
+  const rejected = batcher.report.rejected.map((r) => r.index);
+  const doubt = batcher.report.inDoubt.flatMap((d) => d.indices);
+  return { notSent, rejected, doubt };
+}
+
+/**
+ * Plugin hooks that throw while a partial failure (a non-atomic request that stopped part-way) is
+ * handled: every statement stays accounted for, and applied or rejected ones are never called not sent.
+ */
+describe('hooks throwing around a partial failure', () => {
+  it('an onError hook throws: the applied statements are not named not sent', async () => {
+    await reset();
+    const batcher = new SQLBatcher({
+      adapter: nonAtomicAdapter(),
+      onError: 'skip',
+      mergeInserts: false,
+      plugins: [
+        {
+          name: 'p',
+          onError: () => {
+            throw new Error('pager down');
+          },
+        },
+      ],
+    });
+    const err = await batcher.processStatements(stmts).catch((e) => e);
+    const applied = await ids();
+    const { notSent } = account(batcher, err);
+    for (const i of applied) expect(notSent, `#${i} applied`).not.toContain(i);
+  });
+
+  it('beforeBatch throws while the rest is resumed: the rest is named not sent', async () => {
+    await reset();
+    let n = 0;
+    const batcher = new SQLBatcher({
+      adapter: nonAtomicAdapter(),
+      onError: 'skip',
+      mergeInserts: false,
+      plugins: [
+        {
+          name: 'p',
+          beforeBatch: () => {
+            if (++n === 2) throw new Error('quota');
+          },
+        },
+      ],
+    });
+    const err = await batcher.processStatements(stmts).catch((e) => e);
+    const applied = await ids();
+    const { notSent, rejected, doubt } = account(batcher, err);
+    for (let i = 0; i < 10; i++) {
+      const named =
+        applied.includes(i) || notSent.includes(i) || rejected.includes(i) || doubt.includes(i) || i === 5;
+      expect(named, `#${i}`).toBe(true);
+    }
+  });
+
+  it('onRejected throws for the failed statement: the rest is named not sent', async () => {
+    await reset();
+    const batcher = new SQLBatcher({
+      adapter: nonAtomicAdapter(),
+      onError: 'skip',
+      mergeInserts: false,
+      plugins: [
+        {
+          name: 'p',
+          onRejected: () => {
+            throw new Error('sink');
+          },
+        },
+      ],
+    });
+    const err = await batcher.processStatements(stmts).catch((e) => e);
+    const applied = await ids();
+    const { notSent, rejected, doubt } = account(batcher, err);
+    for (let i = 0; i < 10; i++) {
+      const named = applied.includes(i) || notSent.includes(i) || rejected.includes(i) || doubt.includes(i);
+      expect(named, `#${i}`).toBe(true);
+    }
+  });
+
+  it('isolate, onRejected throws: a rejected statement is not also named not sent', async () => {
+    await db.exec('DROP TABLE IF EXISTS ph_q; CREATE TABLE ph_q (id int PRIMARY KEY)');
+    const adapter = new GenericAdapter({
+      dialect: 'postgres',
+      capabilities: { multiStatement: true, atomicMultiStatement: true },
+      execute: async (sql: string) => {
+        await db.exec(`BEGIN; ${sql}; COMMIT`).catch(async (e) => {
+          await db.exec('ROLLBACK');
+          throw e;
+        });
+        return { rowCount: 1 };
+      },
+      classifyError: () => ({ transient: false, effect: 'rolled-back' }),
+    });
+    const st = Array.from({ length: 8 }, (_, i) => `INSERT INTO ph_q (id) VALUES (${i === 5 ? 0 : i})`);
+    const batcher = new SQLBatcher({
+      adapter,
+      onError: 'isolate',
+      mergeInserts: false,
+      plugins: [
+        {
+          name: 'p',
+          onRejected: () => {
+            throw new Error('sink');
+          },
+        },
+      ],
+    });
+    const err = await batcher.processStatements(st).catch((e) => e);
+    const applied = (await db.query<{ id: number }>('SELECT id FROM ph_q ORDER BY id')).rows.map((r) => r.id);
+    const { notSent, rejected } = account(batcher, err);
+    expect(rejected.length).toBeGreaterThan(0);
+    for (const i of rejected) expect(notSent, `#${i} rejected`).not.toContain(i);
+    for (const i of applied) expect(notSent, `#${i} applied`).not.toContain(i);
+  });
+});
