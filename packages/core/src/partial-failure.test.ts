@@ -1,51 +1,14 @@
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecuteOptions } from './execute/adapter.js';
-import { GenericAdapter } from './execute/generic-adapter.js';
+import { nonAtomicAdapter as nonAtomic } from '../test/helpers.js';
 import type { BatchOutcome, QueryRecord } from './execute/plugin.js';
 import { SQLBatcher } from './sql-batcher.js';
-
-/**
- * An engine like Snowflake or BigQuery scripts: the statements of one request run one by one, each
- * committed; the first failure stops the request and says at which statement.
- */
-class StoppedAt extends Error {
-  constructor(
-    readonly position: number,
-    cause: unknown,
-    /** Rows the statements before `position` affected. */
-    readonly rows = 0,
-  ) {
-    super(`statement ${position} failed: ${(cause as Error).message}`, { cause });
-  }
-}
 
 let db: PGlite;
 let requests: string[][];
 
 function nonAtomicAdapter() {
-  return new GenericAdapter({
-    name: 'non-atomic',
-    dialect: 'postgres',
-    capabilities: { multiStatement: true, atomicMultiStatement: false },
-    execute: async (sql: string, options?: ExecuteOptions) => {
-      const statements = options?.batch?.statements.map((s) => s.sql) ?? [sql];
-      requests.push(statements);
-      let rows = 0;
-      for (let k = 0; k < statements.length; k++) {
-        try {
-          rows += (await db.exec(statements[k] as string)).at(-1)?.affectedRows ?? 0;
-        } catch (err) {
-          throw new StoppedAt(k, err, rows);
-        }
-      }
-      return { rowCount: rows };
-    },
-    classifyError: (err) =>
-      err instanceof StoppedAt
-        ? { transient: false, effect: 'partial', statementPosition: err.position, rowsAffected: err.rows }
-        : { transient: false, effect: 'unknown' },
-  });
+  return nonAtomic(db, requests);
 }
 
 /** 40 single-row INSERTs with duplicates of id 3 at positions 12 and 30, a barrier every 8. */

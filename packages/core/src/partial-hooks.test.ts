@@ -1,43 +1,11 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { sharedPGlite } from '../test/helpers.js';
-import type { ExecuteOptions } from './execute/adapter.js';
+import { nonAtomicAdapter as nonAtomic, sharedPGlite } from '../test/helpers.js';
 import { GenericAdapter } from './execute/generic-adapter.js';
 import { SQLBatcher } from './sql-batcher.js';
 
-class StoppedAt extends Error {
-  constructor(
-    readonly position: number,
-    cause: unknown,
-    readonly rows = 0,
-  ) {
-    super(`statement ${position} failed: ${(cause as Error).message}`, { cause });
-  }
-}
 let db: PGlite;
-function nonAtomicAdapter() {
-  return new GenericAdapter({
-    name: 'non-atomic',
-    dialect: 'postgres',
-    capabilities: { multiStatement: true, atomicMultiStatement: false },
-    execute: async (sql: string, options?: ExecuteOptions) => {
-      const statements = options?.batch?.statements.map((s) => s.sql) ?? [sql];
-      let rows = 0;
-      for (let k = 0; k < statements.length; k++) {
-        try {
-          rows += (await db.exec(statements[k] as string)).at(-1)?.affectedRows ?? 0;
-        } catch (err) {
-          throw new StoppedAt(k, err, rows);
-        }
-      }
-      return { rowCount: rows };
-    },
-    classifyError: (err) =>
-      err instanceof StoppedAt
-        ? { transient: false, effect: 'partial', statementPosition: err.position, rowsAffected: err.rows }
-        : { transient: false, effect: 'unknown' },
-  });
-}
+const nonAtomicAdapter = () => nonAtomic(db);
 beforeAll(async () => {
   db = await sharedPGlite();
 });

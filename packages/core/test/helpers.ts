@@ -87,3 +87,48 @@ export async function dump(db: PGlite, sql: string): Promise<string[]> {
   const r = await db.query(sql);
   return r.rows.map((row) => JSON.stringify(row));
 }
+
+/**
+ * The error of {@link nonAtomicAdapter}: the request stopped at statement `position` (0-based), the
+ * statements before it committed (`rows` rows), the later ones never ran.
+ */
+export class StoppedAt extends Error {
+  constructor(
+    readonly position: number,
+    cause: unknown,
+    /** Rows the statements before `position` affected. */
+    readonly rows = 0,
+  ) {
+    super(`statement ${position} failed: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
+ * An engine like Snowflake or BigQuery scripts over PGlite: the statements of one request run one by
+ * one, each committed; the first failure stops the request and says at which statement (`partial`).
+ * `requests` receives each request's statements.
+ */
+export function nonAtomicAdapter(db: PGlite, requests?: string[][]): GenericAdapter {
+  return new GenericAdapter({
+    name: 'non-atomic',
+    dialect: 'postgres',
+    capabilities: { multiStatement: true, atomicMultiStatement: false },
+    execute: async (sql: string, options?: ExecuteOptions) => {
+      const statements = options?.batch?.statements.map((s) => s.sql) ?? [sql];
+      requests?.push(statements);
+      let rows = 0;
+      for (let k = 0; k < statements.length; k++) {
+        try {
+          rows += (await db.exec(statements[k] as string)).at(-1)?.affectedRows ?? 0;
+        } catch (err) {
+          throw new StoppedAt(k, err, rows);
+        }
+      }
+      return { rowCount: rows };
+    },
+    classifyError: (err) =>
+      err instanceof StoppedAt
+        ? { transient: false, effect: 'partial', statementPosition: err.position, rowsAffected: err.rows }
+        : { transient: false, effect: 'unknown' },
+  });
+}
