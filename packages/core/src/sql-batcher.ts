@@ -834,23 +834,30 @@ export class SQLBatcher implements AsyncDisposable {
 
   private async dispatchReady(): Promise<boolean> {
     const ready = this.builder.takeReady();
-    for (let k = 0; k < ready.length; k++) {
-      const batch = ready[k] as BuiltBatch;
+    // (batches after a failed one are kept out of later flushes, and named)
+    await this.inOrder(ready, (batch) => this.dispatch(batch));
+    return ready.length > 0;
+  }
+
+  /**
+   * Run `go` on each batch in order. When one fails, the error names as not sent the batches after it,
+   * and that batch too when it never reached the adapter (a hook or an earlier request's failure came
+   * first); once attempted, its fate is on its own error.
+   */
+  private async inOrder(batches: BuiltBatch[], go: (batch: BuiltBatch) => Promise<void>): Promise<void> {
+    for (let k = 0; k < batches.length; k++) {
+      const batch = batches[k] as BuiltBatch;
       try {
-        await this.dispatch(batch);
+        await go(batch);
       } catch (err) {
-        // Batches after the failed one were never sent (nor this one, when it failed before reaching
-        // the adapter or an earlier request's failure surfaced first): keep them out of later flushes
-        // but say so.
         const from = this.attempted.has(batch) ? k + 1 : k;
         addNotSent(
           err,
-          ready.slice(from).flatMap((b) => b.indices),
+          batches.slice(from).flatMap((b) => b.indices),
         );
         throw err;
       }
     }
-    return ready.length > 0;
   }
 
   private async dispatch(batch: BuiltBatch): Promise<void> {
@@ -1503,21 +1510,7 @@ export class SQLBatcher implements AsyncDisposable {
     const sub = new BatchBuilder(this.builderConfig());
     for (const u of rest) sub.add(u.index, u.lexed, u.from, u.to);
     sub.flush();
-    const ready = sub.takeReady();
-    for (let k = 0; k < ready.length; k++) {
-      const b = ready[k] as BuiltBatch;
-      try {
-        await this.send(b, parallel);
-      } catch (err) {
-        // This batch's fate is on its own error once it was attempted; the ones after it never left.
-        const from = this.attempted.has(b) ? k + 1 : k;
-        addNotSent(
-          err,
-          ready.slice(from).flatMap((x) => x.indices),
-        );
-        throw err;
-      }
-    }
+    await this.inOrder(sub.takeReady(), (b) => this.send(b, parallel));
   }
 
   private builderConfig() {
