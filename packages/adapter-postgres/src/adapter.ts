@@ -526,10 +526,18 @@ export class PostgreSQLSession implements AdapterSession {
   /** Operations running on the connection (the adapter's close() waits for them before its ROLLBACK). */
   private readonly active = new Set<Promise<unknown>>();
 
+  /**
+   * The connection was outside any transaction block when the session took it (false), inside one (a
+   * caller's own, on a shared client or PGlite: true), or the driver does not tell (undefined).
+   */
+  private readonly blockAtStart: boolean | undefined;
+
   constructor(
     private readonly conn: Connection,
     private readonly adapter: PostgreSQLAdapter,
-  ) {}
+  ) {
+    this.blockAtStart = conn.inTransactionBlock();
+  }
 
   private check(): void {
     if (this.released || this.ending) throw new ClosedError('PostgreSQL session');
@@ -659,8 +667,10 @@ export class PostgreSQLSession implements AdapterSession {
     if (this.released) return;
     let destroy = broken || this.brokenConn;
     // Also a transaction block the input began with BEGIN and left open (or aborted): the connection
-    // goes back outside any. (When the driver does not tell, ROLLBACK outside a block only warns.)
-    if ((this.inTransaction || this.conn.inTransactionBlock() !== false) && !destroy) {
+    // goes back outside any. Not a block that was open before the session began (the caller's own on
+    // a shared client or PGlite), and not when the driver does not tell.
+    const inputBlock = this.blockAtStart === false && this.conn.inTransactionBlock() === true;
+    if ((this.inTransaction || inputBlock) && !destroy) {
       try {
         await this.run('ROLLBACK');
       } catch {

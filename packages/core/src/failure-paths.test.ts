@@ -939,3 +939,35 @@ describe('a hook throws after a batch reached the database: the batch is account
     expect(err.notSentIndices).toEqual(statements.map((_, i) => i).filter((i) => !doubt.includes(i)));
   });
 });
+
+describe("transaction 'all': the statements a failed COMMIT names", () => {
+  const failingCommit = () =>
+    new GenericAdapter({
+      dialect: 'postgres',
+      capabilities: { multiStatement: true, transactions: true },
+      execute: async () => ({ rowCount: 1 }),
+      session: async () => ({
+        execute: async () => ({ rowCount: 1 }),
+        begin: async () => undefined,
+        commit: async () => {
+          throw new Error('deferred constraint violated');
+        },
+        rollback: async () => undefined,
+        release: async () => undefined,
+      }),
+      classifyError: () => ({ transient: false, effect: 'rolled-back' }),
+    });
+
+  it('are those of this transaction only, also far into a long-lived batcher (indices past 2^31)', async () => {
+    const batcher = new SQLBatcher({ adapter: failingCommit(), transaction: 'all', batchMode: false });
+    // (as after 2^31 statements: the input index is the batcher's running count)
+    (batcher as unknown as { nextIndex: number }).nextIndex = 2 ** 31 - 2;
+    const statements = Array.from({ length: 4 }, (_, i) => `INSERT INTO t (id) VALUES (${i})`);
+    const err = (await batcher.processStatements(statements).catch((e: unknown) => e)) as {
+      code: string;
+      statementIndices: number[];
+    };
+    expect(err.code).toBe('BATCH_FAILED');
+    expect(err.statementIndices).toEqual([2 ** 31 - 2, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1]);
+  });
+});

@@ -206,10 +206,12 @@ export class SQLBatcher implements AsyncDisposable {
   private pinned = false;
   private readonly inFlight = new Set<Promise<void>>();
   /**
-   * Input indices applied in the open `'all'` transaction, one bit each (a million statements: 125 kB,
-   * whatever their order): named by a COMMIT that fails.
+   * Input indices applied in the open `'all'` transaction, one bit each from {@link txBase} on (a million
+   * statements: 125 kB, whatever their order): named by a COMMIT that fails.
    */
   private txApplied = new Uint8Array(0);
+  /** The input index of bit 0 of {@link txApplied} (a multiple of 8). */
+  private txBase = 0;
   /** Requests being executed right now (attempts, across concurrent batches). */
   private attemptsRunning = 0;
   private inFlightError: unknown;
@@ -582,6 +584,7 @@ export class SQLBatcher implements AsyncDisposable {
     const s = this.session;
     this.txOpen = false;
     const applied = this.txApplied;
+    const base = this.txBase;
     this.txApplied = new Uint8Array(0);
     try {
       await s.commit();
@@ -594,7 +597,7 @@ export class SQLBatcher implements AsyncDisposable {
       for (let byte = 0; byte < applied.length; byte++) {
         const bits = applied[byte] as number;
         if (bits === 0) continue;
-        for (let b = 0; b < 8; b++) if (bits & (1 << b)) indices.push(byte * 8 + b);
+        for (let b = 0; b < 8; b++) if (bits & (1 << b)) indices.push(base + byte * 8 + b);
       }
       const error = new BatchExecutionError(
         inDoubt
@@ -1551,13 +1554,22 @@ export class SQLBatcher implements AsyncDisposable {
   private noteTxApplied(info: BatchInfo): void {
     for (const st of info.statements) {
       for (const i of st.indices) {
-        const byte = i >> 3;
+        if (this.txApplied.length === 0) this.txBase = i - (i % 8);
+        if (i < this.txBase) {
+          // (an earlier statement applied later, e.g. by isolate): room below
+          const base = i - (i % 8);
+          const grown = new Uint8Array(this.txApplied.length + (this.txBase - base) / 8);
+          grown.set(this.txApplied, (this.txBase - base) / 8);
+          this.txApplied = grown;
+          this.txBase = base;
+        }
+        const byte = Math.floor((i - this.txBase) / 8);
         if (byte >= this.txApplied.length) {
           const grown = new Uint8Array(Math.max(byte + 1, this.txApplied.length * 2, 1024));
           grown.set(this.txApplied);
           this.txApplied = grown;
         }
-        (this.txApplied as Uint8Array)[byte] = ((this.txApplied[byte] as number) | (1 << (i & 7))) & 0xff;
+        (this.txApplied as Uint8Array)[byte] = ((this.txApplied[byte] as number) | (1 << (i % 8))) & 0xff;
       }
     }
   }

@@ -7,8 +7,9 @@ import type { UnnestCommand } from './unnest.js';
 /** Catalog facts about a COPY target, read on the connection that will run the COPY. */
 /**
  * The type names of typed literals (`DATE '…'`, `'…'::int4`) that are not SQL keywords: PostgreSQL
- * resolves them through the search path, so a schema searched before pg_catalog (or the temporary
- * schema) can give them another meaning. The catalog read checks they all name the built-ins.
+ * resolves them through the search path, so a schema on it (or the temporary schema) can give them
+ * another meaning. The catalog read checks that no schema on the search path but pg_catalog defines a
+ * type of one of these names (conservative: it does not look at the order).
  */
 const TYPED_LITERAL_NAMES = [
   'int2',
@@ -38,7 +39,8 @@ export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relk
   current_setting('standard_conforming_strings') AS scs, current_setting('search_path') AS searchpath,
   pg_catalog.current_setting('client_encoding') AS encoding,
   NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type s WHERE s.typname = ANY (ARRAY[${TYPED_LITERAL_NAMES}]::name[])
-    AND s.typnamespace <> 'pg_catalog'::pg_catalog.regnamespace) AS builtintypes,
+    AND s.typnamespace IN (SELECT sn.oid FROM pg_catalog.pg_namespace sn
+      WHERE sn.nspname = ANY (pg_catalog.current_schemas(true)) AND sn.nspname <> 'pg_catalog')) AS builtintypes,
   (a.attnum = (SELECT min(f.attnum) FROM pg_catalog.pg_attribute f
       WHERE f.attrelid = c.oid AND f.attnum > 0 AND NOT f.attisdropped) AND EXISTS (
     SELECT 1 FROM (SELECT c.oid AS relid WHERE c.relkind <> 'p'
@@ -80,7 +82,7 @@ export interface CatalogRow {
   searchpath?: string;
   /** The session's `client_encoding`: the fast forms send UTF-8, so they are used only with `UTF8`. */
   encoding?: string;
-  /** Every non-keyword type name a typed literal may use names the built-in type (see the search path). */
+  /** No schema on the search path but pg_catalog defines a type named like a typed literal's type. */
   builtintypes?: boolean | null;
   /**
    * A CHECK constraint of the table (or a partition) or of a column's domain calls a function that is not

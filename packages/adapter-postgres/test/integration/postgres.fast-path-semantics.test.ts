@@ -161,6 +161,44 @@ describe('the fast forms give what the INSERTs give', () => {
     });
   }
 
+  it("a transaction the caller opened on the shared connection before the run survives it (the caller's COMMIT commits)", async () => {
+    const t = 'caller_tx';
+    await db.sql(`CREATE TABLE ${t} (id int)`);
+    const client = usingPglite
+      ? undefined
+      : new pg.Client({ connectionString: PG_URL, options: `-c search_path=${db.schema}` });
+    await client?.connect();
+    const run = (sql: string) => (client ? client.query(sql) : db.pglite!.exec(sql));
+    const adapter = client ? new PostgreSQLAdapter({ client }) : db.adapter();
+    await run('BEGIN');
+    const batcher = new SQLBatcher({ adapter });
+    await batcher.processStatements([`INSERT INTO ${t} (id) VALUES (1)`, `INSERT INTO ${t} (id) VALUES (2)`]);
+    await batcher[Symbol.asyncDispose]();
+    await run('COMMIT');
+    if (client) {
+      await adapter.close();
+      await client.end();
+    }
+    expect(await db.sql(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+
+  it('a type named like a typed literal in a schema off the search path does not turn the fast forms off', async () => {
+    const t = 'offpath';
+    await db.sql(`CREATE TABLE ${t} (id int, d date, j jsonb)`);
+    const other = `${db.schema}_other`;
+    await db.sql(`CREATE SCHEMA ${other}; CREATE TABLE ${other}."date" (x int)`);
+    const rows = Array.from({ length: 200 }, (_, i) => `(${i}, DATE '2024-01-02', '{"a":1}'::jsonb)`).join(
+      ', ',
+    );
+    const adapter = db.adapter({ copy: true });
+    const batcher = new SQLBatcher({ adapter });
+    await batcher.processStatements([`INSERT INTO ${t} (id, d, j) VALUES ${rows}`]);
+    await batcher[Symbol.asyncDispose]();
+    await db.sql(`DROP SCHEMA ${other} CASCADE`);
+    expect(adapter.copyStats.copiedStatements).toBe(1);
+    expect(await db.sql(`SELECT count(*)::int AS n FROM ${t}`)).toEqual([{ n: 200 }]);
+  });
+
   it.runIf(!usingPglite)(
     'with a pg client that does not report its transaction status, the server is asked (BEGIN … ROLLBACK undone)',
     async () => {
