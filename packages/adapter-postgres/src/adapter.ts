@@ -22,7 +22,7 @@ import { buildCopy, EncodeCache } from './copy/plan.js';
 import { buildUnnest } from './copy/unnest.js';
 import { classifyPostgresError, isConnectionError, noteError, noteIdleAfter } from './errors/classify.js';
 import { quoteIdentifier } from './quote.js';
-import { type CopyEvent, commit, type RequestContext, runRequest } from './request.js';
+import { type CopyEvent, commit, inTransactionBlock, type RequestContext, runRequest } from './request.js';
 
 /** Default hard ceiling of one request's SQL text: 64 MiB (PostgreSQL itself accepts up to ~1 GB). */
 export const DEFAULT_MAX_QUERY_SIZE = 64 * 1024 * 1024;
@@ -478,7 +478,14 @@ export class PostgreSQLAdapter implements Adapter {
   /** A session pinned to one connection, for transactions and savepoints. Release it when done. */
   session = async (): Promise<AdapterSession> => {
     const conn = await this.acquire();
-    const s = new PostgreSQLSession(conn, this);
+    let blockAtStart: boolean | undefined;
+    try {
+      blockAtStart = await inTransactionBlock(conn);
+    } catch (err) {
+      await conn.release(true);
+      throw err;
+    }
+    const s = new PostgreSQLSession(conn, this, blockAtStart);
     this.sessions.add(s);
     return s;
   };
@@ -526,18 +533,15 @@ export class PostgreSQLSession implements AdapterSession {
   /** Operations running on the connection (the adapter's close() waits for them before its ROLLBACK). */
   private readonly active = new Set<Promise<unknown>>();
 
-  /**
-   * The connection was outside any transaction block when the session took it (false), inside one (a
-   * caller's own, on a shared client or PGlite: true), or the driver does not tell (undefined).
-   */
-  private readonly blockAtStart: boolean | undefined;
-
   constructor(
     private readonly conn: Connection,
     private readonly adapter: PostgreSQLAdapter,
-  ) {
-    this.blockAtStart = conn.inTransactionBlock();
-  }
+    /**
+     * The connection was inside a transaction block when the session took it (a caller's own, on a
+     * shared client or PGlite): its release then leaves that block alone.
+     */
+    private readonly blockAtStart = false,
+  ) {}
 
   private check(): void {
     if (this.released || this.ending) throw new ClosedError('PostgreSQL session');
@@ -669,7 +673,14 @@ export class PostgreSQLSession implements AdapterSession {
     // Also a transaction block the input began with BEGIN and left open (or aborted): the connection
     // goes back outside any. Not a block that was open before the session began (the caller's own on
     // a shared client or PGlite), and not when the driver does not tell.
-    const inputBlock = this.blockAtStart === false && this.conn.inTransactionBlock() === true;
+    let inputBlock = false;
+    if (!this.inTransaction && !this.blockAtStart && !destroy) {
+      // (from the driver; a pg that does not tell is asked with a SAVEPOINT probe)
+      inputBlock = await inTransactionBlock(this.conn).catch(() => {
+        destroy = true;
+        return false;
+      });
+    }
     if ((this.inTransaction || inputBlock) && !destroy) {
       try {
         await this.run('ROLLBACK');

@@ -280,14 +280,17 @@ async function fastOrInsert(
  * SAVEPOINT outside a transaction block fails with 25P01 and changes nothing, inside one it is
  * released at once.
  */
-async function inTransactionBlock(conn: Connection, signal: AbortSignal | undefined): Promise<boolean> {
+export async function inTransactionBlock(conn: Connection, signal?: AbortSignal): Promise<boolean> {
   const known = conn.inTransactionBlock();
   if (known !== undefined) return known;
   try {
     await conn.simple('SAVEPOINT sqlbatcher_probe; RELEASE SAVEPOINT sqlbatcher_probe', signal);
     return true;
   } catch (err) {
-    if ((err as { code?: unknown }).code === '25P01') return false;
+    const code = (err as { code?: unknown }).code;
+    if (code === '25P01') return false;
+    // (inside a block that already failed)
+    if (code === '25P02') return true;
     throw err;
   }
 }

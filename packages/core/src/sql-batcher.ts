@@ -1556,10 +1556,11 @@ export class SQLBatcher implements AsyncDisposable {
       for (const i of st.indices) {
         if (this.txApplied.length === 0) this.txBase = i - (i % 8);
         if (i < this.txBase) {
-          // (an earlier statement applied later, e.g. by isolate): room below
-          const base = i - (i % 8);
-          const grown = new Uint8Array(this.txApplied.length + (this.txBase - base) / 8);
-          grown.set(this.txApplied, (this.txBase - base) / 8);
+          // (an earlier statement applied later, e.g. by isolate): room below, doubling like above
+          const base = Math.max(0, Math.min(i - (i % 8), this.txBase - this.txApplied.length * 8));
+          const shift = (this.txBase - base) / 8;
+          const grown = new Uint8Array(this.txApplied.length + shift);
+          grown.set(this.txApplied, shift);
           this.txApplied = grown;
           this.txBase = base;
         }

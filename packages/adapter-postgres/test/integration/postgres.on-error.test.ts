@@ -1,5 +1,6 @@
 import { type BatchExecutionError, SQLBatcher, type SQLBatcherOptions } from '@sqlbatcher/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgreSQLAdapter } from '../../src/index.js';
 import { openTestDb, type TestDb, usingPglite } from '../helpers.js';
 
 let db: TestDb;
@@ -272,6 +273,30 @@ describe('a serialization failure inside a transaction block the input began', (
 });
 
 describe('a transaction block the input began and left open', () => {
+  it.runIf(!usingPglite)(
+    'with a pg that does not report its transaction status (before 8.12), the server is asked: rolled back too',
+    async () => {
+      const t = 'left_open_old';
+      await db.sql(`CREATE TABLE ${t} (id int)`);
+      const pool = db.pool!(1);
+      pool.on('connect', (c) => Object.defineProperty(c, 'getTransactionStatus', { value: undefined }));
+      const adapter = new PostgreSQLAdapter({ pool });
+      const batcher = new SQLBatcher({ adapter, batchMode: false });
+      await batcher.processStatements(['BEGIN', `INSERT INTO ${t} (id) VALUES (1)`]);
+      await batcher[Symbol.asyncDispose]();
+      // the next user of the pooled connection is outside any transaction block
+      const c = await pool.connect();
+      const outside = await c.query('SAVEPOINT p').then(
+        () => false,
+        (e: { code?: string }) => e.code === '25P01',
+      );
+      c.release();
+      await adapter.close();
+      expect(outside).toBe(true);
+      expect(await db.sql(`SELECT id FROM ${t}`)).toEqual([]);
+    },
+  );
+
   it('is rolled back when the session is released: the pooled connection is clean for the next user', async () => {
     const t = 'left_open';
     await db.sql(`CREATE TABLE ${t} (id int)`);
