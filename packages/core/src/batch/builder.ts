@@ -470,9 +470,11 @@ export class BatchBuilder {
   private emit(): void {
     this.closeGroups();
     if (this.parts.length === 0) return;
+    // (a batch of one statement: its index list is the batch's, shared rather than kept twice)
+    const only = this.parts.length === 1 ? (this.parts[0] as BuiltStatement).indices : undefined;
     this.ready.push({
       statements: this.parts,
-      indices: this.indices,
+      indices: only && sameList(only, this.indices) ? (only as number[]) : this.indices,
       units: this.units,
       bytes: this.bytes,
       rowCount: this.rowCount,
@@ -520,7 +522,19 @@ function sameTarget(a: LexedInsert, b: LexedInsert): boolean {
   );
 }
 
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 function uniqueSorted(indices: number[]): number[] {
+  // Usually one row per input statement: the list is already its own unique form, and is shared rather
+  // than copied (a batch's index lists outlive a few young-generation collections, each of which copies
+  // them).
+  let k = 1;
+  while (k < indices.length && indices[k] !== indices[k - 1]) k++;
+  if (k >= indices.length) return indices;
   const out: number[] = [];
   let prev = -1;
   for (const i of indices) {

@@ -74,8 +74,12 @@ export class RowText {
   private buf: Utf8Buffer | undefined;
   /** Bytes used in `buf`. */
   private used = 0;
-  /** UTF-16 length of each row (to slice the rows out of the finished text). */
-  private readonly lengths: number[] = [];
+  /**
+   * UTF-16 length of each row (to slice the rows out of the finished text), the first {@link count} of
+   * it: a typed array, which the garbage collector neither scans nor copies.
+   */
+  private lengths = new Int32Array(16);
+  private rowCount = 0;
   /** Rows not yet written to `buf` (the last few: they die young, which is the point). */
   private pending: string[] = [];
   /** UTF-8 bytes of `pending` joined by commas. */
@@ -103,7 +107,7 @@ export class RowText {
 
   /** Number of rows. */
   get count(): number {
-    return this.lengths.length;
+    return this.rowCount;
   }
 
   /**
@@ -118,7 +122,12 @@ export class RowText {
     }
     // (after the write above: the flags then describe the rows with this one)
     if (!ascii) this.ascii = this.pendingAscii = false;
-    this.lengths.push(row.length);
+    if (this.rowCount === this.lengths.length) {
+      const grown = new Int32Array(this.lengths.length * 2);
+      grown.set(this.lengths);
+      this.lengths = grown;
+    }
+    this.lengths[this.rowCount++] = row.length;
     if (this.strings) {
       this.strings.push(row);
       return;
@@ -129,7 +138,7 @@ export class RowText {
 
   /** Switch to keeping strings; what is written so far decodes to exactly its rows. */
   private keepStrings(): void {
-    const count = this.lengths.length - this.pending.length;
+    const count = this.rowCount - this.pending.length;
     const written =
       this.used > 0 ? this.slice(decodeUtf8(this.buf as Utf8Buffer, this.used, this.ascii), 0, count) : [];
     this.strings = written.concat(this.pending);
@@ -201,7 +210,7 @@ export class RowText {
 
   /** The rows, sliced from `text` (the finished text) starting at `from`; reads only their lengths. */
   rows(text: string, from = 0): string[] {
-    return this.slice(text, from, this.lengths.length);
+    return this.slice(text, from, this.rowCount);
   }
 
   /** The first `count` rows, sliced from `text` starting at `from`. */
