@@ -2,6 +2,7 @@ import { type BatchInfo, type ExecuteOptions, type ExecuteResult, splitStatement
 import type { Connection } from './connection/types.js';
 import {
   CATALOG_SQL,
+  CATALOG_STATEMENT,
   type CatalogRow,
   type EncodeCache,
   type FastCommand,
@@ -228,7 +229,11 @@ async function fastOrInsert(
   const asInsert = () => simple(conn, st.sql, signal, phase, [st], position);
   let command: FastCommand | undefined;
   try {
-    const catalog = (await conn.params(CATALOG_SQL, [ins.table])) as unknown as CatalogRow[];
+    const catalog = (await conn.params(
+      CATALOG_SQL,
+      [ins.table],
+      CATALOG_STATEMENT,
+    )) as unknown as CatalogRow[];
     const made = cache.command(st, ins, catalog);
     command = made.command;
     if (made.ahead) ctx.onCopy?.({ kind: 'encoded-ahead' });

@@ -119,6 +119,9 @@ async function withCancel<T>(
 const guarded = new WeakSet<object>();
 const ignore = () => undefined;
 
+/** Clients on which a named statement was found missing on the server: named statements are not used. */
+const unnamedOnly = new WeakSet<object>();
+
 /** A pg client pinned for one request or session. */
 export class PgConnection implements Connection {
   readonly driver = 'pg' as const;
@@ -187,7 +190,26 @@ export class PgConnection implements Connection {
     });
   }
 
-  async params(sql: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+  /**
+   * With `name`, the statement is kept parsed on the connection (the server plans it once, not at every
+   * request), but only while no transaction block is open: if the server no longer knows the name (the
+   * input ran `DEALLOCATE ALL` or `DISCARD ALL`, or a transaction-mode pooler moved the client to another
+   * backend) the failure changed nothing, and the statement runs unnamed, as it does from then on for
+   * this client. Inside a block that failure would abort the caller's transaction: unnamed there.
+   */
+  async params(sql: string, values: unknown[], name?: string): Promise<Record<string, unknown>[]> {
+    if (name !== undefined && !unnamedOnly.has(this.client) && this.inTransactionBlock() === false) {
+      try {
+        const res = (await this.client.query({ name, text: sql, values })) as {
+          rows: Record<string, unknown>[];
+        };
+        return res.rows;
+      } catch (err) {
+        // 26000: invalid_sql_statement_name
+        if (sqlState(err) !== '26000' || this.broken) throw err;
+        unnamedOnly.add(this.client);
+      }
+    }
     const res = (await this.client.query({ text: sql, values })) as { rows: Record<string, unknown>[] };
     return res.rows;
   }

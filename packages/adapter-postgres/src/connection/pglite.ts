@@ -34,7 +34,7 @@ export class PGliteConnection implements Connection {
     return { rowCount, rows: results[results.length - 1]?.rows ?? [], raw: results };
   }
 
-  async params(sql: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+  async params(sql: string, values: unknown[], _name?: string): Promise<Record<string, unknown>[]> {
     return (await this.db.query(sql, values)).rows as Record<string, unknown>[];
   }
 

@@ -62,8 +62,11 @@ export interface Connection {
    * annotated with `completed`: how many statements finished before the failing one (pg only).
    */
   simple(sql: string, signal?: AbortSignal): Promise<QueryOutcome>;
-  /** One statement with bind parameters (extended protocol). */
-  params(sql: string, values: unknown[]): Promise<Record<string, unknown>[]>;
+  /**
+   * One statement with bind parameters (extended protocol). `name`: keep it parsed on this connection
+   * under that name, so the server plans it once (pg only; see `PgConnection.params`).
+   */
+  params(sql: string, values: unknown[], name?: string): Promise<Record<string, unknown>[]>;
   /**
    * One statement with text parameters (extended protocol), cancelled on the server when `signal`
    * aborts; resolves to the rows it affected.

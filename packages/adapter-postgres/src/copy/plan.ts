@@ -68,6 +68,22 @@ LEFT JOIN pg_catalog.pg_namespace an ON an.oid = at.typnamespace
 WHERE c.oid = pg_catalog.to_regclass($1)
 ORDER BY a.attnum`;
 
+/**
+ * The name {@link CATALOG_SQL} is kept parsed under on a pg connection: derived from its text, so that a
+ * client shared with another version of the adapter never finds a different statement under it.
+ */
+export const CATALOG_STATEMENT = `sqlbatcher_catalog_${fnv1a(CATALOG_SQL)}`;
+
+/** FNV-1a hash of `s`'s UTF-16 code units, as 8 hex digits. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
 export interface CatalogRow {
   nspname: string;
   relname: string;

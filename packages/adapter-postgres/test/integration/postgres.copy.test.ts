@@ -1,6 +1,9 @@
 import { SQLBatcher } from '@sqlbatcher/core';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDb, type TestDb } from '../helpers.js';
+import { CATALOG_STATEMENT } from '../../src/copy/plan.js';
+import { PostgreSQLAdapter } from '../../src/index.js';
+import { openTestDb, PG_URL, type TestDb, usingPglite } from '../helpers.js';
 
 let db: TestDb;
 
@@ -186,5 +189,80 @@ describe('COPY fast path', () => {
     await new SQLBatcher({ adapter }).processStatements(['INSERT INTO rnd (id, n) VALUES (2, 2.5)']);
     expect(adapter.copyStats).toMatchObject({ copiedRows: 0, notEligible: 1 });
     expect(await db.sql('SELECT n FROM rnd WHERE id = 2')).toEqual([{ n: 3 }]);
+  });
+});
+
+if (usingPglite) {
+  console.log(
+    'postgres.copy: the named catalog statement is pg-only; its tests are skipped on PGlite (set PG_URL)',
+  );
+}
+
+describe.runIf(!usingPglite)('the catalog read before a fast form (pg)', () => {
+  /** One fast-form batch: 150 single-row INSERTs into `table`, ids from `from`. */
+  const rows = (table: string, from: number) =>
+    Array.from({ length: 150 }, (_, i) => `INSERT INTO ${table} (id, t) VALUES (${from + i}, 'r${i}')`);
+
+  /** Three fast-form requests into `table` with `between` run as its own request after each of the first two. */
+  async function load(batcher: SQLBatcher, table: string, between: string): Promise<void> {
+    for (let b = 0; b < 3; b++) {
+      await batcher.processStatements(rows(table, b * 150));
+      if (b < 2) await batcher.processStatements([between]);
+    }
+  }
+
+  /** A batcher over one pg.Client on the test schema (every request on that connection). */
+  async function onOneClient(
+    run: (batcher: SQLBatcher, client: pg.Client) => Promise<void>,
+    options: { copy?: boolean; transaction?: 'none' | 'all' } = {},
+  ) {
+    const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${db.schema}` });
+    await client.connect();
+    const adapter = new PostgreSQLAdapter({ client, copy: options.copy ?? true });
+    const batcher = new SQLBatcher({ adapter, transaction: options.transaction ?? 'none' });
+    try {
+      await run(batcher, client);
+    } finally {
+      await batcher[Symbol.asyncDispose]();
+      await adapter.close();
+      await client.end();
+    }
+  }
+
+  it('is planned once per connection: kept as a named statement', async () => {
+    await db.sql('CREATE TABLE cat_named (id int, t text)');
+    await onOneClient(async (batcher, client) => {
+      await load(batcher, 'cat_named', 'SELECT 1');
+      const names = await client.query('SELECT name FROM pg_prepared_statements');
+      expect(names.rows.map((r) => r.name)).toContain(CATALOG_STATEMENT);
+    });
+    expect((await db.sql('SELECT count(*)::int AS n FROM cat_named'))[0]).toEqual({ n: 450 });
+  });
+
+  for (const copy of [true, false]) {
+    it(`survives DEALLOCATE ALL in the input (${copy ? 'COPY' : 'unnest form'}): the statement runs unnamed`, async () => {
+      const table = `cat_dealloc_${copy ? 'copy' : 'unnest'}`;
+      await db.sql(`CREATE TABLE ${table} (id int, t text)`);
+      await onOneClient(
+        async (batcher) => {
+          await load(batcher, table, 'DEALLOCATE ALL');
+        },
+        { copy },
+      );
+      const rows = await db.sql<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`);
+      expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 450 }, (_, i) => i));
+    });
+  }
+
+  it('is never named inside a transaction block (a missing name would abort the transaction)', async () => {
+    await db.sql('CREATE TABLE cat_tx (id int, t text)');
+    await onOneClient(
+      async (batcher) => {
+        await load(batcher, 'cat_tx', 'DEALLOCATE ALL');
+        await batcher.commit();
+      },
+      { transaction: 'all' },
+    );
+    expect((await db.sql('SELECT count(*)::int AS n FROM cat_tx'))[0]).toEqual({ n: 450 });
   });
 });
