@@ -38,6 +38,9 @@ export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relk
   a.attidentity::text AS identity, a.attgenerated::text AS generated,
   current_setting('standard_conforming_strings') AS scs, current_setting('search_path') AS searchpath,
   pg_catalog.current_setting('client_encoding') AS encoding,
+  pg_catalog.current_setting('server_encoding') AS serverencoding,
+  pg_catalog.current_setting('backslash_quote') AS backslashquote,
+  pg_catalog.current_setting('array_nulls') AS arraynulls,
   NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type s WHERE s.typname = ANY (ARRAY[${TYPED_LITERAL_NAMES}]::name[])
     AND s.typnamespace IN (SELECT sn.oid FROM pg_catalog.pg_namespace sn
       WHERE sn.nspname = ANY (pg_catalog.current_schemas(true)) AND sn.nspname <> 'pg_catalog')) AS builtintypes,
@@ -58,7 +61,12 @@ export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relk
         AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
       WHERE (SELECT p.provolatile FROM pg_catalog.pg_proc p WHERE p.oid = d.refobjid) <> 'i') ELSE false END
     AS volatilechecks,
-  t.typtype::text AS typtype, t.typdelim::text AS typdelim, an.nspname AS arrayschema, at.typname AS arraytype
+  t.typtype::text AS typtype, t.typdelim::text AS typdelim, an.nspname AS arrayschema, at.typname AS arraytype,
+  CASE WHEN t.typtype = 'd' THEN (WITH RECURSIVE b(oid, typmod, depth) AS (
+      SELECT t.typbasetype, t.typtypmod, 1
+      UNION ALL SELECT bt.typbasetype, bt.typtypmod, b.depth + 1
+        FROM b JOIN pg_catalog.pg_type bt ON bt.oid = b.oid WHERE bt.typtype = 'd')
+    SELECT pg_catalog.format_type(b.oid, b.typmod) FROM b ORDER BY b.depth DESC LIMIT 1) END AS basetype
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -98,6 +106,18 @@ export interface CatalogRow {
   searchpath?: string;
   /** The session's `client_encoding`: the fast forms send UTF-8, so they are used only with `UTF8`. */
   encoding?: string;
+  /**
+   * The database's encoding. With `SQL_ASCII` the server refuses `E'\u00e9'` escapes in statement text
+   * (it converts them into the server encoding), which the fast forms would decode and store: no fast form.
+   */
+  serverencoding?: string;
+  /**
+   * `off`: statement text may not hold `\'` in an `E'…'` string (INSERT fails), which the literal
+   * readers accept: no fast form.
+   */
+  backslashquote?: string;
+  /** `off`: `NULL` in an array literal is the string "NULL", so the unnest form (which writes NULL elements so) is not used. */
+  arraynulls?: string;
   /** No schema on the search path but pg_catalog defines a type named like a typed literal's type. */
   builtintypes?: boolean | null;
   /**
@@ -110,6 +130,8 @@ export interface CatalogRow {
   typtype?: string;
   /** `pg_type.typdelim`: the element separator of the type's array literals (`;` for `box`). */
   typdelim?: string;
+  /** For a domain column: the type the domain (through any domains) is over, as `format_type` gives it. */
+  basetype?: string | null;
   /** Schema and name of the column type's array type; null when it has none (array types). */
   arrayschema?: string | null;
   arraytype?: string | null;
@@ -179,6 +201,11 @@ export function resolveTarget(
   // (the fast forms send the values' UTF-8; the text of a statement is sent as the driver encodes it,
   // and an E'\u00e9' escape is decoded by the server into the client encoding)
   if (first.encoding !== undefined && first.encoding.toUpperCase() !== 'UTF8') return undefined;
+  // (E'\u00e9' in statement text is converted into the server encoding: SQL_ASCII refuses it)
+  if (first.serverencoding !== undefined && first.serverencoding.toUpperCase() === 'SQL_ASCII')
+    return undefined;
+  // (INSERT refuses \' in E'…' strings then; the literal readers would take it)
+  if (first.backslashquote !== undefined && first.backslashquote.toLowerCase() === 'off') return undefined;
   const byName = new Map(catalog.map((c) => [c.attname, c]));
   const cols: CatalogRow[] = [];
   const seen = new Set<string>();
@@ -290,6 +317,10 @@ export function buildCopy(
   if (!target) return undefined;
   const { first, cols } = target;
   if (catalog.some((c) => c.volatilechecks === true)) return undefined;
+  // An array of interval with fields or a precision (`interval minute[]`, also under a domain): COPY's
+  // array input applies them to each element (`'{5}'` is 5 minutes), where INSERT reads the array
+  // untyped and casts it (5 seconds, truncated to 0 minutes).
+  if (cols.some((c) => INTERVAL_ARRAY_WITH_TYPMOD.test(c.basetype ?? c.type))) return undefined;
   const typedOk = first.builtintypes !== false;
   const types = cols.map((c) => baseType(c.type));
   const kinds = types.map(columnKind);
@@ -316,6 +347,9 @@ export function buildCopy(
     rows: ins.rowIndices.length,
   };
 }
+
+/** `format_type` of an interval array with a type modifier (`interval minute[]`, `interval(3)[]`). */
+const INTERVAL_ARRAY_WITH_TYPMOD = /^interval[\s(].*\[\]$/;
 
 const utf8 = new TextEncoder();
 

@@ -109,6 +109,8 @@ export function buildUnnest(
   const target = resolveTarget(ins, catalog, rowsIn);
   if (!target) return undefined;
   const { first, cols } = target;
+  // (array_nulls off: the unquoted NULL elements this form writes for SQL NULL would be read as 'NULL')
+  if (first.arraynulls !== undefined && first.arraynulls.toLowerCase() === 'off') return undefined;
   const typedOk = first.builtintypes !== false;
   // The row shape: which columns hold the same expression in every row (taken from the first row).
   const head = rowsIn.head();

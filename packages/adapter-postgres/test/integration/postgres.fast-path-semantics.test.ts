@@ -182,6 +182,34 @@ describe('the fast forms give what the INSERTs give', () => {
     expect(await db.sql(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }]);
   });
 
+  it('an interval array with fields (also under domains): COPY, whose array input would apply them per element, is not used', async () => {
+    const r = await compare(
+      'ivarr',
+      (t) =>
+        `CREATE DOMAIN ${t}_d AS interval minute[]; CREATE DOMAIN ${t}_dd AS ${t}_d;
+         CREATE TABLE ${t} (id int, a interval minute[], b ${t}_dd, c interval day to hour[], d interval[])`,
+      (t) => [
+        ...Array.from(
+          { length: 4 },
+          (_, i) =>
+            `INSERT INTO ${t} (id, a, b, d) VALUES (${i}, '{5}', '{${i + 5}}', '{"${i} day 2 hours"}')`,
+        ),
+        `INSERT INTO ${t} (id, c) VALUES (10, '{"1 2"}'), (11, '{"3 4"}')`,
+      ],
+    );
+    // (one by one: 5 seconds truncated to 0 minutes; "1 2" is no day-to-hour interval for the cast)
+    expect(await db.sql('SELECT a::text, b::text FROM ivarr_one WHERE id = 0')).toEqual([
+      { a: '{00:00:00}', b: '{00:00:00}' },
+    ]);
+    expect(r.one.rejected).toEqual([4]);
+    expectSame(r);
+    for (const form of ['copy', 'unnest'])
+      expect(await db.sql(`SELECT a::text, b::text, d::text FROM ivarr_${form} ORDER BY id`)).toEqual(
+        await db.sql('SELECT a::text, b::text, d::text FROM ivarr_one ORDER BY id'),
+      );
+    expect(r.copy.copied).toBe(0);
+  });
+
   it('a type named like a typed literal in a schema off the search path does not turn the fast forms off', async () => {
     const t = 'offpath';
     await db.sql(`CREATE TABLE ${t} (id int, d date, j jsonb)`);
@@ -246,6 +274,105 @@ describe('the fast forms give what the INSERTs give', () => {
       expect((r.one.rows[0] as { v: string }).v).toBe('café 0');
       expectSame(r);
       expect(r.copy.copied + r.unnest.unnest).toBe(0);
+    },
+  );
+
+  /**
+   * 150 statements run one by one and through the batcher (COPY, the unnest form), all on connections
+   * opened with the server options `pgOptions` (so the setting is in force when each request is parsed),
+   * into `database` (default: the test database, in the test schema).
+   */
+  async function compareUnder(
+    pgOptions: string,
+    setup: string,
+    statements: string[],
+    database?: string,
+  ): Promise<Record<'one' | 'copy' | 'unnest', { rows: unknown[]; error: string; fast: number }>> {
+    const url = database ? PG_URL!.replace(/\/[^/?]*(\?|$)/, `/${database}$1`) : PG_URL!;
+    const options = `${database ? '' : `-c search_path=${db.schema} `}${pgOptions}`;
+    const out = {} as Record<'one' | 'copy' | 'unnest', { rows: unknown[]; error: string; fast: number }>;
+    for (const name of ['one', 'copy', 'unnest'] as const) {
+      const client = new pg.Client({ connectionString: url, options });
+      await client.connect();
+      await client.query(setup);
+      let error = '';
+      let fast = 0;
+      if (name === 'one') {
+        for (const st of statements) await client.query(st).catch((e: Error) => (error ||= e.message));
+      } else {
+        const pool = new pg.Pool({ connectionString: url, options, max: 1 });
+        const adapter = new PostgreSQLAdapter({ pool, ...(name === 'copy' ? { copy: true } : {}) });
+        await new SQLBatcher({ adapter })
+          .processStatements(statements)
+          .catch((e: Error) => (error ||= e.message.replace(/^.*: /, '')));
+        await adapter.close();
+        await pool.end();
+        fast = adapter.copyStats.copiedStatements + adapter.copyStats.unnestStatements;
+      }
+      out[name] = { rows: (await client.query('SELECT * FROM fp_set ORDER BY 1, 2')).rows, error, fast };
+      await client.end();
+    }
+    return out;
+  }
+
+  it.runIf(!usingPglite)(
+    'array_nulls off: NULL stays NULL (the unnest form, whose NULL array elements would read as "NULL", is not used)',
+    async () => {
+      const r = await compareUnder(
+        '-c array_nulls=off',
+        'DROP TABLE IF EXISTS fp_set; CREATE TABLE fp_set (id int, v text, n int)',
+        Array.from({ length: 150 }, (_, i) => `INSERT INTO fp_set (id, v, n) VALUES (${i}, NULL, NULL)`),
+      );
+      expect(r.one.rows).toHaveLength(150);
+      expect(r.one.rows[0]).toEqual({ id: 0, v: null, n: null });
+      expect(r.unnest).toEqual({ ...r.one, fast: 0 });
+      // (COPY writes \N for NULL, which array_nulls does not touch)
+      expect(r.copy.rows).toEqual(r.one.rows);
+      expect(r.copy.fast).toBe(1);
+    },
+  );
+
+  it.runIf(!usingPglite)(
+    "backslash_quote off: E'it\\'s' is refused as INSERT refuses it (no fast form)",
+    async () => {
+      const r = await compareUnder(
+        '-c backslash_quote=off',
+        'DROP TABLE IF EXISTS fp_set; CREATE TABLE fp_set (id int, v text)',
+        Array.from({ length: 150 }, (_, i) => `INSERT INTO fp_set (id, v) VALUES (${i}, E'it\\'s')`),
+      );
+      expect(r.one.error).toContain("unsafe use of \\' in a string literal");
+      expect(r.one.rows).toEqual([]);
+      for (const form of [r.copy, r.unnest]) {
+        expect(form.rows).toEqual([]);
+        expect(form.error).toContain("unsafe use of \\' in a string literal");
+        expect(form.fast).toBe(0);
+      }
+    },
+  );
+
+  it.runIf(!usingPglite)(
+    "a SQL_ASCII database refuses E'\\u00e9' in statement text: so do the fast forms (not used)",
+    async () => {
+      const name = `${db.schema}_ascii`;
+      await db.sql(
+        `CREATE DATABASE ${name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`,
+      );
+      try {
+        const r = await compareUnder(
+          '',
+          'DROP TABLE IF EXISTS fp_set; CREATE TABLE fp_set (id int, v text)',
+          Array.from({ length: 150 }, (_, i) => `INSERT INTO fp_set (id, v) VALUES (${i}, E'caf\\u00e9')`),
+          name,
+        );
+        expect(r.one.error).toContain('conversion between UTF8 and SQL_ASCII is not supported');
+        for (const form of [r.copy, r.unnest]) {
+          expect(form.rows).toEqual([]);
+          expect(form.error).toContain('conversion between UTF8 and SQL_ASCII is not supported');
+          expect(form.fast).toBe(0);
+        }
+      } finally {
+        await db.sql(`DROP DATABASE ${name} WITH (FORCE)`);
+      }
     },
   );
 });
