@@ -20,7 +20,13 @@ import type {
 } from './connection/types.js';
 import { buildCopy, EncodeCache } from './copy/plan.js';
 import { buildUnnest } from './copy/unnest.js';
-import { classifyPostgresError, isConnectionError, noteError, noteIdleAfter } from './errors/classify.js';
+import {
+  classifyPostgresError,
+  isConnectionError,
+  noteError,
+  noteIdleAfter,
+  noteTransactionLost,
+} from './errors/classify.js';
 import { quoteIdentifier } from './quote.js';
 import { type CopyEvent, commit, inTransactionBlock, type RequestContext, runRequest } from './request.js';
 
@@ -146,6 +152,9 @@ function isClient(x: object): x is PgClientLike {
  * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
  * default export (CommonJS modules imported from ESM).
  */
+/** A statement that ends a transaction block (the input's own COMMIT …), read at its start. */
+const ENDS_BLOCK = /^\s*(?:COMMIT|END|PREPARE\s+TRANSACTION)\b/i;
+
 /** How long a {@link PostgreSQLAdapter.canRunConcurrently} answer is kept (other clients may run DDL). */
 const ORDER_FREE_TTL_MS = 10_000;
 
@@ -589,11 +598,21 @@ export class PostgreSQLSession implements AdapterSession {
     if (!this.changingCatalog && this.adapter.catalogChangeStarts(options)) this.changingCatalog = true;
     try {
       const ctx = this.adapter.newContext(this.inTransaction);
+      // (read before the request: after a failure pg may not have read the server's new status yet)
+      const inInputBlock = this.inTransaction ? false : this.conn.inTransactionBlock();
       let result: ExecuteResult;
       try {
         result = await runRequest(this.conn, sql, options, ctx);
       } catch (err) {
-        noteIdleAfter(err, this.conn.inTransactionBlock() === false ? true : undefined);
+        // A failure inside a transaction block the input opened (its own BEGIN) aborted the block or,
+        // at its COMMIT, rolled it back: the statements of earlier requests in it are undone too.
+        let lost = inInputBlock === true;
+        if (inInputBlock === undefined && !isConnectionError(err)) {
+          // (a driver that does not report the status: ask the server; a failed COMMIT leaves no block)
+          lost = ENDS_BLOCK.test(sql) || (await inTransactionBlock(this.conn).catch(() => false));
+        }
+        if (lost) noteTransactionLost(err);
+        else noteIdleAfter(err, this.conn.inTransactionBlock() === false ? true : undefined);
         throw err;
       }
       if (ctx.broken) this.brokenConn = true;

@@ -116,6 +116,32 @@ describe('retry', () => {
     expect(calls).toBe(1);
   });
 
+  it("a failure that took the input's transaction block with it is not retried and stops the run, naming the BEGIN", async () => {
+    for (const onError of ['throw', 'skip', 'isolate'] as const) {
+      const sent: string[] = [];
+      const adapter = new GenericAdapter({
+        execute: (sql: string) => {
+          sent.push(sql);
+          if (sql === 'COMMIT') throw new Error('could not serialize access');
+          return { rowCount: 0 };
+        },
+        classifyError: () => ({ transient: true, effect: 'rolled-back', transactionLost: true }),
+        capabilities: { multiStatement: true },
+      });
+      const b = new SQLBatcher({ adapter, onError, retry: fast });
+      const err = (await caught(
+        b.processStatements([ins(1), 'BEGIN', ins(2), 'COMMIT', ins(3)]),
+      )) as BatchExecutionError;
+      expect(err, onError).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [3], attempts: 1 });
+      expect(err.message).toContain(
+        'the transaction block the input opened at #1 was rolled back with it: no statement from #1 on was applied',
+      );
+      expect(sent.filter((s) => s === 'COMMIT')).toHaveLength(1);
+      expect(b.report.retries).toBe(0);
+      expect(b.report.rejected).toEqual([]);
+    }
+  });
+
   it('isRetryable can veto a retry', async () => {
     const f = flaky(1, { transient: true, effect: 'none' });
     const b = new SQLBatcher({ adapter: f.adapter, retry: { ...fast, isRetryable: () => false } });

@@ -15,6 +15,7 @@ import type {
   AdapterCapabilities,
   AdapterSession,
   BatchInfo,
+  BatchStatement,
   ErrorClassification,
   ExecuteFn,
   ExecuteResult,
@@ -212,6 +213,11 @@ export class SQLBatcher implements AsyncDisposable {
   private txApplied = new Uint8Array(0);
   /** The input index of bit 0 of {@link txApplied} (a multiple of 8). */
   private txBase = 0;
+  /**
+   * With transaction 'none': the input index of the `BEGIN` whose transaction block is open on the
+   * session (the input opened it), for naming what a failure that takes the block with it undoes.
+   */
+  private inputBlockStart: number | undefined;
   /** Requests being executed right now (attempts, across concurrent batches). */
   private attemptsRunning = 0;
   private inFlightError: unknown;
@@ -1054,6 +1060,8 @@ export class SQLBatcher implements AsyncDisposable {
         }
         this.breaker?.success();
         if (this.transaction === 'all') this.noteTxApplied(info);
+        else if (this.transaction === 'none' && info.statements.length === 1)
+          this.noteInputBlock(info.statements[0] as BatchStatement);
         const ms = performance.now() - started;
         if (typeof result.rowCount === 'number') this._report.rowsAffected += result.rowCount;
         this.collectResults?.push({ id: info.id, value: result.raw ?? result });
@@ -1294,8 +1302,10 @@ export class SQLBatcher implements AsyncDisposable {
     if (isClosed(err)) effect = 'none';
     // (nothing to send with: this batch never left)
     if (err instanceof ConfigurationError && !this.adapter && !this.executeOverride) effect = 'none';
-    const f = new AttemptFailure(err, effect, c.transient, false, c.statementPosition);
-    f.connectionUsable = c.connectionUsable === true && effect !== 'unknown';
+    // (a transaction block that earlier requests ran in went with this failure: never retried)
+    const lost = c.transactionLost === true && effect === 'rolled-back';
+    const f = new AttemptFailure(err, effect, c.transient && !lost, lost, c.statementPosition);
+    f.connectionUsable = c.connectionUsable === true && effect !== 'unknown' && !lost;
     if (effect === 'partial' && typeof c.rowsAffected === 'number' && Number.isFinite(c.rowsAffected)) {
       f.rowsAffected = c.rowsAffected;
     }
@@ -1362,7 +1372,7 @@ export class SQLBatcher implements AsyncDisposable {
       `batch ${info.id} failed (${indices.length} statement${indices.length === 1 ? '' : 's'}, #${indices[0]}${
         indices.length > 1 ? `…#${indices[indices.length - 1]}` : ''
       })${f.effect === 'unknown' ? ' and may have been partly or wholly applied' : partialNote}${
-        f.transactionLost ? '; the transaction was rolled back' : ''
+        f.transactionLost ? this.transactionLostNote() : ''
       }${f.circuitOpen !== undefined ? '; the circuit breaker opened before it could be retried' : ''}: ${messageOf(f.error)}`,
       {
         cause: f.error,
@@ -1382,7 +1392,8 @@ export class SQLBatcher implements AsyncDisposable {
       isSQLBatcherError(f.error, 'SESSION_LOST');
     // The transaction's state is settled before any hook runs, so a throwing hook cannot leave it
     // looking healthy (dispose would then commit).
-    if (f.transactionLost) {
+    if (f.transactionLost && this.transaction !== 'all') this.inputBlockStart = undefined;
+    else if (f.transactionLost) {
       this.txFailed = true;
       this.txRecoverable = false;
     } else if (stops && this.transaction === 'all') {
@@ -1548,6 +1559,25 @@ export class SQLBatcher implements AsyncDisposable {
   private async getSession(): Promise<AdapterSession> {
     this.session ??= await this.newSession();
     return this.session;
+  }
+
+  /**
+   * Follow the transaction blocks the input opens itself (`BEGIN` … `COMMIT` with transaction 'none'):
+   * transaction control statements are requests of their own, noted here once they succeeded.
+   */
+  private noteInputBlock(st: BatchStatement): void {
+    const sql = st.sql;
+    if (BLOCK_START.test(sql)) this.inputBlockStart ??= st.indices[0];
+    else if (BLOCK_END.test(sql)) this.inputBlockStart = undefined;
+  }
+
+  /** What a failure that took the transaction with it undid, for the error's message. */
+  private transactionLostNote(): string {
+    if (this.transaction === 'all') return '; the transaction was rolled back';
+    const from = this.inputBlockStart;
+    return from === undefined
+      ? '; the transaction block the input opened was rolled back with it: no statement of it was applied'
+      : `; the transaction block the input opened at #${from} was rolled back with it: no statement from #${from} on was applied`;
   }
 
   /** Add a batch applied in the open transaction to {@link txApplied}. */
@@ -1741,6 +1771,12 @@ export class SQLBatcher implements AsyncDisposable {
     c.record(rec);
   }
 }
+
+/** `BEGIN` / `START TRANSACTION` (the lexer's text starts at the statement's first word). */
+const BLOCK_START = /^(?:BEGIN|START\s+TRANSACTION)\b/i;
+/** What ends a transaction block: COMMIT, END, ABORT, ROLLBACK (not ROLLBACK TO), PREPARE TRANSACTION. */
+const BLOCK_END =
+  /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
 
 /** The pinned connection holding SET … state was lost: not retried, stops the run whatever onError says. */
 function sessionLost(f: AttemptFailure): AttemptFailure {

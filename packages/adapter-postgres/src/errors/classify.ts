@@ -18,6 +18,11 @@ export interface ErrorContext {
   statementPosition?: number;
   /** After the failure the connection was outside any transaction block (its work rolled back). */
   idleAfter?: boolean;
+  /**
+   * The request ran inside a transaction block the input opened (its own BEGIN, transaction 'none'): the
+   * failure aborted it or, at its COMMIT, rolled it back, with the statements of earlier requests.
+   */
+  transactionLost?: boolean;
 }
 
 const contexts = new WeakMap<object, ErrorContext>();
@@ -42,6 +47,14 @@ export function noteIdleAfter(err: unknown, idle: boolean | undefined): void {
   const c = contexts.get(err);
   if (c) c.idleAfter = idle;
   else contexts.set(err, { phase: 'request', idleAfter: idle });
+}
+
+/** Record that `err` undid a transaction block the input opened (see {@link ErrorContext.transactionLost}). */
+export function noteTransactionLost(err: unknown): void {
+  if (!err || typeof err !== 'object') return;
+  const c = contexts.get(err);
+  if (c) c.transactionLost = true;
+  else contexts.set(err, { phase: 'request', transactionLost: true });
 }
 
 export function errorContext(err: unknown): ErrorContext | undefined {
@@ -93,6 +106,16 @@ export function isConnectionError(err: unknown): boolean {
  * SQLSTATE alone, conservatively.
  */
 export function classifyPostgresError(err: unknown): ErrorClassification {
+  const c = classifyBase(err);
+  // Undone with the input's transaction block: not to be retried (a retry would run outside the block).
+  if (errorContext(err)?.transactionLost && c.effect === 'rolled-back') {
+    const { connectionUsable: _usable, ...rest } = c;
+    return { ...rest, transient: false, transactionLost: true };
+  }
+  return c;
+}
+
+function classifyBase(err: unknown): ErrorClassification {
   const ctx = errorContext(err);
   const phase: ErrorPhase = ctx?.phase ?? 'request';
   const pos = ctx?.statementPosition !== undefined ? { statementPosition: ctx.statementPosition } : {};

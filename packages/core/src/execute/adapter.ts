@@ -82,6 +82,14 @@ export interface ErrorClassification {
    * give up the session (which would stop a run that holds `SET …` state on it). Absent: it may be broken.
    */
   connectionUsable?: boolean;
+  /**
+   * The failure also undid a transaction block that earlier requests ran in: one the input opened with
+   * its own `BEGIN` under transaction 'none' (a failed `COMMIT`, or an error that aborted the block). The
+   * statements of those requests are not applied either. With `effect: 'rolled-back'` the batch is never
+   * retried (the retry would run outside the block) and the run stops, whatever `onError` says; the error
+   * names the `BEGIN` the lost block started at.
+   */
+  transactionLost?: boolean;
 }
 
 /** A pinned connection: transactions and savepoints run here, never through a pool. */
