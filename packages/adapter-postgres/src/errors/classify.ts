@@ -122,9 +122,15 @@ function classifyBase(err: unknown): ErrorClassification {
   if (isAbortError(err)) {
     const cause = (err as { cause?: unknown }).cause;
     if ((err as { sent?: unknown }).sent === false) return { transient: false, effect: 'none' };
-    // The server cancelled the statement (57014): it and its transaction were rolled back.
+    // The server cancelled the statement (57014): it and its transaction were rolled back, and the
+    // connection, when left outside any transaction block, is as good as before (the cancel has landed).
     if (sqlState(cause) === '57014' && phase !== 'commit')
-      return { transient: false, effect: 'rolled-back', ...pos };
+      return {
+        transient: false,
+        effect: 'rolled-back',
+        ...(ctx?.idleAfter === true ? { connectionUsable: true } : {}),
+        ...pos,
+      };
     if (phase === 'connect') return { transient: false, effect: 'none' };
     return { transient: false, effect: 'unknown', ...pos };
   }

@@ -391,3 +391,35 @@ describe('a transaction block the input began and left open', () => {
     expect(await db.sql(`SELECT id FROM ${t}`)).toEqual([{ id: 99 }]);
   });
 });
+
+describe('a statement the server cancelled for timeoutMs on the connection a run pinned with SET', () => {
+  it.runIf(!usingPglite)(
+    'is isolated like any failure: the connection is kept (it is fine), the run goes on',
+    async () => {
+      const t = 'timeout_pinned';
+      await db.sql(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
+      for (const withSet of [false, true]) {
+        await db.sql(`TRUNCATE ${t}`);
+        const batcher = new SQLBatcher({
+          adapter: db.adapter(),
+          onError: 'isolate',
+          timeoutMs: 300,
+          retry: false,
+        });
+        const statements = [
+          ...(withSet ? ["SET application_name = 'loader'"] : []),
+          `INSERT INTO ${t} (id) VALUES (1)`,
+          'SELECT pg_sleep(2)',
+          `INSERT INTO ${t} (id) VALUES (2)`,
+        ];
+        await batcher.processStatements(statements);
+        await batcher[Symbol.asyncDispose]();
+        expect(
+          batcher.report.rejected.map((r) => r.index),
+          `withSet ${withSet}`,
+        ).toEqual([withSet ? 2 : 1]);
+        expect(await ids(t)).toEqual([1, 2]);
+      }
+    },
+  );
+});
