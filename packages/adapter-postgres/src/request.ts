@@ -63,6 +63,15 @@ function statementStarts(sql: string, statements: BatchInfo['statements']): numb
   return starts;
 }
 
+/** Whether `text` mentions the table a server error names (true when the error names none). */
+function mentionsTable(text: string, err: unknown): boolean {
+  const table = (err as { table?: unknown } | undefined)?.table;
+  if (typeof table !== 'string' || table === '') return true;
+  const name = table.toLowerCase();
+  // (unquoted names are folded to lower case; a quoted one appears as written)
+  return text.toLowerCase().includes(name);
+}
+
 /** Which statement of `sql` (statements `batch.statements[offset…]`) `err` comes from. */
 function locate(
   err: unknown,
@@ -87,7 +96,13 @@ function locate(
       const n = text.includes(';')
         ? splitStatements(text, { dialect: 'postgres', onMetaCommand: () => undefined }).length
         : 1;
-      if (left < n) return offset + k;
+      if (left < n) {
+        // The request's implicit COMMIT runs before the last statement is reported complete, so an error
+        // of the commit (a deferred constraint or trigger) looks like the last statement's: not blamed on
+        // it when the error names a table that statement does not mention.
+        if (k === statements.length - 1 && k > 0 && !mentionsTable(text, err)) return undefined;
+        return offset + k;
+      }
       left -= n;
     }
   }

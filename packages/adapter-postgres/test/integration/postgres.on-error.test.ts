@@ -423,3 +423,24 @@ describe('a statement the server cancelled for timeoutMs on the connection a run
     },
   );
 });
+
+describe('an error of the implicit COMMIT of a multi-statement request (a deferred constraint)', () => {
+  it('is not blamed on the last statement when the error names a table it does not mention', async () => {
+    await db.sql(`CREATE TABLE dfk_parent (id int PRIMARY KEY);
+      CREATE TABLE dfk_child (id int PRIMARY KEY, pid int REFERENCES dfk_parent DEFERRABLE INITIALLY DEFERRED);
+      CREATE TABLE dfk_other (id int PRIMARY KEY)`);
+    const batcher = new SQLBatcher({ adapter: db.adapter() });
+    const err = (await batcher
+      .processStatements([
+        'INSERT INTO dfk_child (id, pid) VALUES (1, 999)',
+        'INSERT INTO dfk_other (id) VALUES (1)',
+        'UPDATE dfk_other SET id = id',
+      ])
+      .catch((e: unknown) => e)) as BatchExecutionError;
+    await batcher[Symbol.asyncDispose]();
+    expect(err).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [0, 1, 2], engineCode: '23503' });
+    // (the engine does not say which statement: none is named, rather than the UPDATE)
+    expect(err.failedStatementIndex).toBeUndefined();
+    expect(await db.sql('SELECT * FROM dfk_other')).toEqual([]);
+  });
+});
