@@ -444,3 +444,21 @@ describe('an error of the implicit COMMIT of a multi-statement request (a deferr
     expect(await db.sql('SELECT * FROM dfk_other')).toEqual([]);
   });
 });
+
+describe('a procedure that commits inside (CALL), among other statements', () => {
+  it('runs as it does one by one: CALL and DO go in requests of their own', async () => {
+    await db.sql(`CREATE TABLE proc_t (id int);
+      CREATE PROCEDURE proc_commit(n int) LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO proc_t VALUES (n); COMMIT; INSERT INTO proc_t VALUES (n + 1); END $$`);
+    const batcher = new SQLBatcher({ adapter: db.adapter() });
+    await batcher.processStatements([
+      'INSERT INTO proc_t (id) VALUES (1)',
+      'CALL proc_commit(10)',
+      'INSERT INTO proc_t (id) VALUES (2)',
+      'DO $$ BEGIN INSERT INTO proc_t VALUES (20); COMMIT; END $$',
+      'INSERT INTO proc_t (id) VALUES (3)',
+    ]);
+    await batcher[Symbol.asyncDispose]();
+    expect(await ids('proc_t')).toEqual([1, 2, 3, 10, 11, 20]);
+  });
+});

@@ -248,6 +248,9 @@ describe('lexStatement: statements that go in a request of their own', () => {
       "PREPARE TRANSACTION 'tx1'",
       "SELECT set_config('search_path', 'x', true)",
       "SELECT pg_catalog.set_config('search_path', '', false)",
+      // (a procedure or DO block may COMMIT inside: only alone in its request)
+      'CALL load_step(1)',
+      'do $$ BEGIN COMMIT; END $$',
     ]) {
       expect(lexStatement(sql, 'postgres').standalone, sql).toBe(true);
     }

@@ -129,7 +129,12 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
     // request the batcher treats as all-or-nothing (COMMIT).
     kind === 'transaction' ||
     (r.name === 'postgres' &&
-      (scs !== undefined || isStandalone(word, text) || transactionScoped(word, text)));
+      (scs !== undefined ||
+        isStandalone(word, text) ||
+        transactionScoped(word, text) ||
+        // a procedure or DO block may COMMIT inside, which only a request of its own allows (2D000)
+        word === 'CALL' ||
+        word === 'DO'));
   return {
     kind,
     text,
