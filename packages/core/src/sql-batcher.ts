@@ -113,7 +113,10 @@ export interface BatcherReport {
   requests: number;
   /** Retries made. */
   retries: number;
-  /** Rows affected, summed over requests whose engine reports it. */
+  /**
+   * Rows affected, summed over requests whose engine reports it; rows of a transaction that was then rolled
+   * back (the `'all'` transaction, or one the input opened with its own `BEGIN`) are taken back out.
+   */
   rowsAffected: number;
   /** Statements rejected under `onError: 'skip' | 'isolate'`. */
   rejected: RejectedStatement[];
@@ -218,6 +221,11 @@ export class SQLBatcher implements AsyncDisposable {
    * session (the input opened it), for naming what a failure that takes the block with it undoes.
    */
   private inputBlockStart: number | undefined;
+  /**
+   * Rows counted in `report.rowsAffected` by requests inside the open `'all'` transaction or the input's
+   * open transaction block: taken back out when it is rolled back.
+   */
+  private blockRows = 0;
   /** Requests being executed right now (attempts, across concurrent batches). */
   private attemptsRunning = 0;
   private inFlightError: unknown;
@@ -594,11 +602,14 @@ export class SQLBatcher implements AsyncDisposable {
     this.txApplied = new Uint8Array(0);
     try {
       await s.commit();
+      this.blockRows = 0;
     } catch (err) {
       await this.releaseSession(true);
       // The engine answered with an error (a deferred constraint, a serialization failure): the
       // transaction was rolled back. Only a COMMIT whose answer was lost leaves it unknown.
       const inDoubt = this.classify(err).effect === 'unknown';
+      if (inDoubt) this.blockRows = 0;
+      else this.undoBlockRows();
       const indices: number[] = [];
       for (let byte = 0; byte < applied.length; byte++) {
         const bits = applied[byte] as number;
@@ -636,6 +647,7 @@ export class SQLBatcher implements AsyncDisposable {
     await this.drain().catch(() => undefined);
     this.discardBuffered();
     this.txApplied = new Uint8Array(0);
+    if (this.txOpen) this.undoBlockRows();
     if (this.txOpen && this.session) {
       this.txOpen = false;
       this.txFailed = false;
@@ -1063,7 +1075,7 @@ export class SQLBatcher implements AsyncDisposable {
         else if (this.transaction === 'none' && info.statements.length === 1)
           this.noteInputBlock(info.statements[0] as BatchStatement);
         const ms = performance.now() - started;
-        if (typeof result.rowCount === 'number') this._report.rowsAffected += result.rowCount;
+        if (typeof result.rowCount === 'number') this.countRows(result.rowCount);
         this.collectResults?.push({ id: info.id, value: result.raw ?? result });
         this.record(info, t0, ms, true, result, undefined, false, retries);
         const outcome: BatchOutcome = { success: true, executionTimeMs: ms, retries, result, dryRun: false };
@@ -1105,7 +1117,7 @@ export class SQLBatcher implements AsyncDisposable {
   ): Promise<never> {
     const ms = performance.now() - started;
     const partial = partialOutcome(info, err);
-    if (partial?.rowsAffected !== undefined) this._report.rowsAffected += partial.rowsAffected;
+    if (partial?.rowsAffected !== undefined) this.countRows(partial.rowsAffected);
     this.record(info, t0, ms, false, undefined, err, false, retries, partial);
     const outcome: BatchOutcome = {
       success: false,
@@ -1392,6 +1404,7 @@ export class SQLBatcher implements AsyncDisposable {
       isSQLBatcherError(f.error, 'SESSION_LOST');
     // The transaction's state is settled before any hook runs, so a throwing hook cannot leave it
     // looking healthy (dispose would then commit).
+    if (f.transactionLost) this.undoBlockRows();
     if (f.transactionLost && this.transaction !== 'all') this.inputBlockStart = undefined;
     else if (f.transactionLost) {
       this.txFailed = true;
@@ -1568,7 +1581,27 @@ export class SQLBatcher implements AsyncDisposable {
   private noteInputBlock(st: BatchStatement): void {
     const sql = st.sql;
     if (BLOCK_START.test(sql)) this.inputBlockStart ??= st.indices[0];
-    else if (BLOCK_END.test(sql)) this.inputBlockStart = undefined;
+    else if (BLOCK_END.test(sql)) {
+      this.inputBlockStart = undefined;
+      if (BLOCK_UNDO.test(sql)) this.undoBlockRows();
+      else this.blockRows = 0;
+    }
+  }
+
+  /** Count rows in `report.rowsAffected`, and in {@link blockRows} inside a transaction or input block. */
+  private countRows(n: number): void {
+    this._report.rowsAffected += n;
+    if (
+      (this.transaction === 'all' && this.txOpen) ||
+      (this.transaction === 'none' && this.inputBlockStart !== undefined)
+    )
+      this.blockRows += n;
+  }
+
+  /** The open transaction or input block was rolled back: its rows are no longer affected. */
+  private undoBlockRows(): void {
+    this._report.rowsAffected -= this.blockRows;
+    this.blockRows = 0;
   }
 
   /** What a failure that took the transaction with it undid, for the error's message. */
@@ -1775,6 +1808,8 @@ export class SQLBatcher implements AsyncDisposable {
 /** `BEGIN` / `START TRANSACTION` (the lexer's text starts at the statement's first word). */
 const BLOCK_START = /^(?:BEGIN|START\s+TRANSACTION)\b/i;
 /** What ends a transaction block: COMMIT, END, ABORT, ROLLBACK (not ROLLBACK TO), PREPARE TRANSACTION. */
+/** Of {@link BLOCK_END}: the ones that roll the block back. */
+const BLOCK_UNDO = /^(?:ABORT|ROLLBACK)\b/i;
 const BLOCK_END =
   /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
 
