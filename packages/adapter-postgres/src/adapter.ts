@@ -8,6 +8,7 @@ import {
   type ErrorClassification,
   type ExecuteOptions,
   type ExecuteResult,
+  splitStatements,
 } from '@sqlbatcher/core';
 import { ClientSource, type CopyFrom, PoolSource } from './connection/pg.js';
 import { PGliteSource } from './connection/pglite.js';
@@ -152,6 +153,12 @@ function isClient(x: object): x is PgClientLike {
  * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
  * default export (CommonJS modules imported from ESM).
  */
+/** Words that set, release or drop savepoints (a request without them changes none). */
+const SAVEPOINT_WORDS = /\b(?:SAVEPOINT|RELEASE|COMMIT|END|ABORT|ROLLBACK|PREPARE)\b/i;
+/** What ends a transaction block, with its savepoints (not ROLLBACK TO). */
+const BLOCK_ENDS_ALL =
+  /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
+
 /** A statement that ends a transaction block (the input's own COMMIT …), read at its start. */
 const ENDS_BLOCK = /^\s*(?:COMMIT|END|PREPARE\s+TRANSACTION)\b/i;
 
@@ -536,6 +543,12 @@ export class PostgreSQLAdapter implements Adapter {
 /** A pinned connection: BEGIN/COMMIT/ROLLBACK/SAVEPOINT go through it only. */
 export class PostgreSQLSession implements AdapterSession {
   private inTransaction = false;
+  /**
+   * Savepoints the input's own `SAVEPOINT` statements set in its open transaction block (less those it
+   * released): while one is set, a failure inside the block only aborts it back to a point the input may
+   * `ROLLBACK TO`, and does not undo the block.
+   */
+  private inputSavepoints = 0;
   private released = false;
   /** The adapter is closing this session: nothing new is sent on it. */
   private ending = false;
@@ -606,22 +619,40 @@ export class PostgreSQLSession implements AdapterSession {
       } catch (err) {
         // A failure inside a transaction block the input opened (its own BEGIN) aborted the block or,
         // at its COMMIT, rolled it back: the statements of earlier requests in it are undone too.
-        let lost = inInputBlock === true;
+        // (unless the input set a savepoint in it to roll back to; a failed COMMIT is always lost)
+        const ends = ENDS_BLOCK.test(sql);
+        let lost = inInputBlock === true && (ends || this.inputSavepoints === 0);
         if (inInputBlock === undefined && !isConnectionError(err)) {
           // (a driver that does not report the status: ask the server; a failed COMMIT leaves no block)
-          lost = ENDS_BLOCK.test(sql) || (await inTransactionBlock(this.conn).catch(() => false));
+          lost =
+            ends || (this.inputSavepoints === 0 && (await inTransactionBlock(this.conn).catch(() => false)));
         }
         if (lost) noteTransactionLost(err);
         else noteIdleAfter(err, this.conn.inTransactionBlock() === false ? true : undefined);
         throw err;
       }
       if (ctx.broken) this.brokenConn = true;
+      if (!this.inTransaction) this.noteInputSavepoints(sql);
       return result;
     } finally {
       if (!this.inTransaction) this.catalogChangeDone();
     }
   };
   private brokenConn = false;
+
+  /** Follow the input's own SAVEPOINT / RELEASE and the end of its blocks (see {@link inputSavepoints}). */
+  private noteInputSavepoints(sql: string): void {
+    if (!SAVEPOINT_WORDS.test(sql)) return;
+    const parts = sql.includes(';')
+      ? splitStatements(sql, { dialect: 'postgres', onMetaCommand: () => undefined })
+      : [sql];
+    for (const part of parts) {
+      const text = part.trimStart();
+      if (/^SAVEPOINT\b/i.test(text)) this.inputSavepoints++;
+      else if (/^RELEASE\b/i.test(text)) this.inputSavepoints = Math.max(0, this.inputSavepoints - 1);
+      else if (BLOCK_ENDS_ALL.test(text)) this.inputSavepoints = 0;
+    }
+  }
   /** This session ran a request that may change the catalog, not yet committed or rolled back. */
   private changingCatalog = false;
 

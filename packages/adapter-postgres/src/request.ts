@@ -63,13 +63,27 @@ function statementStarts(sql: string, statements: BatchInfo['statements']): numb
   return starts;
 }
 
-/** Whether `text` mentions the table a server error names (true when the error names none). */
-function mentionsTable(text: string, err: unknown): boolean {
-  const table = (err as { table?: unknown } | undefined)?.table;
-  if (typeof table !== 'string' || table === '') return true;
-  const name = table.toLowerCase();
-  // (unquoted names are folded to lower case; a quoted one appears as written)
-  return text.toLowerCase().includes(name);
+/** Whether a constraint of that name in that schema is deferrable (its check may run at COMMIT). */
+const DEFERRABLE_SQL = `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
+  WHERE c.conname = $1 AND n.nspname = $2 AND c.condeferrable) AS deferrable`;
+
+/**
+ * The request's implicit COMMIT runs before its last statement is reported complete, so an error of the
+ * commit looks like the last statement's. When the error names a deferrable constraint (whose check may
+ * have run at COMMIT, for any statement of the request), the last statement is not named. Asked on the
+ * same connection, idle after the failed autocommit request; unknown (kept) when that fails.
+ */
+async function commitTimeError(conn: Connection, err: unknown): Promise<boolean> {
+  const e = err as { constraint?: unknown; schema?: unknown; position?: unknown };
+  if (typeof e.constraint !== 'string' || typeof e.schema !== 'string' || e.position !== undefined)
+    return false;
+  try {
+    const rows = await conn.params(DEFERRABLE_SQL, [e.constraint, e.schema]);
+    return rows[0]?.deferrable === true;
+  } catch {
+    return false;
+  }
 }
 
 /** Which statement of `sql` (statements `batch.statements[offset…]`) `err` comes from. */
@@ -96,13 +110,7 @@ function locate(
       const n = text.includes(';')
         ? splitStatements(text, { dialect: 'postgres', onMetaCommand: () => undefined }).length
         : 1;
-      if (left < n) {
-        // The request's implicit COMMIT runs before the last statement is reported complete, so an error
-        // of the commit (a deferred constraint or trigger) looks like the last statement's: not blamed on
-        // it when the error names a table that statement does not mention.
-        if (k === statements.length - 1 && k > 0 && !mentionsTable(text, err)) return undefined;
-        return offset + k;
-      }
+      if (left < n) return offset + k;
       left -= n;
     }
   }
@@ -121,7 +129,15 @@ async function simple(
     const out = await conn.simple(sql, signal);
     return { rowCount: out.rowCount, rows: out.rows, raw: out.raw };
   } catch (err) {
-    const position = statements ? locate(err, sql, statements, offset) : undefined;
+    let position = statements ? locate(err, sql, statements, offset) : undefined;
+    if (
+      statements &&
+      statements.length > 1 &&
+      position === offset + statements.length - 1 &&
+      phase === 'request' &&
+      (await commitTimeError(conn, err))
+    )
+      position = undefined;
     noteError(err, { phase, ...(position !== undefined ? { statementPosition: position } : {}) });
     throw err;
   }

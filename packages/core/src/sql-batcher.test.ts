@@ -134,7 +134,7 @@ describe('retry', () => {
       )) as BatchExecutionError;
       expect(err, onError).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [3], attempts: 1 });
       expect(err.message).toContain(
-        'the transaction block the input opened at #1 was rolled back with it: no statement from #1 on was applied',
+        'the transaction block the input opened at #1 was aborted or rolled back with it: no statement from #1 on is applied',
       );
       expect(sent.filter((s) => s === 'COMMIT')).toHaveLength(1);
       expect(b.report.retries).toBe(0);

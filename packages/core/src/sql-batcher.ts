@@ -1579,12 +1579,22 @@ export class SQLBatcher implements AsyncDisposable {
    * transaction control statements are requests of their own, noted here once they succeeded.
    */
   private noteInputBlock(st: BatchStatement): void {
+    // (a merged INSERT is no transaction control: not looked at)
+    if (st.insert !== undefined) return;
     const sql = st.sql;
-    if (BLOCK_START.test(sql)) this.inputBlockStart ??= st.indices[0];
-    else if (BLOCK_END.test(sql)) {
-      this.inputBlockStart = undefined;
-      if (BLOCK_UNDO.test(sql)) this.undoBlockRows();
-      else this.blockRows = 0;
+    // An input string may hold several statements (`BEGIN; …; COMMIT`): each counts, in order.
+    const parts =
+      sql.includes(';') && TX_WORD.test(sql)
+        ? splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined })
+        : [sql];
+    for (const part of parts) {
+      const text = part.trimStart();
+      if (BLOCK_START.test(text)) this.inputBlockStart ??= st.indices[0];
+      else if (BLOCK_END.test(text)) {
+        this.inputBlockStart = undefined;
+        if (BLOCK_UNDO.test(text)) this.undoBlockRows();
+        else this.blockRows = 0;
+      }
     }
   }
 
@@ -1609,8 +1619,8 @@ export class SQLBatcher implements AsyncDisposable {
     if (this.transaction === 'all') return '; the transaction was rolled back';
     const from = this.inputBlockStart;
     return from === undefined
-      ? '; the transaction block the input opened was rolled back with it: no statement of it was applied'
-      : `; the transaction block the input opened at #${from} was rolled back with it: no statement from #${from} on was applied`;
+      ? '; the transaction block it ran in was aborted or rolled back with it: no statement run in that block is applied'
+      : `; the transaction block the input opened at #${from} was aborted or rolled back with it: no statement from #${from} on is applied`;
   }
 
   /** Add a batch applied in the open transaction to {@link txApplied}. */
@@ -1643,6 +1653,11 @@ export class SQLBatcher implements AsyncDisposable {
     if (!s) return;
     this.session = undefined;
     this.txOpen = false;
+    // (a block the input opened and left open is rolled back when its session is released)
+    if (this.inputBlockStart !== undefined) {
+      this.inputBlockStart = undefined;
+      this.undoBlockRows();
+    }
     try {
       await s.release(broken);
     } catch {
@@ -1808,6 +1823,8 @@ export class SQLBatcher implements AsyncDisposable {
 /** `BEGIN` / `START TRANSACTION` (the lexer's text starts at the statement's first word). */
 const BLOCK_START = /^(?:BEGIN|START\s+TRANSACTION)\b/i;
 /** What ends a transaction block: COMMIT, END, ABORT, ROLLBACK (not ROLLBACK TO), PREPARE TRANSACTION. */
+/** A transaction control word anywhere in a text (before splitting an input string that holds several). */
+const TX_WORD = /\b(?:BEGIN|START|COMMIT|END|ABORT|ROLLBACK|PREPARE)\b/i;
 /** Of {@link BLOCK_END}: the ones that roll the block back. */
 const BLOCK_UNDO = /^(?:ABORT|ROLLBACK)\b/i;
 const BLOCK_END =

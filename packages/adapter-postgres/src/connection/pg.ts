@@ -194,8 +194,8 @@ export class PgConnection implements Connection {
    * With `name`, the statement is kept parsed on the connection (the server plans it once, not at every
    * request), but only while no transaction block is open: if the server no longer knows the name (the
    * input ran `DEALLOCATE ALL` or `DISCARD ALL`, or a transaction-mode pooler moved the client to another
-   * backend) the failure changed nothing, and the statement runs unnamed, as it does from then on for
-   * this client. Inside a block that failure would abort the caller's transaction: unnamed there.
+   * backend) or already has it (such a pooler gave the client a backend another client prepared it on),
+   * the failure changed nothing, and the statement runs unnamed, as it does from then on for this client. Inside a block that failure would abort the caller's transaction: unnamed there.
    */
   async params(sql: string, values: unknown[], name?: string): Promise<Record<string, unknown>[]> {
     if (name !== undefined && !unnamedOnly.has(this.client) && this.inTransactionBlock() === false) {
@@ -205,8 +205,10 @@ export class PgConnection implements Connection {
         };
         return res.rows;
       } catch (err) {
-        // 26000: invalid_sql_statement_name
-        if (sqlState(err) !== '26000' || this.broken) throw err;
+        // 26000 invalid_sql_statement_name: the server lost it; 42P05 duplicate_prepared_statement: the
+        // backend already has it (a pooler gave this client another client's backend)
+        const state = sqlState(err);
+        if ((state !== '26000' && state !== '42P05') || this.broken) throw err;
         unnamedOnly.add(this.client);
       }
     }

@@ -1,7 +1,7 @@
 import { SQLBatcher } from '@sqlbatcher/core';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CATALOG_STATEMENT } from '../../src/copy/plan.js';
+import { CATALOG_SQL, CATALOG_STATEMENT } from '../../src/copy/plan.js';
 import { PostgreSQLAdapter } from '../../src/index.js';
 import { openTestDb, PG_URL, type TestDb, usingPglite } from '../helpers.js';
 
@@ -253,6 +253,16 @@ describe.runIf(!usingPglite)('the catalog read before a fast form (pg)', () => {
       expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 450 }, (_, i) => i));
     });
   }
+
+  it('runs unnamed when the backend already has the name (as a transaction-mode pooler can leave it)', async () => {
+    await db.sql('CREATE TABLE cat_dup (id int, t text)');
+    await onOneClient(async (batcher, client) => {
+      // (another client's Parse on this backend)
+      await client.query(`PREPARE ${CATALOG_STATEMENT} (text) AS ${CATALOG_SQL.replace('$1', '$1::text')}`);
+      await load(batcher, 'cat_dup', 'SELECT 1');
+    });
+    expect((await db.sql('SELECT count(*)::int AS n FROM cat_dup'))[0]).toEqual({ n: 450 });
+  });
 
   it('is never named inside a transaction block (a missing name would abort the transaction)', async () => {
     await db.sql('CREATE TABLE cat_tx (id int, t text)');

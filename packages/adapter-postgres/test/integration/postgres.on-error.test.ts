@@ -270,7 +270,7 @@ describe('a serialization failure inside a transaction block the input began', (
       attempts: 1,
     });
     expect((err as Error).message).toContain(
-      'the transaction block the input opened at #0 was rolled back with it: no statement from #0 on was applied',
+      'the transaction block the input opened at #0 was aborted or rolled back with it: no statement from #0 on is applied',
     );
     expect(batcher.report.rejected).toEqual([]);
     expect(await db.sql(`SELECT id FROM ${t}`)).toEqual([]);
@@ -313,7 +313,7 @@ describe("a failed COMMIT of a transaction block the input began (the block's st
         await batcher[Symbol.asyncDispose]().catch(() => undefined);
         expect(err, `run ${run}`).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [4], attempts: 1 });
         expect(err?.message).toContain(
-          'the transaction block the input opened at #1 was rolled back with it',
+          'the transaction block the input opened at #1 was aborted or rolled back with it',
         );
         expect(batcher.report.retries).toBe(0);
         expect(batcher.report.rejected).toEqual([]);
@@ -339,7 +339,7 @@ describe("a failed COMMIT of a transaction block the input began (the block's st
       await client.end();
       expect(err).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [4], attempts: 1 });
       expect((err as Error).message).toContain(
-        'the transaction block the input opened at #1 was rolled back',
+        'the transaction block the input opened at #1 was aborted or rolled back',
       );
       expect(batcher.report.retries).toBe(0);
       expect(await db.sql(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1 }]);
@@ -383,7 +383,9 @@ describe('a transaction block the input began and left open', () => {
       .processStatements(['BEGIN', `INSERT INTO ${t} (id) VALUES (1)`, 'SELECT 1/0'])
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [2] });
-    expect((err as Error).message).toContain('the transaction block the input opened at #0 was rolled back');
+    expect((err as Error).message).toContain(
+      'the transaction block the input opened at #0 was aborted or rolled back',
+    );
     await first[Symbol.asyncDispose]();
     const second = new SQLBatcher({ adapter });
     await second.processStatements([`INSERT INTO ${t} (id) VALUES (99)`]);
@@ -425,7 +427,7 @@ describe('a statement the server cancelled for timeoutMs on the connection a run
 });
 
 describe('an error of the implicit COMMIT of a multi-statement request (a deferred constraint)', () => {
-  it('is not blamed on the last statement when the error names a table it does not mention', async () => {
+  it("is not blamed on the last statement when the error names a deferrable constraint; an immediate one's is", async () => {
     await db.sql(`CREATE TABLE dfk_parent (id int PRIMARY KEY);
       CREATE TABLE dfk_child (id int PRIMARY KEY, pid int REFERENCES dfk_parent DEFERRABLE INITIALLY DEFERRED);
       CREATE TABLE dfk_other (id int PRIMARY KEY)`);
@@ -442,6 +444,20 @@ describe('an error of the implicit COMMIT of a multi-statement request (a deferr
     // (the engine does not say which statement: none is named, rather than the UPDATE)
     expect(err.failedStatementIndex).toBeUndefined();
     expect(await db.sql('SELECT * FROM dfk_other')).toEqual([]);
+    // An immediate foreign key checked by the last statement itself (it names the child table): named.
+    await db.sql(`CREATE TABLE ifk_parent (id int PRIMARY KEY);
+      CREATE TABLE ifk_child (id int PRIMARY KEY, pid int REFERENCES ifk_parent);
+      INSERT INTO ifk_parent VALUES (1); INSERT INTO ifk_child VALUES (1, 1)`);
+    const immediate = new SQLBatcher({ adapter: db.adapter() });
+    const err2 = (await immediate
+      .processStatements([
+        'UPDATE ifk_parent SET id = id WHERE id = 1',
+        'DELETE FROM ifk_parent WHERE id = 1',
+      ])
+      .catch((e: unknown) => e)) as BatchExecutionError;
+    await immediate[Symbol.asyncDispose]();
+    expect(err2).toMatchObject({ code: 'BATCH_FAILED', engineCode: '23503' });
+    if (!usingPglite) expect(err2.failedStatementIndex).toBe(1);
   });
 });
 
@@ -460,5 +476,48 @@ describe('a procedure that commits inside (CALL), among other statements', () =>
     ]);
     await batcher[Symbol.asyncDispose]();
     expect(await ids('proc_t')).toEqual([1, 2, 3, 10, 11, 20]);
+  });
+});
+
+describe("a failure inside the input's block after the input set a savepoint", () => {
+  it('only aborts the block back to it: the input may ROLLBACK TO it and go on, as one by one', async () => {
+    for (const onError of ['skip', 'isolate'] as const) {
+      const t = `sp_recover_${onError}`;
+      await db.sql(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
+      const batcher = new SQLBatcher({ adapter: db.adapter(), onError });
+      await batcher.processStatements([
+        'BEGIN',
+        `INSERT INTO ${t} (id) VALUES (1)`,
+        'SAVEPOINT s',
+        `INSERT INTO ${t} (id) VALUES (1)`,
+        'ROLLBACK TO SAVEPOINT s',
+        `INSERT INTO ${t} (id) VALUES (2)`,
+        'COMMIT',
+      ]);
+      await batcher[Symbol.asyncDispose]();
+      expect(
+        batcher.report.rejected.map((r) => r.index),
+        onError,
+      ).toEqual([3]);
+      expect(await ids(t)).toEqual([1, 2]);
+    }
+  });
+
+  it('names the BEGIN of the block a later failure lost, not an earlier block from a multi-statement string', async () => {
+    const t = 'stale_begin';
+    await db.sql(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
+    const batcher = new SQLBatcher({ adapter: db.adapter() });
+    const err = await batcher
+      .processStatements([
+        `BEGIN; INSERT INTO ${t} (id) VALUES (1); COMMIT`,
+        `INSERT INTO ${t} (id) VALUES (2)`,
+        'BEGIN',
+        `INSERT INTO ${t} (id) VALUES (1)`,
+        'COMMIT',
+      ])
+      .catch((e: unknown) => e);
+    await batcher[Symbol.asyncDispose]().catch(() => undefined);
+    expect((err as Error).message).toContain('the transaction block the input opened at #2 was aborted');
+    expect(await ids(t)).toEqual([1, 2]);
   });
 });
