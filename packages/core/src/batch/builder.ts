@@ -503,7 +503,11 @@ function tableName(ins: LexedInsert): string {
   let n = tableNames.get(ins);
   if (n === undefined) {
     const t = ins.targetKey.slice(0, ins.targetKey.indexOf('\u0003'));
-    n = t.slice(t.lastIndexOf('\u0002') + 1).toLowerCase();
+    // (without the mark of a quoted name whose folding the dialect leaves unknown: `"t"` may be `t`)
+    n = t
+      .slice(t.lastIndexOf('\u0002') + 1)
+      .replace(/^\u0001/, '')
+      .toLowerCase();
     tableNames.set(ins, n);
   }
   return n;

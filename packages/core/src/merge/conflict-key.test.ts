@@ -104,6 +104,24 @@ describe('conflictKey', () => {
       "'10.0.0.1/32'",
       "'10/8'",
       "'o'",
+      // expressions and casts that start with a digit (2::int = 1 + 1 = 2)
+      '2::int',
+      '1 + 1',
+      '2 ::int',
+      // every unit spelling interval input takes ('1 msec' = '1000 usec')
+      "'1 msec'",
+      "'1000 usec'",
+      "'1 mseconds'",
+      "'1 useconds'",
+      "'2 mil'",
+      "'2 mils'",
+      "'1 c'",
+      "'1 cent'",
+      "'3 decs'",
+      "'1 dec'",
+      "'1 qtr'",
+      "'5 millisecon'",
+      "'5 microseconds'",
     ]) {
       expect(key(v), v).toBeUndefined();
     }

@@ -36,7 +36,7 @@ const FALSE_WORDS = new Set(['f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of',
  * (`'10.0.0.1'` is `'10.0.0.1/32'` as inet), and a lone `'o'` (not a boolean, but close).
  */
 const UNPROVABLE =
-  /\b(?:epoch|infinity|inf|nan|now|today|tomorrow|yesterday|allballs|ago)\b|\bj\d|^\s*o\s*$|^\s*[+-]?p[\dt]|(?:^|\s)[+-]?\d+(?:\.\d*)?\s*(?:microseconds?|milliseconds?|us|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|months?|mons?|years?|yrs?|y|decades?|centur(?:y|ies)|millenni(?:um|a))\b|^\s*\d{1,3}(?:\.\d{1,3}){3}\s*(?:\/|$)|^[^/]*\/\s*\d{1,3}\s*$/;
+  /\b(?:epoch|infinity|inf|nan|now|today|tomorrow|yesterday|allballs|ago)\b|\bj\d|^\s*o\s*$|^\s*[+-]?p[\dt]|(?:^|\s)[+-]?\d+(?:\.\d*)?\s*(?:microsecon\w*|millisecon\w*|us|usecs?|useconds?|ms|msecs?|mseconds?|mils?|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|w|months?|mons?|qtr|years?|yrs?|y|decades?|decs?|c|cent|centur(?:y|ies)|millenni(?:um|a))\b|^\s*\d{1,3}(?:\.\d{1,3}){3}\s*(?:\/|$)|^[^/]*\/\s*\d{1,3}\s*$/;
 
 /**
  * Canonical form of a literal, coarse enough that two literals the engine could coerce to the same
@@ -52,6 +52,8 @@ function canonicalLiteral(v: string): string | undefined {
     // Backslashes may be escapes in some dialects: not provable.
     if (text.includes('\\')) return undefined;
   } else if ((c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46) {
+    // Only a number literal itself: `2::int`, `1 + 1` are expressions (equal to 2, never proven distinct).
+    if (!NUMBER.test(v.toLowerCase())) return undefined;
     text = v;
   } else if (v.toUpperCase() === 'NULL') {
     return 'null';
