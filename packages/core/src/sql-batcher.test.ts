@@ -604,6 +604,25 @@ describe('addStatement at the limit', () => {
 // ------------------------------------------------------------------ bad input
 
 describe('bad input', () => {
+  it('SQL text with an unterminated quote: the statements before it run, the index counts across calls', async () => {
+    const sent: string[] = [];
+    const adapter = new GenericAdapter({
+      execute: (sql: string) => {
+        sent.push(sql);
+        return { rowCount: 0 };
+      },
+      dialect: 'postgres',
+      capabilities: { multiStatement: true },
+    });
+    const b = new SQLBatcher({ adapter });
+    await b.processStatements(['SELECT 1', 'SELECT 2', 'SELECT 3']);
+    const err = (await caught(b.processStatements("SELECT 4; SELECT 5; SELECT 'x"))) as InvalidStatementError;
+    expect(err).toBeInstanceOf(InvalidStatementError);
+    expect(err.statementIndex).toBe(5);
+    expect(err.message).toMatch(/^statement #5: /);
+    expect(sent.join(';')).toContain('SELECT 5');
+  });
+
   it('unterminated quote at the end of a text stream: statements before it are executed', async () => {
     const { adapter, sent } = recordingAdapter({ multiStatement: true, dialect: 'postgres' });
     const b = new SQLBatcher({ adapter });
@@ -613,8 +632,8 @@ describe('bad input', () => {
     expect(err).toBeInstanceOf(InvalidStatementError);
     expect((err as InvalidStatementError).statementIndex).toBe(2);
     expect((err as Error).message).toContain("'oops");
-    // a text input is split before anything runs: nothing was half-sent
-    expect(sent.flatMap((s) => s.batch?.statements.flatMap((x) => x.indices) ?? [])).toEqual([]);
+    // the statements before the bad one were accepted, so they ran (as from a stream)
+    expect(sent.flatMap((s) => s.batch?.statements.flatMap((x) => x.indices) ?? [])).toEqual([0, 1]);
   });
 
   it('unterminated quote at the end of a streamed file: statements before it are executed', async () => {

@@ -34,7 +34,7 @@ import { backoffDelay, type RetryOptions, type RetryPolicy, retryPolicy, sleep }
 import { withTimeout } from './execute/timeout.js';
 import { createYield, type YieldEnvironment } from './execute/yield.js';
 import { type Dialect, type DialectRules, dialectRules } from './lexer/dialect.js';
-import { splitStatements } from './lexer/split.js';
+import { StatementSplitter, splitStatements } from './lexer/split.js';
 import { LexError, type LexedStatement, lexStatement } from './lexer/statement.js';
 
 /** Transaction handling of a run. */
@@ -728,8 +728,14 @@ export class SQLBatcher implements AsyncDisposable {
 
   // ---------------------------------------------------------------- input
 
-  private splitText(text: string): string[] {
-    return splitStatements(text, { dialect: this.rules });
+  /**
+   * The statements of SQL text, split as they are taken: the statements before a bad one (an
+   * unterminated quote, say) are accepted and run first, and the error counts indices across calls.
+   */
+  private *splitText(text: string): Generator<string, void, undefined> {
+    const sp = new StatementSplitter({ dialect: this.rules, firstIndex: this.nextIndex });
+    yield* sp.push(text);
+    yield* sp.end();
   }
 
   private assertOpen(): void {
@@ -1976,6 +1982,10 @@ function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules)
   if (/\bset_config\s*\(/i.test(text)) return true;
   if (/^(?:DO|PREPARE|LISTEN|DECLARE|DISCARD)\b/i.test(text)) return true;
   if (/^CREATE\s+(?:OR\s+REPLACE\s+)?(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\b/i.test(text)) return true;
+  // Other ways to make (or use) a session's temporary objects: SELECT … INTO TEMP t, and any name
+  // qualified with pg_temp (CREATE TABLE pg_temp.t …), the session's own schema.
+  if (/\bINTO\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?\b/i.test(text)) return true;
+  if (/(?:^|[\s(,."])"?pg_temp(?:_\d+)?"?\s*\./i.test(text)) return true;
   if (lexed.multiple) {
     return splitStatements(sql, { dialect: rules, onMetaCommand: () => undefined })
       .slice(1)

@@ -149,6 +149,26 @@ describe('session changes with concurrency 2', () => {
     expect(r.a).toEqual([300]);
     expect(r.b).toEqual(r.a);
   });
+
+  for (const [label, create, rows] of [
+    ['SELECT … INTO TEMP', (t: string) => `SELECT 0 AS id, 'v'::text AS v INTO TEMP ${t}`, 301],
+    ['CREATE TABLE pg_temp.…', (t: string) => `CREATE TABLE pg_temp.${t} (id int, v text)`, 300],
+  ] as const) {
+    it.runIf(!usingPglite)(`a temporary table made with ${label} pins the connection too`, async () => {
+      const r = await compare(
+        (t) => [
+          create(t),
+          ...Array.from({ length: 300 }, (_, i) => `INSERT INTO ${t} (id, v) VALUES (${i + 1}, 'v${i}')`),
+          `INSERT INTO ${db.schema}.${t} (id, v) SELECT count(*), 'count' FROM ${t}`,
+          `DROP TABLE ${t}`,
+        ],
+        { concurrency: 2, maxBytes: 300 },
+      );
+      expect(r.error).toBeUndefined();
+      expect(r.a).toEqual([rows]);
+      expect(r.b).toEqual(r.a);
+    });
+  }
 });
 
 describe('ON CONFLICT DO UPDATE: keys that meet only after the column type reads them', () => {

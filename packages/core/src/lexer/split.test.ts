@@ -294,6 +294,20 @@ SELECT 2;`,
     }
   });
 
+  it('input that ends inside a UTF-8 character: the statements before it go out, then an error names the cut one', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from('SELECT 1;\nSELECT 2;\nSELECT 3; -- '),
+      Buffer.from([0xe2, 0x82]),
+    ]);
+    for (const size of [1, 5, bytes.length]) {
+      const { got, err } = await splitInChunks(bytes, size);
+      expect(got, `chunks of ${size}`).toEqual(['SELECT 1', 'SELECT 2', 'SELECT 3']);
+      expect(err).toBeInstanceOf(InvalidStatementError);
+      expect((err as InvalidStatementError).statementIndex).toBe(3);
+      expect((err as Error).message).toContain('ends inside a UTF-8 character');
+    }
+  });
+
   it('a byte that is not UTF-8 anywhere, in any chunking: exactly the statements before it go out (fast-check)', async () => {
     await fc.assert(
       fc.asyncProperty(

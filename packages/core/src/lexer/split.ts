@@ -25,6 +25,11 @@ export interface SplitOptions {
    * throws for any other, since it would change what the file means.
    */
   onMetaCommand?: (command: string, statementIndex: number) => void;
+  /**
+   * The index the first statement of this text has in a larger input (default 0): errors and
+   * `onMetaCommand` count from it.
+   */
+  firstIndex?: number;
 }
 
 function defaultMetaCommand(command: string, index: number): void {
@@ -79,9 +84,13 @@ export class StatementSplitter {
   /** The last two characters received (a terminator may straddle two chunks). */
   private lastChars = '';
 
+  /** The index of the first statement in the larger input (see `SplitOptions.firstIndex`). */
+  private readonly base: number;
+
   constructor(options: SplitOptions = {}) {
     this.rules = dialectRules(options.dialect);
     this.onMeta = options.onMetaCommand ?? defaultMetaCommand;
+    this.base = options.firstIndex ?? 0;
   }
 
   /** Number of statements emitted so far. */
@@ -150,7 +159,7 @@ export class StatementSplitter {
       const text = this.buf.slice(this.start);
       throw new InvalidStatementError(
         `unterminated ${what} at end of input`,
-        this.count,
+        this.base + this.count,
         text,
         'UNTERMINATED',
       );
@@ -183,7 +192,7 @@ export class StatementSplitter {
         // pg_dump's data blocks: the lines after it up to `\.` are data, not SQL.
         throw new InvalidStatementError(
           'COPY … FROM stdin data inside a SQL file is not supported (dump with --inserts, or load it with psql)',
-          this.count,
+          this.base + this.count,
           text,
         );
       }
@@ -191,7 +200,7 @@ export class StatementSplitter {
         // A mysql client command: it changes how the rest of the file splits. Refuse rather than mis-split.
         throw new InvalidStatementError(
           'the mysql client command DELIMITER is not supported; split such a file with the mysql client',
-          this.count,
+          this.base + this.count,
           text,
         );
       }
@@ -239,7 +248,7 @@ export class StatementSplitter {
         const eol = s.indexOf('\n', i);
         if (eol === -1 && !final) break;
         const lineEnd = eol === -1 ? n : eol;
-        this.onMeta(s.slice(i, lineEnd).trim(), this.count);
+        this.onMeta(s.slice(i, lineEnd).trim(), this.base + this.count);
         i = eol === -1 ? n : eol + 1;
         this.start = i;
         continue;
@@ -267,7 +276,7 @@ export class StatementSplitter {
         const eol = s.indexOf('\n', i);
         throw new InvalidStatementError(
           `psql meta-command ${trimSpace(s.slice(i, eol === -1 ? Math.min(n, i + 40) : eol))} inside a statement is not supported`,
-          this.count,
+          this.base + this.count,
           s.slice(this.start, eol === -1 ? n : eol),
         );
       }
@@ -500,7 +509,7 @@ export async function* splitStatementChunks(
       const byte = bytes[bad] ?? 0;
       throw new InvalidStatementError(
         `is not valid UTF-8 (byte 0x${byte.toString(16).padStart(2, '0')}); convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)`,
-        sp.statementCount,
+        (options?.firstIndex ?? 0) + sp.statementCount,
         trimSpace(sp.pendingText()),
       );
     }
@@ -509,7 +518,19 @@ export async function* splitStatementChunks(
       if (out.length > 0) yield out;
     }
   }
-  const rest = decoder.decode();
+  let rest: string;
+  try {
+    rest = decoder.decode();
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    // The input ends inside a character (a file cut short): the statements completed before it went out;
+    // the one it cuts is not run (a statement cut short may mean something else).
+    throw new InvalidStatementError(
+      'ends inside a UTF-8 character (the file was cut short, or is not UTF-8); convert or complete the file',
+      (options?.firstIndex ?? 0) + sp.statementCount,
+      trimSpace(sp.pendingText()),
+    );
+  }
   const out = rest.length > 0 ? sp.push(rest) : [];
   for (const s of sp.end()) out.push(s);
   if (out.length > 0) yield out;
