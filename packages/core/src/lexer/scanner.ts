@@ -234,14 +234,20 @@ function scanDollar(s: string, i: number, r: DialectRules, final: boolean): numb
  * End of an `E'…'` string whose first part ends at `e`: PostgreSQL continues a string across
  * whitespace that holds a newline (`E'a'` newline `'b'` is `E'ab'`), and the continuation keeps the
  * backslash escapes of the `E'…'` it continues (so `\'` inside it does not end it). Before the newline
- * only spaces, tabs and form feeds; after it also `--` comments that end in a newline.
+ * spaces, tabs, form feeds and a `--` comment (the server's `horiz_whitespace`); after it also
+ * whitespace and `--` comments that end in a newline.
  */
 function eStringEnd(s: string, e: number, final: boolean): number {
   const n = s.length;
   while (e >= 0) {
     let j = e;
     while (j < n && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9 || s.charCodeAt(j) === 12)) j++;
-    if (j >= n) return final ? e : INCOMPLETE;
+    if (j + 1 < n && s.charCodeAt(j) === DASH && s.charCodeAt(j + 1) === DASH) {
+      // (a comment runs to the end of the line: the newline follows it)
+      j += 2;
+      while (j < n && s.charCodeAt(j) !== 10 && s.charCodeAt(j) !== 13) j++;
+    }
+    if (j >= n || (j + 1 >= n && s.charCodeAt(j) === DASH)) return final ? e : INCOMPLETE;
     const nl = s.charCodeAt(j);
     if (nl !== 10 && nl !== 13) return e;
     for (;;) {

@@ -273,6 +273,16 @@ SELECT 2;`,
         `cut ${cut}`,
       ).toEqual(split(text));
     }
+    // a `--` comment before the newline is whitespace too (the server's horiz_whitespace): continued
+    const commented = "SELECT E'a' -- c\n'b\\'; x'; SELECT 2";
+    expect(split(commented)).toEqual(["SELECT E'a' -- c\n'b\\'; x'", 'SELECT 2']);
+    for (let cut = 0; cut <= commented.length; cut++) {
+      const sp = new StatementSplitter({ dialect: 'postgres' });
+      expect(
+        [...sp.push(commented.slice(0, cut)), ...sp.push(commented.slice(cut)), ...sp.end()],
+        `cut ${cut}`,
+      ).toEqual(split(commented));
+    }
     // without a newline between them, or for a standard string, no backslash escapes in the next one
     expect(split("SELECT E'a' 'b\\'; SELECT 2")).toEqual(["SELECT E'a' 'b\\'", 'SELECT 2']);
     expect(split("SELECT 'a'\n'b\\'; SELECT 2")).toEqual(["SELECT 'a'\n'b\\'", 'SELECT 2']);
