@@ -287,7 +287,7 @@ describe("mergeScope 'table'", () => {
         `INSERT INTO "t" (v) VALUES ('b')`,
         "INSERT INTO t (v) VALUES ('c')",
       ];
-      stmts.forEach((s, i) => b.add(i, lexStatement(s, dialect)));
+      for (const [i, s] of stmts.entries()) b.add(i, lexStatement(s, dialect));
       b.flush();
       const sql = b.takeReady().map((batch) => b.join(batch));
       const text = sql.join(';');
