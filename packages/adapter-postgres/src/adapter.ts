@@ -8,6 +8,7 @@ import {
   type ErrorClassification,
   type ExecuteOptions,
   type ExecuteResult,
+  lexStatement,
   splitStatements,
 } from '@sqlbatcher/core';
 import { ClientSource, type CopyFrom, PoolSource } from './connection/pg.js';
@@ -29,7 +30,14 @@ import {
   noteTransactionLost,
 } from './errors/classify.js';
 import { quoteIdentifier } from './quote.js';
-import { type CopyEvent, commit, inTransactionBlock, type RequestContext, runRequest } from './request.js';
+import {
+  CommitRolledBackError,
+  type CopyEvent,
+  commit,
+  inTransactionBlock,
+  type RequestContext,
+  runRequest,
+} from './request.js';
 
 /** Default hard ceiling of one request's SQL text: 64 MiB (PostgreSQL itself accepts up to ~1 GB). */
 export const DEFAULT_MAX_QUERY_SIZE = 64 * 1024 * 1024;
@@ -153,14 +161,43 @@ function isClient(x: object): x is PgClientLike {
  * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
  * default export (CommonJS modules imported from ESM).
  */
-/** Words that set, release or drop savepoints (a request without them changes none). */
-const SAVEPOINT_WORDS = /\b(?:SAVEPOINT|RELEASE|COMMIT|END|ABORT|ROLLBACK|PREPARE)\b/i;
-/** What ends a transaction block, with its savepoints (not ROLLBACK TO). */
-const BLOCK_ENDS_ALL =
-  /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
-
 /** A statement that ends a transaction block (the input's own COMMIT …), read at its start. */
 const ENDS_BLOCK = /^\s*(?:COMMIT|END|PREPARE\s+TRANSACTION)\b/i;
+/** Any statement that ends a transaction block (not ROLLBACK TO, not … AND CHAIN, which opens the next). */
+const BLOCK_END =
+  /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
+/** A COMMIT or END (not a ROLLBACK: the input's own undo is no loss by failure). */
+const COMMITS = /^(?:COMMIT|END|PREPARE\s+TRANSACTION)\b/i;
+
+/**
+ * Did the failure of request `sql`, which started inside a transaction block the input opened
+ * (`inBlock`; false: the driver does not say), lose that block? Yes when a COMMIT (END, PREPARE
+ * TRANSACTION) of the request had not finished when the failure came: it failed itself, or was skipped
+ * with the rest of the request, and the block it was to commit is rolled back (or aborted, with its
+ * COMMIT gone). `after`: whether the connection is still in a block (asked of the server).
+ */
+function commitLost(sql: string, err: unknown, inBlock: boolean, after: boolean | undefined): boolean {
+  const parts = sql.includes(';')
+    ? splitStatements(sql, { dialect: 'postgres', onMetaCommand: () => undefined }).map(
+        (p) => lexStatement(p, 'postgres').text,
+      )
+    : [lexStatement(sql, 'postgres').text];
+  const completed = (err as { completedStatements?: unknown }).completedStatements;
+  const done = typeof completed === 'number' ? completed : 0;
+  /** A block is open at this point of the request (as far as can be told). */
+  let open = inBlock || after === true;
+  for (let k = 0; k < parts.length; k++) {
+    const text = parts[k] as string;
+    if (k < done) {
+      if (/^(?:BEGIN|START\s+TRANSACTION)\b/i.test(text)) open = true;
+      else if (BLOCK_END.test(text)) open = /\bAND\s+CHAIN\s*$/i.test(text);
+      continue;
+    }
+    // (a COMMIT that failed itself was inside a block: outside one it only warns)
+    if (COMMITS.test(text) && (open || k === done)) return true;
+  }
+  return false;
+}
 
 /** How long a {@link PostgreSQLAdapter.canRunConcurrently} answer is kept (other clients may run DDL). */
 const ORDER_FREE_TTL_MS = 10_000;
@@ -543,12 +580,7 @@ export class PostgreSQLAdapter implements Adapter {
 /** A pinned connection: BEGIN/COMMIT/ROLLBACK/SAVEPOINT go through it only. */
 export class PostgreSQLSession implements AdapterSession {
   private inTransaction = false;
-  /**
-   * Savepoints the input's own `SAVEPOINT` statements set in its open transaction block (less those it
-   * released): while one is set, a failure inside the block only aborts it back to a point the input may
-   * `ROLLBACK TO`, and does not undo the block.
-   */
-  private inputSavepoints = 0;
+
   private released = false;
   /** The adapter is closing this session: nothing new is sent on it. */
   private ending = false;
@@ -617,42 +649,39 @@ export class PostgreSQLSession implements AdapterSession {
       try {
         result = await runRequest(this.conn, sql, options, ctx);
       } catch (err) {
-        // A failure inside a transaction block the input opened (its own BEGIN) aborted the block or,
-        // at its COMMIT, rolled it back: the statements of earlier requests in it are undone too.
-        // (unless the input set a savepoint in it to roll back to; a failed COMMIT is always lost)
-        const ends = ENDS_BLOCK.test(sql);
-        let lost = inInputBlock === true && (ends || this.inputSavepoints === 0);
-        if (inInputBlock === undefined && !isConnectionError(err)) {
-          // (a driver that does not report the status: ask the server; a failed COMMIT leaves no block)
-          lost =
-            ends || (this.inputSavepoints === 0 && (await inTransactionBlock(this.conn).catch(() => false)));
+        // A failure at the COMMIT of a transaction block the input opened (its own BEGIN), or one that
+        // skipped that COMMIT (in the same request), lost the block with the statements of earlier
+        // requests in it. One that only aborted the block (still open) is not that: the input may roll
+        // back to a savepoint of its own, and its later COMMIT of the aborted block is caught below.
+        let lost = false;
+        if (!this.inTransaction && inInputBlock !== false && !isConnectionError(err)) {
+          // (the server's status after the failure: the driver's may not be read yet)
+          const after = await inTransactionBlock(this.conn, undefined, true).catch(() => undefined);
+          lost = commitLost(sql, err, inInputBlock === true, after);
         }
         if (lost) noteTransactionLost(err);
         else noteIdleAfter(err, this.conn.inTransactionBlock() === false ? true : undefined);
         throw err;
       }
       if (ctx.broken) this.brokenConn = true;
-      if (!this.inTransaction) this.noteInputSavepoints(sql);
+      // The input's COMMIT of a block a failure had aborted: the server rolled it back (its answer is a
+      // ROLLBACK tag, not an error), with every statement of the block.
+      if (!this.inTransaction && inInputBlock !== false && ENDS_BLOCK.test(sql) && !sql.includes(';')) {
+        const raw = result.raw as { command?: string } | { command?: string }[] | undefined;
+        const last = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+        if (last?.command === 'ROLLBACK') {
+          const err = new CommitRolledBackError();
+          noteError(err, { phase: 'request' });
+          noteTransactionLost(err);
+          throw err;
+        }
+      }
       return result;
     } finally {
       if (!this.inTransaction) this.catalogChangeDone();
     }
   };
   private brokenConn = false;
-
-  /** Follow the input's own SAVEPOINT / RELEASE and the end of its blocks (see {@link inputSavepoints}). */
-  private noteInputSavepoints(sql: string): void {
-    if (!SAVEPOINT_WORDS.test(sql)) return;
-    const parts = sql.includes(';')
-      ? splitStatements(sql, { dialect: 'postgres', onMetaCommand: () => undefined })
-      : [sql];
-    for (const part of parts) {
-      const text = part.trimStart();
-      if (/^SAVEPOINT\b/i.test(text)) this.inputSavepoints++;
-      else if (/^RELEASE\b/i.test(text)) this.inputSavepoints = Math.max(0, this.inputSavepoints - 1);
-      else if (BLOCK_ENDS_ALL.test(text)) this.inputSavepoints = 0;
-    }
-  }
   /** This session ran a request that may change the catalog, not yet committed or rolled back. */
   private changingCatalog = false;
 

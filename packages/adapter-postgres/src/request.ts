@@ -316,8 +316,13 @@ async function fastOrInsert(
  * SAVEPOINT outside a transaction block fails with 25P01 and changes nothing, inside one it is
  * released at once.
  */
-export async function inTransactionBlock(conn: Connection, signal?: AbortSignal): Promise<boolean> {
-  const known = conn.inTransactionBlock();
+export async function inTransactionBlock(
+  conn: Connection,
+  signal?: AbortSignal,
+  /** Ask the server even when the driver tells (its status may not be read yet right after a failure). */
+  fresh = false,
+): Promise<boolean> {
+  const known = fresh ? undefined : conn.inTransactionBlock();
   if (known !== undefined) return known;
   try {
     await conn.simple('SAVEPOINT sqlbatcher_probe; RELEASE SAVEPOINT sqlbatcher_probe', signal);

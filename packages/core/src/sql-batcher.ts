@@ -114,8 +114,8 @@ export interface BatcherReport {
   /** Retries made. */
   retries: number;
   /**
-   * Rows affected, summed over requests whose engine reports it; rows of a transaction that was then rolled
-   * back (the `'all'` transaction, or one the input opened with its own `BEGIN`) are taken back out.
+   * Rows affected, summed over requests whose engine reports it (also rows of a transaction that was
+   * rolled back afterwards: the count is of what the requests did).
    */
   rowsAffected: number;
   /** Statements rejected under `onError: 'skip' | 'isolate'`. */
@@ -221,11 +221,6 @@ export class SQLBatcher implements AsyncDisposable {
    * session (the input opened it), for naming what a failure that takes the block with it undoes.
    */
   private inputBlockStart: number | undefined;
-  /**
-   * Rows counted in `report.rowsAffected` by requests inside the open `'all'` transaction or the input's
-   * open transaction block: taken back out when it is rolled back.
-   */
-  private blockRows = 0;
   /** Requests being executed right now (attempts, across concurrent batches). */
   private attemptsRunning = 0;
   private inFlightError: unknown;
@@ -602,14 +597,11 @@ export class SQLBatcher implements AsyncDisposable {
     this.txApplied = new Uint8Array(0);
     try {
       await s.commit();
-      this.blockRows = 0;
     } catch (err) {
       await this.releaseSession(true);
       // The engine answered with an error (a deferred constraint, a serialization failure): the
       // transaction was rolled back. Only a COMMIT whose answer was lost leaves it unknown.
       const inDoubt = this.classify(err).effect === 'unknown';
-      if (inDoubt) this.blockRows = 0;
-      else this.undoBlockRows();
       const indices: number[] = [];
       for (let byte = 0; byte < applied.length; byte++) {
         const bits = applied[byte] as number;
@@ -647,7 +639,6 @@ export class SQLBatcher implements AsyncDisposable {
     await this.drain().catch(() => undefined);
     this.discardBuffered();
     this.txApplied = new Uint8Array(0);
-    if (this.txOpen) this.undoBlockRows();
     if (this.txOpen && this.session) {
       this.txOpen = false;
       this.txFailed = false;
@@ -1081,7 +1072,7 @@ export class SQLBatcher implements AsyncDisposable {
         else if (this.transaction === 'none' && info.statements.length === 1)
           this.noteInputBlock(info.statements[0] as BatchStatement);
         const ms = performance.now() - started;
-        if (typeof result.rowCount === 'number') this.countRows(result.rowCount);
+        if (typeof result.rowCount === 'number') this._report.rowsAffected += result.rowCount;
         this.collectResults?.push({ id: info.id, value: result.raw ?? result });
         this.record(info, t0, ms, true, result, undefined, false, retries);
         const outcome: BatchOutcome = { success: true, executionTimeMs: ms, retries, result, dryRun: false };
@@ -1123,7 +1114,7 @@ export class SQLBatcher implements AsyncDisposable {
   ): Promise<never> {
     const ms = performance.now() - started;
     const partial = partialOutcome(info, err);
-    if (partial?.rowsAffected !== undefined) this.countRows(partial.rowsAffected);
+    if (partial?.rowsAffected !== undefined) this._report.rowsAffected += partial.rowsAffected;
     this.record(info, t0, ms, false, undefined, err, false, retries, partial);
     const outcome: BatchOutcome = {
       success: false,
@@ -1410,7 +1401,6 @@ export class SQLBatcher implements AsyncDisposable {
       isSQLBatcherError(f.error, 'SESSION_LOST');
     // The transaction's state is settled before any hook runs, so a throwing hook cannot leave it
     // looking healthy (dispose would then commit).
-    if (f.transactionLost) this.undoBlockRows();
     if (f.transactionLost && this.transaction !== 'all') this.inputBlockStart = undefined;
     else if (f.transactionLost) {
       this.txFailed = true;
@@ -1594,30 +1584,16 @@ export class SQLBatcher implements AsyncDisposable {
         ? splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined })
         : [sql];
     for (const part of parts) {
-      const text = part.trimStart();
+      // (the lexer's text starts at the statement's first word, after any comments)
+      const text =
+        parts.length === 1 && !/^\s*(?:--|\/\*)/.test(part)
+          ? part.trimStart()
+          : lexStatement(part, this.rules).text;
       if (BLOCK_START.test(text)) this.inputBlockStart ??= st.indices[0];
-      else if (BLOCK_END.test(text)) {
-        this.inputBlockStart = undefined;
-        if (BLOCK_UNDO.test(text)) this.undoBlockRows();
-        else this.blockRows = 0;
-      }
+      // (COMMIT AND CHAIN starts the next block at once)
+      else if (BLOCK_END.test(text))
+        this.inputBlockStart = /\bAND\s+CHAIN\s*$/i.test(text) ? st.indices[0] : undefined;
     }
-  }
-
-  /** Count rows in `report.rowsAffected`, and in {@link blockRows} inside a transaction or input block. */
-  private countRows(n: number): void {
-    this._report.rowsAffected += n;
-    if (
-      (this.transaction === 'all' && this.txOpen) ||
-      (this.transaction === 'none' && this.inputBlockStart !== undefined)
-    )
-      this.blockRows += n;
-  }
-
-  /** The open transaction or input block was rolled back: its rows are no longer affected. */
-  private undoBlockRows(): void {
-    this._report.rowsAffected -= this.blockRows;
-    this.blockRows = 0;
   }
 
   /** What a failure that took the transaction with it undid, for the error's message. */
@@ -1660,10 +1636,7 @@ export class SQLBatcher implements AsyncDisposable {
     this.session = undefined;
     this.txOpen = false;
     // (a block the input opened and left open is rolled back when its session is released)
-    if (this.inputBlockStart !== undefined) {
-      this.inputBlockStart = undefined;
-      this.undoBlockRows();
-    }
+    this.inputBlockStart = undefined;
     try {
       await s.release(broken);
     } catch {
@@ -1831,8 +1804,6 @@ const BLOCK_START = /^(?:BEGIN|START\s+TRANSACTION)\b/i;
 /** What ends a transaction block: COMMIT, END, ABORT, ROLLBACK (not ROLLBACK TO), PREPARE TRANSACTION. */
 /** A transaction control word anywhere in a text (before splitting an input string that holds several). */
 const TX_WORD = /\b(?:BEGIN|START|COMMIT|END|ABORT|ROLLBACK|PREPARE)\b/i;
-/** Of {@link BLOCK_END}: the ones that roll the block back. */
-const BLOCK_UNDO = /^(?:ABORT|ROLLBACK)\b/i;
 const BLOCK_END =
   /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
 
