@@ -19,27 +19,25 @@ export const DEFAULT_URL = 'pglite://.sqlbatcher/pglite';
 
 /** `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages. */
 export function redactUrl(url: string): string {
-  // Without `//` there is no authority to parse (`postgres:user:pw@host/db` is a URL whose path holds
-  // the password): mask whatever precedes the last `@` before the path.
-  if (!/^[a-z][\w+.-]*:\/\//i.test(url)) return maskUserinfo(url);
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    for (const k of [...u.searchParams.keys()]) {
-      if (/pass|secret|token|key/i.test(k)) u.searchParams.set(k, '***');
+  // The password is masked as text first, up to the LAST `@`: it may hold `/`, `?`, `#` or `@` unencoded,
+  // which a URL parser reads as the end of the authority (or as a host and port), so that parsing alone
+  // would leave it in plain sight. (A later `@`, in a query say, only masks more.)
+  const head = /^[a-z][\w+.-]*:(?:\/\/)?/i.exec(url)?.[0];
+  let out = url;
+  if (head !== undefined) {
+    const at = url.lastIndexOf('@');
+    if (at > head.length) {
+      const userinfo = url.slice(head.length, at);
+      const colon = userinfo.indexOf(':');
+      out = `${head}${colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:***`}${url.slice(at)}`;
     }
-    return u.toString();
-  } catch {
-    return maskUserinfo(url);
   }
-}
-
-/** `scheme:[//]user:password@rest` → `scheme:[//]user:***@rest` (the last `@` before a `/`, `?` or `#`). */
-function maskUserinfo(url: string): string {
-  return url.replace(/^([a-z][\w+.-]*:(?:\/\/)?)([^/?#]*)@/i, (_m, head: string, userinfo: string) => {
-    const colon = userinfo.indexOf(':');
-    return `${head}${colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:***`}@`;
-  });
+  // Then secrets in query parameters (`?password=…`, `sslkey=…`).
+  if (!/[?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=/i.test(out)) return out;
+  return out.replace(
+    /([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*/gi,
+    (_m, name: string) => `${name}***`,
+  );
 }
 
 /** A connected adapter and how to close it. */

@@ -306,6 +306,18 @@ describe('sqlbatcher load: failures', () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toContain('postgres:me:***@127.0.0.1:1/db');
     expect(res.stderr).not.toContain('Sup3rS3cret');
+    // a password holding `/`, `#` or `?` unencoded (a URL parser ends the authority there)
+    for (const pw of ['pa/ss9', 'pa#ss9', 'pa?ss9', '5432/9']) {
+      for (const report of ['text', 'json']) {
+        const r = await run(
+          ['load', '-', '--url', `postgres://postgres:${pw}@127.0.0.1:1/test`, '--report', report],
+          'SELECT 1;',
+        );
+        expect(r.code).toBe(1);
+        expect(r.stdout + r.stderr, `${pw} (${report})`).not.toContain(pw);
+        expect(r.stdout + r.stderr).toContain('postgres:***@127.0.0.1:1/test');
+      }
+    }
   });
 
   it('--transaction all whose COMMIT a deferred constraint refuses: rolled back, nothing reported applied', async () => {

@@ -122,6 +122,13 @@ describe('conflictKey', () => {
       "'1 qtr'",
       "'5 millisecon'",
       "'5 microseconds'",
+      // units run on or after a comma, and words past the ten characters the server reads
+      "'2h0m'",
+      "'1h60m'",
+      "'1,hour'",
+      "'60,min'",
+      "'1 millenniums'",
+      "'1 millenniumz'",
     ]) {
       expect(key(v), v).toBeUndefined();
     }

@@ -66,6 +66,9 @@ function canonicalLiteral(v: string): string | undefined {
   if (TRUE_WORDS.has(lower)) return 'b1';
   if (FALSE_WORDS.has(lower)) return 'b0';
   if (UNPROVABLE.test(lower)) return undefined;
+  // A number followed by letters may be an interval however it is spelled (`2h0m`, `1,hour`, a unit cut
+  // short or run on, `1 millenniums`): not provable, unless the whole value is a UUID.
+  if (c === 39 && /\d[\s,]*[a-zµ]/.test(lower) && !UUID.test(lower)) return undefined;
   // A quoted run of 6 or 8 digits may be a date (`'20240102'` = `'2024-01-02'` in a date column) as
   // well as a number (= 20240102 in an integer column): not provable either way.
   if (c === 39 && /^\d{6}$|^\d{8}$/.test(lower)) return undefined;
