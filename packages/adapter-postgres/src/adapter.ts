@@ -202,11 +202,21 @@ function commitLost(sql: string, err: unknown, inBlock: boolean, after: boolean 
 /** How long a {@link PostgreSQLAdapter.canRunConcurrently} answer is kept (other clients may run DDL). */
 const ORDER_FREE_TTL_MS = 10_000;
 
-/** One row: may rows be inserted into this table in any order, alongside other requests? */
+/**
+ * One row: may rows be inserted into this table in any order, alongside other requests? Not with rules,
+ * row-level security, triggers or foreign keys, nor with a column default that reads the session
+ * (`currval`, `lastval`) or calls a function of the database's own (which may read tables): on another
+ * pool connection it would read another session.
+ */
 const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules AND NOT c.relrowsecurity
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
-                  WHERE k.contype = 'f' AND (k.conrelid = c.oid OR k.confrelid = c.oid)) AS free
+                  WHERE k.contype = 'f' AND (k.conrelid = c.oid OR k.confrelid = c.oid))
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid = c.oid AND (
+    pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ~* '\\m(currval|lastval)\\s*\\('
+    OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+               WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid
+                 AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass))) AS free
 FROM pg_catalog.pg_class c
 WHERE c.oid = pg_catalog.to_regclass($1)`;
 
