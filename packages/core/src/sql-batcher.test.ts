@@ -621,6 +621,39 @@ describe('addStatement at the limit', () => {
 
 // ------------------------------------------------------------------ bad input
 
+describe('sessions', () => {
+  it('pins for SELECT … INTO TEMP and pg_temp names, not for those words inside a string or comment', async () => {
+    const pinsFor = async (first: string) => {
+      let sessions = 0;
+      const adapter = new GenericAdapter({
+        execute: () => ({ rowCount: 0 }),
+        dialect: 'postgres',
+        capabilities: { multiStatement: true, transactions: true },
+        session: async () => {
+          sessions++;
+          return {
+            execute: async () => ({ rowCount: 0 }),
+            begin: async () => undefined,
+            commit: async () => undefined,
+            rollback: async () => undefined,
+            release: async () => undefined,
+          };
+        },
+      });
+      const b = new SQLBatcher({ adapter, concurrency: 4 });
+      await b.processStatements([first, ins(1)]);
+      await b[Symbol.asyncDispose]();
+      return sessions > 0;
+    };
+    expect(await pinsFor('SELECT 1 AS a INTO TEMP tmp')).toBe(true);
+    expect(await pinsFor('CREATE TABLE pg_temp.tmp (a int)')).toBe(true);
+    expect(await pinsFor('CREATE TABLE "pg_temp".tmp (a int)')).toBe(true);
+    expect(await pinsFor("UPDATE t SET note = 'moved into temp' WHERE false")).toBe(false);
+    expect(await pinsFor("SELECT 'see pg_temp.x' /* into temp */")).toBe(false);
+    expect(await pinsFor('SELECT 1')).toBe(false);
+  });
+});
+
 describe('bad input', () => {
   it('SQL text with an unterminated quote: the statements before it run, the index counts across calls', async () => {
     const sent: string[] = [];

@@ -34,6 +34,7 @@ import { backoffDelay, type RetryOptions, type RetryPolicy, retryPolicy, sleep }
 import { withTimeout } from './execute/timeout.js';
 import { createYield, type YieldEnvironment } from './execute/yield.js';
 import { type Dialect, type DialectRules, dialectRules } from './lexer/dialect.js';
+import { mayStartToken, NOT_SPECIAL, skipToken } from './lexer/scanner.js';
 import { StatementSplitter, splitStatements } from './lexer/split.js';
 import { LexError, type LexedStatement, lexStatement } from './lexer/statement.js';
 
@@ -1945,6 +1946,32 @@ function addNotSent(err: unknown, indices: readonly number[]): void {
  * block), a DO block at all (it can do any of these), temporary objects, prepared statements, LISTEN,
  * cursors; and a string holding several statements when any of them does.
  */
+/** `text` with its string literals and comments replaced by a space (quoted identifiers kept). */
+function outsideLiterals(text: string, rules: DialectRules): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < text.length; ) {
+    const c = text.charCodeAt(i);
+    if (!mayStartToken(c)) {
+      i++;
+      continue;
+    }
+    const end = skipToken(text, i, rules, true);
+    if (end === NOT_SPECIAL) {
+      i++;
+      continue;
+    }
+    if (end < 0) break;
+    // (a "quoted identifier" stays: "pg_temp".t names the temporary schema too)
+    if (c !== 34) {
+      out += `${text.slice(from, i)} `;
+      from = end;
+    }
+    i = end;
+  }
+  return out + text.slice(from);
+}
+
 function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules): boolean {
   if (lexed.kind === 'session' || lexed.kind === 'transaction') return true;
   // (an INSERT … VALUES, however long, is not read again: the common case)
@@ -1954,9 +1981,13 @@ function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules)
   if (/^(?:DO|PREPARE|LISTEN|DECLARE|DISCARD)\b/i.test(text)) return true;
   if (/^CREATE\s+(?:OR\s+REPLACE\s+)?(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\b/i.test(text)) return true;
   // Other ways to make (or use) a session's temporary objects: SELECT … INTO TEMP t, and any name
-  // qualified with pg_temp (CREATE TABLE pg_temp.t …), the session's own schema.
-  if (/\bINTO\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?\b/i.test(text)) return true;
-  if (/(?:^|[\s(,."])"?pg_temp(?:_\d+)?"?\s*\./i.test(text)) return true;
+  // qualified with pg_temp (CREATE TABLE pg_temp.t …), the session's own schema. (Read outside string
+  // literals and comments: `'moved into temp'` pins nothing.)
+  if (/\bINTO\s|pg_temp/i.test(text)) {
+    const code = outsideLiterals(text, rules);
+    if (/\bINTO\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?\b/i.test(code)) return true;
+    if (/(?:^|[\s(,."])"?pg_temp(?:_\d+)?"?\s*\./i.test(code)) return true;
+  }
   if (lexed.multiple) {
     return splitStatements(sql, { dialect: rules, onMetaCommand: () => undefined })
       .slice(1)
