@@ -27,6 +27,7 @@ import {
   isConnectionError,
   noteError,
   noteIdleAfter,
+  notePartlyCommitted,
   noteTransactionLost,
 } from './errors/classify.js';
 import { quoteIdentifier } from './quote.js';
@@ -161,42 +162,64 @@ function isClient(x: object): x is PgClientLike {
  * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
  * default export (CommonJS modules imported from ESM).
  */
-/** A statement that ends a transaction block (the input's own COMMIT …), read at its start. */
-const ENDS_BLOCK = /^\s*(?:COMMIT|END|PREPARE\s+TRANSACTION)\b/i;
 /** Any statement that ends a transaction block (not ROLLBACK TO, not … AND CHAIN, which opens the next). */
 const BLOCK_END =
   /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
+/** The words of a statement that commits (anywhere in a request's text, before splitting it). */
+const COMMIT_WORD = /\b(?:COMMIT|END|PREPARE)\b/i;
 /** A COMMIT or END (not a ROLLBACK: the input's own undo is no loss by failure). */
 const COMMITS = /^(?:COMMIT|END|PREPARE\s+TRANSACTION)\b/i;
 
-/**
- * Did the failure of request `sql`, which started inside a transaction block the input opened
- * (`inBlock`; false: the driver does not say), lose that block? Yes when a COMMIT (END, PREPARE
- * TRANSACTION) of the request had not finished when the failure came: it failed itself, or was skipped
- * with the rest of the request, and the block it was to commit is rolled back (or aborted, with its
- * COMMIT gone). `after`: whether the connection is still in a block (asked of the server).
- */
-function commitLost(sql: string, err: unknown, inBlock: boolean, after: boolean | undefined): boolean {
+/** The statements of request text `sql`, each from its first word (comments skipped). */
+function statementTexts(sql: string): string[] {
   const parts = sql.includes(';')
-    ? splitStatements(sql, { dialect: 'postgres', onMetaCommand: () => undefined }).map(
-        (p) => lexStatement(p, 'postgres').text,
-      )
-    : [lexStatement(sql, 'postgres').text];
+    ? splitStatements(sql, { dialect: 'postgres', onMetaCommand: () => undefined })
+    : [sql];
+  return parts.map((p) => lexStatement(p, 'postgres').text);
+}
+
+/**
+ * What the failure of request `sql` did to the transaction blocks it touched. `committedBefore`: a
+ * COMMIT (END, PREPARE TRANSACTION) of it finished before the failing statement, so the request is not
+ * all rolled back. `commitPending`: a COMMIT of it had not finished (it failed itself, or was skipped
+ * with the rest of the request); `lostIf(after)` then tells whether a block of the input was lost with it,
+ * given whether the connection is still in a block (`after`, asked of the server): yes when a block was
+ * open there (`inBlock`: before the request; or begun within it; or still open after), or when the
+ * COMMIT itself failed (outside a block a COMMIT only warns).
+ */
+function blockOutcome(
+  sql: string,
+  err: unknown,
+  inBlock: boolean,
+): { committedBefore: boolean; commitPending: boolean; lostIf: (after: boolean | undefined) => boolean } {
+  const none = { committedBefore: false, commitPending: false, lostIf: () => false };
+  if (!COMMIT_WORD.test(sql)) return none;
+  const parts = statementTexts(sql);
   const completed = (err as { completedStatements?: unknown }).completedStatements;
   const done = typeof completed === 'number' ? completed : 0;
-  /** A block is open at this point of the request (as far as can be told). */
-  let open = inBlock || after === true;
+  let open = inBlock;
+  let committedBefore = false;
   for (let k = 0; k < parts.length; k++) {
     const text = parts[k] as string;
     if (k < done) {
       if (/^(?:BEGIN|START\s+TRANSACTION)\b/i.test(text)) open = true;
-      else if (BLOCK_END.test(text)) open = /\bAND\s+CHAIN\s*$/i.test(text);
+      else if (BLOCK_END.test(text)) {
+        // (also without a BEGIN: a COMMIT commits the request's implicit transaction, all before it)
+        if (COMMITS.test(text)) committedBefore = true;
+        open = /\bAND\s+CHAIN\s*$/i.test(text);
+      }
       continue;
     }
-    // (a COMMIT that failed itself was inside a block: outside one it only warns)
-    if (COMMITS.test(text) && (open || k === done)) return true;
+    if (COMMITS.test(text)) {
+      const openHere = open;
+      return {
+        committedBefore,
+        commitPending: true,
+        lostIf: (after) => openHere || after === true || k === done,
+      };
+    }
   }
-  return false;
+  return { ...none, committedBefore };
 }
 
 /** How long a {@link PostgreSQLAdapter.canRunConcurrently} answer is kept (other clients may run DDL). */
@@ -206,7 +229,8 @@ const ORDER_FREE_TTL_MS = 10_000;
  * One row: may rows be inserted into this table in any order, alongside other requests? Not with rules,
  * row-level security, triggers or foreign keys, nor with a column default that reads the session
  * (`currval`, `lastval`) or calls a function of the database's own (which may read tables): on another
- * pool connection it would read another session.
+ * pool connection it would read another session. Nor with a column of a domain type (its default, maybe
+ * a domain's over a domain, is not looked into).
  */
 const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules AND NOT c.relrowsecurity
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
@@ -216,7 +240,9 @@ const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules AND NOT c.r
     pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ~* '\\m(currval|lastval)\\s*\\('
     OR EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid
-                 AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass))) AS free
+                 AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass)))
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'd') AS free
 FROM pg_catalog.pg_class c
 WHERE c.oid = pg_catalog.to_regclass($1)`;
 
@@ -664,10 +690,15 @@ export class PostgreSQLSession implements AdapterSession {
         // requests in it. One that only aborted the block (still open) is not that: the input may roll
         // back to a savepoint of its own, and its later COMMIT of the aborted block is caught below.
         let lost = false;
-        if (!this.inTransaction && inInputBlock !== false && !isConnectionError(err)) {
-          // (the server's status after the failure: the driver's may not be read yet)
-          const after = await inTransactionBlock(this.conn, undefined, true).catch(() => undefined);
-          lost = commitLost(sql, err, inInputBlock === true, after);
+        if (!this.inTransaction && !isConnectionError(err)) {
+          const outcome = blockOutcome(sql, err, inInputBlock === true);
+          // (part of the request committed before the failure: not all of it was rolled back)
+          if (outcome.committedBefore) notePartlyCommitted(err);
+          if (inInputBlock !== false && outcome.commitPending) {
+            // (the server's status after the failure: the driver's may not be read yet)
+            const after = await inTransactionBlock(this.conn, undefined, true).catch(() => undefined);
+            lost = outcome.lostIf(after);
+          }
         }
         if (lost) noteTransactionLost(err);
         else noteIdleAfter(err, this.conn.inTransactionBlock() === false ? true : undefined);
@@ -676,13 +707,17 @@ export class PostgreSQLSession implements AdapterSession {
       if (ctx.broken) this.brokenConn = true;
       // The input's COMMIT of a block a failure had aborted: the server rolled it back (its answer is a
       // ROLLBACK tag, not an error), with every statement of the block.
-      if (!this.inTransaction && inInputBlock !== false && ENDS_BLOCK.test(sql) && !sql.includes(';')) {
+      if (!this.inTransaction && inInputBlock !== false && COMMIT_WORD.test(sql)) {
         const raw = result.raw as { command?: string } | { command?: string }[] | undefined;
-        const last = Array.isArray(raw) ? raw[raw.length - 1] : raw;
-        if (last?.command === 'ROLLBACK') {
+        const results = Array.isArray(raw) ? raw : [raw];
+        const parts = statementTexts(sql);
+        for (let k = 0; k < parts.length; k++) {
+          if (!COMMITS.test(parts[k] as string) || results[k]?.command !== 'ROLLBACK') continue;
           const err = new CommitRolledBackError();
           noteError(err, { phase: 'request' });
           noteTransactionLost(err);
+          // (statements after it in the same string ran, outside the block)
+          if (k < parts.length - 1) notePartlyCommitted(err);
           throw err;
         }
       }

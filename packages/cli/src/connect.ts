@@ -32,10 +32,10 @@ export function redactUrl(url: string): string {
       out = `${head}${colon < 0 ? userinfo : `${userinfo.slice(0, colon)}:***`}${url.slice(at)}`;
     }
   }
-  // Then secrets in query parameters (`?password=…`, `sslkey=…`).
-  if (!/[?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=/i.test(out)) return out;
+  // Then secrets in query parameters (`?password=…`, `sslkey=…`): everything after the first such name is
+  // masked (its value may hold an unencoded `&` or `#`, which would end it for a parser).
   return out.replace(
-    /([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*/gi,
+    /([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=).*$/i,
     (_m, name: string) => `${name}***`,
   );
 }

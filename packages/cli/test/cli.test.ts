@@ -307,6 +307,11 @@ describe('sqlbatcher load: failures', () => {
     expect(res.stderr).toContain('postgres:me:***@127.0.0.1:1/db');
     expect(res.stderr).not.toContain('Sup3rS3cret');
     // a password holding `/`, `#` or `?` unencoded (a URL parser ends the authority there)
+    const q = await run(
+      ['load', '-', '--url', 'postgres://postgres@127.0.0.1:1/test?password=ab#cd9&x', '--report', 'json'],
+      'SELECT 1;',
+    );
+    expect(q.stdout + q.stderr).not.toMatch(/ab#|cd9/);
     for (const pw of ['pa/ss9', 'pa#ss9', 'pa?ss9', '5432/9']) {
       for (const report of ['text', 'json']) {
         const r = await run(

@@ -651,6 +651,7 @@ describe('sessions', () => {
     expect(await pinsFor("UPDATE t SET note = 'moved into temp' WHERE false")).toBe(false);
     expect(await pinsFor("SELECT 'see pg_temp.x' /* into temp */")).toBe(false);
     expect(await pinsFor('SELECT 1')).toBe(false);
+    expect(await pinsFor('SELECT 1 AS a INTO/**/TEMP tt')).toBe(true);
   });
 });
 

@@ -827,14 +827,15 @@ export class SQLBatcher implements AsyncDisposable {
     if (unsupported !== undefined) {
       throw new InvalidStatementError(unsupported, index, sql, 'UNSUPPORTED_SETTING');
     }
-    if (
-      this.transaction !== 'none' &&
-      (lexed.kind === 'transaction' ||
-        (lexed.multiple &&
-          splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined }).some(
-            (part) => lexStatement(part, this.rules).kind === 'transaction',
-          )))
-    ) {
+    // (an input string of several statements, one of them transaction control)
+    const holdsControl =
+      lexed.kind !== 'transaction' &&
+      lexed.multiple &&
+      TX_WORD.test(sql) &&
+      splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined }).some(
+        (part) => lexStatement(part, this.rules).kind === 'transaction',
+      );
+    if (this.transaction !== 'none' && (lexed.kind === 'transaction' || holdsControl)) {
       throw new InvalidStatementError(
         `transaction control statement conflicts with transaction: '${this.transaction}'`,
         index,
@@ -845,7 +846,12 @@ export class SQLBatcher implements AsyncDisposable {
     // SET / BEGIN … change the connection they run on: from here on every request shares one session.
     if (this.transaction !== 'all' && !this.pinned && changesSession(lexed, sql, this.rules))
       this.pinned = true;
-    this.builder.add(index, lexed);
+    // Such a string goes alone in its request, as transaction control does: with other statements its
+    // BEGIN or COMMIT would take them into, or out of, the request's one transaction.
+    this.builder.add(
+      index,
+      holdsControl && lexed.standalone !== true ? { ...lexed, standalone: true } : lexed,
+    );
     return true;
   }
 
@@ -1313,7 +1319,7 @@ export class SQLBatcher implements AsyncDisposable {
     // (nothing to send with: this batch never left)
     if (err instanceof ConfigurationError && !this.adapter && !this.executeOverride) effect = 'none';
     // (a transaction block that earlier requests ran in went with this failure: never retried)
-    const lost = c.transactionLost === true && effect === 'rolled-back';
+    const lost = c.transactionLost === true && (effect === 'rolled-back' || effect === 'unknown');
     const f = new AttemptFailure(err, effect, c.transient && !lost, lost, c.statementPosition);
     f.connectionUsable = c.connectionUsable === true && effect !== 'unknown' && !lost;
     if (effect === 'partial' && typeof c.rowsAffected === 'number' && Number.isFinite(c.rowsAffected)) {
@@ -1378,11 +1384,25 @@ export class SQLBatcher implements AsyncDisposable {
         ? `; statements #${partial.applied[0]}…#${partial.applied[partial.applied.length - 1]} before it were applied, the ones after it were not executed`
         : '; no statement of it was applied'
       : '';
+    const stops =
+      f.transactionLost ||
+      this.onError === 'throw' ||
+      isClosed(f.error) ||
+      isSQLBatcherError(f.error, 'CIRCUIT_OPEN') ||
+      f.circuitOpen !== undefined ||
+      isSQLBatcherError(f.error, 'SESSION_LOST');
     const error = new BatchExecutionError(
       `batch ${info.id} failed (${indices.length} statement${indices.length === 1 ? '' : 's'}, #${indices[0]}${
         indices.length > 1 ? `…#${indices[indices.length - 1]}` : ''
       })${f.effect === 'unknown' ? ' and may have been partly or wholly applied' : partialNote}${
-        f.transactionLost ? this.transactionLostNote() : ''
+        f.transactionLost
+          ? this.transactionLostNote()
+          : stops &&
+              this.transaction === 'none' &&
+              this.inputBlockStart !== undefined &&
+              f.effect !== 'unknown'
+            ? `; the run stops inside the transaction block the input opened at #${this.inputBlockStart}, which is rolled back: no statement from #${this.inputBlockStart} on is applied`
+            : ''
       }${f.circuitOpen !== undefined ? '; the circuit breaker opened before it could be retried' : ''}: ${messageOf(f.error)}`,
       {
         cause: f.error,
@@ -1393,13 +1413,7 @@ export class SQLBatcher implements AsyncDisposable {
         attempts: (f as { attempts?: number }).attempts ?? 1,
       },
     );
-    const stops =
-      f.transactionLost ||
-      this.onError === 'throw' ||
-      isClosed(f.error) ||
-      isSQLBatcherError(f.error, 'CIRCUIT_OPEN') ||
-      f.circuitOpen !== undefined ||
-      isSQLBatcherError(f.error, 'SESSION_LOST');
+
     // The transaction's state is settled before any hook runs, so a throwing hook cannot leave it
     // looking healthy (dispose would then commit).
     if (f.transactionLost && this.transaction !== 'all') this.inputBlockStart = undefined;
@@ -1563,6 +1577,8 @@ export class SQLBatcher implements AsyncDisposable {
   private async newSession(): Promise<AdapterSession> {
     const a = this.requireAdapter();
     if (!a.session) throw new ConfigurationError(`${a.name} adapter has no sessions`);
+    // (a new connection has no block of the input open: one left on the last was rolled back with it)
+    this.inputBlockStart = undefined;
     return a.session();
   }
 
@@ -1636,8 +1652,6 @@ export class SQLBatcher implements AsyncDisposable {
     if (!s) return;
     this.session = undefined;
     this.txOpen = false;
-    // (a block the input opened and left open is rolled back when its session is released)
-    this.inputBlockStart = undefined;
     try {
       await s.release(broken);
     } catch {
@@ -1804,7 +1818,7 @@ export class SQLBatcher implements AsyncDisposable {
 const BLOCK_START = /^(?:BEGIN|START\s+TRANSACTION)\b/i;
 /** What ends a transaction block: COMMIT, END, ABORT, ROLLBACK (not ROLLBACK TO), PREPARE TRANSACTION. */
 /** A transaction control word anywhere in a text (before splitting an input string that holds several). */
-const TX_WORD = /\b(?:BEGIN|START|COMMIT|END|ABORT|ROLLBACK|PREPARE)\b/i;
+const TX_WORD = /\b(?:BEGIN|START|COMMIT|END|ABORT|ROLLBACK|PREPARE|SAVEPOINT|RELEASE)\b/i;
 const BLOCK_END =
   /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
 
@@ -1815,7 +1829,7 @@ function sessionLost(f: AttemptFailure): AttemptFailure {
     `the connection holding the session state (SET, BEGIN …) of this run failed; nothing after it can run without that state: ${messageOf(f.error)}`,
     { cause: f.error },
   );
-  return new AttemptFailure(error, f.effect, false, false, f.statementPosition);
+  return new AttemptFailure(error, f.effect, false, f.transactionLost, f.statementPosition);
 }
 
 function toResult(raw: unknown): ExecuteResult {
@@ -1983,7 +1997,7 @@ function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules)
   // Other ways to make (or use) a session's temporary objects: SELECT … INTO TEMP t, and any name
   // qualified with pg_temp (CREATE TABLE pg_temp.t …), the session's own schema. (Read outside string
   // literals and comments: `'moved into temp'` pins nothing.)
-  if (/\bINTO\s|pg_temp/i.test(text)) {
+  if (/\bINTO\b|pg_temp/i.test(text)) {
     const code = outsideLiterals(text, rules);
     if (/\bINTO\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?\b/i.test(code)) return true;
     if (/(?:^|[\s(,."])"?pg_temp(?:_\d+)?"?\s*\./i.test(code)) return true;

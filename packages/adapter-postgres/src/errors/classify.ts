@@ -23,6 +23,8 @@ export interface ErrorContext {
    * failure aborted it or, at its COMMIT, rolled it back, with the statements of earlier requests.
    */
   transactionLost?: boolean;
+  /** A COMMIT in the failed request finished before the failure: the request is not all rolled back. */
+  partlyCommitted?: boolean;
 }
 
 const contexts = new WeakMap<object, ErrorContext>();
@@ -55,6 +57,14 @@ export function noteTransactionLost(err: unknown): void {
   const c = contexts.get(err);
   if (c) c.transactionLost = true;
   else contexts.set(err, { phase: 'request', transactionLost: true });
+}
+
+/** Record that a COMMIT in the request of `err` finished before it failed (see {@link ErrorContext.partlyCommitted}). */
+export function notePartlyCommitted(err: unknown): void {
+  if (!err || typeof err !== 'object') return;
+  const c = contexts.get(err);
+  if (c) c.partlyCommitted = true;
+  else contexts.set(err, { phase: 'request', partlyCommitted: true });
 }
 
 export function errorContext(err: unknown): ErrorContext | undefined {
@@ -106,9 +116,14 @@ export function isConnectionError(err: unknown): boolean {
  * SQLSTATE alone, conservatively.
  */
 export function classifyPostgresError(err: unknown): ErrorClassification {
-  const c = classifyBase(err);
+  let c = classifyBase(err);
+  // Part of the request committed before it failed (its own COMMIT): in doubt, never retried.
+  if (errorContext(err)?.partlyCommitted && c.effect === 'rolled-back') {
+    const { connectionUsable: _u, statementPosition: _p, ...rest } = c;
+    c = { ...rest, transient: false, effect: 'unknown' };
+  }
   // Undone with the input's transaction block: not to be retried (a retry would run outside the block).
-  if (errorContext(err)?.transactionLost && c.effect === 'rolled-back') {
+  if (errorContext(err)?.transactionLost && (c.effect === 'rolled-back' || c.effect === 'unknown')) {
     const { connectionUsable: _usable, ...rest } = c;
     return { ...rest, transient: false, transactionLost: true };
   }

@@ -144,6 +144,10 @@ describe('concurrency: 4 with a column default that reads the session', () => {
     expect(await ask('dv_lines')).toBe(false);
     expect(await ask('dv_fn')).toBe(false);
     expect(await ask('dv_serial')).toBe(true); // (nextval: the order values are drawn in may differ, documented)
+    // a domain's default (currval here) is the column's default too
+    await db.sql(`CREATE DOMAIN dv_parent AS int DEFAULT currval('dv_orders_id_seq');
+      CREATE TABLE dv_dom (order_id dv_parent, n int)`);
+    expect(await ask('dv_dom')).toBe(false);
     const statements: string[] = [];
     for (let i = 0; i < 400; i++) {
       statements.push(`INSERT INTO dv_orders (n) VALUES (${i})`);

@@ -569,8 +569,84 @@ describe("the input's block: what counts as lost", () => {
       ])
       .catch((e: unknown) => e);
     await after[Symbol.asyncDispose]().catch(() => undefined);
-    expect(err2).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [1] });
+    // (in doubt: the string's COMMIT finished, its last statement failed)
+    expect(err2).toMatchObject({ code: 'BATCH_IN_DOUBT', statementIndices: [1] });
     expect((err2 as Error).message).not.toContain('transaction block');
     expect(await ids('kept_str')).toEqual([1]);
+  });
+});
+
+describe('transaction control inside an input string of several statements', () => {
+  const rows = (t: string, from: number) =>
+    Array.from({ length: 150 }, (_, i) => `INSERT INTO ${t} (id) VALUES (${from + i})`);
+  for (const options of [{ unnest: false }, {}, { copy: true }]) {
+    const label = JSON.stringify(options);
+    it(`goes alone in its request, so the fast forms never wrap it (${label})`, async () => {
+      const t = `txstr_${Object.entries(options)[0]?.join('_') ?? 'defaults'}`;
+      await db.sql(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
+      // the input's ROLLBACK undoes the rows its string's BEGIN took in
+      const a = new SQLBatcher({ adapter: db.adapter(options) });
+      await a.processStatements([`UPDATE ${t} SET id = id; BEGIN`, ...rows(t, 0), 'ROLLBACK']);
+      await a[Symbol.asyncDispose]();
+      expect(await ids(t)).toEqual([]);
+      // a COMMIT at the end of a string ends the block; the rows after it are loaded
+      const b = new SQLBatcher({ adapter: db.adapter(options) });
+      await b.processStatements(['BEGIN', ...rows(t, 0), 'SELECT 1; COMMIT', ...rows(t, 1000)]);
+      await b[Symbol.asyncDispose]();
+      expect((await ids(t)).length).toBe(300);
+    });
+  }
+
+  it.runIf(!usingPglite)(
+    'a failure after a COMMIT that finished in the same string is in doubt, not rejected',
+    async () => {
+      await db.sql('CREATE TABLE txstr_doubt (id int PRIMARY KEY, v int)');
+      const b = new SQLBatcher({ adapter: db.adapter(), onError: 'skip', retry: false });
+      // (the COMMIT pinned the session, which an outcome in doubt gives up: the run stops, in doubt)
+      const err = await b
+        .processStatements([
+          'INSERT INTO txstr_doubt VALUES (1, 0)',
+          'UPDATE txstr_doubt SET v = 1; COMMIT; INSERT INTO txstr_doubt VALUES (1, 9)',
+        ])
+        .catch((e: unknown) => e);
+      await b[Symbol.asyncDispose]();
+      expect(err).toMatchObject({ code: 'BATCH_IN_DOUBT', statementIndices: [1], inDoubt: true });
+      expect(b.report.rejected).toEqual([]);
+      expect(await db.sql('SELECT id, v FROM txstr_doubt')).toEqual([{ id: 1, v: 1 }]);
+    },
+  );
+
+  it('a COMMIT the server answers with ROLLBACK inside a string is a lost block too', async () => {
+    await db.sql('CREATE TABLE txstr_rb (id int PRIMARY KEY)');
+    const b = new SQLBatcher({ adapter: db.adapter(), onError: 'skip', retry: false, batchMode: false });
+    const err = await b
+      .processStatements([
+        'BEGIN',
+        'INSERT INTO txstr_rb VALUES (1)',
+        'UPDATE txstr_rb SET id = id / 0',
+        'COMMIT; INSERT INTO txstr_rb VALUES (3)',
+      ])
+      .catch((e: unknown) => e);
+    await b[Symbol.asyncDispose]().catch(() => undefined);
+    expect((err as Error).message).toContain('the transaction block the input opened at #0 was aborted');
+    expect(await ids('txstr_rb')).toEqual([3]);
+  });
+
+  it("a run that stops inside the input's block says the block is rolled back", async () => {
+    await db.sql('CREATE TABLE txstr_stop (id int PRIMARY KEY)');
+    const b = new SQLBatcher({ adapter: db.adapter(), retry: false, batchMode: false });
+    const err = await b
+      .processStatements([
+        'BEGIN',
+        'INSERT INTO txstr_stop VALUES (1)',
+        'UPDATE txstr_stop SET id = id / 0',
+        'COMMIT',
+      ])
+      .catch((e: unknown) => e);
+    await b[Symbol.asyncDispose]().catch(() => undefined);
+    expect((err as Error).message).toContain(
+      'the run stops inside the transaction block the input opened at #0, which is rolled back',
+    );
+    expect(await ids('txstr_stop')).toEqual([]);
   });
 });
