@@ -27,6 +27,7 @@ import {
   isConnectionError,
   noteError,
   noteIdleAfter,
+  noteInAbortedBlock,
   notePartlyCommitted,
   noteTransactionLost,
 } from './errors/classify.js';
@@ -191,22 +192,35 @@ function blockOutcome(
   sql: string,
   err: unknown,
   inBlock: boolean,
-): { committedBefore: boolean; commitPending: boolean; lostIf: (after: boolean | undefined) => boolean } {
-  const none = { committedBefore: false, commitPending: false, lostIf: () => false };
+  abortedBefore = false,
+): {
+  committedBefore: boolean;
+  commitPending: boolean;
+  rolledBackCommit: boolean;
+  lostIf: (after: boolean | undefined) => boolean;
+} {
+  const none = { committedBefore: false, commitPending: false, rolledBackCommit: false, lostIf: () => false };
   if (!COMMIT_WORD.test(sql)) return none;
   const parts = statementTexts(sql);
   const completed = (err as { completedStatements?: unknown }).completedStatements;
   const done = typeof completed === 'number' ? completed : 0;
   let open = inBlock;
+  /** The open block has failed: its COMMIT is answered with ROLLBACK. */
+  let aborted = abortedBefore;
   let committedBefore = false;
+  let rolledBackCommit = false;
   for (let k = 0; k < parts.length; k++) {
     const text = parts[k] as string;
     if (k < done) {
       if (/^(?:BEGIN|START\s+TRANSACTION)\b/i.test(text)) open = true;
+      else if (/^ROLLBACK\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b/i.test(text)) aborted = false;
       else if (BLOCK_END.test(text)) {
-        // (also without a BEGIN: a COMMIT commits the request's implicit transaction, all before it)
-        if (COMMITS.test(text)) committedBefore = true;
+        // (also without a BEGIN: a COMMIT commits the request's implicit transaction, all before it;
+        // a COMMIT of an aborted block rolled it back)
+        if (COMMITS.test(text) && open && aborted) rolledBackCommit = true;
+        else if (COMMITS.test(text)) committedBefore = true;
         open = /\bAND\s+CHAIN\s*$/i.test(text);
+        aborted = false;
       }
       continue;
     }
@@ -215,11 +229,12 @@ function blockOutcome(
       return {
         committedBefore,
         commitPending: true,
+        rolledBackCommit,
         lostIf: (after) => openHere || after === true || k === done,
       };
     }
   }
-  return { ...none, committedBefore };
+  return { ...none, committedBefore, rolledBackCommit };
 }
 
 /** How long a {@link PostgreSQLAdapter.canRunConcurrently} answer is kept (other clients may run DDL). */
@@ -681,6 +696,7 @@ export class PostgreSQLSession implements AdapterSession {
       const ctx = this.adapter.newContext(this.inTransaction);
       // (read before the request: after a failure pg may not have read the server's new status yet)
       const inInputBlock = this.inTransaction ? false : this.conn.inTransactionBlock();
+      const abortedBefore = inInputBlock === true && this.conn.inFailedBlock() === true;
       let result: ExecuteResult;
       try {
         result = await runRequest(this.conn, sql, options, ctx);
@@ -690,18 +706,22 @@ export class PostgreSQLSession implements AdapterSession {
         // requests in it. One that only aborted the block (still open) is not that: the input may roll
         // back to a savepoint of its own, and its later COMMIT of the aborted block is caught below.
         let lost = false;
+        let after: boolean | undefined;
         if (!this.inTransaction && !isConnectionError(err)) {
-          const outcome = blockOutcome(sql, err, inInputBlock === true);
+          // The server's status after the failure, asked: pg hands out the error before it reads the
+          // server's next status, which the next request would otherwise see stale.
+          after = await inTransactionBlock(this.conn, undefined, true).catch(() => undefined);
+          const outcome = blockOutcome(sql, err, inInputBlock === true, abortedBefore);
           // (part of the request committed before the failure: not all of it was rolled back)
           if (outcome.committedBefore) notePartlyCommitted(err);
-          if (inInputBlock !== false && outcome.commitPending) {
-            // (the server's status after the failure: the driver's may not be read yet)
-            const after = await inTransactionBlock(this.conn, undefined, true).catch(() => undefined);
-            lost = outcome.lostIf(after);
-          }
+          if (outcome.rolledBackCommit) lost = true;
+          else if (inInputBlock !== false && outcome.commitPending) lost = outcome.lostIf(after);
         }
         if (lost) noteTransactionLost(err);
-        else noteIdleAfter(err, this.conn.inTransactionBlock() === false ? true : undefined);
+        // A failure inside a block that stays open (aborted): the connection is fine, and the same request
+        // could only fail again there (the input may roll back to a savepoint of its own and go on).
+        else if (after === true) noteInAbortedBlock(err);
+        else noteIdleAfter(err, after === false ? true : undefined);
         throw err;
       }
       if (ctx.broken) this.brokenConn = true;
@@ -798,6 +818,9 @@ export class PostgreSQLSession implements AdapterSession {
     // goes back outside any. Not a block that was open before the session began (the caller's own on
     // a shared client or PGlite), and not when the driver does not tell.
     let inputBlock = false;
+    // (a connection release cannot throw away is left as clean as it can be, even when "broken")
+    const kept = destroy && !this.conn.destroyable;
+    if (kept) destroy = false;
     if (!this.inTransaction && !this.blockAtStart && !destroy) {
       // (from the driver; a pg that does not tell is asked with a SAVEPOINT probe)
       inputBlock = await inTransactionBlock(this.conn).catch(() => {
@@ -816,6 +839,6 @@ export class PostgreSQLSession implements AdapterSession {
     this.released = true;
     this.catalogChangeDone();
     this.adapter.sessionReleased(this);
-    await this.conn.release(destroy);
+    await this.conn.release(destroy || kept);
   }
 }

@@ -1396,7 +1396,8 @@ export class SQLBatcher implements AsyncDisposable {
         indices.length > 1 ? `…#${indices[indices.length - 1]}` : ''
       })${f.effect === 'unknown' ? ' and may have been partly or wholly applied' : partialNote}${
         f.transactionLost
-          ? this.transactionLostNote()
+          ? // (in doubt: part of the request committed, maybe the block named, maybe another begun after it)
+            this.transactionLostNote(f.effect !== 'unknown')
           : stops &&
               this.transaction === 'none' &&
               this.inputBlockStart !== undefined &&
@@ -1614,9 +1615,9 @@ export class SQLBatcher implements AsyncDisposable {
   }
 
   /** What a failure that took the transaction with it undid, for the error's message. */
-  private transactionLostNote(): string {
+  private transactionLostNote(named = true): string {
     if (this.transaction === 'all') return '; the transaction was rolled back';
-    const from = this.inputBlockStart;
+    const from = named ? this.inputBlockStart : undefined;
     return from === undefined
       ? '; the transaction block it ran in was aborted or rolled back with it: no statement run in that block is applied'
       : `; the transaction block the input opened at #${from} was aborted or rolled back with it: no statement from #${from} on is applied`;

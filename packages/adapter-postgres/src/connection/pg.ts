@@ -135,6 +135,8 @@ export class PgConnection implements Connection {
     readonly client: PgClientLike,
     private readonly giveBack: (broken: boolean) => Promise<void>,
     private readonly copyFrom_: () => Promise<CopyFrom>,
+    /** A pool's client (thrown away when broken), not a shared client given to the adapter. */
+    readonly destroyable = true,
   ) {
     client.on('error', this.onError);
     if (!guarded.has(client)) {
@@ -145,6 +147,11 @@ export class PgConnection implements Connection {
 
   simple(sql: string, signal?: AbortSignal): Promise<QueryOutcome> {
     return withCancel(this.client, signal, () => this.run(sql));
+  }
+
+  inFailedBlock(): boolean | undefined {
+    const status = (this.client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.();
+    return status === 'E' ? true : status === 'T' || status === 'I' ? false : undefined;
   }
 
   inTransactionBlock(): boolean | undefined {
@@ -315,6 +322,7 @@ export class ClientSource implements ConnectionSource {
         unlock();
       },
       this.loadCopy,
+      false,
     );
   }
 

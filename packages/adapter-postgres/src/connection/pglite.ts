@@ -21,10 +21,15 @@ function checkSignal(signal: AbortSignal | undefined): void {
 /** The one connection of a PGlite instance, held exclusively while pinned. */
 export class PGliteConnection implements Connection {
   readonly driver = 'pglite' as const;
+  readonly destroyable = false;
+  /** A transaction block was open when this connection was taken (the caller's own): never ended here. */
+  private readonly blockAtAcquire: boolean;
   constructor(
     private readonly db: PGliteLike,
     private readonly unlock: () => void,
-  ) {}
+  ) {
+    this.blockAtAcquire = this.inTransactionBlock() === true;
+  }
 
   async simple(sql: string, signal?: AbortSignal): Promise<QueryOutcome> {
     checkSignal(signal);
@@ -36,6 +41,11 @@ export class PGliteConnection implements Connection {
 
   async params(sql: string, values: unknown[], _name?: string): Promise<Record<string, unknown>[]> {
     return (await this.db.query(sql, values)).rows as Record<string, unknown>[];
+  }
+
+  inFailedBlock(): boolean | undefined {
+    // (PGlite does not tell an aborted block from a healthy one)
+    return this.inTransactionBlock() === false ? false : undefined;
   }
 
   inTransactionBlock(): boolean | undefined {
@@ -64,9 +74,10 @@ export class PGliteConnection implements Connection {
   }
 
   async release(broken = false): Promise<void> {
-    // PGlite has one session that cannot be thrown away: end whatever transaction the user of this
-    // connection may have left open, so the next one does not run inside it.
-    if (broken) await this.db.exec('ROLLBACK').catch(() => undefined);
+    // PGlite has one session that cannot be thrown away: end a transaction left open since it was taken,
+    // so the next user does not run inside it (not the caller's own block, open before).
+    if (broken && !this.blockAtAcquire && this.inTransactionBlock() !== false)
+      await this.db.exec('ROLLBACK').catch(() => undefined);
     this.unlock();
   }
 }

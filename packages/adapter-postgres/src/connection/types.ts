@@ -79,13 +79,20 @@ export interface Connection {
     data: string | Uint8Array,
     signal?: AbortSignal,
   ): Promise<number>;
-  /** Give the connection back; `broken` destroys it. */
+  /** Give the connection back; `broken` destroys it (when {@link destroyable}). */
   release(broken: boolean): Promise<void>;
+  /**
+   * False for a connection that release cannot throw away (a shared `pg.Client`, the one PGlite
+   * session): whatever the session leaves open on it stays for its next user.
+   */
+  readonly destroyable: boolean;
   /**
    * Whether the server has a transaction block open on this connection (as its last ReadyForQuery
    * said), or undefined when the driver does not tell.
    */
   inTransactionBlock(): boolean | undefined;
+  /** Whether that block has failed (aborted: its COMMIT will roll it back), when the driver tells. */
+  inFailedBlock(): boolean | undefined;
 }
 
 /** Where connections come from. */

@@ -25,6 +25,11 @@ export interface ErrorContext {
   transactionLost?: boolean;
   /** A COMMIT in the failed request finished before the failure: the request is not all rolled back. */
   partlyCommitted?: boolean;
+  /**
+   * The request failed inside a transaction block the input opened, which stays open, aborted: the
+   * connection is fine, and a retry there could only fail again.
+   */
+  inAbortedBlock?: boolean;
 }
 
 const contexts = new WeakMap<object, ErrorContext>();
@@ -65,6 +70,14 @@ export function notePartlyCommitted(err: unknown): void {
   const c = contexts.get(err);
   if (c) c.partlyCommitted = true;
   else contexts.set(err, { phase: 'request', partlyCommitted: true });
+}
+
+/** Record that `err` left the input's block open and aborted (see {@link ErrorContext.inAbortedBlock}). */
+export function noteInAbortedBlock(err: unknown): void {
+  if (!err || typeof err !== 'object') return;
+  const c = contexts.get(err);
+  if (c) c.inAbortedBlock = true;
+  else contexts.set(err, { phase: 'request', inAbortedBlock: true });
 }
 
 export function errorContext(err: unknown): ErrorContext | undefined {
@@ -123,6 +136,10 @@ export function classifyPostgresError(err: unknown): ErrorClassification {
     c = { ...rest, transient: false, effect: 'unknown' };
   }
   // Undone with the input's transaction block: not to be retried (a retry would run outside the block).
+  // Inside the input's aborted block: not worth retrying there, and the connection is kept.
+  if (errorContext(err)?.inAbortedBlock && c.effect === 'rolled-back') {
+    c = { ...c, transient: false, connectionUsable: true };
+  }
   if (errorContext(err)?.transactionLost && (c.effect === 'rolled-back' || c.effect === 'unknown')) {
     const { connectionUsable: _usable, ...rest } = c;
     return { ...rest, transient: false, transactionLost: true };
