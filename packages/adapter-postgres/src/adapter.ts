@@ -188,6 +188,13 @@ function statementTexts(sql: string): string[] {
  * open there (`inBlock`: before the request; or begun within it; or still open after), or when the
  * COMMIT itself failed (outside a block a COMMIT only warns).
  */
+const NO_OUTCOME = {
+  committedBefore: false,
+  commitPending: false,
+  rolledBackCommit: false,
+  lostIf: () => false,
+};
+
 function blockOutcome(
   sql: string,
   err: unknown,
@@ -697,6 +704,11 @@ export class PostgreSQLSession implements AdapterSession {
       // (read before the request: after a failure pg may not have read the server's new status yet)
       const inInputBlock = this.inTransaction ? false : this.conn.inTransactionBlock();
       const abortedBefore = inInputBlock === true && this.conn.inFailedBlock() === true;
+      // (only a statement that is no INSERT can hold a COMMIT: merged INSERTs, however long, are not read)
+      const statements = options?.batch?.statements;
+      const mayCommit = statements
+        ? statements.some((st) => st.insert === undefined && COMMIT_WORD.test(st.sql))
+        : COMMIT_WORD.test(sql);
       let result: ExecuteResult;
       try {
         result = await runRequest(this.conn, sql, options, ctx);
@@ -711,7 +723,9 @@ export class PostgreSQLSession implements AdapterSession {
           // The server's status after the failure, asked: pg hands out the error before it reads the
           // server's next status, which the next request would otherwise see stale.
           after = await inTransactionBlock(this.conn, undefined, true).catch(() => undefined);
-          const outcome = blockOutcome(sql, err, inInputBlock === true, abortedBefore);
+          const outcome = mayCommit
+            ? blockOutcome(sql, err, inInputBlock === true, abortedBefore)
+            : NO_OUTCOME;
           // (part of the request committed before the failure: not all of it was rolled back)
           if (outcome.committedBefore) notePartlyCommitted(err);
           if (outcome.rolledBackCommit) lost = true;
@@ -727,7 +741,7 @@ export class PostgreSQLSession implements AdapterSession {
       if (ctx.broken) this.brokenConn = true;
       // The input's COMMIT of a block a failure had aborted: the server rolled it back (its answer is a
       // ROLLBACK tag, not an error), with every statement of the block.
-      if (!this.inTransaction && inInputBlock !== false && COMMIT_WORD.test(sql)) {
+      if (!this.inTransaction && inInputBlock !== false && mayCommit) {
         const raw = result.raw as { command?: string } | { command?: string }[] | undefined;
         const results = Array.isArray(raw) ? raw : [raw];
         const parts = statementTexts(sql);
