@@ -832,9 +832,10 @@ export class PostgreSQLSession implements AdapterSession {
     // goes back outside any. Not a block that was open before the session began (the caller's own on
     // a shared client or PGlite), and not when the driver does not tell.
     let inputBlock = false;
-    // (a connection release cannot throw away is left as clean as it can be, even when "broken")
+    // (a connection release cannot throw away is left as clean as it can be, even when "broken" — unless
+    // a request still runs on it, after a timeout say: a ROLLBACK would queue behind it and never return)
     const kept = destroy && !this.conn.destroyable;
-    if (kept) destroy = false;
+    if (kept && this.active.size === 0) destroy = false;
     if (!this.inTransaction && !this.blockAtStart && !destroy) {
       // (from the driver; a pg that does not tell is asked with a SAVEPOINT probe)
       inputBlock = await inTransactionBlock(this.conn).catch(() => {

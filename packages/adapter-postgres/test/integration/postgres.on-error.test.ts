@@ -749,4 +749,66 @@ describe('review round 4: shared connections, aborted blocks', () => {
     await adapter.close();
     await pgl.close();
   });
+
+  it.runIf(!usingPglite)(
+    'a shared pg.Client whose request never answers (partition) after a timeout: the run still ends',
+    async () => {
+      const net = await import('node:net');
+      let frozen = false;
+      const sockets: import('node:net').Socket[] = [];
+      const proxy = net.createServer((c) => {
+        sockets.push(c);
+        if (frozen) return; // (the cancel request goes nowhere either)
+        const u = new URL(PG_URL!);
+        const up = net.connect(Number(u.port || 5432), u.hostname);
+        sockets.push(up);
+        c.on('data', (d) => {
+          if (!frozen) up.write(d);
+        });
+        up.on('data', (d) => {
+          if (!frozen) c.write(d);
+        });
+        c.on('error', () => undefined);
+        up.on('error', () => undefined);
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+      const port = (proxy.address() as import('node:net').AddressInfo).port;
+      await db.sql('CREATE TABLE r4_part (id int)');
+      const u = new URL(PG_URL!);
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: decodeURIComponent(u.username) || 'postgres',
+        database: u.pathname.slice(1),
+        options: `-c search_path=${db.schema}`,
+      });
+      client.on('error', () => undefined);
+      await client.connect();
+      const b = new SQLBatcher({
+        adapter: new PostgreSQLAdapter({ client }),
+        timeoutMs: 300,
+        cancelGraceMs: 300,
+        retry: false,
+        maxBytes: 64,
+      });
+      const t0 = Date.now();
+      setTimeout(() => {
+        frozen = true;
+      }, 200);
+      const err = await b
+        .processStatements([
+          'BEGIN',
+          'INSERT INTO r4_part VALUES (1)',
+          'SELECT pg_sleep(0.4)',
+          'INSERT INTO r4_part VALUES (2)',
+          'COMMIT',
+        ])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      for (const sock of sockets) sock.destroy();
+      proxy.close();
+    },
+    15_000,
+  );
 });
