@@ -48,36 +48,36 @@ export function noteStatementPosition(err: unknown, position: number | undefined
   } else contexts.set(err, { phase, statementPosition: position });
 }
 
+/** Set one of the facts of {@link ErrorContext} on `err` (noting it, as a request's, when not noted yet). */
+function noteFact<K extends 'idleAfter' | 'transactionLost' | 'partlyCommitted' | 'inAbortedBlock'>(
+  err: unknown,
+  key: K,
+  value: ErrorContext[K],
+): void {
+  if (!err || typeof err !== 'object') return;
+  const c = contexts.get(err);
+  if (c) c[key] = value;
+  else contexts.set(err, { phase: 'request', [key]: value });
+}
+
 /** Record whether the connection was outside any transaction block right after `err`. */
 export function noteIdleAfter(err: unknown, idle: boolean | undefined): void {
-  if (!err || typeof err !== 'object' || idle === undefined) return;
-  const c = contexts.get(err);
-  if (c) c.idleAfter = idle;
-  else contexts.set(err, { phase: 'request', idleAfter: idle });
+  if (idle !== undefined) noteFact(err, 'idleAfter', idle);
 }
 
 /** Record that `err` undid a transaction block the input opened (see {@link ErrorContext.transactionLost}). */
 export function noteTransactionLost(err: unknown): void {
-  if (!err || typeof err !== 'object') return;
-  const c = contexts.get(err);
-  if (c) c.transactionLost = true;
-  else contexts.set(err, { phase: 'request', transactionLost: true });
+  noteFact(err, 'transactionLost', true);
 }
 
 /** Record that a COMMIT in the request of `err` finished before it failed (see {@link ErrorContext.partlyCommitted}). */
 export function notePartlyCommitted(err: unknown): void {
-  if (!err || typeof err !== 'object') return;
-  const c = contexts.get(err);
-  if (c) c.partlyCommitted = true;
-  else contexts.set(err, { phase: 'request', partlyCommitted: true });
+  noteFact(err, 'partlyCommitted', true);
 }
 
 /** Record that `err` left the input's block open and aborted (see {@link ErrorContext.inAbortedBlock}). */
 export function noteInAbortedBlock(err: unknown): void {
-  if (!err || typeof err !== 'object') return;
-  const c = contexts.get(err);
-  if (c) c.inAbortedBlock = true;
-  else contexts.set(err, { phase: 'request', inAbortedBlock: true });
+  noteFact(err, 'inAbortedBlock', true);
 }
 
 export function errorContext(err: unknown): ErrorContext | undefined {
