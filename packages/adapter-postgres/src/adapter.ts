@@ -3,6 +3,7 @@ import {
   type AdapterCapabilities,
   type AdapterSession,
   type BatchStatement,
+  blockControl,
   ClosedError,
   ConfigurationError,
   type ErrorClassification,
@@ -159,17 +160,14 @@ function isClient(x: object): x is PgClientLike {
   );
 }
 
-/**
- * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
- * default export (CommonJS modules imported from ESM).
- */
-/** Any statement that ends a transaction block (not ROLLBACK TO, not … AND CHAIN, which opens the next). */
-const BLOCK_END =
-  /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
 /** The words of a statement that commits (anywhere in a request's text, before splitting it). */
 const COMMIT_WORD = /\b(?:COMMIT|END|PREPARE)\b/i;
-/** A COMMIT or END (not a ROLLBACK: the input's own undo is no loss by failure). */
-const COMMITS = /^(?:COMMIT|END|PREPARE\s+TRANSACTION)\b/i;
+
+/** A COMMIT, END or PREPARE TRANSACTION (not a ROLLBACK: the input's own undo is no loss by failure). */
+function commits(text: string): boolean {
+  const c = blockControl(text);
+  return c === 'commit' || c === 'commit-chain';
+}
 
 /** The statements of request text `sql`, each from its first word (comments skipped). */
 function statementTexts(sql: string): string[] {
@@ -219,19 +217,20 @@ function blockOutcome(
   for (let k = 0; k < parts.length; k++) {
     const text = parts[k] as string;
     if (k < done) {
-      if (/^(?:BEGIN|START\s+TRANSACTION)\b/i.test(text)) open = true;
-      else if (/^ROLLBACK\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b/i.test(text)) aborted = false;
-      else if (BLOCK_END.test(text)) {
+      const control = blockControl(text);
+      if (control === 'begin') open = true;
+      else if (control === 'rollback-to') aborted = false;
+      else if (control !== undefined) {
         // (also without a BEGIN: a COMMIT commits the request's implicit transaction, all before it;
         // a COMMIT of an aborted block rolled it back)
-        if (COMMITS.test(text) && open && aborted) rolledBackCommit = true;
-        else if (COMMITS.test(text)) committedBefore = true;
-        open = /\bAND\s+CHAIN\s*$/i.test(text);
+        if (commits(text) && open && aborted) rolledBackCommit = true;
+        else if (commits(text)) committedBefore = true;
+        open = control === 'commit-chain' || control === 'rollback-chain';
         aborted = false;
       }
       continue;
     }
-    if (COMMITS.test(text)) {
+    if (commits(text)) {
       const openHere = open;
       return {
         committedBefore,
@@ -268,6 +267,10 @@ const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules AND NOT c.r
 FROM pg_catalog.pg_class c
 WHERE c.oid = pg_catalog.to_regclass($1)`;
 
+/**
+ * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
+ * default export (CommonJS modules imported from ESM).
+ */
 async function loadModule<T>(name: string, member: string): Promise<T> {
   let m: Record<string, unknown>;
   try {
@@ -746,7 +749,7 @@ export class PostgreSQLSession implements AdapterSession {
         const results = Array.isArray(raw) ? raw : [raw];
         const parts = statementTexts(sql);
         for (let k = 0; k < parts.length; k++) {
-          if (!COMMITS.test(parts[k] as string) || results[k]?.command !== 'ROLLBACK') continue;
+          if (!commits(parts[k] as string) || results[k]?.command !== 'ROLLBACK') continue;
           const err = new CommitRolledBackError();
           noteError(err, { phase: 'request' });
           noteTransactionLost(err);

@@ -19,7 +19,7 @@ export {
   splitStatements,
 } from './lexer/split.js';
 export type { InsertTailKind, LexedInsert, LexedStatement, StatementKind } from './lexer/statement.js';
-export { LexError, lexStatement } from './lexer/statement.js';
+export { type BlockControl, blockControl, LexError, lexStatement } from './lexer/statement.js';
 export { splitRowValues } from './lexer/values.js';
 export type {
   BatcherReport,

@@ -36,7 +36,7 @@ import { createYield, type YieldEnvironment } from './execute/yield.js';
 import { type Dialect, type DialectRules, dialectRules } from './lexer/dialect.js';
 import { mayStartToken, NOT_SPECIAL, skipToken } from './lexer/scanner.js';
 import { StatementSplitter, splitStatements } from './lexer/split.js';
-import { LexError, type LexedStatement, lexStatement } from './lexer/statement.js';
+import { blockControl, LexError, type LexedStatement, lexStatement } from './lexer/statement.js';
 
 /** Transaction handling of a run. */
 export type TransactionMode = 'none' | 'batch' | 'all';
@@ -1607,10 +1607,12 @@ export class SQLBatcher implements AsyncDisposable {
         parts.length === 1 && !/^\s*(?:--|\/\*)/.test(part)
           ? part.trimStart()
           : lexStatement(part, this.rules).text;
-      if (BLOCK_START.test(text)) this.inputBlockStart ??= st.indices[0];
-      // (COMMIT AND CHAIN starts the next block at once)
-      else if (BLOCK_END.test(text))
-        this.inputBlockStart = /\bAND\s+CHAIN\s*$/i.test(text) ? st.indices[0] : undefined;
+      const control = blockControl(text);
+      if (control === 'begin') this.inputBlockStart ??= st.indices[0];
+      // (… AND CHAIN starts the next block at once)
+      else if (control === 'commit-chain' || control === 'rollback-chain')
+        this.inputBlockStart = st.indices[0];
+      else if (control === 'commit' || control === 'rollback') this.inputBlockStart = undefined;
     }
   }
 
@@ -1815,13 +1817,8 @@ export class SQLBatcher implements AsyncDisposable {
   }
 }
 
-/** `BEGIN` / `START TRANSACTION` (the lexer's text starts at the statement's first word). */
-const BLOCK_START = /^(?:BEGIN|START\s+TRANSACTION)\b/i;
-/** What ends a transaction block: COMMIT, END, ABORT, ROLLBACK (not ROLLBACK TO), PREPARE TRANSACTION. */
 /** A transaction control word anywhere in a text (before splitting an input string that holds several). */
 const TX_WORD = /\b(?:BEGIN|START|COMMIT|END|ABORT|ROLLBACK|PREPARE|SAVEPOINT|RELEASE)\b/i;
-const BLOCK_END =
-  /^(?:COMMIT|END|ABORT|PREPARE\s+TRANSACTION|ROLLBACK(?!\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b))\b/i;
 
 /** The pinned connection holding SET … state was lost: not retried, stops the run whatever onError says. */
 function sessionLost(f: AttemptFailure): AttemptFailure {

@@ -157,6 +157,23 @@ function plainBuilder(dialect: Dialect, keepUnits: boolean): BatchBuilder {
   });
 }
 
+/** A builder that merges across other statements (`mergeScope: 'table'`), with `bytes` of room. */
+function tableScopeBuilder(dialect: Dialect, bytes: number): BatchBuilder {
+  return new BatchBuilder({
+    ceiling: bytes,
+    maxBytes: bytes,
+    multiStatement: true,
+    batchMode: true,
+    mergeInserts: true,
+    mergeScope: 'table',
+    maxRowsPerInsert: Number.POSITIVE_INFINITY,
+    delimiter: ';',
+    columnAware: undefined,
+    dialect: dialectRules(dialect),
+    keepUnits: false,
+  });
+}
+
 describe('single-row fast path (BatchBuilder.tryAppendRow)', () => {
   it('builds exactly the batches the full lexer builds (fast-check)', () => {
     let fastTotal = 0;
@@ -226,19 +243,7 @@ describe('single-row fast path (BatchBuilder.tryAppendRow)', () => {
 
 describe('merged rows as UTF-8 (InsertParts.rowsUtf8)', () => {
   it('hands an adapter exactly the UTF-8 of the merged rows, or nothing', () => {
-    const b = new BatchBuilder({
-      ceiling: 1 << 24,
-      maxBytes: 1 << 24,
-      multiStatement: true,
-      batchMode: true,
-      mergeInserts: true,
-      mergeScope: 'table',
-      maxRowsPerInsert: Number.POSITIVE_INFINITY,
-      delimiter: ';',
-      columnAware: undefined,
-      dialect: dialectRules('postgres'),
-      keepUnits: false,
-    });
+    const b = tableScopeBuilder('postgres', 1 << 24);
     const rows: Record<string, string[]> = { t: [], u: [] };
     let i = 0;
     // two INSERTs being built at once (mergeScope 'table'), each far past the rows kept as strings
@@ -269,19 +274,7 @@ describe('merged rows as UTF-8 (InsertParts.rowsUtf8)', () => {
 describe("mergeScope 'table'", () => {
   it('never reorders rows of one table: `"t"` may be `t` where the dialect does not say how quoted names fold', () => {
     for (const dialect of ['generic', 'postgres'] as const) {
-      const b = new BatchBuilder({
-        ceiling: 1 << 20,
-        maxBytes: 1 << 20,
-        multiStatement: true,
-        batchMode: true,
-        mergeInserts: true,
-        mergeScope: 'table',
-        maxRowsPerInsert: Number.POSITIVE_INFINITY,
-        delimiter: ';',
-        columnAware: undefined,
-        dialect: dialectRules(dialect),
-        keepUnits: false,
-      });
+      const b = tableScopeBuilder(dialect, 1 << 20);
       const stmts = [
         "INSERT INTO t (v) VALUES ('a')",
         `INSERT INTO "t" (v) VALUES ('b')`,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Dialect } from './dialect.js';
-import { LexError, type LexedInsert, lexStatement } from './statement.js';
+import { blockControl, LexError, type LexedInsert, lexStatement } from './statement.js';
 import { splitRowValues } from './values.js';
 
 function ins(sql: string, dialect: Dialect = 'postgres'): LexedInsert {
@@ -370,5 +370,32 @@ describe('robustness', () => {
       }),
       { numRuns: Number(process.env.FC_RUNS ?? 2000) },
     );
+  });
+});
+
+describe('blockControl', () => {
+  it('tells what a statement does to a transaction block', () => {
+    const cases: [string, ReturnType<typeof blockControl>][] = [
+      ['BEGIN', 'begin'],
+      ['begin isolation level serializable', 'begin'],
+      ['START TRANSACTION', 'begin'],
+      ['COMMIT', 'commit'],
+      ['END', 'commit'],
+      ["PREPARE TRANSACTION 'x'", 'commit'],
+      ['COMMIT AND CHAIN', 'commit-chain'],
+      ['commit and chain;', 'commit-chain'],
+      ['COMMIT AND NO CHAIN', 'commit'],
+      ['ROLLBACK', 'rollback'],
+      ['ABORT', 'rollback'],
+      ['ROLLBACK AND CHAIN', 'rollback-chain'],
+      ['ROLLBACK TO SAVEPOINT a', 'rollback-to'],
+      ['ROLLBACK WORK TO a', 'rollback-to'],
+      ['SAVEPOINT a', undefined],
+      ['RELEASE SAVEPOINT a', undefined],
+      ['PREPARE q AS SELECT 1', undefined],
+      ['ENDLESS', undefined],
+      ['SELECT 1', undefined],
+    ];
+    for (const [text, expected] of cases) expect(blockControl(text), text).toBe(expected);
   });
 });

@@ -598,6 +598,35 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
   };
 }
 
+/** What a statement does to a transaction block (see {@link blockControl}). */
+export type BlockControl =
+  | 'begin'
+  | 'commit'
+  | 'commit-chain'
+  | 'rollback'
+  | 'rollback-chain'
+  | 'rollback-to';
+
+/**
+ * What a statement, given from its first word (as {@link lexStatement}'s `text`), does to a transaction
+ * block: `begin` (BEGIN, START TRANSACTION), `commit` (COMMIT, END, PREPARE TRANSACTION), `rollback`
+ * (ROLLBACK, ABORT), their `…-chain` forms (AND CHAIN: the next block begins at once), `rollback-to`
+ * (ROLLBACK TO SAVEPOINT); undefined for anything else (SAVEPOINT and RELEASE included).
+ */
+export function blockControl(text: string): BlockControl | undefined {
+  const m = /^(BEGIN|START\s+TRANSACTION|COMMIT|END|PREPARE\s+TRANSACTION|ROLLBACK|ABORT)\b/i.exec(text);
+  if (!m) return undefined;
+  const word = (m[1] as string).toUpperCase();
+  if (word === 'BEGIN' || word.startsWith('START')) return 'begin';
+  const chain = /\bAND\s+CHAIN\s*;?\s*$/i.test(text);
+  if (word === 'ROLLBACK' || word === 'ABORT') {
+    if (word === 'ROLLBACK' && /^ROLLBACK\s+(?:(?:WORK|TRANSACTION)\s+)?TO\b/i.test(text))
+      return 'rollback-to';
+    return chain ? 'rollback-chain' : 'rollback';
+  }
+  return chain ? 'commit-chain' : 'commit';
+}
+
 /** Top-level commas of the last row {@link scanSimpleRow} accepted. */
 export const simpleRow = { commas: 0 };
 
