@@ -190,4 +190,17 @@ describe('buildCopy from the statement text (InsertParts.rowsAt)', () => {
     expect(buildCopy(ins, catalogOf(['text']), undefined, 7)).toBeDefined();
     expect(buildCopy(ins, catalogOf(['text']), undefined, 6)).toBeUndefined();
   });
+
+  it('leaves to INSERT a statement that leaves out a domain column (COPY would store its NULL unchecked)', () => {
+    const catalog = catalogOf(['integer', 'text']).map((c, i) => ({ ...c, typtype: i === 1 ? 'd' : 'b' }));
+    const rows = ['(1)', '(2)'];
+    const ins = { table: 't', columns: ['c0'], rows, rowIndices: [0, 1], tail: '' };
+    expect(buildCopy(ins, catalog)).toBeUndefined();
+    // (without a column list: the table's first columns)
+    expect(buildCopy({ ...ins, columns: undefined }, catalog)).toBeUndefined();
+    expect(
+      buildCopy({ ...ins, rows: ["(1, 'a')"], rowIndices: [0], columns: undefined }, catalog),
+    ).toBeDefined();
+    expect(buildCopy({ ...ins, columns: ['c0'] }, catalogOf(['integer', 'text']))).toBeDefined();
+  });
 });

@@ -321,6 +321,12 @@ export function buildCopy(
   // array input applies them to each element (`'{5}'` is 5 minutes), where INSERT reads the array
   // untyped and casts it (5 seconds, truncated to 0 minutes).
   if (cols.some((c) => INTERVAL_ARRAY_WITH_TYPMOD.test(c.basetype ?? c.type))) return undefined;
+  // A column the INSERT leaves out whose type is a domain: INSERT stores its NULL through the domain,
+  // whose NOT NULL or CHECK rejects it; COPY stores the NULL of a column without a default unchecked.
+  if (catalog.length > cols.length) {
+    const listed = new Set(cols.map((c) => c.attname));
+    if (catalog.some((c) => c.typtype === 'd' && !listed.has(c.attname))) return undefined;
+  }
   const typedOk = first.builtintypes !== false;
   const types = cols.map((c) => baseType(c.type));
   const kinds = types.map(columnKind);

@@ -210,6 +210,24 @@ describe('the fast forms give what the INSERTs give', () => {
     expect(r.copy.copied).toBe(0);
   });
 
+  it('a domain column the INSERT leaves out: its NOT NULL or CHECK rejects the rows (COPY would store NULL), also without a column list', async () => {
+    const r = await compare(
+      'omitdom',
+      (t) =>
+        `CREATE DOMAIN ${t}_nn AS int NOT NULL; CREATE DOMAIN ${t}_pos AS int CHECK (VALUE IS NOT NULL AND VALUE > 0);
+         CREATE TABLE ${t} (id int, a text, b ${t}_nn, c ${t}_pos)`,
+      (t) => [
+        ...Array.from({ length: 4 }, (_, i) => `INSERT INTO ${t} (id, a) VALUES (${i}, 'x')`),
+        ...Array.from({ length: 4 }, (_, i) => `INSERT INTO ${t} (id, a, b) VALUES (${10 + i}, 'y', ${i})`),
+        ...Array.from({ length: 4 }, (_, i) => `INSERT INTO ${t} VALUES (${20 + i}, 'z')`),
+        ...Array.from({ length: 4 }, (_, i) => `INSERT INTO ${t} VALUES (${30 + i}, 'w', ${i}, ${i + 1})`),
+      ],
+    );
+    expect(r.one.rows).toHaveLength(4);
+    expect(r.one.rejected).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expectSame(r);
+  });
+
   it('a type named like a typed literal in a schema off the search path does not turn the fast forms off', async () => {
     const t = 'offpath';
     await db.sql(`CREATE TABLE ${t} (id int, d date, j jsonb)`);
