@@ -98,6 +98,35 @@ describe('PostgreSQLAdapter.execute', () => {
   });
 });
 
+describe('statements PostgreSQL refuses inside a transaction block', () => {
+  it('go alone in their request: the INSERTs around them are kept (REINDEX SCHEMA, DETACH … CONCURRENTLY, CLUSTER, DISCARD ALL)', async () => {
+    const s = db.schema;
+    await db.sql(`CREATE TABLE ntx_log (id int PRIMARY KEY);
+      CREATE TABLE ntx_p (id int) PARTITION BY RANGE (id);
+      CREATE TABLE ntx_p1 PARTITION OF ntx_p FOR VALUES FROM (0) TO (10)`);
+    const middles = [
+      `REINDEX SCHEMA ${s}`,
+      `ALTER TABLE ${s}.ntx_p DETACH PARTITION ${s}.ntx_p1 CONCURRENTLY`,
+      'CLUSTER',
+      'DISCARD ALL',
+    ];
+    const statements = middles.flatMap((m, k) => [
+      `INSERT INTO ${s}.ntx_log (id) VALUES (${2 * k})`,
+      m,
+      `INSERT INTO ${s}.ntx_log (id) VALUES (${2 * k + 1})`,
+    ]);
+    const batcher = new SQLBatcher({ adapter: db.adapter() });
+    await batcher.processStatements(statements);
+    await batcher[Symbol.asyncDispose]();
+    // (DISCARD ALL reset the search path of PGlite's one session, which the tests share)
+    await db.sql(`SET search_path TO ${s}`);
+    expect(await db.sql('SELECT count(*)::int AS n FROM ntx_log')).toEqual([{ n: 8 }]);
+    expect(
+      await db.sql("SELECT count(*)::int AS n FROM pg_inherits WHERE inhrelid = 'ntx_p1'::regclass"),
+    ).toEqual([{ n: 0 }]);
+  });
+});
+
 describe('connection settings', () => {
   if (usingPglite) {
     console.info('[adapter-postgres tests] connection-settings test skipped: it needs a server (set PG_URL)');

@@ -254,9 +254,38 @@ describe('lexStatement: statements that go in a request of their own', () => {
     ]) {
       expect(lexStatement(sql, 'postgres').standalone, sql).toBe(true);
     }
+    // (PostgreSQL refuses these inside a transaction block, which a request of several statements is)
+    for (const sql of [
+      'VACUUM t',
+      'CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)',
+      'DROP INDEX CONCURRENTLY i',
+      'REINDEX (VERBOSE) TABLE\n  CONCURRENTLY t',
+      'REINDEX SCHEMA s',
+      'REINDEX (VERBOSE) DATABASE d',
+      'reindex system d',
+      'ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY',
+      'ALTER TABLE IF EXISTS "p"\n  DETACH PARTITION s.p1\n  CONCURRENTLY',
+      'CLUSTER',
+      'CLUSTER;',
+      'CLUSTER VERBOSE -- all of them',
+      'DISCARD ALL',
+      'ALTER DATABASE d SET TABLESPACE fast',
+      'CREATE DATABASE d',
+      "ALTER TYPE mood ADD VALUE 'meh'",
+      "COMMIT PREPARED 'tx1'",
+    ]) {
+      expect(lexStatement(sql, 'postgres').standalone, sql).toBe(true);
+    }
     for (const sql of [
       'SET search_path = x',
       'SET TIME ZONE LOCAL',
+      'CLUSTER t USING i',
+      'CLUSTER VERBOSE t',
+      'REINDEX TABLE t',
+      'ALTER TABLE p DETACH PARTITION p1',
+      'ALTER TABLE p DETACH PARTITION p1 FINALIZE',
+      'DISCARD PLANS',
+      'ALTER DATABASE d SET work_mem = 1',
       'PREPARE q AS SELECT 1',
       'UPDATE t SET a = 1',
     ]) {

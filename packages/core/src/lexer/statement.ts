@@ -208,23 +208,44 @@ function conformingStrings(word: string, text: string): 'on' | 'off' | undefined
   return ON.test(v) ? 'on' : 'off';
 }
 
-const NO_TX_BLOCK =
-  /^(?:VACUUM|ALTER\s+SYSTEM|(?:CREATE|DROP)\s+(?:DATABASE|TABLESPACE)|(?:CREATE|DROP)\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY|REINDEX\b.*\bCONCURRENTLY|ALTER\s+TYPE\s+\S+\s+ADD\s+VALUE|(?:CREATE|ALTER|DROP)\s+SUBSCRIPTION|COMMIT\s+PREPARED|ROLLBACK\s+PREPARED)\b/i;
+const NO_TX_BLOCK = new RegExp(
+  `^(?:${[
+    'VACUUM\\b',
+    'ALTER\\s+SYSTEM\\b',
+    '(?:CREATE|DROP)\\s+(?:DATABASE|TABLESPACE)\\b',
+    'ALTER\\s+DATABASE\\s[\\s\\S]*\\bSET\\s+TABLESPACE\\b',
+    '(?:CREATE|DROP)\\s+(?:UNIQUE\\s+)?INDEX\\s+CONCURRENTLY\\b',
+    'REINDEX\\b[\\s\\S]*\\bCONCURRENTLY\\b',
+    'REINDEX\\s*(?:\\([^)]*\\)\\s*)?(?:SCHEMA|DATABASE|SYSTEM)\\b',
+    'ALTER\\s+TABLE\\s[\\s\\S]*\\bDETACH\\s+PARTITION\\s[\\s\\S]*\\bCONCURRENTLY\\b',
+    // (CLUSTER without a table: every table clustered before)
+    'CLUSTER\\s*(?:\\([^)]*\\)\\s*)?(?:VERBOSE\\s*)?(?:;|--|/\\*|$)',
+    'DISCARD\\s+ALL\\b',
+    'ALTER\\s+TYPE\\s+\\S+\\s+ADD\\s+VALUE\\b',
+    '(?:CREATE|ALTER|DROP)\\s+SUBSCRIPTION\\b',
+    '(?:COMMIT|ROLLBACK)\\s+PREPARED\\b',
+  ].join('|')})`,
+  'i',
+);
 
-/** Statements PostgreSQL refuses inside a transaction block (checked on the statement's head only). */
+const NO_TX_BLOCK_WORDS = new Set([
+  'VACUUM',
+  'ALTER',
+  'CREATE',
+  'DROP',
+  'REINDEX',
+  'CLUSTER',
+  'DISCARD',
+  'COMMIT',
+  'ROLLBACK',
+]);
+
+/**
+ * Statements PostgreSQL refuses inside a transaction block (checked on the statement's head only): a
+ * request of several statements is one implicit block.
+ */
 function isStandalone(word: string, text: string): boolean {
-  if (
-    word !== 'VACUUM' &&
-    word !== 'ALTER' &&
-    word !== 'CREATE' &&
-    word !== 'DROP' &&
-    word !== 'REINDEX' &&
-    word !== 'COMMIT' &&
-    word !== 'ROLLBACK'
-  ) {
-    return false;
-  }
-  return NO_TX_BLOCK.test(text.slice(0, 200));
+  return NO_TX_BLOCK_WORDS.has(word) && NO_TX_BLOCK.test(text.slice(0, 400));
 }
 
 /** After `BEGIN`: a script block (`BEGIN … END`), not `BEGIN;` / `BEGIN TRANSACTION` / WORK / NAME. */
