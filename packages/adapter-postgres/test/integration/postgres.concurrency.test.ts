@@ -165,6 +165,36 @@ describe('concurrency: 4 with a column default that reads the session', () => {
   });
 });
 
+describe('concurrency: 2 with a CHECK constraint that reads another table', () => {
+  it('keeps the batches in order (a "soft foreign key" saw its parents uncommitted), as one by one', async () => {
+    if (usingPglite) console.info('[concurrency] PGlite has one connection: this runs with concurrency 1');
+    await db.sql(`CREATE FUNCTION ck_slow(t text) RETURNS boolean LANGUAGE sql VOLATILE
+        AS $$ SELECT true FROM pg_sleep(0.005) $$;
+      CREATE TABLE ck_account (id int PRIMARY KEY, note text CHECK (ck_slow(note)));
+      CREATE FUNCTION ck_exists(a int) RETURNS boolean LANGUAGE sql STABLE
+        AS $$ SELECT EXISTS (SELECT 1 FROM ck_account WHERE id = a) $$;
+      CREATE TABLE ck_entry (id int PRIMARY KEY, account int CHECK (ck_exists(account)));
+      CREATE FUNCTION ck_lies(a int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT a > 0';
+      CREATE TABLE ck_declared (id int CHECK (ck_lies(id)));
+      CREATE TABLE ck_builtin (id int, s text CHECK (length(s) > 0 AND id > 0))`);
+    const adapter = db.adapter({ poolSize: 4 });
+    const ask = (t: string) => adapter.canRunConcurrently([insertInto(t)]);
+    expect(await ask('ck_entry')).toBe(false);
+    expect(await ask('ck_account')).toBe(false);
+    // (a function of the database's own, whatever it declares: it may read a table)
+    expect(await ask('ck_declared')).toBe(false);
+    expect(await ask('ck_builtin')).toBe(true);
+    const statements: string[] = [];
+    for (let i = 1; i <= 100; i++) statements.push(`INSERT INTO ck_account (id, note) VALUES (${i}, 'a')`);
+    for (let i = 1; i <= 100; i++) statements.push(`INSERT INTO ck_entry (id, account) VALUES (${i}, ${i})`);
+    const batcher = new SQLBatcher({ adapter, concurrency: 2, maxBytes: 600, onError: 'isolate' });
+    await batcher.processStatements(statements);
+    await adapter.close();
+    expect(batcher.report.rejected).toEqual([]);
+    expect(await db.sql('SELECT count(*)::int AS n FROM ck_entry')).toEqual([{ n: 100 }]);
+  });
+});
+
 describe('concurrency: 2 with a foreign key added by the stream itself', () => {
   it('sees the key once the statement adding it has committed, in every transaction mode', async () => {
     for (const transaction of ['none', 'batch'] as const) {
