@@ -29,7 +29,7 @@ afterAll(async () => {
 
 if (usingPglite) {
   console.info(
-    '[adapter-postgres tests] stream-control concurrency cases skipped: PGlite has one connection (set PG_URL)',
+    '[adapter-postgres tests] stream-control concurrency cases skipped: PGlite has one connection (set PG_URL); the ICU collation case too (PGlite is built without ICU)',
   );
 }
 
@@ -204,6 +204,31 @@ describe('ON CONFLICT DO UPDATE: keys that meet only after the column type reads
       expect(await rows(`sc${n - 1}_b`)).toEqual(['v0v1']);
     });
   }
+
+  it.runIf(!usingPglite)(
+    "a case- and accent-insensitive ICU collation: 'straße' and 'strasse', 'Æble' and 'aeble' are not merged",
+    async () => {
+      await db.sql(
+        "CREATE COLLATION sc_ci (provider = icu, locale = 'und-u-ks-level1', deterministic = false)",
+      );
+      for (const keys of [
+        ["'strasse'", "'straße'"],
+        ["'Æble'", "'aeble'"],
+      ]) {
+        const r = await compare(
+          (t) =>
+            keys.map(
+              (k, i) =>
+                `INSERT INTO ${t} (k, v) VALUES (${k}, 'v${i}') ON CONFLICT (k) DO UPDATE SET v = ${t}.v || EXCLUDED.v`,
+            ),
+          {},
+          'k text COLLATE sc_ci PRIMARY KEY, v text',
+        );
+        expect(r.error).toBeUndefined();
+        expect((await db.sql<{ v: string }>(`SELECT v FROM sc${n - 1}_b`)).map((x) => x.v)).toEqual(['v0v1']);
+      }
+    },
+  );
 
   it('known difference (core README): a self-referencing foreign key is checked once for a merged INSERT', async () => {
     await db.sql('CREATE TABLE sc_tree_a (id int PRIMARY KEY, parent int REFERENCES sc_tree_a (id))');

@@ -98,12 +98,14 @@ function canonicalLiteral(v: string): string | undefined {
   // Coarse on purpose, so that equal values written differently meet: the letters and non-zero digits
   // as a sorted multiset. `2024-01-02` and `2024-1-2` meet; so do a UUID with and without hyphens or
   // braces. (Anagrams meet too: that only costs a merge.)
-  // (accents dropped too: an accent-insensitive collation makes 'é' equal 'e')
+  // (accents dropped too: an accent-insensitive collation makes 'é' equal 'e'; any other letter beyond
+  // ASCII is not provable: at its most lenient strength ICU makes 'ß' equal 'ss', 'æ' 'ae', 'ø' 'o')
   const plain = lower.normalize('NFKD').replace(/[\u0300-\u036f]/g, '');
   const chars: string[] = [];
   for (const ch of plain) {
+    if (ch > '\x7f') return undefined;
     if (ch === '0') continue;
-    if ((ch >= '1' && ch <= '9') || (ch >= 'a' && ch <= 'z') || ch > '\x7f') chars.push(ch);
+    if ((ch >= '1' && ch <= '9') || (ch >= 'a' && ch <= 'z')) chars.push(ch);
   }
   return `s:${chars.sort().join('')}`;
 }
