@@ -773,6 +773,29 @@ describe('bad input', () => {
     expect(sent.some((s) => s.sql.includes("'a'"))).toBe(false);
   });
 
+  it('a multi-row INSERT over the ceiling whose every row fits is refused whole, not split over requests (invariant 4)', async () => {
+    const rows = Array.from({ length: 8 }, (_, i) => `(${i}, 'value-${i}')`).join(', ');
+    const big = `INSERT INTO t (id, s) VALUES ${rows}`;
+    for (const maxRowsPerInsert of [undefined, 4]) {
+      const { adapter, sent } = recordingAdapter(
+        { multiStatement: true, ...(maxRowsPerInsert ? { maxRowsPerInsert } : {}) },
+        120,
+      );
+      const err = await caught(new SQLBatcher({ adapter }).processStatements([ins(1), big, ins(4)]));
+      expect(err).toBeInstanceOf(StatementTooLargeError);
+      expect((err as StatementTooLargeError).statementIndex).toBe(1);
+      expect((err as StatementTooLargeError).message).toContain('INSERT INTO t (id, s) VALUES (0');
+      expect(sent.map((s) => s.sql)).toEqual([ins(1)]);
+    }
+    // (its rows joined without the spaces between them fit: sent whole, in one INSERT)
+    const { adapter, sent } = recordingAdapter({ multiStatement: true }, 200);
+    const fits = `INSERT INTO t (id, s) VALUES ${Array.from({ length: 8 }, (_, i) => `(${i}, 'v${i}')`).join(`,${' '.repeat(20)}`)}`;
+    expect(fits.length).toBeGreaterThan(200);
+    await new SQLBatcher({ adapter }).processStatements([fits]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.batch?.statements).toHaveLength(1);
+  });
+
   it('empty and comment-only input is a clear error', async () => {
     const { adapter, sent } = recordingAdapter();
     for (const input of [[], [''], ['  -- nothing', '/* */ ;'], '', '-- only\n/* comments */;']) {

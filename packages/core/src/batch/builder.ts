@@ -159,11 +159,11 @@ export class BatchBuilder {
     const cfg = this.cfg;
     if (ins && cfg.batchMode && cfg.mergeInserts && mergeable(ins)) {
       const end = to ?? ins.rows.length;
-      // More rows than one merged INSERT may carry, but small enough to send as written: it is sent as
-      // its own statement, whole, so the engine judges it as it would one by one (split, its first part
-      // could be committed while the rest fails). Only a statement over the ceiling is split.
+      // More rows than one merged INSERT may carry: sent as written, as its own statement, whole, so the
+      // engine judges it as it would one by one (split, its first part could be committed while the rest
+      // fails); one over the ceiling is refused (invariant 4).
       const asWritten = from === 0 && end === ins.rows.length && end > cfg.maxRowsPerInsert;
-      if (!asWritten || utf8Bytes(lexed.text) > cfg.ceiling) {
+      if (!asWritten) {
         this.addInsert(index, lexed, ins, from, end);
         return;
       }
@@ -293,15 +293,19 @@ export class BatchBuilder {
       }
     }
     const cols = ins.arity;
-    // An input statement is atomic on the engine: keep its rows in one request (and one INSERT) whenever
-    // it can be sent whole, so a failure never leaves it half-applied. Only a statement larger than the
-    // ceiling or the engine's row cap is split across statements/requests.
+    // An input statement is atomic on the engine: its rows stay in one request (and one INSERT), so a
+    // failure never leaves it half-applied. One that does not fit the ceiling even with its rows joined
+    // is refused before any of it is buffered (invariant 4): split over requests, its first part could be
+    // committed while the rest fails. (Only the part of a statement that isolation re-adds is a range.)
     const count = to - from;
     let keepWhole = false;
     if (count > 1 && rowBytes) {
       let sum = 0;
       for (const rb of rowBytes) sum += rb;
       const whole = prefixBytes + sum + count + tailBytes; // one space after VALUES, count-1 commas
+      if (whole > cfg.ceiling && from === 0 && to === ins.rows.length) {
+        throw new StatementTooLargeError(index, lexed.text, whole, cfg.ceiling);
+      }
       if (whole <= cfg.ceiling && count <= cfg.maxRowsPerInsert) {
         keepWhole = true;
         const g = this.findGroup(ins);
