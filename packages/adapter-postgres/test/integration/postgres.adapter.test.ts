@@ -99,11 +99,12 @@ describe('PostgreSQLAdapter.execute', () => {
 });
 
 describe('statements PostgreSQL refuses inside a transaction block', () => {
-  it('go alone in their request: the INSERTs around them are kept (REINDEX SCHEMA, DETACH … CONCURRENTLY, CLUSTER, DISCARD ALL)', async () => {
+  it('go alone in their request: the INSERTs around them are kept (REINDEX SCHEMA, DETACH … CONCURRENTLY, CLUSTER, DISCARD ALL, ALTER TYPE … ADD VALUE)', async () => {
     const s = db.schema;
     await db.sql(`CREATE TABLE ntx_log (id int PRIMARY KEY);
       CREATE TABLE ntx_p (id int) PARTITION BY RANGE (id);
-      CREATE TABLE ntx_p1 PARTITION OF ntx_p FOR VALUES FROM (0) TO (10)`);
+      CREATE TABLE ntx_p1 PARTITION OF ntx_p FOR VALUES FROM (0) TO (10);
+      CREATE TYPE "ntx mood" AS ENUM ('a'); CREATE TABLE ntx_m (m "ntx mood")`);
     const middles = [
       `REINDEX SCHEMA ${s}`,
       `ALTER TABLE ${s}.ntx_p DETACH PARTITION ${s}.ntx_p1 CONCURRENTLY`,
@@ -115,12 +116,15 @@ describe('statements PostgreSQL refuses inside a transaction block', () => {
       m,
       `INSERT INTO ${s}.ntx_log (id) VALUES (${2 * k + 1})`,
     ]);
+    // (a new enum value may not be used in the transaction that added it)
+    statements.push(`ALTER TYPE ${s} . "ntx mood" ADD VALUE 'b'`, `INSERT INTO ${s}.ntx_m VALUES ('b')`);
     const batcher = new SQLBatcher({ adapter: db.adapter() });
     await batcher.processStatements(statements);
     await batcher[Symbol.asyncDispose]();
     // (DISCARD ALL reset the search path of PGlite's one session, which the tests share)
     await db.sql(`SET search_path TO ${s}`);
     expect(await db.sql('SELECT count(*)::int AS n FROM ntx_log')).toEqual([{ n: 8 }]);
+    expect(await db.sql('SELECT m::text FROM ntx_m')).toEqual([{ m: 'b' }]);
     expect(
       await db.sql("SELECT count(*)::int AS n FROM pg_inherits WHERE inhrelid = 'ntx_p1'::regclass"),
     ).toEqual([{ n: 0 }]);

@@ -272,6 +272,8 @@ describe('lexStatement: statements that go in a request of their own', () => {
       'ALTER DATABASE d SET TABLESPACE fast',
       'CREATE DATABASE d',
       "ALTER TYPE mood ADD VALUE 'meh'",
+      'ALTER TYPE "my mood" ADD VALUE \'b\'',
+      "ALTER TYPE public . mood ADD VALUE IF NOT EXISTS 'b' BEFORE 'a'",
       "COMMIT PREPARED 'tx1'",
     ]) {
       expect(lexStatement(sql, 'postgres').standalone, sql).toBe(true);
@@ -285,6 +287,7 @@ describe('lexStatement: statements that go in a request of their own', () => {
       'ALTER TABLE p DETACH PARTITION p1',
       'ALTER TABLE p DETACH PARTITION p1 FINALIZE',
       'DISCARD PLANS',
+      'ALTER TYPE pair ADD ATTRIBUTE c int',
       'ALTER DATABASE d SET work_mem = 1',
       'PREPARE q AS SELECT 1',
       'UPDATE t SET a = 1',

@@ -221,7 +221,8 @@ const NO_TX_BLOCK = new RegExp(
     // (CLUSTER without a table: every table clustered before)
     'CLUSTER\\s*(?:\\([^)]*\\)\\s*)?(?:VERBOSE\\s*)?(?:;|--|/\\*|$)',
     'DISCARD\\s+ALL\\b',
-    'ALTER\\s+TYPE\\s+\\S+\\s+ADD\\s+VALUE\\b',
+    // (the type's name may be quoted with spaces in it, or written `s . t`)
+    'ALTER\\s+TYPE\\s[\\s\\S]*\\bADD\\s+VALUE\\b',
     '(?:CREATE|ALTER|DROP)\\s+SUBSCRIPTION\\b',
     '(?:COMMIT|ROLLBACK)\\s+PREPARED\\b',
   ].join('|')})`,
