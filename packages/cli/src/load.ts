@@ -25,6 +25,8 @@ export interface LoadOptions {
   file: string;
   url?: string;
   maxBytes?: number;
+  /** The engine's hard limit on one request in bytes (default the adapter's). */
+  maxQuerySize?: number;
   merge?: boolean;
   transaction?: TransactionMode;
   onError?: OnErrorMode;
@@ -174,8 +176,9 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   else {
     try {
       const st = await stat(options.file);
-      if (!st.isFile()) throw new Error('not a regular file');
-      totalBytes = st.size;
+      if (st.isDirectory()) throw new Error('is a directory');
+      // (a named pipe or `<(zcat dump.sql.gz)` has no size: no percentage then)
+      if (st.isFile()) totalBytes = st.size;
     } catch (err) {
       return early(`cannot read ${options.file}: ${(err as Error).message}`);
     }
@@ -186,6 +189,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   try {
     conn = await connect(url, {
       ...(options.copy ? { copy: true } : {}),
+      ...(options.maxQuerySize ? { maxQuerySize: options.maxQuerySize } : {}),
       ...(options.unnest === false ? { unnest: false } : {}),
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     });
@@ -367,15 +371,20 @@ function causeOf<T extends Error>(err: unknown, type: new (...args: any[]) => T)
   return undefined;
 }
 
-/** The error's message; for a failed batch also the statement the engine named and its DETAIL. */
+/** `s` on one line: line breaks (a quoted identifier may hold one) shown as `\n`. */
+const oneLine = (s: string) => s.replace(/\r\n|\r|\n/g, '\\n');
+
+/**
+ * The error's message (for a failed batch it names the failing statement with an excerpt when the
+ * engine says which), and PostgreSQL's DETAIL.
+ */
 function messageOf(err: unknown): string {
   const base = isSQLBatcherError(err) ? err.message : err instanceof Error ? err.message : String(err);
-  const first = base.split('\n')[0] ?? base;
+  const first = oneLine(base);
   if (!(err instanceof BatchExecutionError)) return first;
   const extra: string[] = [];
-  if (err.failedStatementIndex !== undefined) extra.push(`failing statement: #${err.failedStatementIndex}`);
   const detail = (err.cause as { detail?: unknown } | undefined)?.detail;
-  if (typeof detail === 'string' && detail !== '') extra.push(`detail: ${detail.split('\n')[0]}`);
+  if (typeof detail === 'string' && detail !== '') extra.push(`detail: ${oneLine(detail)}`);
   if (err.failedStatementIndex === undefined && err.statementIndices.length > 1) {
     extra.push('--on-error isolate finds the failing statements and loads the others');
   }
@@ -383,7 +392,7 @@ function messageOf(err: unknown): string {
 }
 
 function fail(result: LoadResult, message: string, stderr: ProgressSink): LoadResult {
-  const line = message.split('\n')[0] ?? message;
+  const line = oneLine(message);
   stderr.write(`sqlbatcher: error: ${line}\n`);
   result.exitCode = 1;
   result.error = line;

@@ -14,6 +14,8 @@ Load options:
   --url URL             postgres://…, pglite://<dir>, pglite:memory, trino://…, snowflake://…, bigquery://…
                         (default ${DEFAULT_URL}: an embedded PostgreSQL in that directory)
   --max-bytes N         soft size of one request in bytes (default 1000000; the engine's limit caps it)
+  --max-query-size N    the engine's hard limit on one request in bytes (default the adapter's: 64 MiB
+                        for PostgreSQL, which accepts up to ~1 GB); a statement larger is refused
   --no-merge            do not merge INSERTs into multi-row INSERTs
   --transaction MODE    none | batch | all (default none)
   --on-error MODE       throw | skip | isolate (default throw)
@@ -110,6 +112,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         options: {
           url: { type: 'string', short: 'u' },
           'max-bytes': { type: 'string' },
+          'max-query-size': { type: 'string' },
           'no-merge': { type: 'boolean' },
           transaction: { type: 'string' },
           'on-error': { type: 'string' },
@@ -135,6 +138,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         throw new UsageError('load needs exactly one file (or - for stdin)');
       }
       const maxBytes = positiveInt('max-bytes', values['max-bytes']);
+      const maxQuerySize = positiveInt('max-query-size', values['max-query-size']);
       const concurrency = positiveInt('concurrency', values.concurrency);
       const transaction = oneOf('transaction', values.transaction, ['none', 'batch', 'all'] as const);
       const onError = oneOf('on-error', values['on-error'], ['throw', 'skip', 'isolate'] as const);
@@ -170,6 +174,7 @@ export async function main(argv: string[], io: MainIO = {}): Promise<number> {
         stderr,
         ...(values.url ? { url: values.url } : {}),
         ...(maxBytes ? { maxBytes } : {}),
+        ...(maxQuerySize ? { maxQuerySize } : {}),
         ...(concurrency ? { concurrency } : {}),
         ...(transaction ? { transaction: transaction as TransactionMode } : {}),
         ...(onError ? { onError: onError as OnErrorMode } : {}),

@@ -179,6 +179,53 @@ describe('sqlbatcher load: failures', () => {
     expect(await pgliteCount(dir, 'SELECT count(*)::int AS n FROM b')).toBe(1);
   });
 
+  it('names the failing statement with an excerpt, and a line break in the message is kept (as \\n)', async () => {
+    const dir = join(tmp, 'syntax');
+    const input = 'CREATE TABLE s (id int);\nINSERT INTO s VALUES (1);\nINSER INTO s VALUES (2);\n';
+    const res = await run(['load', '-', '--url', `pglite://${dir}`, '--report', 'none'], input);
+    expect(res.code).toBe(1);
+    const errLine = res.stderr.trim().split('\n').pop() ?? '';
+    expect(errLine).toMatch(/^sqlbatcher: error: batch 0 failed .*syntax error at or near "INSER"/);
+    expect(errLine).toContain('(failing statement #2: INSER INTO s VALUES (2))');
+    const twoLines = await run(
+      ['load', '-', '--url', `pglite://${join(tmp, 'syntax2')}`, '--report', 'none'],
+      'CREATE TABLE s (id int);\nSELECT "two\nlines" FROM s;\n',
+    );
+    expect(twoLines.stderr.trim().split('\n').pop()).toContain('column "two\\nlines" does not exist');
+  });
+
+  it('--max-query-size sets the engine limit a statement is refused over', async () => {
+    const big = `INSERT INTO q VALUES ('${'x'.repeat(300)}');\n`;
+    const input = `CREATE TABLE q (v text);\n${big}`;
+    const ok = await run(['load', '-', '--url', 'pglite:memory', '--report', 'none', '--no-progress'], input);
+    expect(ok.code).toBe(0);
+    const refused = await run(
+      ['load', '-', '--url', 'pglite:memory', '--report', 'none', '--max-query-size', '200'],
+      input,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/statement #1 is \d+ bytes, larger than the adapter's limit of 200 bytes/);
+  });
+
+  it('reads a named pipe (no size: no percentage)', async () => {
+    const fifo = join(tmp, 'dump.fifo');
+    await new Promise<void>((resolve, reject) =>
+      spawn('mkfifo', [fifo]).on('close', (code) =>
+        code === 0 ? resolve() : reject(new Error(`mkfifo ${code}`)),
+      ),
+    );
+    const dir = join(tmp, 'fifo');
+    const loading = run(['load', fifo, '--url', `pglite://${dir}`, '--report', 'none', '--no-progress']);
+    await writeFile(fifo, 'CREATE TABLE f (id int);\nINSERT INTO f VALUES (1);\nINSERT INTO f VALUES (2);\n');
+    const res = await loading;
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(await pgliteCount(dir, 'SELECT count(*)::int AS n FROM f')).toBe(2);
+    const dirRes = await run(['load', tmp, '--url', 'pglite:memory']);
+    expect(dirRes.code).toBe(1);
+    expect(dirRes.stderr).toContain('is a directory');
+  });
+
   it('fails clearly for a missing file, a bad flag and an unreachable database', async () => {
     const missing = await run(['load', join(tmp, 'nope.sql'), '--url', 'pglite:memory']);
     expect(missing.code).toBe(1);

@@ -4,6 +4,7 @@ import {
   CircuitOpenError,
   ClosedError,
   ConfigurationError,
+  excerpt,
   InvalidStatementError,
   isSQLBatcherError,
   PluginError,
@@ -1404,7 +1405,11 @@ export class SQLBatcher implements AsyncDisposable {
               f.effect !== 'unknown'
             ? `; the run stops inside the transaction block the input opened at #${this.inputBlockStart}, which is rolled back: no statement from #${this.inputBlockStart} on is applied`
             : ''
-      }${f.circuitOpen !== undefined ? '; the circuit breaker opened before it could be retried' : ''}: ${messageOf(f.error)}`,
+      }${f.circuitOpen !== undefined ? '; the circuit breaker opened before it could be retried' : ''}: ${messageOf(f.error)}${
+        failedIndex !== undefined
+          ? ` (failing statement #${failedIndex}: ${excerpt(info.statements[f.statementPosition as number]?.sql ?? '', 120)})`
+          : ''
+      }`,
       {
         cause: f.error,
         statementIndices: indices,

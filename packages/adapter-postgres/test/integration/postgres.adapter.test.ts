@@ -74,6 +74,14 @@ describe('PostgreSQLAdapter.execute', () => {
       .catch((e: unknown) => e);
     expect(err2).toMatchObject({ code: '22P02' });
     expect(adapter.classifyError(err2).statementPosition).toBe(1);
+
+    // Through the batcher: the error names the failing input statement with an excerpt of it.
+    const b = new SQLBatcher({ adapter, mergeInserts: false });
+    const failed = await b
+      .processStatements(['SELECT 1', "INSER INTO items VALUES (40, 'x')", 'SELECT 2'])
+      .catch((e: unknown) => e);
+    expect(failed).toMatchObject({ failedStatementIndex: 1 });
+    expect((failed as Error).message).toContain("(failing statement #1: INSER INTO items VALUES (40, 'x'))");
   });
 
   it('rejects with ClosedError after close()', async () => {
