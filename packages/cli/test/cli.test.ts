@@ -187,6 +187,16 @@ describe('sqlbatcher load: failures', () => {
     const errLine = res.stderr.trim().split('\n').pop() ?? '';
     expect(errLine).toMatch(/^sqlbatcher: error: batch 0 failed .*syntax error at or near "INSER"/);
     expect(errLine).toContain('(failing statement #2: INSER INTO s VALUES (2))');
+    // (the failing request, #0…#2, was rolled back whole: its first statements are not loaded either)
+    expect(errLine).toContain('batch 0 failed (3 statements, #0…#2)');
+    expect(await pgliteCount(dir, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 's'")).toBe(0);
+    const iso = join(tmp, 'syntax-isolate');
+    const isolated = await run(
+      ['load', '-', '--url', `pglite://${iso}`, '--report', 'none', '--on-error', 'isolate'],
+      input,
+    );
+    expect(isolated.code).toBe(3);
+    expect(await pgliteCount(iso, 'SELECT count(*)::int AS n FROM s')).toBe(1);
     const twoLines = await run(
       ['load', '-', '--url', `pglite://${join(tmp, 'syntax2')}`, '--report', 'none'],
       'CREATE TABLE s (id int);\nSELECT "two\nlines" FROM s;\n',
