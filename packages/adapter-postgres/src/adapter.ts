@@ -266,10 +266,14 @@ const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules AND NOT c.r
                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'd')
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
-                    AND d.objid = k.oid AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-                  JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
-                  WHERE k.conrelid = c.oid AND k.contype = 'c'
-                    AND (p.provolatile <> 'i' OR p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace)) AS free
+                    AND d.objid = k.oid
+                  WHERE k.conrelid = c.oid AND k.contype = 'c' AND (
+                    (d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND EXISTS (
+                      SELECT 1 FROM pg_catalog.pg_proc p WHERE p.oid = d.refobjid
+                        AND (p.provolatile <> 'i' OR p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace)))
+                    OR (d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND EXISTS (
+                      SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oid = d.refobjid
+                        AND o.oprnamespace <> 'pg_catalog'::pg_catalog.regnamespace)))) AS free
 FROM pg_catalog.pg_class c
 WHERE c.oid = pg_catalog.to_regclass($1)`;
 

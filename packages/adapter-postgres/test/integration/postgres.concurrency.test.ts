@@ -176,7 +176,9 @@ describe('concurrency: 2 with a CHECK constraint that reads another table', () =
       CREATE TABLE ck_entry (id int PRIMARY KEY, account int CHECK (ck_exists(account)));
       CREATE FUNCTION ck_lies(a int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT a > 0';
       CREATE TABLE ck_declared (id int CHECK (ck_lies(id)));
-      CREATE TABLE ck_builtin (id int, s text CHECK (length(s) > 0 AND id > 0))`);
+      CREATE TABLE ck_builtin (id int, s text CHECK (length(s) > 0 AND id > 0));
+      CREATE OPERATOR ### (FUNCTION = ck_exists, RIGHTARG = int);
+      CREATE TABLE ck_operator (id int, account int CHECK (### account))`);
     const adapter = db.adapter({ poolSize: 4 });
     const ask = (t: string) => adapter.canRunConcurrently([insertInto(t)]);
     expect(await ask('ck_entry')).toBe(false);
@@ -184,6 +186,8 @@ describe('concurrency: 2 with a CHECK constraint that reads another table', () =
     // (a function of the database's own, whatever it declares: it may read a table)
     expect(await ask('ck_declared')).toBe(false);
     expect(await ask('ck_builtin')).toBe(true);
+    // (a function reached through an operator of the database's own)
+    expect(await ask('ck_operator')).toBe(false);
     const statements: string[] = [];
     for (let i = 1; i <= 100; i++) statements.push(`INSERT INTO ck_account (id, note) VALUES (${i}, 'a')`);
     for (let i = 1; i <= 100; i++) statements.push(`INSERT INTO ck_entry (id, account) VALUES (${i}, ${i})`);
