@@ -33,6 +33,14 @@ const TYPED_LITERAL_NAMES = [
   .map((n) => `'${n}'`)
   .join(', ');
 
+/**
+ * The function a constraint's dependency `d` calls: a function it depends on, or the function of an
+ * operator it depends on (NULL for any other object).
+ */
+const CALLED_FUNCTION = `CASE d.refclassid WHEN 'pg_catalog.pg_proc'::pg_catalog.regclass THEN d.refobjid
+        WHEN 'pg_catalog.pg_operator'::pg_catalog.regclass
+          THEN (SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o WHERE o.oid = d.refobjid) END`;
+
 export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relkind, c.relhasrules,
   a.attname, format_type(a.atttypid, a.atttypmod) AS type,
   a.attidentity::text AS identity, a.attgenerated::text AS generated,
@@ -50,16 +58,14 @@ export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relk
         UNION ALL SELECT t.relid FROM pg_catalog.pg_partition_tree(c.oid) AS t WHERE c.relkind = 'p') r
       JOIN pg_catalog.pg_constraint k ON k.conrelid = r.relid AND k.contype = 'c'
       JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
-        AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-      WHERE (SELECT p.provolatile FROM pg_catalog.pg_proc p WHERE p.oid = d.refobjid) <> 'i'))
+      WHERE (SELECT p.provolatile FROM pg_catalog.pg_proc p WHERE p.oid = ${CALLED_FUNCTION}) <> 'i'))
   OR CASE WHEN t.typtype = 'd' OR t.typelem <> 0 THEN EXISTS (
     WITH RECURSIVE tys(oid) AS (SELECT t.oid
       UNION SELECT v.x FROM tys JOIN pg_catalog.pg_type ty ON ty.oid = tys.oid,
         LATERAL (VALUES (ty.typbasetype), (ty.typelem)) AS v(x) WHERE v.x <> 0)
     SELECT 1 FROM tys JOIN pg_catalog.pg_constraint k ON k.contypid = tys.oid AND k.contype = 'c'
       JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
-        AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-      WHERE (SELECT p.provolatile FROM pg_catalog.pg_proc p WHERE p.oid = d.refobjid) <> 'i') ELSE false END
+      WHERE (SELECT p.provolatile FROM pg_catalog.pg_proc p WHERE p.oid = ${CALLED_FUNCTION}) <> 'i') ELSE false END
     AS volatilechecks,
   t.typtype::text AS typtype, t.typdelim::text AS typdelim, an.nspname AS arrayschema, at.typname AS arraytype,
   CASE WHEN t.typtype = 'd' THEN (WITH RECURSIVE b(oid, typmod, depth) AS (

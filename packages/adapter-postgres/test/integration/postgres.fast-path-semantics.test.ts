@@ -106,6 +106,26 @@ describe('the fast forms give what the INSERTs give', () => {
     expect(r.unnest.unnest).toBeGreaterThan(0);
   });
 
+  it('a CHECK constraint that reaches such a function through an operator: COPY is not used', async () => {
+    const r = await compare(
+      'capped_op',
+      (t) => {
+        // (one operator per table: the three variants' setups run in one schema)
+        const op = `#${'<'.repeat(t.length - 'capped_op'.length)}#`;
+        return `CREATE TABLE ${t} (id int, grp int, v text);
+        CREATE FUNCTION ${t}_count(g int) RETURNS bigint LANGUAGE sql VOLATILE
+          AS 'SELECT count(*) FROM ${db.schema}.${t} WHERE grp = g';
+        CREATE OPERATOR ${db.schema}.${op} (FUNCTION = ${t}_count, RIGHTARG = int);
+        ALTER TABLE ${t} ADD CONSTRAINT at_most_3 CHECK (${op} grp < 3);`;
+      },
+      (t) =>
+        Array.from({ length: 20 }, (_, i) => `INSERT INTO ${t} (id, grp, v) VALUES (${i}, ${i % 2}, 'x')`),
+    );
+    expect(r.one.rows).toHaveLength(6);
+    expectSame(r);
+    expect(r.copy.copied).toBe(0);
+  });
+
   it('a domain whose CHECK calls a function that reads the table: COPY is not used', async () => {
     const r = await compare(
       'slots',
