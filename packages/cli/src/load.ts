@@ -381,6 +381,9 @@ const oneLine = (s: string) => s.replace(/\r\n|\r|\n/g, '\\n');
 function messageOf(err: unknown): string {
   const base = isSQLBatcherError(err) ? err.message : err instanceof Error ? err.message : String(err);
   const first = oneLine(base);
+  if (isSQLBatcherError(err, 'STATEMENT_TOO_LARGE')) {
+    return `${first} (--max-query-size N sets the limit; the engine's own still applies)`;
+  }
   if (!(err instanceof BatchExecutionError)) return first;
   const extra: string[] = [];
   const detail = (err.cause as { detail?: unknown } | undefined)?.detail;

@@ -215,6 +215,7 @@ describe('sqlbatcher load: failures', () => {
     );
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/statement #1 is \d+ bytes, larger than the adapter's limit of 200 bytes/);
+    expect(refused.stderr).toContain('--max-query-size N sets the limit');
   });
 
   it('reads a named pipe (no size: no percentage)', async () => {
