@@ -102,7 +102,15 @@ async function withCancel<T>(
   try {
     return await work();
   } catch (err) {
-    if (signal.aborted && sqlState(err) === '57014') throw abortError(signal, err);
+    if (signal.aborted && sqlState(err) === '57014') {
+      const cancelled = abortError(signal, err);
+      // (what the server completed before the cancel landed: a COMMIT among them has committed)
+      const completed = (err as { completedStatements?: unknown }).completedStatements;
+      if (typeof completed === 'number') {
+        Object.defineProperty(cancelled, 'completedStatements', { value: completed, enumerable: false });
+      }
+      throw cancelled;
+    }
     throw err;
   } finally {
     signal.removeEventListener('abort', onAbort);

@@ -369,6 +369,26 @@ describe('cancellation', () => {
     expect(running).toEqual([]);
   });
 
+  it.runIf(!usingPglite)(
+    'a timeout after an input COMMIT in the same string: in doubt, not retried (it was applied three times)',
+    async () => {
+      await db.sql('CREATE TABLE timed_commit (id int)');
+      const adapter = db.adapter();
+      const batcher = new SQLBatcher({
+        adapter,
+        timeoutMs: 400,
+        retry: { maxAttempts: 3, initialDelayMs: 10, jitter: false },
+      });
+      const err = await batcher
+        .processStatements([`INSERT INTO ${db.schema}.timed_commit VALUES (1); COMMIT; SELECT pg_sleep(2)`])
+        .catch((e: unknown) => e);
+      await adapter.close();
+      expect(err).toMatchObject({ name: 'BatchExecutionError', inDoubt: true, attempts: 1 });
+      expect(batcher.report.retries).toBe(0);
+      expect(await db.sql('SELECT count(*)::int AS n FROM timed_commit')).toEqual([{ n: 1 }]);
+    },
+  );
+
   it('does not send a request whose signal is already aborted', async () => {
     const adapter = db.adapter();
     const ac = new AbortController();
