@@ -127,6 +127,13 @@ async function withCancel<T>(
 const guarded = new WeakSet<object>();
 const ignore = () => undefined;
 
+/** Give `client` the permanent no-op 'error' listener (once). */
+function guard(client: PgClientLike): void {
+  if (guarded.has(client)) return;
+  guarded.add(client);
+  client.on('error', ignore);
+}
+
 /** Clients on which a named statement was found missing on the server: named statements are not used. */
 const unnamedOnly = new WeakSet<object>();
 
@@ -147,10 +154,7 @@ export class PgConnection implements Connection {
     readonly destroyable = true,
   ) {
     client.on('error', this.onError);
-    if (!guarded.has(client)) {
-      guarded.add(client);
-      client.on('error', ignore);
-    }
+    guard(client);
   }
 
   simple(sql: string, signal?: AbortSignal): Promise<QueryOutcome> {
@@ -277,6 +281,10 @@ export class PoolSource implements ConnectionSource {
   ) {
     // An idle client losing its connection makes the pool emit 'error'; unhandled, that kills the process.
     if (owned) pool.on('error', this.onPoolError);
+    // A new client is guarded as the pool hands it out: the pool drops its own 'error' listener then, and
+    // a FATAL that arrived with the startup's last bytes (a backend terminated at once) is emitted
+    // before the caller's `await pool.connect()` resumes.
+    pool.on('acquire', guard);
   }
 
   get maxConcurrency(): number {
@@ -295,6 +303,7 @@ export class PoolSource implements ConnectionSource {
   }
 
   async close(): Promise<void> {
+    this.pool.removeListener?.('acquire', guard);
     if (this.owned) await this.pool.end();
   }
 }

@@ -26,6 +26,8 @@ export interface PgPoolLike {
   readonly totalCount: number;
   options?: { max?: number; host?: string; port?: number | string };
   on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'acquire', listener: (client: PgPoolClientLike) => void): unknown;
+  removeListener?(event: 'acquire', listener: (client: PgPoolClientLike) => void): unknown;
 }
 
 /** What the adapter needs of a PGlite instance (`@electric-sql/pglite`). */

@@ -315,3 +315,62 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     );
   });
 });
+
+describe.runIf(!usingPglite)(
+  'a backend terminated right after startup (57P01 with its ReadyForQuery)',
+  () => {
+    it('fails that attempt (retried) instead of crashing the process with an unhandled error event', async () => {
+      const db = await openTestDb('fault_startup');
+      const url = new URL(PG_URL!);
+      // FATAL 57P01 as the server sends it, appended to the chunk that carries the first ReadyForQuery.
+      const fields = Buffer.from(
+        'SFATAL\0VFATAL\0C57P01\0Mterminating connection due to administrator command\0\0',
+        'latin1',
+      );
+      const fatal = Buffer.concat([Buffer.from('E', 'latin1'), Buffer.alloc(4), fields]);
+      fatal.writeInt32BE(fields.length + 4, 1);
+      let inject = 1;
+      const net = await import('node:net');
+      const server = net.createServer((client) => {
+        const upstream = net.connect(Number(url.port || 5432), url.hostname);
+        let armed = inject-- > 0;
+        client.on('data', (c) => upstream.write(c));
+        upstream.on('data', (c: Buffer) => {
+          const z = c.indexOf(Buffer.from([0x5a, 0, 0, 0, 5])); // ReadyForQuery
+          if (armed && z >= 0) {
+            armed = false;
+            client.write(Buffer.concat([c.subarray(0, z + 6), fatal]));
+            setTimeout(() => {
+              client.destroy();
+              upstream.destroy();
+            }, 50);
+            return;
+          }
+          client.write(c);
+        });
+        const close = () => {
+          client.destroy();
+          upstream.destroy();
+        };
+        client.on('close', close);
+        upstream.on('close', close);
+        client.on('error', () => undefined);
+        upstream.on('error', () => undefined);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as import('node:net').AddressInfo).port;
+      const proxied = new URL(PG_URL!);
+      proxied.hostname = '127.0.0.1';
+      proxied.port = String(port);
+      const adapter = new PostgreSQLAdapter({ connectionString: proxied.toString() });
+      await db.sql('CREATE TABLE started (id int)');
+      const batcher = new SQLBatcher({ adapter, retry: FAST_RETRY });
+      await batcher.processStatements([`INSERT INTO ${db.schema}.started VALUES (1)`]);
+      await adapter.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      expect(inject).toBeLessThan(0);
+      expect(await db.sql('SELECT count(*)::int AS n FROM started')).toEqual([{ n: 1 }]);
+      await db.dispose();
+    });
+  },
+);
