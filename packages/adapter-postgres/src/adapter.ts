@@ -327,6 +327,8 @@ export class PostgreSQLAdapter implements Adapter {
   private readonly unnest: boolean;
   private readonly minFastRows: number;
   /** Fast forms encoded ahead (see {@link prepare}): COPY first, else `unnest`, else none. */
+  /** Requests running through {@link execute} on pool connections, with their signals. */
+  private readonly running = new Set<{ conn: Connection; signal: AbortSignal | undefined }>();
   private readonly cache = new EncodeCache((st, ins, catalog) => {
     if (this.copy) {
       const copy = buildCopy(ins, catalog, st.sql);
@@ -585,12 +587,15 @@ export class PostgreSQLAdapter implements Adapter {
       const conn = await this.acquire();
       const ctx = this.context(false);
       let broken = false;
+      const running = { conn, signal: options?.signal };
+      this.running.add(running);
       try {
         return await runRequest(conn, sql, options, ctx);
       } catch (err) {
         broken = isConnectionError(err);
         throw err;
       } finally {
+        this.running.delete(running);
         await conn.release(broken || !!ctx.broken);
       }
     } finally {
@@ -637,6 +642,9 @@ export class PostgreSQLAdapter implements Adapter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A request the batcher gave up on (its signal aborted, its cancel never answered) still holds its
+    // pool connection: cut it, or ending the pool would wait for it for ever.
+    for (const r of this.running) if (r.signal?.aborted) r.conn.abandon();
     for (const s of [...this.sessions]) await s.end();
     const source = await this.source.catch(() => undefined);
     await source?.close();
@@ -648,6 +656,18 @@ export class PostgreSQLAdapter implements Adapter {
   }
 }
 
+/**
+ * The session's connection was cut under a request the batcher gave up on: a connection error of a
+ * call that sent nothing (classified as a failed connect: transient, no effect; the session is lost).
+ */
+function abandonedError(): Error {
+  const err = new Error(
+    'Connection terminated: a request the batcher gave up on after its timeout still held the connection; nothing more was sent on it',
+  );
+  noteError(err, { phase: 'connect' });
+  return err;
+}
+
 /** A pinned connection: BEGIN/COMMIT/ROLLBACK/SAVEPOINT go through it only. */
 export class PostgreSQLSession implements AdapterSession {
   private inTransaction = false;
@@ -655,8 +675,11 @@ export class PostgreSQLSession implements AdapterSession {
   private released = false;
   /** The adapter is closing this session: nothing new is sent on it. */
   private ending = false;
-  /** Operations running on the connection (the adapter's close() waits for them before its ROLLBACK). */
-  private readonly active = new Set<Promise<unknown>>();
+  /**
+   * Operations running on the connection, with the signal of each request (the adapter's close() waits
+   * for them before its ROLLBACK).
+   */
+  private readonly active = new Map<Promise<unknown>, AbortSignal | undefined>();
 
   constructor(
     private readonly conn: Connection,
@@ -672,13 +695,29 @@ export class PostgreSQLSession implements AdapterSession {
     if (this.released || this.ending) throw new ClosedError('PostgreSQL session');
   }
 
-  private track<T>(op: Promise<T>): Promise<T> {
-    this.active.add(op);
+  private track<T>(op: Promise<T>, signal?: AbortSignal): Promise<T> {
+    this.active.set(op, signal);
     op.then(
       () => this.active.delete(op),
       () => this.active.delete(op),
     );
     return op;
+  }
+
+  /**
+   * A request whose signal aborted still runs on the connection when the next call comes: the batcher
+   * gave up on it (its cancel never answered: a frozen server, a network partition). Anything sent now
+   * would queue behind it for ever, so the connection is cut (which fails that request too) and the
+   * session is lost. True when so.
+   */
+  private abandonStale(): boolean {
+    if (this.brokenConn) return true;
+    let stale = false;
+    for (const signal of this.active.values()) if (signal?.aborted) stale = true;
+    if (!stale || !this.conn.destroyable) return false;
+    this.conn.abandon();
+    this.brokenConn = true;
+    return true;
   }
 
   private run(sql: string): Promise<void> {
@@ -687,6 +726,7 @@ export class PostgreSQLSession implements AdapterSession {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (this.abandonStale()) return Promise.reject(abandonedError());
     return this.track(
       (async () => {
         try {
@@ -706,7 +746,8 @@ export class PostgreSQLSession implements AdapterSession {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.track(this.executeNow(sql, options));
+    if (this.abandonStale()) return Promise.reject(abandonedError());
+    return this.track(this.executeNow(sql, options), options?.signal);
   };
 
   private executeNow = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
@@ -829,7 +870,8 @@ export class PostgreSQLSession implements AdapterSession {
     // Nothing new goes out; what is running finishes first (a ROLLBACK sent beside a request would
     // end its transaction before the request ran, which would then run, and commit, on its own).
     this.ending = true;
-    while (this.active.size > 0) await Promise.allSettled([...this.active]);
+    this.abandonStale();
+    while (this.active.size > 0) await Promise.allSettled([...this.active.keys()]);
     if (this.inTransaction && !this.brokenConn) {
       await this.conn.simple('ROLLBACK').catch(() => undefined);
       this.inTransaction = false;

@@ -265,6 +265,14 @@ export class PgConnection implements Connection {
     });
   }
 
+  abandon(): void {
+    if (!this.destroyable) return;
+    this.broken = true;
+    const stream = (this.client as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
+    if (stream?.destroy) stream.destroy();
+    else void (this.client as { end?: () => Promise<void> }).end?.().catch(() => undefined);
+  }
+
   async release(broken: boolean): Promise<void> {
     this.client.removeListener('error', this.onError);
     await this.giveBack(broken || this.broken);

@@ -73,6 +73,10 @@ export class PGliteConnection implements Connection {
     return r.affectedRows ?? r.rowCount ?? 0;
   }
 
+  abandon(): void {
+    // (in-process: nothing to cut, and a request here always settles)
+  }
+
   async release(broken = false): Promise<void> {
     // PGlite has one session that cannot be thrown away: end a transaction left open since it was taken,
     // so the next user does not run inside it (not the caller's own block, open before).

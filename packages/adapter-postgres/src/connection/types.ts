@@ -84,6 +84,12 @@ export interface Connection {
   /** Give the connection back; `broken` destroys it (when {@link destroyable}). */
   release(broken: boolean): Promise<void>;
   /**
+   * Close the connection's socket at once, when {@link destroyable}: a request the caller gave up on
+   * (its cancel never answered: a frozen server or a network partition) then fails, and nothing sent
+   * after it waits behind it for ever. Does nothing for a connection that is not destroyable.
+   */
+  abandon(): void;
+  /**
    * False for a connection that release cannot throw away (a shared `pg.Client`, the one PGlite
    * session): whatever the session leaves open on it stays for its next user.
    */

@@ -90,6 +90,47 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     }
   }
 
+  it("a connection that stops answering mid-batch (frozen), transaction: 'batch', timeoutMs: the run settles, retried, every row exactly once", async () => {
+    const table = await newTable();
+    proxy.arm({ match: "'row 1500'", mode: 'freeze' });
+    const started = Date.now();
+    const { batcher, error } = await run(table, {
+      transaction: 'batch',
+      timeoutMs: 1000,
+      cancelGraceMs: 300,
+    });
+    expect(error).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(batcher.report.retries).toBeGreaterThan(0);
+    expectExactlyOnce(await counts(table), []);
+  });
+
+  it('a frozen connection with concurrency: 2 outside a transaction: in doubt, and close() of the pool the adapter made returns', async () => {
+    const table = await newTable();
+    proxy.arm({ match: "'row 1500'", mode: 'freeze' });
+    const url = new URL(PG_URL!);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const a = new PostgreSQLAdapter({ connectionString: url.toString(), maxSize: 2, unnest: false });
+    const batcher = new SQLBatcher({
+      adapter: a,
+      maxBytes: 16_000,
+      retry: FAST_RETRY,
+      concurrency: 2,
+      timeoutMs: 1000,
+      cancelGraceMs: 300,
+      onError: 'skip',
+    });
+    await batcher.processStatements(stream(`${db.schema}.${table}`));
+    await batcher[Symbol.asyncDispose]();
+    expect(batcher.report.inDoubt.length).toBeGreaterThan(0);
+    await a.close();
+    expectExactlyOnce(
+      await counts(table),
+      batcher.report.inDoubt.map((d) => d.indices),
+    );
+  });
+
   it("mid-batch cut, transaction: 'batch': retried, every row exactly once", async () => {
     const table = await newTable();
     proxy.arm({ match: "'row 1500'", mode: 'before' });

@@ -3,8 +3,11 @@ import * as net from 'node:net';
 /** Where to cut: when a client→server chunk contains `match` for the `occurrence`-th time. */
 export interface CutRule {
   match: string;
-  /** `before`: drop the chunk (the server never sees it); `after`: deliver it, then cut. */
-  mode: 'before' | 'after';
+  /**
+   * `before`: drop the chunk (the server never sees it); `after`: deliver it, then cut; `freeze`:
+   * deliver it, then pass nothing more either way, without closing (a frozen server, a partition).
+   */
+  mode: 'before' | 'after' | 'freeze';
   occurrence?: number;
 }
 
@@ -57,7 +60,9 @@ export class FaultProxy {
     const pair: [net.Socket, net.Socket] = [client, upstream];
     this.pairs.add(pair);
     let tail = '';
+    let frozen = false;
     client.on('data', (chunk: Buffer) => {
+      if (frozen) return;
       const rule = this.rule;
       if (rule) {
         // Search across chunk boundaries too.
@@ -66,7 +71,10 @@ export class FaultProxy {
         if (text.includes(rule.match) && ++rule.seen >= (rule.occurrence ?? 1)) {
           this.rule = undefined;
           this.cuts++;
-          if (rule.mode === 'after') {
+          if (rule.mode === 'freeze') {
+            upstream.write(chunk);
+            frozen = true;
+          } else if (rule.mode === 'after') {
             upstream.end(chunk);
             client.destroy();
           } else {
@@ -78,7 +86,9 @@ export class FaultProxy {
       }
       upstream.write(chunk);
     });
-    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      if (!frozen) client.write(chunk);
+    });
     const close = () => {
       client.destroy();
       upstream.destroy();
