@@ -29,7 +29,7 @@ afterAll(async () => {
 
 if (usingPglite) {
   console.info(
-    '[adapter-postgres tests] stream-control concurrency cases skipped: PGlite has one connection (set PG_URL); the ICU collation case too (PGlite is built without ICU)',
+    '[adapter-postgres tests] stream-control concurrency cases skipped: PGlite has one connection (set PG_URL); the ICU collation and client_encoding cases too (PGlite is built without ICU; its client encoding is fixed)',
   );
 }
 
@@ -64,6 +64,38 @@ async function compare(
 }
 
 const ins = (t: string, id: number, v = 'x') => `INSERT INTO ${t} (id, v) VALUES (${id}, '${v}')`;
+
+describe('settings the server applies while reading the request text', () => {
+  it.runIf(!usingPglite)(
+    'SET client_encoding and SET backslash_quote go alone: the statements after them are read with the new value',
+    async () => {
+      const enc = (t: string) => [
+        `SET client_encoding = 'LATIN1'`,
+        ...Array.from({ length: 8 }, (_, i) => `INSERT INTO ${t} (id, v) VALUES (${i}, 'é')`),
+        'RESET client_encoding',
+      ];
+      const r = await compare(enc, { maxBytes: 120 });
+      expect(r.error).toBeUndefined();
+      const values = async (t: string) =>
+        (await db.sql<{ v: string }>(`SELECT v FROM ${t} ORDER BY id`)).map((x) => x.v);
+      const one = await values(`sc${n - 1}_a`);
+      expect(one).toEqual(Array.from({ length: 8 }, () => 'Ã©'));
+      expect(await values(`sc${n - 1}_b`)).toEqual(one);
+
+      const bsq = (t: string) => [
+        ins(t, 1),
+        'SET backslash_quote = off',
+        `INSERT INTO ${t} (id, v) VALUES (2, E'it\\'s')`,
+        ins(t, 3),
+        'RESET backslash_quote',
+      ];
+      const q = await compare(bsq, { onError: 'isolate' });
+      expect(q.a).toEqual([1, 3]);
+      expect(q.b).toEqual(q.a);
+      expect(q.rejected).toEqual([2]);
+    },
+  );
+});
 
 describe('transaction control in the input', () => {
   it('a BEGIN does not take the earlier statements of its request into its transaction', async () => {

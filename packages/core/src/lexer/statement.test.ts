@@ -275,6 +275,13 @@ describe('lexStatement: statements that go in a request of their own', () => {
       'ALTER TYPE "my mood" ADD VALUE \'b\'',
       "ALTER TYPE public . mood ADD VALUE IF NOT EXISTS 'b' BEFORE 'a'",
       "COMMIT PREPARED 'tx1'",
+      // (settings the server applies while reading a request's text)
+      "SET client_encoding = 'LATIN1'",
+      "SET NAMES 'LATIN1'",
+      'set session CLIENT_ENCODING to utf8',
+      'RESET client_encoding',
+      'SET backslash_quote = off',
+      "SELECT set_config('client_encoding', 'LATIN1', false)",
     ]) {
       expect(lexStatement(sql, 'postgres').standalone, sql).toBe(true);
     }
@@ -289,6 +296,7 @@ describe('lexStatement: statements that go in a request of their own', () => {
       'DISCARD PLANS',
       'ALTER TYPE pair ADD ATTRIBUTE c int',
       'ALTER DATABASE d SET work_mem = 1',
+      "SELECT 'client_encoding'",
       'PREPARE q AS SELECT 1',
       'UPDATE t SET a = 1',
     ]) {

@@ -130,6 +130,7 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
     kind === 'transaction' ||
     (r.name === 'postgres' &&
       (scs !== undefined ||
+        changesTextSetting(word, text) ||
         isStandalone(word, text) ||
         transactionScoped(word, text) ||
         // a procedure or DO block may COMMIT inside, which only a request of its own allows (2D000)
@@ -206,6 +207,20 @@ function conformingStrings(word: string, text: string): 'on' | 'off' | undefined
   const v = lit ? (lit[1] ?? lit[2] ?? lit[3] ?? '').trim() : '';
   // (anything else is off, or a value the server would refuse: either way not taken)
   return ON.test(v) ? 'on' : 'off';
+}
+
+/**
+ * Settings PostgreSQL applies while it reads a request's text, before running any of it: the client
+ * encoding (the whole request is converted with the one in force when it arrives) and `backslash_quote`
+ * (checked as the text is read). A statement changing one goes in a request of its own, so the
+ * statements after it are read with the new value, as one by one.
+ */
+const TEXT_SETTING =
+  /^(?:SET\s+(?:SESSION\s+|LOCAL\s+)?(?:client_encoding|NAMES|backslash_quote)\b|RESET\s+(?:client_encoding|backslash_quote)\b)|\bset_config\s*\(\s*'\s*(?:client_encoding|backslash_quote)\s*'/i;
+
+function changesTextSetting(word: string, text: string): boolean {
+  if (word !== 'SET' && word !== 'RESET' && word !== 'SELECT') return false;
+  return TEXT_SETTING.test(text);
 }
 
 const NO_TX_BLOCK = new RegExp(
