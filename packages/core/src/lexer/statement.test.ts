@@ -316,6 +316,12 @@ describe('lexStatement: identifier normalisation per dialect', () => {
     expect(key(u('t', '("A")'), 'postgres')).not.toBe(key(u('t', '(a)'), 'postgres'));
   });
 
+  it('a quoted name holding a separator of the target key is not merged (it could equal another table)', () => {
+    expect(lexStatement('INSERT INTO "s\u0002b" (x) VALUES (1)', 'postgres').insert).toBeUndefined();
+    expect(lexStatement('INSERT INTO t ("a\u0002b", c) VALUES (1, 2)', 'postgres').insert).toBeUndefined();
+    expect(lexStatement('INSERT INTO s.b (x) VALUES (1)', 'postgres').insert).toBeDefined();
+  });
+
   it('snowflake folds to upper case', () => {
     expect(key(u('users'), 'snowflake')).toBe(key(u('"USERS"'), 'snowflake'));
     expect(key(u('users'), 'snowflake')).not.toBe(key(u('"users"'), 'snowflake'));

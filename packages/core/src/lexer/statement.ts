@@ -484,6 +484,8 @@ function parsePrefix(s: string, i: number, r: DialectRules): { end: number; pars
     if (i < 0) return null;
   }
   if (!keywordAt(s, i, 'VALUES')) return null;
+  // (a quoted name holding one of the key's separators could equal another target's key: not merged)
+  if (/[\u0001-\u0003]/.test(s.slice(tableStart, i))) return null;
   const targetKey = `${tableParts.join('\u0002')}\u0003${normColumns ? normColumns.join('\u0002') : '*'}`;
   return { end: i + 6, parsed: { table, columns, normColumns, targetKey } };
 }
