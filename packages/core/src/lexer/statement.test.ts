@@ -121,6 +121,11 @@ describe('lexStatement: INSERT structure', () => {
       ins('INSERT INTO t (id) VALUES (1) ON CONFLICT ON CONSTRAINT t_pkey DO UPDATE SET id = 1').tailKind,
     ).toBe('unknown');
     expect(ins('INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET id = 2').tailKind).toBe('unknown');
+    // A DO UPDATE that may assign the key: also with a comment before its `=`, or a U&"…" name.
+    for (const set of ['k /* move */ = 2', 'k -- c\n = 2', '(v, k) /*x*/ = (1, 2)', 'U&"\\006B" = 2']) {
+      const sql = `INSERT INTO t (k, v) VALUES (1, 2) ON CONFLICT (k) DO UPDATE SET ${set}`;
+      expect(ins(sql).tailKind, sql).toBe('unknown');
+    }
     // A DO UPDATE that reads tables would see other rows' effects one-by-one, not when merged.
     expect(
       ins('INSERT INTO t (id, v) VALUES (1, 2) ON CONFLICT (id) DO UPDATE SET v = (SELECT max(v) FROM t)')

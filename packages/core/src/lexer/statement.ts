@@ -155,7 +155,8 @@ function assignsAny(tail: string, columns: readonly string[]): boolean {
   const m = /\bDO\s+UPDATE\s+SET\b/i.exec(tail);
   if (!m) return true;
   const set = tail.slice(m.index + m[0].length);
-  if (/\)\s*=/.test(set)) return true;
+  // (a comment between a name and its `=`, or a U&"…" name, hides the assignment from the tests below)
+  if (/\)\s*=|--|\/\*|U&"/i.test(set)) return true;
   return columns.some((c) => {
     const name = (c.startsWith('"') && c.endsWith('"') ? c.slice(1, -1) : c).replace(
       /[.*+?^${}()|[\]\\]/g,

@@ -44,6 +44,12 @@ describe('conflictKey', () => {
     expect(key("'ｆｕｌｌ'")).toBe(key("'FULL'"));
   });
 
+  it("is undefined for continued strings ('1' '0' is '10') and money amounts ('$1,000' is 1000)", () => {
+    for (const v of ["'1'\n'0'", "'1' -- c\n'0'", "'$1,000'", "'1,000'", "'$1'"]) {
+      expect(key(v), v).toBeUndefined();
+    }
+  });
+
   it('is undefined for times of day and for JSON, arrays and ranges (equal values are written many ways)', () => {
     for (const v of [
       "'2024-01-01 01:00:00+01'",

@@ -49,8 +49,11 @@ function canonicalLiteral(v: string): string | undefined {
   if (c === 39 /* ' */) {
     if (v.length < 2 || v.charCodeAt(v.length - 1) !== 39) return undefined;
     text = v.slice(1, -1).split("''").join("'");
-    // Backslashes may be escapes in some dialects: not provable.
-    if (text.includes('\\')) return undefined;
+    // Backslashes may be escapes in some dialects: not provable. A quote left is a continuation
+    // (`'1'\n'0'` is `'10'`): not provable either.
+    if (text.includes('\\') || text.includes("'")) return undefined;
+    // A money amount (`'$1,000'` is 1000 in a money column): not provable.
+    if (/\d/.test(text) && /[$,£€¥]/.test(text)) return undefined;
   } else if ((c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46) {
     // Only a number literal itself: `2::int`, `1 + 1` are expressions (equal to 2, never proven distinct).
     if (!NUMBER.test(v.toLowerCase())) return undefined;
