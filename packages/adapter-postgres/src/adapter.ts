@@ -26,9 +26,11 @@ import { buildUnnest } from './copy/unnest.js';
 import {
   classifyPostgresError,
   isConnectionError,
+  noteBlockInDoubt,
   noteError,
   noteIdleAfter,
   noteInAbortedBlock,
+  noteLostInBlock,
   notePartlyCommitted,
   noteTransactionLost,
 } from './errors/classify.js';
@@ -784,6 +786,12 @@ export class PostgreSQLSession implements AdapterSession {
           if (outcome.committedBefore) notePartlyCommitted(err);
           if (outcome.rolledBackCommit) lost = true;
           else if (inInputBlock !== false && outcome.commitPending) lost = outcome.lostIf(after);
+        } else if (!this.inTransaction && inInputBlock === true) {
+          // The connection died inside the input's own block. In a request without its COMMIT the server
+          // rolls the block back, with every statement since its BEGIN; with the COMMIT in this request
+          // the block may have committed: its earlier statements share the request's unknown fate.
+          if (mayCommit) noteBlockInDoubt(err);
+          else noteLostInBlock(err);
         }
         if (lost) noteTransactionLost(err);
         // A failure inside a block that stays open (aborted): the connection is fine, and the same request

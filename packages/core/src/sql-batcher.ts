@@ -156,6 +156,8 @@ class AttemptFailure extends Error {
   rowsAffected: number | undefined;
   /** The adapter says the connection is still usable (see `ErrorClassification.connectionUsable`). */
   connectionUsable = false;
+  /** See `ErrorClassification.blockInDoubt`. */
+  blockInDoubt = false;
 }
 
 /** Statements between chances for the event loop to run while a request is in flight (a power of two). */
@@ -1323,6 +1325,7 @@ export class SQLBatcher implements AsyncDisposable {
     const lost = c.transactionLost === true && (effect === 'rolled-back' || effect === 'unknown');
     const f = new AttemptFailure(err, effect, c.transient && !lost, lost, c.statementPosition);
     f.connectionUsable = c.connectionUsable === true && effect !== 'unknown' && !lost;
+    f.blockInDoubt = c.blockInDoubt === true && effect === 'unknown';
     if (effect === 'partial' && typeof c.rowsAffected === 'number' && Number.isFinite(c.rowsAffected)) {
       f.rowsAffected = c.rowsAffected;
     }
@@ -1399,11 +1402,13 @@ export class SQLBatcher implements AsyncDisposable {
         f.transactionLost
           ? // (in doubt: part of the request committed, maybe the block named, maybe another begun after it)
             this.transactionLostNote(f.effect !== 'unknown')
-          : stops &&
-              this.transaction === 'none' &&
-              this.inputBlockStart !== undefined &&
-              f.effect !== 'unknown'
-            ? `; the run stops inside the transaction block the input opened at #${this.inputBlockStart}, which is rolled back: no statement from #${this.inputBlockStart} on is applied`
+          : this.transaction === 'none' && this.inputBlockStart !== undefined
+            ? f.blockInDoubt
+              ? // (the block's COMMIT was in this request: the whole block shares the batch's fate)
+                `; it held the COMMIT of the transaction block the input opened at #${this.inputBlockStart}: the statements from #${this.inputBlockStart} on were applied with it or not at all`
+              : stops && f.effect !== 'unknown'
+                ? `; the run stops inside the transaction block the input opened at #${this.inputBlockStart}, which is rolled back: no statement from #${this.inputBlockStart} on is applied`
+                : ''
             : ''
       }${f.circuitOpen !== undefined ? '; the circuit breaker opened before it could be retried' : ''}: ${messageOf(f.error)}${
         failedIndex !== undefined
@@ -1832,7 +1837,9 @@ function sessionLost(f: AttemptFailure): AttemptFailure {
     `the connection holding the session state (SET, BEGIN …) of this run failed; nothing after it can run without that state: ${messageOf(f.error)}`,
     { cause: f.error },
   );
-  return new AttemptFailure(error, f.effect, false, f.transactionLost, f.statementPosition);
+  const lost = new AttemptFailure(error, f.effect, false, f.transactionLost, f.statementPosition);
+  lost.blockInDoubt = f.blockInDoubt;
+  return lost;
 }
 
 function toResult(raw: unknown): ExecuteResult {

@@ -30,6 +30,13 @@ export interface ErrorContext {
    * connection is fine, and a retry there could only fail again.
    */
   inAbortedBlock?: boolean;
+  /**
+   * The connection was lost inside a transaction block the input opened, in a request without its
+   * COMMIT: the server rolls the block back, this request with it (nothing of it can have committed).
+   */
+  lostInBlock?: boolean;
+  /** The connection was lost in a request holding the COMMIT of the input's block (see `blockInDoubt`). */
+  blockInDoubt?: boolean;
 }
 
 const contexts = new WeakMap<object, ErrorContext>();
@@ -49,11 +56,15 @@ export function noteStatementPosition(err: unknown, position: number | undefined
 }
 
 /** Set one of the facts of {@link ErrorContext} on `err` (noting it, as a request's, when not noted yet). */
-function noteFact<K extends 'idleAfter' | 'transactionLost' | 'partlyCommitted' | 'inAbortedBlock'>(
-  err: unknown,
-  key: K,
-  value: ErrorContext[K],
-): void {
+function noteFact<
+  K extends
+    | 'idleAfter'
+    | 'transactionLost'
+    | 'partlyCommitted'
+    | 'inAbortedBlock'
+    | 'lostInBlock'
+    | 'blockInDoubt',
+>(err: unknown, key: K, value: ErrorContext[K]): void {
   if (!err || typeof err !== 'object') return;
   const c = contexts.get(err);
   if (c) c[key] = value;
@@ -73,6 +84,17 @@ export function noteTransactionLost(err: unknown): void {
 /** Record that a COMMIT in the request of `err` finished before it failed (see {@link ErrorContext.partlyCommitted}). */
 export function notePartlyCommitted(err: unknown): void {
   noteFact(err, 'partlyCommitted', true);
+}
+
+/** Record that the connection of `err` was lost inside the input's block (see {@link ErrorContext.lostInBlock}). */
+export function noteLostInBlock(err: unknown): void {
+  noteFact(err, 'lostInBlock', true);
+  noteFact(err, 'transactionLost', true);
+}
+
+/** Record that the connection of `err` was lost in the request holding the COMMIT of the input's block. */
+export function noteBlockInDoubt(err: unknown): void {
+  noteFact(err, 'blockInDoubt', true);
 }
 
 /** Record that `err` left the input's block open and aborted (see {@link ErrorContext.inAbortedBlock}). */
@@ -130,6 +152,9 @@ export function isConnectionError(err: unknown): boolean {
  */
 export function classifyPostgresError(err: unknown): ErrorClassification {
   let c = classifyBase(err);
+  // (the block, and this request in it, died with the connection: nothing of it committed)
+  if (errorContext(err)?.lostInBlock && c.effect === 'unknown') c = { ...c, effect: 'rolled-back' };
+  if (errorContext(err)?.blockInDoubt && c.effect === 'unknown') c = { ...c, blockInDoubt: true };
   // Part of the request committed before it failed (its own COMMIT): in doubt, never retried.
   if (errorContext(err)?.partlyCommitted && c.effect === 'rolled-back') {
     const { connectionUsable: _u, statementPosition: _p, ...rest } = c;

@@ -131,6 +131,36 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     );
   });
 
+  it("a cut inside a transaction block the input opened (transaction: 'none'): the block is named rolled back; at its COMMIT, the block is in doubt", async () => {
+    for (const where of ['mid', 'commit'] as const) {
+      const table = await newTable();
+      proxy.arm(where === 'mid' ? { match: "'blk 5'", mode: 'before' } : { match: 'COMMIT', mode: 'after' });
+      const batcher = new SQLBatcher({ adapter: adapter('text'), maxBytes: 60, retry: FAST_RETRY });
+      const input = [
+        'BEGIN',
+        ...Array.from(
+          { length: 10 },
+          (_, i) => `INSERT INTO ${table} (id, v) VALUES (${i + 1}, 'blk ${i + 1}')`,
+        ),
+        'COMMIT',
+      ];
+      const error = (await batcher.processStatements(input).catch((e: unknown) => e)) as BatchExecutionError;
+      await batcher[Symbol.asyncDispose]().catch(() => undefined);
+      const ids = [...(await counts(table)).keys()];
+      if (where === 'mid') {
+        expect(error).toMatchObject({ name: 'BatchExecutionError', inDoubt: false });
+        expect(error.message).toContain('the transaction block the input opened at #0');
+        expect(ids).toEqual([]);
+      } else {
+        expect(error).toMatchObject({ name: 'BatchExecutionError', inDoubt: true });
+        expect(error.message).toContain(
+          'it held the COMMIT of the transaction block the input opened at #0: the statements from #0 on were applied with it or not at all',
+        );
+        expect([0, 10]).toContain(ids.length);
+      }
+    }
+  });
+
   it("mid-batch cut, transaction: 'batch': retried, every row exactly once", async () => {
     const table = await newTable();
     proxy.arm({ match: "'row 1500'", mode: 'before' });

@@ -90,6 +90,12 @@ export interface ErrorClassification {
    * names the `BEGIN` the lost block started at.
    */
   transactionLost?: boolean;
+  /**
+   * With `effect: 'unknown'`: the failed request held the `COMMIT` of a transaction block the input
+   * opened (its own `BEGIN`, transaction 'none') and the connection was lost, so the statements of the
+   * earlier requests in that block share the request's unknown fate; the error says so.
+   */
+  blockInDoubt?: boolean;
 }
 
 /** A pinned connection: transactions and savepoints run here, never through a pool. */
