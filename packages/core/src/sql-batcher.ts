@@ -236,6 +236,8 @@ export class SQLBatcher implements AsyncDisposable {
   private activeRun: Promise<unknown> | undefined;
   /** `close()` was called during a run: the run stops at its next statement. */
   private stopRequested = false;
+  /** Aborted with {@link stopRequested}: a retry's backoff ends early then. */
+  private readonly stopping = new AbortController();
   /** The async input of the running `processStatements`, while it is iterated. */
   private input: AsyncIterator<string | readonly string[]> | undefined;
   /** The object `input` came from (a stream is ended by destroying it). */
@@ -668,6 +670,7 @@ export class SQLBatcher implements AsyncDisposable {
       // Closing during a run stops it at its next statement (its own error reports that), and waits.
       // An async input waiting for data is ended first (see endInput), so the run stops at once.
       this.stopRequested = true;
+      this.stopping.abort();
       this.endInput();
       await this.activeRun.catch(() => undefined);
     }
@@ -1106,8 +1109,12 @@ export class SQLBatcher implements AsyncDisposable {
             return await this.giveUp(info, err, t0, started, retries);
           }
           last = err;
-          await sleep(delay);
-          continue;
+          // (close() during the backoff: the batch is not retried, the run stops)
+          const waited = await sleep(delay, this.stopping.signal).then(
+            () => true,
+            () => false,
+          );
+          if (waited) continue;
         }
         return await this.giveUp(info, err, t0, started, retries);
       }
