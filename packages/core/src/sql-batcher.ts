@@ -111,7 +111,10 @@ export interface SQLBatcherOptions {
 export interface BatcherReport {
   /** Input statements accepted. */
   statements: number;
-  /** Requests sent (or that would be sent in dry run), retries not counted. */
+  /**
+   * Requests attempted: each batch once, when its first attempt starts (also one whose connection was
+   * refused before anything was sent), retries not counted; in dry run, those that would be sent.
+   */
   requests: number;
   /** Retries made. */
   retries: number;
