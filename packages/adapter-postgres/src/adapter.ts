@@ -266,6 +266,8 @@ const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules AND NOT c.r
                  AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass)))
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND t.typtype = 'd')
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c'
+                    AND pg_catalog.pg_get_constraintdef(k.oid) ~* '\\m(currval|lastval)\\s*\\(')
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
                   JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
                     AND d.objid = k.oid

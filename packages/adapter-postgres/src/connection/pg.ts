@@ -289,10 +289,11 @@ export class PoolSource implements ConnectionSource {
   ) {
     // An idle client losing its connection makes the pool emit 'error'; unhandled, that kills the process.
     if (owned) pool.on('error', this.onPoolError);
-    // A new client is guarded as the pool hands it out: the pool drops its own 'error' listener then, and
-    // a FATAL that arrived with the startup's last bytes (a backend terminated at once) is emitted
-    // before the caller's `await pool.connect()` resumes.
-    pool.on('acquire', guard);
+    // A new client of the adapter's own pool is guarded as the pool hands it out: the pool drops its own
+    // 'error' listener then, and a FATAL that arrived with the startup's last bytes (a backend
+    // terminated at once) is emitted before the caller's `await pool.connect()` resumes. (Not on a pool
+    // the caller gave: its other clients are the caller's, whose errors must reach the caller.)
+    if (owned) pool.on('acquire', guard);
   }
 
   get maxConcurrency(): number {
@@ -311,7 +312,6 @@ export class PoolSource implements ConnectionSource {
   }
 
   async close(): Promise<void> {
-    this.pool.removeListener?.('acquire', guard);
     if (this.owned) await this.pool.end();
   }
 }

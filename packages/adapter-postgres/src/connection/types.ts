@@ -27,7 +27,6 @@ export interface PgPoolLike {
   options?: { max?: number; host?: string; port?: number | string };
   on(event: 'error', listener: (err: Error) => void): unknown;
   on(event: 'acquire', listener: (client: PgPoolClientLike) => void): unknown;
-  removeListener?(event: 'acquire', listener: (client: PgPoolClientLike) => void): unknown;
 }
 
 /** What the adapter needs of a PGlite instance (`@electric-sql/pglite`). */
