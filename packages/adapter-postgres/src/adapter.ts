@@ -171,6 +171,34 @@ function commits(text: string): boolean {
   return c === 'commit' || c === 'commit-chain';
 }
 
+/** The words of a statement that ends a transaction block (COMMIT, END, PREPARE TRANSACTION, ROLLBACK, ABORT). */
+const ENDS_WORD = /\b(?:COMMIT|END|PREPARE|ROLLBACK|ABORT)\b/i;
+
+/**
+ * Whether request `sql` holds a statement that ends a transaction block (`ends`), and one that commits
+ * it (`commits`); only statements that are not INSERTs are read (`statements`, when the batch is known).
+ */
+function blockEnds(
+  sql: string,
+  statements: readonly { sql: string; insert?: unknown }[] | undefined,
+): { ends: boolean; commits: boolean } {
+  const texts = statements
+    ? statements.filter((st) => st.insert === undefined && ENDS_WORD.test(st.sql)).map((st) => st.sql)
+    : ENDS_WORD.test(sql)
+      ? [sql]
+      : [];
+  let ends = false;
+  let commitsBlock = false;
+  for (const text of texts) {
+    for (const part of statementTexts(text)) {
+      const c = blockControl(part);
+      if (c === 'commit' || c === 'commit-chain') ends = commitsBlock = true;
+      else if (c === 'rollback' || c === 'rollback-chain') ends = true;
+    }
+  }
+  return { ends, commits: commitsBlock };
+}
+
 /** The statements of request text `sql`, each from its first word (comments skipped). */
 function statementTexts(sql: string): string[] {
   const parts = sql.includes(';')
@@ -661,6 +689,12 @@ export class PostgreSQLAdapter implements Adapter {
 }
 
 /**
+ * How long after its signal aborted a request still running on a session counts as abandoned (its
+ * cancel unanswered): the next call on the session then cuts the connection instead of queueing.
+ */
+const ABANDON_AFTER_MS = 1_000;
+
+/**
  * The session's connection was cut under a request the batcher gave up on: a connection error of a
  * call that sent nothing (classified as a failed connect: transient, no effect; the session is lost).
  */
@@ -680,10 +714,10 @@ export class PostgreSQLSession implements AdapterSession {
   /** The adapter is closing this session: nothing new is sent on it. */
   private ending = false;
   /**
-   * Operations running on the connection, with the signal of each request (the adapter's close() waits
-   * for them before its ROLLBACK).
+   * Operations running on the connection (the adapter's close() waits for them before its ROLLBACK),
+   * with the time each request's signal aborted, once it has.
    */
-  private readonly active = new Map<Promise<unknown>, AbortSignal | undefined>();
+  private readonly active = new Map<Promise<unknown>, { abortedAt?: number }>();
 
   constructor(
     private readonly conn: Connection,
@@ -700,7 +734,17 @@ export class PostgreSQLSession implements AdapterSession {
   }
 
   private track<T>(op: Promise<T>, signal?: AbortSignal): Promise<T> {
-    this.active.set(op, signal);
+    const entry: { abortedAt?: number } = {};
+    this.active.set(op, entry);
+    if (signal) {
+      const onAbort = () => {
+        entry.abortedAt = performance.now();
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      const off = () => signal.removeEventListener('abort', onAbort);
+      op.then(off, off);
+    }
     op.then(
       () => this.active.delete(op),
       () => this.active.delete(op),
@@ -709,16 +753,30 @@ export class PostgreSQLSession implements AdapterSession {
   }
 
   /**
-   * A request whose signal aborted still runs on the connection when the next call comes: the batcher
-   * gave up on it (its cancel never answered: a frozen server, a network partition). Anything sent now
-   * would queue behind it for ever, so the connection is cut (which fails that request too) and the
-   * session is lost. True when so.
+   * A request whose signal aborted still runs on the connection when the next call comes. A cancel that
+   * reaches the server settles it within milliseconds: it is given {@link ABANDON_AFTER_MS} from its
+   * abort. Still running then, the cancel was never answered (a frozen server, a network partition) and
+   * anything sent would queue behind it for ever: the connection is cut (which fails that request too)
+   * and the session is lost. True when so.
    */
-  private abandonStale(): boolean {
+  private async abandonStale(): Promise<boolean> {
     if (this.brokenConn) return true;
-    let stale = false;
-    for (const signal of this.active.values()) if (signal?.aborted) stale = true;
-    if (!stale || !this.conn.destroyable) return false;
+    const stale = () => [...this.active].filter(([, e]) => e.abortedAt !== undefined);
+    const waiting = stale();
+    if (waiting.length === 0 || !this.conn.destroyable) return false;
+    const since = Math.min(...waiting.map(([, e]) => e.abortedAt as number));
+    const wait = since + ABANDON_AFTER_MS - performance.now();
+    if (wait > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled(waiting.map(([op]) => op)),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, wait);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    if (stale().length === 0) return false;
     this.conn.abandon();
     this.brokenConn = true;
     return true;
@@ -730,9 +788,9 @@ export class PostgreSQLSession implements AdapterSession {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.abandonStale()) return Promise.reject(abandonedError());
     return this.track(
       (async () => {
+        if (await this.abandonStale()) throw abandonedError();
         try {
           await this.conn.simple(sql);
         } catch (err) {
@@ -750,8 +808,13 @@ export class PostgreSQLSession implements AdapterSession {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.abandonStale()) return Promise.reject(abandonedError());
-    return this.track(this.executeNow(sql, options), options?.signal);
+    return this.track(
+      (async () => {
+        if (await this.abandonStale()) throw abandonedError();
+        return this.executeNow(sql, options);
+      })(),
+      options?.signal,
+    );
   };
 
   private executeNow = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
@@ -789,11 +852,13 @@ export class PostgreSQLSession implements AdapterSession {
           if (outcome.rolledBackCommit) lost = true;
           else if (inInputBlock !== false && outcome.commitPending) lost = outcome.lostIf(after);
         } else if (!this.inTransaction && inInputBlock === true) {
-          // The connection died inside the input's own block. In a request without its COMMIT the server
-          // rolls the block back, with every statement since its BEGIN; with the COMMIT in this request
-          // the block may have committed: its earlier statements share the request's unknown fate.
-          if (mayCommit) noteBlockInDoubt(err);
-          else noteLostInBlock(err);
+          // The connection died inside the input's own block. In a request that does not end it the server
+          // rolls the block back, with every statement since its BEGIN; with its COMMIT in this request the
+          // block may have committed: its earlier statements share the request's unknown fate. (A request
+          // that rolls it back and goes on may have committed what follows: just in doubt.)
+          const ends = blockEnds(sql, statements);
+          if (!ends.ends) noteLostInBlock(err);
+          else if (ends.commits) noteBlockInDoubt(err);
         }
         if (lost) noteTransactionLost(err);
         // A failure inside a block that stays open (aborted): the connection is fine, and the same request
@@ -880,7 +945,7 @@ export class PostgreSQLSession implements AdapterSession {
     // Nothing new goes out; what is running finishes first (a ROLLBACK sent beside a request would
     // end its transaction before the request ran, which would then run, and commit, on its own).
     this.ending = true;
-    this.abandonStale();
+    await this.abandonStale();
     while (this.active.size > 0) await Promise.allSettled([...this.active.keys()]);
     if (this.inTransaction && !this.brokenConn) {
       await this.conn.simple('ROLLBACK').catch(() => undefined);

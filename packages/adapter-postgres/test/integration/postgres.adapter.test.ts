@@ -390,6 +390,24 @@ describe('cancellation', () => {
     },
   );
 
+  it.runIf(!usingPglite)(
+    'a call on a session right after a request was cancelled waits for the cancel to land; the session is kept',
+    async () => {
+      const adapter = db.adapter();
+      const s = await adapter.session();
+      await s.execute("SET application_name = 'kept-after-cancel'");
+      const ac = new AbortController();
+      const slow = s.execute('SELECT pg_sleep(5)', { signal: ac.signal }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 200));
+      ac.abort();
+      const next = await s.execute("SELECT current_setting('application_name') AS name");
+      expect(await slow).toMatchObject({ name: 'AbortError' });
+      expect(next.rows).toEqual([{ name: 'kept-after-cancel' }]);
+      await s.release();
+      await adapter.close();
+    },
+  );
+
   it('does not send a request whose signal is already aborted', async () => {
     const adapter = db.adapter();
     const ac = new AbortController();

@@ -132,9 +132,15 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
   });
 
   it("a cut inside a transaction block the input opened (transaction: 'none'): the block is named rolled back; at its COMMIT, the block is in doubt", async () => {
-    for (const where of ['mid', 'commit'] as const) {
+    for (const where of ['mid', 'case-end', 'commit'] as const) {
       const table = await newTable();
-      proxy.arm(where === 'mid' ? { match: "'blk 5'", mode: 'before' } : { match: 'COMMIT', mode: 'after' });
+      proxy.arm(
+        where === 'mid'
+          ? { match: "'blk 5'", mode: 'before' }
+          : where === 'case-end'
+            ? { match: "'case'", mode: 'before' }
+            : { match: 'COMMIT', mode: 'after' },
+      );
       const batcher = new SQLBatcher({ adapter: adapter('text'), maxBytes: 60, retry: FAST_RETRY });
       const input = [
         'BEGIN',
@@ -142,12 +148,14 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
           { length: 10 },
           (_, i) => `INSERT INTO ${table} (id, v) VALUES (${i + 1}, 'blk ${i + 1}')`,
         ),
+        // (an END that closes a CASE, not the block)
+        ...(where === 'case-end' ? [`UPDATE ${table} SET v = CASE WHEN id = 0 THEN 'case' END`] : []),
         'COMMIT',
       ];
       const error = (await batcher.processStatements(input).catch((e: unknown) => e)) as BatchExecutionError;
       await batcher[Symbol.asyncDispose]().catch(() => undefined);
       const ids = [...(await counts(table)).keys()];
-      if (where === 'mid') {
+      if (where !== 'commit') {
         expect(error).toMatchObject({ name: 'BatchExecutionError', inDoubt: false });
         expect(error.message).toContain('the transaction block the input opened at #0');
         expect(ids).toEqual([]);
