@@ -238,6 +238,15 @@ function blockOutcome(
   if (!COMMIT_WORD.test(sql)) return none;
   const parts = statementTexts(sql);
   const completed = (err as { completedStatements?: unknown }).completedStatements;
+  if (typeof completed !== 'number') {
+    // (the driver does not say how far the string got, PGlite say: a COMMIT with a statement after it
+    // may have finished before the failure, so what came before it may be committed: in doubt)
+    for (let k = 0; k < parts.length - 1; k++) {
+      if (commits(parts[k] as string)) {
+        return { committedBefore: true, commitPending: false, rolledBackCommit: false, lostIf: () => false };
+      }
+    }
+  }
   const done = typeof completed === 'number' ? completed : 0;
   let open = inBlock;
   /** The open block has failed: its COMMIT is answered with ROLLBACK. */
@@ -900,9 +909,24 @@ export class PostgreSQLSession implements AdapterSession {
   }
 
   async begin(): Promise<void> {
+    this.check();
+    // A transaction block already open on the connection is the caller's own (a shared pg.Client or
+    // PGlite, used before the run): a BEGIN would only warn, and this session's COMMIT or ROLLBACK would
+    // then end the caller's block with the caller's work in it.
+    if (await inTransactionBlock(this.conn).catch(() => false)) {
+      this.refusedBegin = true;
+      const err = new ConfigurationError(
+        "the connection already has a transaction block open (the caller's own, on a shared client or PGlite): transaction 'batch' or 'all' would commit or roll it back with the caller's work; end it first, or use transaction: 'none'",
+      );
+      noteError(err, { phase: 'connect' });
+      throw err;
+    }
     await this.run('BEGIN');
     this.inTransaction = true;
   }
+
+  /** {@link begin} refused because of the caller's block: the ROLLBACK that follows must leave it alone. */
+  private refusedBegin = false;
 
   async commit(): Promise<void> {
     this.check();
@@ -915,6 +939,10 @@ export class PostgreSQLSession implements AdapterSession {
   }
 
   async rollback(): Promise<void> {
+    if (this.refusedBegin) {
+      this.refusedBegin = false;
+      return;
+    }
     this.inTransaction = false;
     try {
       await this.run('ROLLBACK');

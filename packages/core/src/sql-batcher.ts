@@ -1404,7 +1404,9 @@ export class SQLBatcher implements AsyncDisposable {
       isClosed(f.error) ||
       isSQLBatcherError(f.error, 'CIRCUIT_OPEN') ||
       f.circuitOpen !== undefined ||
-      isSQLBatcherError(f.error, 'SESSION_LOST');
+      isSQLBatcherError(f.error, 'SESSION_LOST') ||
+      // (the adapter refused the set-up: every later batch would be refused the same way)
+      f.error instanceof ConfigurationError;
     const error = new BatchExecutionError(
       `batch ${info.id} failed (${indices.length} statement${indices.length === 1 ? '' : 's'}, #${indices[0]}${
         indices.length > 1 ? `…#${indices[indices.length - 1]}` : ''

@@ -252,6 +252,46 @@ describe('sessions', () => {
   });
 });
 
+describe("a caller's transaction block open on a shared PGlite", () => {
+  it("transaction 'batch' / 'all' refuse to run in it (their COMMIT or ROLLBACK would end it): the caller's work is kept", async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    for (const [transaction, onError] of [
+      ['batch', 'skip'],
+      ['batch', 'isolate'],
+      ['all', 'skip'],
+    ] as const) {
+      const pglite = new PGlite();
+      await pglite.exec('CREATE TABLE t (id int PRIMARY KEY, v text); CREATE TABLE c (x int)');
+      await pglite.exec('BEGIN; INSERT INTO c VALUES (1)');
+      const batcher = new SQLBatcher({
+        adapter: new PostgreSQLAdapter({ pglite }),
+        transaction,
+        onError,
+        savepoints: transaction === 'all',
+        maxBytes: 100,
+      });
+      const err = await batcher
+        .processStatements([
+          "INSERT INTO t VALUES (1, 'a')",
+          "INSERT INTO t VALUES (1, 'dup')",
+          "INSERT INTO t VALUES (2, 'b')",
+        ])
+        .catch((e: unknown) => e);
+      await batcher[Symbol.asyncDispose]().catch(() => undefined);
+      expect(err, transaction).toMatchObject({ name: 'BatchExecutionError', inDoubt: false });
+      expect((err as Error).message).toContain("the caller's own");
+      expect(pglite.isInTransaction()).toBe(true);
+      await pglite.exec('ROLLBACK');
+      // (the caller's ROLLBACK undid the caller's work, and nothing of the run was committed)
+      expect(
+        (await pglite.query('SELECT (SELECT count(*) FROM c)::int AS c, (SELECT count(*) FROM t)::int AS t'))
+          .rows,
+      ).toEqual([{ c: 0, t: 0 }]);
+      await pglite.close();
+    }
+  });
+});
+
 describe('close() with sessions still held', () => {
   it('ends them: a batcher left holding its transaction does not keep close() waiting, and nothing of it is committed', async () => {
     await db.sql('CREATE TABLE held (id int)');
