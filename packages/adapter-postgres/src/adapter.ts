@@ -33,6 +33,7 @@ import {
   noteLostInBlock,
   notePartlyCommitted,
   noteTransactionLost,
+  sqlState,
 } from './errors/classify.js';
 import { quoteIdentifier } from './quote.js';
 import {
@@ -216,7 +217,7 @@ function statementTexts(sql: string): string[] {
  * open there (`inBlock`: before the request; or begun within it; or still open after), or when the
  * COMMIT itself failed (outside a block a COMMIT only warns).
  */
-const NO_OUTCOME = {
+const NO_OUTCOME: ReturnType<typeof blockOutcome> = {
   committedBefore: false,
   commitPending: false,
   rolledBackCommit: false,
@@ -232,6 +233,8 @@ function blockOutcome(
   committedBefore: boolean;
   commitPending: boolean;
   rolledBackCommit: boolean;
+  /** The outcome is unknown and a block was open before the request: its statements share that fate. */
+  blockInDoubt?: boolean;
   lostIf: (after: boolean | undefined) => boolean;
 } {
   const none = { committedBefore: false, commitPending: false, rolledBackCommit: false, lostIf: () => false };
@@ -243,7 +246,14 @@ function blockOutcome(
     // may have finished before the failure, so what came before it may be committed: in doubt)
     for (let k = 0; k < parts.length - 1; k++) {
       if (commits(parts[k] as string)) {
-        return { committedBefore: true, commitPending: false, rolledBackCommit: false, lostIf: () => false };
+        // (a block open before the request shares that fate: committed by it, or rolled back)
+        return {
+          committedBefore: true,
+          commitPending: false,
+          rolledBackCommit: false,
+          blockInDoubt: inBlock,
+          lostIf: () => false,
+        };
       }
     }
   }
@@ -849,7 +859,9 @@ export class PostgreSQLSession implements AdapterSession {
         // back to a savepoint of its own, and its later COMMIT of the aborted block is caught below.
         let lost = false;
         let after: boolean | undefined;
-        if (!this.inTransaction && !isConnectionError(err)) {
+        // (a backend terminated or crashed, 57P01/57P02, loses the connection too)
+        const connectionLost = isConnectionError(err) || ['57P01', '57P02'].includes(sqlState(err) ?? '');
+        if (!this.inTransaction && !connectionLost) {
           // The server's status after the failure, asked: pg hands out the error before it reads the
           // server's next status, which the next request would otherwise see stale.
           after = await inTransactionBlock(this.conn, undefined, true).catch(() => undefined);
@@ -858,6 +870,7 @@ export class PostgreSQLSession implements AdapterSession {
             : NO_OUTCOME;
           // (part of the request committed before the failure: not all of it was rolled back)
           if (outcome.committedBefore) notePartlyCommitted(err);
+          if (outcome.blockInDoubt) noteBlockInDoubt(err);
           if (outcome.rolledBackCommit) lost = true;
           else if (inInputBlock !== false && outcome.commitPending) lost = outcome.lostIf(after);
         } else if (!this.inTransaction && inInputBlock === true) {
@@ -913,7 +926,8 @@ export class PostgreSQLSession implements AdapterSession {
     // A transaction block already open on the connection is the caller's own (a shared pg.Client or
     // PGlite, used before the run): a BEGIN would only warn, and this session's COMMIT or ROLLBACK would
     // then end the caller's block with the caller's work in it.
-    if (await inTransactionBlock(this.conn).catch(() => false)) {
+    // (the driver's status; a pg that does not keep one was asked when the session began)
+    if (this.conn.inTransactionBlock() ?? this.blockAtStart) {
       this.refusedBegin = true;
       const err = new ConfigurationError(
         "the connection already has a transaction block open (the caller's own, on a shared client or PGlite): transaction 'batch' or 'all' would commit or roll it back with the caller's work; end it first, or use transaction: 'none'",

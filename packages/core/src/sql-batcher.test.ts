@@ -366,6 +366,26 @@ describe('circuit breaker', () => {
 // ------------------------------------------------------------------ timeout
 
 describe('close() during a retry backoff', () => {
+  it('also when it comes while the attempt still runs: no backoff, no retry after it', async () => {
+    let calls = 0;
+    const adapter = new GenericAdapter({
+      execute: async () => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 300));
+        throw new Error('connection refused');
+      },
+      classifyError: () => ({ transient: true, effect: 'none' }),
+    });
+    const b = new SQLBatcher({ adapter, retry: { maxAttempts: 5, initialDelayMs: 10_000, jitter: false } });
+    const run = b.processStatements([ins(1)]).catch((e: unknown) => e);
+    while (calls === 0) await new Promise((r) => setTimeout(r, 5));
+    const t0 = Date.now();
+    await b.close().catch(() => undefined);
+    await run;
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(calls).toBe(1);
+  });
+
   it('ends the backoff: the batch is not retried, the run stops at once', async () => {
     let calls = 0;
     const adapter = new GenericAdapter({

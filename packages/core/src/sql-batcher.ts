@@ -1112,11 +1112,13 @@ export class SQLBatcher implements AsyncDisposable {
             return await this.giveUp(info, err, t0, started, retries);
           }
           last = err;
-          // (close() during the backoff: the batch is not retried, the run stops)
-          const waited = await sleep(delay, this.stopping.signal).then(
-            () => true,
-            () => false,
-          );
+          // (close() before or during the backoff: the batch is not retried, the run stops)
+          const waited =
+            !this.stopping.signal.aborted &&
+            (await sleep(delay, this.stopping.signal).then(
+              () => true,
+              () => false,
+            ));
           if (waited) continue;
         }
         return await this.giveUp(info, err, t0, started, retries);

@@ -154,12 +154,12 @@ export function classifyPostgresError(err: unknown): ErrorClassification {
   let c = classifyBase(err);
   // (the block, and this request in it, died with the connection: nothing of it committed)
   if (errorContext(err)?.lostInBlock && c.effect === 'unknown') c = { ...c, effect: 'rolled-back' };
-  if (errorContext(err)?.blockInDoubt && c.effect === 'unknown') c = { ...c, blockInDoubt: true };
   // Part of the request committed before it failed (its own COMMIT): in doubt, never retried.
   if (errorContext(err)?.partlyCommitted && c.effect === 'rolled-back') {
     const { connectionUsable: _u, statementPosition: _p, ...rest } = c;
     c = { ...rest, transient: false, effect: 'unknown' };
   }
+  if (errorContext(err)?.blockInDoubt && c.effect === 'unknown') c = { ...c, blockInDoubt: true };
   // Undone with the input's transaction block: not to be retried (a retry would run outside the block).
   // Inside the input's aborted block: not worth retrying there, and the connection is kept.
   if (errorContext(err)?.inAbortedBlock && c.effect === 'rolled-back') {

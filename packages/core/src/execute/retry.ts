@@ -51,6 +51,7 @@ export function backoffDelay(policy: RetryPolicy, retry: number, random: () => n
 
 /** Resolve after `ms`, or reject early when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const t = setTimeout(done, ms);
