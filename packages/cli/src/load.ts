@@ -308,7 +308,8 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
           url: redactUrl(url),
           target: conn.describe,
           ...result,
-          error: failure === undefined || result.interrupted ? undefined : messageOf(failure),
+          error:
+            failure === undefined || result.interrupted ? undefined : messageOf(failure, options.onError),
           deadLetter: deadLetter && result.rejected > 0 ? deadLetter.path : undefined,
           stats: collector.getStats(),
         },
@@ -320,7 +321,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     const mb = counter.bytes / 1e6;
     stderr.write(
       `\n${failure === undefined ? 'Loaded' : result.interrupted ? 'Interrupted loading' : 'Failed loading'} ${options.file === '-' ? 'stdin' : options.file} into ${conn.describe}${dryRunOut !== undefined ? ' (dry run: nothing executed)' : ''}\n` +
-        `${rep.statements.toLocaleString('en-US')} statements, ${rep.rowsAffected.toLocaleString('en-US')} rows affected, ${rep.requests.toLocaleString('en-US')} requests, ${result.seconds.toFixed(2)} s (${Math.round(rep.statements / Math.max(result.seconds, 1e-3)).toLocaleString('en-US')} statements/s, ${(mb / Math.max(result.seconds, 1e-3)).toFixed(1)} MB/s)\n\n` +
+        `${rep.statements.toLocaleString('en-US')} statements, ${result.rowsAffected.toLocaleString('en-US')} rows affected, ${rep.requests.toLocaleString('en-US')} requests, ${result.seconds.toFixed(2)} s (${Math.round(rep.statements / Math.max(result.seconds, 1e-3)).toLocaleString('en-US')} statements/s, ${(mb / Math.max(result.seconds, 1e-3)).toFixed(1)} MB/s)\n\n` +
         `${formatStatsTable(collector.getStats())}\n`,
     );
   }
@@ -339,7 +340,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     result.exitCode = 130;
     return result;
   }
-  if (failure !== undefined) return fail(result, messageOf(failure), stderr);
+  if (failure !== undefined) return fail(result, messageOf(failure, options.onError), stderr);
   if (result.inDoubt > 0) {
     result.exitCode = 1;
     stderr.write(
@@ -378,7 +379,7 @@ const oneLine = (s: string) => s.replace(/\r\n|\r|\n/g, '\\n');
  * The error's message (for a failed batch it names the failing statement with an excerpt when the
  * engine says which), and PostgreSQL's DETAIL.
  */
-function messageOf(err: unknown): string {
+function messageOf(err: unknown, onError: OnErrorMode | undefined): string {
   const base = isSQLBatcherError(err) ? err.message : err instanceof Error ? err.message : String(err);
   const first = oneLine(base);
   if (isSQLBatcherError(err, 'STATEMENT_TOO_LARGE')) {
@@ -388,7 +389,7 @@ function messageOf(err: unknown): string {
   const extra: string[] = [];
   const detail = (err.cause as { detail?: unknown } | undefined)?.detail;
   if (typeof detail === 'string' && detail !== '') extra.push(`detail: ${oneLine(detail)}`);
-  if (err.failedStatementIndex === undefined && err.statementIndices.length > 1) {
+  if (err.failedStatementIndex === undefined && err.statementIndices.length > 1 && onError !== 'isolate') {
     extra.push('--on-error isolate finds the failing statements and loads the others');
   }
   return extra.length > 0 ? `${first} (${extra.join('; ')})` : first;

@@ -403,6 +403,24 @@ describe('sqlbatcher load: failures', () => {
     };
     expect(report.error).toMatch(/^COMMIT failed; the transaction was rolled back: .*foreign key/);
     expect(report).toMatchObject({ rowsAffected: 0, lastExecutedIndex: -1, inDoubt: 0 });
+    // The text report says the same; with --on-error isolate no hint to use it.
+    const text = await run(
+      [
+        'load',
+        '-',
+        '--url',
+        'pglite:memory',
+        '--transaction',
+        'all',
+        '--on-error',
+        'isolate',
+        '--no-progress',
+      ],
+      input,
+    );
+    expect(text.code).toBe(1);
+    expect(text.stderr).toContain('4 statements, 0 rows affected');
+    expect(text.stderr).not.toContain('--on-error isolate finds');
   });
 
   it('--report json reports a load that failed before it started (exit code and error on stdout)', async () => {
