@@ -6,9 +6,16 @@
 /** Longest excerpt of a statement carried by an error. */
 export const EXCERPT_LENGTH = 120;
 
-/** A short, single-line excerpt of `sql` for error messages. */
+/**
+ * A password given in a statement (`CREATE ROLE … PASSWORD '…'`, `ALTER USER … IDENTIFIED BY '…'`,
+ * `SET PASSWORD = '…'`): masked in excerpts, which go into error messages and logs.
+ */
+const PASSWORD_LITERAL =
+  /\b(PASSWORD\s*(?:=\s*)?|IDENTIFIED\s+BY\s+)(?:'(?:[^']|'')*'?|"(?:[^"]|"")*"?|\$\$[\s\S]*?(?:\$\$|$))/gi;
+
+/** A short, single-line excerpt of `sql` for error messages (a password literal in it masked). */
 export function excerpt(sql: string, max = EXCERPT_LENGTH): string {
-  const flat = sql.replace(/\s+/g, ' ').trim();
+  const flat = sql.replace(PASSWORD_LITERAL, "$1'***'").replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 

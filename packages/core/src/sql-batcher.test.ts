@@ -1,6 +1,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pgliteAdapter, recordingAdapter } from '../test/helpers.js';
+import { excerpt } from './errors.js';
 import {
   type Adapter,
   BatchExecutionError,
@@ -364,6 +365,25 @@ describe('circuit breaker', () => {
 });
 
 // ------------------------------------------------------------------ timeout
+
+describe('excerpts in errors', () => {
+  it('mask a password given in the statement', async () => {
+    const { adapter } = recordingAdapter({ multiStatement: true }, 60);
+    const big = "CREATE ROLE app LOGIN PASSWORD 'hunter2-secret' CONNECTION LIMIT 5 VALID UNTIL '2030-01-01'";
+    const err = await caught(new SQLBatcher({ adapter }).processStatements([big]));
+    expect(err).toBeInstanceOf(StatementTooLargeError);
+    expect((err as Error).message).not.toContain('hunter2');
+    expect((err as Error).message).toContain("PASSWORD '***'");
+    for (const sql of [
+      "ALTER USER u WITH PASSWORD 'it''s-secret'",
+      "ALTER USER u IDENTIFIED BY 's3cret'",
+      "SET PASSWORD = 's3cret'",
+      'CREATE USER u PASSWORD $$s3cret$$',
+    ]) {
+      expect(excerpt(sql), sql).not.toMatch(/secret|s3cret/);
+    }
+  });
+});
 
 describe('close() during a retry backoff', () => {
   it('also when it comes while the attempt still runs: no backoff, no retry after it', async () => {
