@@ -172,6 +172,19 @@ function commits(text: string): boolean {
   return c === 'commit' || c === 'commit-chain';
 }
 
+/**
+ * The texts of request `sql` that hold `word`: of its statements that are not INSERTs when the batch
+ * is known (merged INSERTs, however long, are not read), else the whole text.
+ */
+function textsWith(
+  word: RegExp,
+  sql: string,
+  statements: readonly { sql: string; insert?: unknown }[] | undefined,
+): string[] {
+  if (!statements) return word.test(sql) ? [sql] : [];
+  return statements.filter((st) => st.insert === undefined && word.test(st.sql)).map((st) => st.sql);
+}
+
 /** The words of a statement that ends a transaction block (COMMIT, END, PREPARE TRANSACTION, ROLLBACK, ABORT). */
 const ENDS_WORD = /\b(?:COMMIT|END|PREPARE|ROLLBACK|ABORT)\b/i;
 
@@ -183,11 +196,7 @@ function blockEnds(
   sql: string,
   statements: readonly { sql: string; insert?: unknown }[] | undefined,
 ): { ends: boolean; commits: boolean } {
-  const texts = statements
-    ? statements.filter((st) => st.insert === undefined && ENDS_WORD.test(st.sql)).map((st) => st.sql)
-    : ENDS_WORD.test(sql)
-      ? [sql]
-      : [];
+  const texts = textsWith(ENDS_WORD, sql, statements);
   let ends = false;
   let commitsBlock = false;
   for (const text of texts) {
@@ -846,9 +855,7 @@ export class PostgreSQLSession implements AdapterSession {
       const abortedBefore = inInputBlock === true && this.conn.inFailedBlock() === true;
       // (only a statement that is no INSERT can hold a COMMIT: merged INSERTs, however long, are not read)
       const statements = options?.batch?.statements;
-      const mayCommit = statements
-        ? statements.some((st) => st.insert === undefined && COMMIT_WORD.test(st.sql))
-        : COMMIT_WORD.test(sql);
+      const mayCommit = textsWith(COMMIT_WORD, sql, statements).length > 0;
       let result: ExecuteResult;
       try {
         result = await runRequest(this.conn, sql, options, ctx);
@@ -923,6 +930,7 @@ export class PostgreSQLSession implements AdapterSession {
 
   async begin(): Promise<void> {
     this.check();
+    this.refusedBegin = false;
     // A transaction block already open on the connection is the caller's own (a shared pg.Client or
     // PGlite, used before the run): a BEGIN would only warn, and this session's COMMIT or ROLLBACK would
     // then end the caller's block with the caller's work in it.
