@@ -824,6 +824,20 @@ describe('bad input', () => {
     expect(sent.map((s) => s.sql)).toEqual([ins(1)]);
   });
 
+  it('NUL byte in an INSERT of a long run (read as bytes): refused by index, the rows before it sent', async () => {
+    const { adapter, sent } = recordingAdapter({ multiStatement: true });
+    const stmts = Array.from({ length: 1000 }, (_, i) => ins(i));
+    stmts[700] = "INSERT INTO t (id, s) VALUES (700, 'a\0b')";
+    const err = await caught(new SQLBatcher({ adapter, maxBytes: 1 << 20 }).processStatements(stmts));
+    expect(err).toBeInstanceOf(InvalidStatementError);
+    expect((err as InvalidStatementError).code).toBe('NUL_BYTE');
+    expect((err as InvalidStatementError).statementIndex).toBe(700);
+    const rows = sent.map((s) => s.sql).join('\n');
+    expect(rows).toContain('(699, ');
+    expect(rows).not.toContain('(700, ');
+    expect(rows.match(/\(\d+, /g)?.length).toBe(700);
+  });
+
   it('oversized statement: StatementTooLargeError naming its index, nothing of it sent, earlier statements kept', async () => {
     const { adapter, sent } = recordingAdapter({ multiStatement: true }, 100);
     const big = `INSERT INTO t (id, s) VALUES (1, 'a'), (2, '${'é'.repeat(60)}')`;
