@@ -6,6 +6,8 @@ import {
   blockControl,
   ClosedError,
   ConfigurationError,
+  collectCalls,
+  dialectRules,
   type ErrorClassification,
   type ExecuteOptions,
   type ExecuteResult,
@@ -35,7 +37,7 @@ import {
   noteTransactionLost,
   sqlState,
 } from './errors/classify.js';
-import { quoteIdentifier } from './quote.js';
+import { qualifiedNameParts, quoteIdentifier } from './quote.js';
 import {
   CommitRolledBackError,
   type CopyEvent,
@@ -337,6 +339,44 @@ const ORDER_FREE_SQL = `SELECT c.relkind = 'r' AND NOT c.relhasrules AND NOT c.r
 FROM pg_catalog.pg_class c
 WHERE c.oid = pg_catalog.to_regclass($1)`;
 
+const PG_RULES = dialectRules('postgres');
+
+/**
+ * One row: is every function named `$1` a built-in (none outside `pg_catalog`)? A function of the
+ * database's own may read tables, which rows of another batch running beside it have not filled yet.
+ */
+const BUILTIN_ONLY_SQL = `SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.proname = $1
+  AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace) AS free`;
+
+/**
+ * Built-in functions a row may not call in a batch running beside others: they run a query
+ * (`query_to_xml`, `ts_stat`, …), take or release advisory locks, set or read the session's state
+ * (`set_config`, `setval`, `currval`, `lastval`, `pg_backend_pid`), or notify listeners; one by one on
+ * the run's connection they see what the rows before them did, in that session.
+ */
+const SESSION_BOUND_BUILTINS = new Set([
+  'set_config',
+  'setval',
+  'currval',
+  'lastval',
+  'pg_backend_pid',
+  'pg_notify',
+  'ts_stat',
+  ...['query', 'table', 'cursor', 'schema', 'database'].flatMap((k) => [
+    `${k}_to_xml`,
+    `${k}_to_xmlschema`,
+    `${k}_to_xml_and_xmlschema`,
+  ]),
+  ...['', '_shared'].flatMap((s) => [
+    `pg_advisory_lock${s}`,
+    `pg_advisory_xact_lock${s}`,
+    `pg_try_advisory_lock${s}`,
+    `pg_try_advisory_xact_lock${s}`,
+    `pg_advisory_unlock${s}`,
+  ]),
+  'pg_advisory_unlock_all',
+]);
+
 /**
  * Import an optional peer and take `member` from it, whether it is exported by name (ESM) or on the
  * default export (CommonJS modules imported from ESM).
@@ -567,46 +607,70 @@ export class PostgreSQLAdapter implements Adapter {
    * depends on, or a trigger or policy could see rows in another order than one by one. Read from the
    * catalog on a pooled connection and kept per table for 10 seconds. No while a request that may change
    * the catalog (anything but INSERTs) runs through this adapter, or its transaction is still open; an
-   * answer read across such a change is not kept.
+   * answer read across such a change is not kept. Nor when a row calls a function that may read a table
+   * or the session: one of the database's own (a function of that name outside `pg_catalog`, or any
+   * name qualified by another schema), or a built-in that runs a query, takes a lock, or reads or sets
+   * session state (see {@link SESSION_BOUND_BUILTINS}); from `InsertParts.calls`, else from the rows.
    */
   async canRunConcurrently(statements: readonly BatchStatement[]): Promise<boolean> {
     const tables = new Set<string>();
+    const calls = new Set<string>();
     for (const st of statements) {
-      if (!st.insert) return false;
-      tables.add(st.insert.table);
-    }
-    for (const table of tables) {
-      // While a request that may change the catalog runs, what it will commit is not visible yet.
-      if (this.catalogChanges > 0) return false;
-      const now = Date.now();
-      let entry = this.orderFree.get(table);
-      if (!entry || now - entry.at > ORDER_FREE_TTL_MS) {
-        const generation = this.catalogGeneration;
-        const answer = this.readOrderFree(table).then((free) => {
-          // Read across a catalog change: use it as "no" and forget it.
-          if (this.catalogGeneration === generation) return free;
-          this.forgetOrderFree(table, answer);
-          return false;
-        });
-        entry = { answer, at: now };
-        this.orderFree.set(table, entry);
-        // (a failed look-up is not remembered either)
-        answer.catch(() => this.forgetOrderFree(table, answer));
+      const ins = st.insert;
+      if (!ins) return false;
+      tables.add(ins.table);
+      if (ins.calls) for (const name of ins.calls) calls.add(name);
+      else {
+        const found: string[] = [];
+        for (const row of ins.rows) if (row.indexOf('(', 1) !== -1) collectCalls(row, PG_RULES, found);
+        for (const name of found) calls.add(name);
       }
-      if (!(await entry.answer)) return false;
+    }
+    for (const table of tables)
+      if (!(await this.orderFreeAnswer(`t:${table}`, ORDER_FREE_SQL, table))) return false;
+    for (const written of calls) {
+      const parts = qualifiedNameParts(written);
+      if (!parts || parts.length > 2 || (parts.length === 2 && parts[0] !== 'pg_catalog')) return false;
+      const name = parts[parts.length - 1] as string;
+      if (SESSION_BOUND_BUILTINS.has(name)) return false;
+      // (`pg_catalog.f` is the built-in whatever else is named so)
+      if (parts.length === 1 && !(await this.orderFreeAnswer(`f:${name}`, BUILTIN_ONLY_SQL, name)))
+        return false;
     }
     return true;
   }
 
-  private forgetOrderFree(table: string, answer: Promise<boolean>): void {
-    if (this.orderFree.get(table)?.answer === answer) this.orderFree.delete(table);
+  /** A catalog answer for {@link canRunConcurrently}, kept under `key` for 10 seconds. */
+  private async orderFreeAnswer(key: string, sql: string, param: string): Promise<boolean> {
+    // While a request that may change the catalog runs, what it will commit is not visible yet.
+    if (this.catalogChanges > 0) return false;
+    const now = Date.now();
+    let entry = this.orderFree.get(key);
+    if (!entry || now - entry.at > ORDER_FREE_TTL_MS) {
+      const generation = this.catalogGeneration;
+      const answer = this.readOrderFree(sql, param).then((free) => {
+        // Read across a catalog change: use it as "no" and forget it.
+        if (this.catalogGeneration === generation) return free;
+        this.forgetOrderFree(key, answer);
+        return false;
+      });
+      entry = { answer, at: now };
+      this.orderFree.set(key, entry);
+      // (a failed look-up is not remembered either)
+      answer.catch(() => this.forgetOrderFree(key, answer));
+    }
+    return entry.answer;
   }
 
-  private async readOrderFree(table: string): Promise<boolean> {
+  private forgetOrderFree(key: string, answer: Promise<boolean>): void {
+    if (this.orderFree.get(key)?.answer === answer) this.orderFree.delete(key);
+  }
+
+  private async readOrderFree(sql: string, param: string): Promise<boolean> {
     const conn = await this.acquire();
     let broken = false;
     try {
-      const rows = (await conn.params(ORDER_FREE_SQL, [table])) as unknown as { free: boolean }[];
+      const rows = (await conn.params(sql, [param])) as unknown as { free: boolean }[];
       return rows[0]?.free === true;
     } catch (err) {
       broken = isConnectionError(err);

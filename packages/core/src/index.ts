@@ -10,6 +10,7 @@ export { GenericAdapter, toExecuteResult } from './execute/generic-adapter.js';
 export type * from './execute/plugin.js';
 export type { RetryOptions, RetryPolicy } from './execute/retry.js';
 export { backoffDelay, retryPolicy } from './execute/retry.js';
+export { collectCalls } from './lexer/calls.js';
 export * from './lexer/dialect.js';
 export type { SplitOptions } from './lexer/split.js';
 export {

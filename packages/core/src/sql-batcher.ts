@@ -305,6 +305,7 @@ export class SQLBatcher implements AsyncDisposable {
         : undefined,
       dialect: this.rules,
       keepUnits: this.onError !== 'throw',
+      recordCalls: this.concurrency > 1 && typeof this.adapter?.canRunConcurrently === 'function',
     });
     for (const p of options.plugins ?? []) this.registerPlugin(p);
   }
@@ -912,7 +913,7 @@ export class SQLBatcher implements AsyncDisposable {
       batch.statements.every((s) => s.plainInsert) &&
       // currval()/lastval() read what the session's own nextval() did: beside another connection's
       // requests they would read another session (or nothing at all)
-      !batch.statements.some((s) => SESSION_SEQUENCE_READ.test(s.sql));
+      !batch.statements.some((s) => readsSessionSequence(s));
     if (parallel) {
       // Nothing runs beside a request that must run alone (a non-INSERT is a barrier). Wait for it before
       // asking the adapter: DDL in flight may be about to add the foreign key that makes the answer no.
@@ -1969,6 +1970,15 @@ function partialOutcome(info: BatchInfo, f: AttemptFailure): PartialOutcome | un
 
 /** A call of a function that reads the session's sequence state. */
 const SESSION_SEQUENCE_READ = /\b(?:currval|lastval)\s*\(/i;
+/** A called name (see `InsertParts.calls`) of such a function, also quoted or qualified. */
+const SESSION_SEQUENCE_NAME = /(?:^|\.)"?(?:currval|lastval)"?$/i;
+
+/** Whether `s` may call currval()/lastval(): from the names the builder recorded, else from its text. */
+function readsSessionSequence(s: BatchStatement): boolean {
+  const calls = s.insert?.calls;
+  if (calls) return calls.some((name) => SESSION_SEQUENCE_NAME.test(name));
+  return SESSION_SEQUENCE_READ.test(s.sql);
+}
 
 /** Add input indices that were never sent to an error (any Error object, not only ours). */
 function addNotSent(err: unknown, indices: readonly number[]): void {

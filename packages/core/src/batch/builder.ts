@@ -1,5 +1,6 @@
 import { StatementTooLargeError } from '../errors.js';
 import type { BatchStatement, InsertParts } from '../execute/adapter.js';
+import { collectCallAt, collectCalls } from '../lexer/calls.js';
 import type { DialectRules } from '../lexer/dialect.js';
 import { isIdentChar, isSpace } from '../lexer/scanner.js';
 import {
@@ -35,6 +36,11 @@ export interface BuilderConfig {
   dialect: DialectRules;
   /** Keep each input statement's lexed form with the batch (needed to isolate or report failures). */
   keepUnits: boolean;
+  /**
+   * Record the names called in each INSERT's rows (`InsertParts.calls`): for an adapter's
+   * `canRunConcurrently`, so only when batches may run concurrently.
+   */
+  recordCalls?: boolean;
   /** Allow {@link BatchBuilder.tryAppendRow} (default true; tests turn it off to compare). */
   fastRows?: boolean;
 }
@@ -74,6 +80,8 @@ interface Group {
   /** The rows so far, joined (as UTF-8 bytes: see {@link RowText}). */
   rows: RowText;
   rowIndices: number[];
+  /** Names called in the rows so far (with `recordCalls`). */
+  calls: string[] | undefined;
   /** Conflict keys of the rows so far (ON CONFLICT DO UPDATE); null once one is unprovable. */
   keys: Set<string> | null | undefined;
   bytes: number;
@@ -198,10 +206,15 @@ export class BatchBuilder {
       const c = sql.charCodeAt(k);
       if (c !== 59 && !isSpace(c)) return false;
     }
+    const opens = simpleRow.opens;
     const row = sql.slice(i, end);
     const rb = utf8Bytes(row);
     if (g.prefixBytes + 1 + rb + g.tailBytes > cfg.ceiling) return false;
     if (this.bytes + 1 + rb > this.target(ins.arity)) return false;
+    if (opens > 0 && g.calls) {
+      const at = simpleRow.openAt;
+      for (let k = 0; k < opens; k++) collectCallAt(row, (at[k] as number) - i, g.calls);
+    }
     g.rows.push(row, rb);
     g.rowIndices.push(index);
     g.bytes += 1 + rb;
@@ -244,6 +257,11 @@ export class BatchBuilder {
     this.closeGroups();
     if (!this.empty && (alone || this.bytes + this.delimBytes + bytes > this.target(cols))) this.emit();
     const ins = lexed.insert;
+    let calls: string[] | undefined;
+    if (ins && this.cfg.recordCalls) {
+      calls = [];
+      for (const row of ins.rows) if (row.indexOf('(', 1) !== -1) collectCalls(row, this.cfg.dialect, calls);
+    }
     this.pushPart({
       sql,
       bytes,
@@ -258,6 +276,7 @@ export class BatchBuilder {
               rows: ins.rows,
               rowIndices: ins.rows.map(() => index),
               tail: ins.tail,
+              ...(calls ? { calls } : {}),
             },
           }
         : {}),
@@ -358,7 +377,9 @@ export class BatchBuilder {
         this.emit();
         g = undefined;
       }
+      const called = cfg.recordCalls === true && row.indexOf('(', 1) !== -1;
       if (g) {
+        if (called && g.calls) collectCalls(row, cfg.dialect, g.calls);
         g.rows.push(row, rb);
         g.rowIndices.push(index);
         g.bytes += 1 + rb;
@@ -385,9 +406,11 @@ export class BatchBuilder {
           tailBytes,
           rows: new RowText(row, rb, this.takeSpare()),
           rowIndices: [index],
+          calls: cfg.recordCalls ? [] : undefined,
           keys: keys ? (key === undefined ? null : new Set([key])) : undefined,
           bytes: gb,
         };
+        if (called && ng.calls) collectCalls(row, cfg.dialect, ng.calls);
         this.bytes += (this.empty ? 0 : this.delimBytes) + gb;
         this.groups.push(ng);
         current = ng;
@@ -459,6 +482,7 @@ export class BatchBuilder {
         tail: ins.tail,
         rowsAt,
         ...(bytes ? { rowsUtf8: bytes } : {}),
+        ...(g.calls ? { calls: g.calls } : {}),
       };
       this.parts.push({
         sql,

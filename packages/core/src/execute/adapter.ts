@@ -195,6 +195,14 @@ export interface InsertParts {
    * (PostgreSQL's COPY and unnest forms) need not encode the text again. Read only; not a copy.
    */
   readonly rowsUtf8?: Uint8Array;
+  /**
+   * The names written before a `(` in the rows (function calls, and keywords that look like them such
+   * as `CAST` or `COALESCE`), each once, as written with their dot-separated parts joined (`now`,
+   * `pg_catalog.now`, `"F"`): recorded by the batcher when batches may run concurrently (`concurrency`
+   * > 1 and an adapter with `canRunConcurrently`), for that method to tell whether a row may run code
+   * of the database's own. Undefined when not recorded: then read the rows.
+   */
+  readonly calls?: readonly string[];
 }
 
 /** A batch as seen by plugins, collectors and adapters. */

@@ -668,8 +668,11 @@ export function blockControl(text: string): BlockControl | undefined {
   return chain ? 'commit-chain' : 'commit';
 }
 
-/** Top-level commas of the last row {@link scanSimpleRow} accepted. */
-export const simpleRow = { commas: 0 };
+/**
+ * Of the last row {@link scanSimpleRow} accepted: its top-level commas, and the positions of the first
+ * `opens` of its own `(` (a function call, or a parenthesised expression) in `openAt`.
+ */
+export const simpleRow = { commas: 0, opens: 0, openAt: [] as number[] };
 
 /**
  * Whether {@link scanSimpleRow} is exact for a dialect: `'…'` strings end at the first undoubled quote
@@ -691,6 +694,8 @@ export function scanSimpleRow(s: string, i: number, r: DialectRules): number {
   let depth = 0;
   let commas = 0;
   let content = false;
+  let opens = 0;
+  const openAt = simpleRow.openAt;
   while (i < n) {
     const c = s.charCodeAt(i);
     if (c === 39) {
@@ -718,6 +723,7 @@ export function scanSimpleRow(s: string, i: number, r: DialectRules): number {
         // (`f()`: an empty argument list is not a subquery; skip the keyword check)
         if (s.charCodeAt(i + 1) !== 41 && startsSubquery(s, i + 1, r)) return -1;
         content = true;
+        openAt[opens++] = i;
       }
       depth++;
     } else if (c === 41) {
@@ -725,6 +731,7 @@ export function scanSimpleRow(s: string, i: number, r: DialectRules): number {
       if (depth === 0) {
         if (!content) return -1;
         simpleRow.commas = commas;
+        simpleRow.opens = opens;
         return i + 1;
       }
     } else if (c === 44) {
