@@ -418,12 +418,38 @@ describe('session pinning', () => {
   });
 });
 
+/** Every failure transient (as an overloaded engine's would be), for the breaker to count it. */
+const transientFailures = () => ({ transient: true, effect: 'rolled-back' as const });
+
 describe('circuit breaker', () => {
+  it('counts only failures that may mean the engine is down: isolating bad rows never opens it', async () => {
+    await fresh('r12');
+    const stmts = Array.from({ length: 32 }, (_, i) => ins('r12', i));
+    stmts[1] = ins('r12', 0); // a duplicate: five failed requests in a row while bisecting
+    const batcher = new SQLBatcher({ adapter: pgliteAdapter(db), onError: 'isolate', circuitBreaker: {} });
+    await batcher.processStatements(stmts);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([1]);
+    expect((await ids('r12')).length).toBe(31);
+    // (the same failures, transient, do open it)
+    await fresh('r13');
+    const flaky = new SQLBatcher({
+      adapter: pgliteAdapter(db, { classify: transientFailures }),
+      onError: 'isolate',
+      retry: { maxAttempts: 1 },
+      circuitBreaker: {},
+    });
+    const err = await flaky
+      .processStatements(stmts.map((s) => s.replace('r12', 'r13')))
+      .catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('CIRCUIT_OPEN');
+  });
+
   it("R10 transaction 'all' + savepoints + skip: dispose does not commit after the run stopped on an open circuit", async () => {
     await fresh('r10');
     {
       await using batcher = new SQLBatcher({
-        adapter: pgliteAdapter(db),
+        adapter: pgliteAdapter(db, { classify: transientFailures }),
+        retry: { maxAttempts: 1 },
         transaction: 'all',
         savepoints: true,
         onError: 'skip',
@@ -443,7 +469,8 @@ describe('circuit breaker', () => {
   it('R11 onError isolate: a circuit opening during bisection reports every statement it did not execute', async () => {
     await fresh('r11');
     const batcher = new SQLBatcher({
-      adapter: pgliteAdapter(db),
+      adapter: pgliteAdapter(db, { classify: transientFailures }),
+      retry: { maxAttempts: 1 },
       onError: 'isolate',
       circuitBreaker: { failureThreshold: 2 },
     });

@@ -36,7 +36,13 @@ export const pgliteClassify = () => ({ transient: false, effect: 'rolled-back' a
  */
 export function pgliteAdapter(
   db: PGlite,
-  extra: { capabilities?: Partial<AdapterCapabilities>; maxQuerySize?: number; log?: string[] } = {},
+  extra: {
+    capabilities?: Partial<AdapterCapabilities>;
+    maxQuerySize?: number;
+    log?: string[];
+    /** Classify errors otherwise than {@link pgliteClassify} (every error rolled back, not transient). */
+    classify?: typeof pgliteClassify | ((e: unknown) => { transient: boolean; effect: 'rolled-back' });
+  } = {},
 ): GenericAdapter {
   const run = async (sql: string) => {
     extra.log?.push(sql);
@@ -60,7 +66,7 @@ export function pgliteAdapter(
     name: 'pglite',
     execute: run,
     session,
-    classifyError: pgliteClassify,
+    classifyError: extra.classify ?? pgliteClassify,
     dialect: 'postgres',
     maxQuerySize: extra.maxQuerySize ?? 1_000_000,
     capabilities: {
