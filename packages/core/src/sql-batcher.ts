@@ -1098,10 +1098,12 @@ export class SQLBatcher implements AsyncDisposable {
       } catch (err) {
         if (!(err instanceof AttemptFailure)) throw err;
         // The breaker guards against an engine that is down or overloaded: a failure that may be one
-        // (transient, or of unknown effect such as a lost connection) counts; an error the engine
-        // answered a statement with (a constraint, a syntax error) shows it up, and counting those would
-        // open the circuit in the middle of isolating one bad row.
-        if (err.transient || err.effect === 'unknown' || err.transactionLost) this.breaker?.failure();
+        // (transient, not executed at all, or of unknown effect such as a lost connection) counts; an
+        // error the engine answered a statement with (executed and rolled back, or a partial run: a
+        // constraint, bad SQL) shows it up, and counting those would open the circuit in the middle of
+        // isolating one bad row.
+        const answered = err.effect === 'rolled-back' || err.effect === 'partial';
+        if (err.transient || !answered || err.transactionLost) this.breaker?.failure();
         else this.breaker?.success();
         const attempt = retries + 1;
         // A partial failure is resumed from the failed statement by handleFailure, not retried whole.

@@ -163,7 +163,12 @@ describe(`onError on a ${N}-statement stream with a bad statement in the middle`
   });
 
   it("'isolate' stopped by the circuit breaker mid-bisection names as not sent only what was not", async () => {
-    await db.sql('CREATE TABLE oe_breaker (id int PRIMARY KEY, v int CHECK (v >= 0))');
+    // (a failure the breaker counts: a serialization failure, transient, raised for v < 0; statement
+    // errors such as a CHECK violation show the server up and do not count)
+    await db.sql(`CREATE TABLE oe_breaker (id int PRIMARY KEY, v int);
+      CREATE FUNCTION oe_breaker_busy() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+        IF NEW.v < 0 THEN RAISE EXCEPTION 'busy' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER oe_breaker_busy BEFORE INSERT ON oe_breaker FOR EACH ROW EXECUTE FUNCTION oe_breaker_busy()`);
     const statements = Array.from(
       { length: 8 },
       (_, i) => `INSERT INTO oe_breaker (id, v) VALUES (${i}, ${i >= 6 ? -1 : i})`,
