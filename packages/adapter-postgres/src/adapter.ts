@@ -350,8 +350,9 @@ const BUILTIN_ONLY_SQL = `SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p 
 
 /**
  * Built-in functions a row may not call in a batch running beside others: they run a query
- * (`query_to_xml`, `ts_stat`, …), take or release advisory locks, set or read the session's state
- * (`set_config`, `setval`, `currval`, `lastval`, `pg_backend_pid`), or notify listeners; one by one on
+ * (`query_to_xml`, `ts_stat`, `ts_rewrite`, …), take or release advisory locks, set or read the
+ * session's state (`set_config`, `setseed`, `setval`, `currval`, `lastval`, `pg_backend_pid`), read
+ * large objects, or notify listeners; one by one on
  * the run's connection they see what the rows before them did, in that session.
  */
 const SESSION_BOUND_BUILTINS = new Set([
@@ -375,6 +376,10 @@ const SESSION_BOUND_BUILTINS = new Set([
     `pg_advisory_unlock${s}`,
   ]),
   'pg_advisory_unlock_all',
+  'setseed',
+  'ts_rewrite',
+  'loread',
+  'lowrite',
 ]);
 
 /**
@@ -632,7 +637,8 @@ export class PostgreSQLAdapter implements Adapter {
       const parts = qualifiedNameParts(written);
       if (!parts || parts.length > 2 || (parts.length === 2 && parts[0] !== 'pg_catalog')) return false;
       const name = parts[parts.length - 1] as string;
-      if (SESSION_BOUND_BUILTINS.has(name)) return false;
+      // (large objects: lo_get, lo_put, lo_from_bytea, … read and write shared state like a table)
+      if (SESSION_BOUND_BUILTINS.has(name) || name.startsWith('lo_')) return false;
       // (`pg_catalog.f` is the built-in whatever else is named so)
       if (parts.length === 1 && !(await this.orderFreeAnswer(`f:${name}`, BUILTIN_ONLY_SQL, name)))
         return false;

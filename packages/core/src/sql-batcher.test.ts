@@ -718,6 +718,34 @@ describe('sessions', () => {
     expect(await pinsFor("SELECT 'see pg_temp.x' /* into temp */")).toBe(false);
     expect(await pinsFor('SELECT 1')).toBe(false);
     expect(await pinsFor('SELECT 1 AS a INTO/**/TEMP tt')).toBe(true);
+    // (found in review: each of these changed the session of one pool connection only)
+    for (const pinning of [
+      `SELECT "set_config"('work_mem', '7MB', false)`,
+      `SELECT pg_catalog."set_config"('work_mem', '7MB', false)`,
+      `SELECT set_config/**/('work_mem', '7MB', false)`,
+      'SELECT setseed(0.5)',
+      "UPDATE pg_settings SET setting = '7MB' WHERE name = 'work_mem'",
+      "UPDATE pg_catalog . pg_settings SET setting = '7MB' WHERE name = 'work_mem'",
+      'SELECT my_function_that_sets_config()',
+      'CALL my_procedure()',
+      'EXPLAIN ANALYZE CREATE TEMP TABLE tmp AS SELECT 0 AS id',
+      'CREATE/**/TEMP TABLE tmp (id int)',
+      '/* c */ CREATE TEMP TABLE tmp (id int)',
+      'CREATE TABLE U&"pg\\005ftemp".tmp (id int)',
+      "ALTER ROLE postgres IN DATABASE test SET work_mem = '7MB'",
+      'ALTER DATABASE test RESET work_mem',
+    ]) {
+      expect(await pinsFor(pinning), pinning).toBe(true);
+    }
+    for (const free of [
+      "UPDATE t SET note = 'set_config(x)' WHERE false",
+      'UPDATE t SET n = n + 1 /* setseed( */',
+      'EXPLAIN SELECT 1',
+      'ALTER TABLE t ADD COLUMN settled int',
+      'SELECT 1 FROM t WHERE a = 1',
+    ]) {
+      expect(await pinsFor(free), free).toBe(false);
+    }
   });
 });
 

@@ -34,6 +34,7 @@ import type {
 import { backoffDelay, type RetryOptions, type RetryPolicy, retryPolicy, sleep } from './execute/retry.js';
 import { withTimeout } from './execute/timeout.js';
 import { createYield, type YieldEnvironment } from './execute/yield.js';
+import { collectCalls } from './lexer/calls.js';
 import { type Dialect, type DialectRules, dialectRules } from './lexer/dialect.js';
 import { mayStartToken, NOT_SPECIAL, skipToken } from './lexer/scanner.js';
 import { StatementSplitter, splitStatements } from './lexer/split.js';
@@ -1994,13 +1995,6 @@ function addNotSent(err: unknown, indices: readonly number[]): void {
   e.notSentIndices = [...new Set([...(e.notSentIndices ?? []), ...indices])].sort((a, b) => a - b);
 }
 
-/**
- * Whether a statement may leave state on its connection that later statements depend on, so that from
- * then on every request must run on that one connection: SET / RESET / USE, transaction control,
- * `set_config` (pg_dump's `SELECT pg_catalog.set_config('search_path', '', false)`, or inside a DO
- * block), a DO block at all (it can do any of these), temporary objects, prepared statements, LISTEN,
- * cursors; and a string holding several statements when any of them does.
- */
 /** `text` with its string literals and comments replaced by a space (quoted identifiers kept). */
 function outsideLiterals(text: string, rules: DialectRules): string {
   let out = '';
@@ -2027,21 +2021,37 @@ function outsideLiterals(text: string, rules: DialectRules): string {
   return out + text.slice(from);
 }
 
+/**
+ * Whether a statement may leave state on its connection that later statements depend on, so that from
+ * then on every request must run on that one connection: SET / RESET / USE, transaction control,
+ * `set_config` or `setseed` (pg_dump's `SELECT pg_catalog.set_config('search_path', '', false)`, also
+ * quoted or with a comment before its parenthesis), `UPDATE pg_settings`, a DO block or a CALL at all
+ * (they can do any of these), a SELECT calling any function (one of the database's own may call
+ * set_config), `EXPLAIN ANALYZE` (it runs its statement), temporary objects, prepared statements,
+ * LISTEN, cursors, `ALTER ROLE | USER | DATABASE … SET` (later connections of a pool start with it); any
+ * `U&"…"` name (it may spell any of these); and a string holding several statements when any of them
+ * does. Read outside string literals and comments.
+ */
 function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules): boolean {
   if (lexed.kind === 'session' || lexed.kind === 'transaction') return true;
   // (an INSERT … VALUES, however long, is not read again: the common case)
   if (lexed.insert !== undefined && !lexed.multiple) return false;
-  const text = lexed.text;
-  if (/\bset_config\s*\(/i.test(text)) return true;
-  if (/^(?:DO|PREPARE|LISTEN|DECLARE|DISCARD)\b/i.test(text)) return true;
-  if (/^CREATE\s+(?:OR\s+REPLACE\s+)?(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\b/i.test(text)) return true;
+  const code = outsideLiterals(lexed.text, rules).trimStart();
+  if (/(?:^|[^\w$])"?(?:set_config|setseed)"?\s*\(/i.test(code)) return true;
+  if (/^(?:DO|CALL|PREPARE|LISTEN|DECLARE|DISCARD)\b/i.test(code)) return true;
+  if (/^EXPLAIN\b[^;]*\bANALY[SZ]E\b/i.test(code)) return true;
+  if (/^CREATE\s+(?:OR\s+REPLACE\s+)?(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\b/i.test(code)) return true;
+  if (/^UPDATE\s+(?:"?pg_catalog"?\s*\.\s*)?"?pg_settings\b/i.test(code)) return true;
+  if (/^ALTER\s+(?:ROLE|USER|DATABASE)\b.*\b(?:SET|RESET)\b/is.test(code)) return true;
+  if (/\bU&"/i.test(code)) return true;
   // Other ways to make (or use) a session's temporary objects: SELECT … INTO TEMP t, and any name
-  // qualified with pg_temp (CREATE TABLE pg_temp.t …), the session's own schema. (Read outside string
-  // literals and comments: `'moved into temp'` pins nothing.)
-  if (/\bINTO\b|pg_temp/i.test(text)) {
-    const code = outsideLiterals(text, rules);
-    if (/\bINTO\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?\b/i.test(code)) return true;
-    if (/(?:^|[\s(,."])"?pg_temp(?:_\d+)?"?\s*\./i.test(code)) return true;
+  // qualified with pg_temp (CREATE TABLE pg_temp.t …), the session's own schema.
+  if (/\bINTO\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?\b/i.test(code)) return true;
+  if (/(?:^|[\s(,."])"?pg_temp(?:_\d+)?"?\s*\./i.test(code)) return true;
+  if (lexed.kind === 'select') {
+    const calls: string[] = [];
+    collectCalls(lexed.text, rules, calls);
+    if (calls.length > 0) return true;
   }
   if (lexed.multiple) {
     return splitStatements(sql, { dialect: rules, onMetaCommand: () => undefined })

@@ -241,6 +241,13 @@ describe('concurrency: 2 with rows that call a function reading another table', 
     expect(await ask("(1, length(set_config('a.b', 'c', false)))")).toBe(false);
     expect(await ask('(1, pg_backend_pid())')).toBe(false);
     expect(await ask('(1, pg_try_advisory_lock(1)::int)')).toBe(false);
+    // (found in review: a name spelled with escapes, attribute notation `(row).f`, large objects, a
+    // built-in that runs a query given as text)
+    expect(await ask('(1, U&"fc\\005fcount"())')).toBe(false);
+    expect(await ask('(1, (NULL::fc_src).id)')).toBe(false);
+    expect(await ask('(1, length(lo_get(1)))')).toBe(false);
+    expect(await ask("(1, length(ts_rewrite('a'::tsquery, 'SELECT 1')::text))")).toBe(false);
+    expect(await ask('(1, length(setseed(0.5)::text))')).toBe(false);
     const statements: string[] = [];
     for (let i = 1; i <= 100; i++) statements.push(`INSERT INTO fc_src (id, note) VALUES (${i}, 'a')`);
     for (let i = 1; i <= 100; i++) statements.push(`INSERT INTO fc_dst (id, seen) VALUES (${i}, fc_count())`);

@@ -26,12 +26,14 @@ describe('collectCalls', () => {
     ]);
     expect(calls('(1.5, (2), - (3), 1e5, a.b.c(1), -- f(x)\n 4)')).toEqual(['a.b.c']);
     expect(calls("(1, 'a')")).toEqual([]);
+    // (found in review: a name spelled with escapes, and attribute notation, which calls `f(row)`)
+    expect(calls('(1, U&"f\\005fx"(), (NULL::t).f, (NULL::t) . g)')).toEqual(['U&"f\\005fx"', '().']);
   });
 
   it('read backwards from each `(` of a row the fast path takes, finds what the forward scan finds (fast-check)', () => {
     const piece = fc.constantFrom(
       ...['f', 'F', 'x1', 'pg_catalog', '.', ' ', '(', ')', ',', '1', '1.5', "'a(b'", '-', '::', 'e', '_'],
-      ...['pg_catalog.now(', 's . g (', 'a. b.c(', '1.f(', 'x..f(', '.f(', "'x'.f(", 'a.1.f('],
+      ...['pg_catalog.now(', 's . g (', 'a. b.c(', '1.f(', 'x..f(', '.f(', "'x'.f(", 'a.1.f(', ').f', ') .'],
     );
     let compared = 0;
     fc.assert(

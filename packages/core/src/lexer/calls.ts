@@ -11,6 +11,7 @@ import {
 
 const DOT = 46;
 const OPEN = 40;
+const CLOSE = 41;
 const Q2 = 34;
 
 /**
@@ -30,6 +31,15 @@ export function collectCalls(text: string, r: DialectRules, out: string[]): void
     const c = text.charCodeAt(i);
     if (isSpace(c)) {
       i++;
+      continue;
+    }
+    if ((c === 85 || c === 117) && text.charCodeAt(i + 1) === 38 && text.charCodeAt(i + 2) === Q2) {
+      // U&"…": a name spelled with escapes, kept as written (no adapter reads it as a built-in)
+      const e = skipToken(text, i + 2, r, true);
+      if (e < 0) return;
+      const part = text.slice(i, e);
+      name = name.endsWith('.') ? name + part : part;
+      i = e;
       continue;
     }
     if (mayStartToken(c)) {
@@ -65,17 +75,36 @@ export function collectCalls(text: string, r: DialectRules, out: string[]): void
       continue;
     }
     if (c === OPEN && name !== '' && !name.endsWith('.') && !out.includes(name)) out.push(name);
+    if (c === CLOSE && followedByDot(text, i + 1) && !out.includes(FIELD_CALL)) out.push(FIELD_CALL);
     name = '';
     i++;
   }
 }
 
 /**
- * {@link collectCalls} for the name before the `(` at `open` in `s`, for rows that hold no quoted
+ * Recorded for `(…).name`: attribute notation, which may call a function (`(row).f` is `f(row)`); no
+ * adapter reads it as a built-in.
+ */
+export const FIELD_CALL = '().';
+
+/** The next character at or after `i` that is not whitespace is a `.`. */
+function followedByDot(s: string, i: number): boolean {
+  while (isSpace(s.charCodeAt(i))) i++;
+  return s.charCodeAt(i) === DOT;
+}
+
+/**
+ * {@link collectCalls} for the name before the `(` at `open` in `s` (or, for a negative `open`, a `)`
+ * followed by `.`), for rows that hold no quoted
  * identifiers, comments, `$` or characters beyond ASCII (those the builder's fast path takes): read
  * backwards, it finds what the forward scan finds. Appends the name to `out` when it is not there.
  */
 export function collectCallAt(s: string, open: number, out: string[]): void {
+  if (open < 0) {
+    // (the scan marks a `)` followed by `.` so: see FIELD_CALL)
+    if (!out.includes(FIELD_CALL)) out.push(FIELD_CALL);
+    return;
+  }
   let k = open - 1;
   while (k >= 0 && isSpace(s.charCodeAt(k))) k--;
   let end = k + 1;

@@ -670,7 +670,8 @@ export function blockControl(text: string): BlockControl | undefined {
 
 /**
  * Of the last row {@link scanSimpleRow} accepted: its top-level commas, and the positions of the first
- * `opens` of its own `(` (a function call, or a parenthesised expression) in `openAt`.
+ * `opens` of its own `(` (a function call, or a parenthesised expression) in `openAt`, with -1 for a
+ * `)` followed by `.` (attribute notation).
  */
 export const simpleRow = { commas: 0, opens: 0, openAt: [] as number[] };
 
@@ -734,6 +735,10 @@ export function scanSimpleRow(s: string, i: number, r: DialectRules): number {
         simpleRow.opens = opens;
         return i + 1;
       }
+      // `(…).name` may call a function: marked with a negative position (see collectCallAt)
+      let j = i + 1;
+      while (isSpace(s.charCodeAt(j))) j++;
+      if (s.charCodeAt(j) === 46) openAt[opens++] = -1;
     } else if (c === 44) {
       if (depth === 1) commas++;
       content = true;
