@@ -3,20 +3,22 @@
  * `instanceof`: two copies of the package can be installed side by side.
  */
 
+import { redactSecrets } from './redact.js';
+
 /** Longest excerpt of a statement carried by an error. */
 export const EXCERPT_LENGTH = 120;
 
 /**
- * A password given in a statement (`CREATE ROLE … PASSWORD '…'`, `ALTER USER … IDENTIFIED BY '…'`,
- * `SET PASSWORD = '…'`): masked in excerpts, which go into error messages and logs.
+ * A short, single-line excerpt of `sql` for error messages, credentials in it masked (see
+ * {@link redactSecrets}: `PASSWORD '…'` in any spelling, `IDENTIFIED … BY`, keys such as
+ * `AWS_SECRET_KEY='…'`, URLs with a password). Only a head of a long text is read: a secret cut there is
+ * masked to the end.
  */
-const PASSWORD_LITERAL =
-  /\b(PASSWORD\s*(?:=\s*)?|IDENTIFIED\s+BY\s+)(?:'(?:[^']|'')*'?|"(?:[^"]|"")*"?|\$\$[\s\S]*?(?:\$\$|$))/gi;
-
-/** A short, single-line excerpt of `sql` for error messages (a password literal in it masked). */
 export function excerpt(sql: string, max = EXCERPT_LENGTH): string {
-  const flat = sql.replace(PASSWORD_LITERAL, "$1'***'").replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  const limit = 4 * max + 4096;
+  const head = sql.length > limit ? sql.slice(0, limit) : sql;
+  const flat = redactSecrets(head).replace(/\s+/g, ' ').trim();
+  return flat.length > max || head !== sql ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** Options common to every {@link SQLBatcherError}. */

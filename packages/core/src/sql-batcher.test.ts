@@ -379,9 +379,34 @@ describe('excerpts in errors', () => {
       "ALTER USER u IDENTIFIED BY 's3cret'",
       "SET PASSWORD = 's3cret'",
       'CREATE USER u PASSWORD $$s3cret$$',
+      // (found in review: each of these came through unmasked)
+      "ALTER ROLE app PASSWORD E's3cret-1'",
+      "ALTER ROLE app PASSWORD /* rotated */ 's3cret'",
+      "ALTER ROLE app PASSWORD U&'s3cret'",
+      'ALTER ROLE app PASSWORD $pw$s3cret$pw$',
+      "CREATE USER u IDENTIFIED WITH mysql_native_password BY 's3cret'",
+      "COPY INTO t FROM 's3://b/' CREDENTIALS=(AWS_KEY_ID='k' AWS_SECRET_KEY='s3cret')",
+      `ALTER ROLE app PASSWORD '${'x'.repeat(10_000)}s3cret'`,
     ]) {
       expect(excerpt(sql), sql).not.toMatch(/secret|s3cret/);
     }
+  });
+
+  it('mask it in the message and the sql of a BatchExecutionError too', async () => {
+    const adapter = new GenericAdapter({
+      dialect: 'postgres',
+      capabilities: { multiStatement: true },
+      classifyError: () => ({ transient: false, effect: 'rolled-back', statementPosition: 0 }),
+      execute: async () => {
+        throw Object.assign(new Error('role "app" does not exist'), { code: '42704' });
+      },
+    });
+    const err = (await caught(
+      new SQLBatcher({ adapter }).processStatements(["ALTER ROLE app PASSWORD E's3cret-1'"]),
+    )) as BatchExecutionError;
+    expect(err).toBeInstanceOf(BatchExecutionError);
+    expect(err.message).toContain('ALTER ROLE app PASSWORD');
+    expect(`${err.message} ${err.sql}`).not.toContain('s3cret');
   });
 });
 

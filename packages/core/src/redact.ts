@@ -1,0 +1,228 @@
+/**
+ * Credential redaction for logs. A scanner, not a single regex: it finds credential keywords as whole
+ * words and then reads the value the way SQL and connection strings write it (quoted literal with
+ * doubled-quote escapes, dollar-quoted string, or a bare `key=value` token), so a quote inside the
+ * secret cannot end the redaction early. An unterminated value (e.g. cut by truncation) is redacted to
+ * the end of the text.
+ *
+ * Covered: `PASSWORD 'x'` (CREATE ROLE / ALTER USER / Snowflake `PASSWORD = 'x'`, also `U&'x'` and
+ * with comments before the value), `IDENTIFIED [WITH plugin] BY 'x'`, MySQL `SET PASSWORD [FOR u] = 'x'`
+ * and `PASSWORD('x')`, `password=x` / `pwd=x` / `sslpassword=x` in connection strings (also
+ * `password=''x''` inside an SQL literal), `scheme://user:pass@host` (up to the URL's last `@`), `token=…`, `api_key=…`,
+ * `secret=…`, `AWS_SECRET_KEY='…'`, `AZURE_SAS_TOKEN='…'`, `Bearer …`, `"password": "…"`. Not covered:
+ * values in an INSERT's VALUES list, which are data, not syntax.
+ */
+
+/** Text that replaces a secret. */
+export const REDACTED = '***';
+
+const KEYWORDS = new Set([
+  'password',
+  'sslpassword',
+  'passwd',
+  'pwd',
+  'pass',
+  'secret',
+  'client_secret',
+  'token',
+  'access_token',
+  'refresh_token',
+  'auth_token',
+  'session_token',
+  'api_key',
+  'apikey',
+  'api_token',
+  'private_key',
+  'private_key_passphrase',
+  'passphrase',
+  'secret_key',
+  'secret_access_key',
+  'aws_secret_key',
+  'aws_secret_access_key',
+  'aws_session_token',
+  'aws_token',
+  'azure_sas_token',
+  'sas_token',
+  'master_key',
+  'encryption_key',
+]);
+/** Keywords whose value may follow after whitespace only, without `=` or `:`. */
+const BARE_AFTER_SPACE = new Set(['bearer']);
+
+const isWord = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_]/.test(c);
+
+/** Replace credentials in `text` with `***`. */
+export function redactSecrets(text: string): string {
+  let out = '';
+  let copied = 0;
+  let i = 0;
+  const n = text.length;
+  const replace = (start: number, end: number): void => {
+    out += text.slice(copied, start) + REDACTED;
+    copied = end;
+  };
+
+  while (i < n) {
+    // scheme://user:password@host
+    if (text.startsWith('://', i)) {
+      let j = i + 3;
+      while (j < n && !/[:@/?#\s'"]/.test(text[j] as string)) j++;
+      if (text[j] === ':') {
+        // The password runs to the last `@` of the URL: people write `@`, `/` and even spaces in it
+        // unencoded, and redacting too much of a log line is the safe mistake.
+        let at = -1;
+        for (let k = j + 1; k < n; k++) {
+          const ch = text[k] as string;
+          if (ch === "'" && text[k + 1] === "'")
+            k++; // a quote doubled inside an SQL literal
+          else if (ch === "'" || ch === '"' || ch === '\n' || ch === '\r') break;
+          else if (ch === '@') at = k;
+        }
+        if (at > j + 1) {
+          replace(j + 1, at);
+          i = at;
+          continue;
+        }
+      }
+      i = j;
+      continue;
+    }
+    if (!/[A-Za-z_]/.test(text[i] as string) || isWord(text[i - 1])) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < n && isWord(text[j])) j++;
+    const word = text.slice(i, j).toLowerCase();
+    let valueAt = -1;
+    if (KEYWORDS.has(word) || BARE_AFTER_SPACE.has(word)) {
+      valueAt = j;
+      // "password": "x" — skip the quote closing the key.
+      const q = text[i - 1];
+      if ((q === '"' || q === "'") && text[valueAt] === q) valueAt++;
+    } else if (word === 'identified') {
+      let k = j;
+      while (k < n && /\s/.test(text[k] as string)) k++;
+      // MySQL: IDENTIFIED WITH plugin BY 'x' (or AS 'hash')
+      if (text.slice(k, k + 4).toLowerCase() === 'with' && !isWord(text[k + 4])) {
+        k += 4;
+        while (k < n && /\s/.test(text[k] as string)) k++;
+        while (k < n && !/\s/.test(text[k] as string)) k++;
+        while (k < n && /\s/.test(text[k] as string)) k++;
+        if (text.slice(k, k + 2).toLowerCase() === 'as' && !isWord(text[k + 2])) valueAt = k + 2;
+      }
+      if (text.slice(k, k + 2).toLowerCase() === 'by' && !isWord(text[k + 2])) {
+        valueAt = k + 2;
+      }
+    }
+    if (valueAt < 0) {
+      i = j;
+      continue;
+    }
+    const end = redactValue(text, valueAt, word);
+    if (end === undefined) {
+      i = j;
+      continue;
+    }
+    replace(end.start, end.end);
+    i = end.end;
+  }
+  return out + text.slice(copied);
+}
+
+/** Locate the value after a keyword; undefined when what follows is not a value (e.g. a column list). */
+function redactValue(text: string, from: number, word: string): { start: number; end: number } | undefined {
+  const n = text.length;
+  let k = from;
+  // (whitespace and comments: `PASSWORD /* note */ 'x'`)
+  const skipSpace = () => {
+    for (;;) {
+      while (k < n && /[ \t\r\n]/.test(text[k] as string)) k++;
+      if (text.startsWith('/*', k)) {
+        const e = text.indexOf('*/', k + 2);
+        k = e < 0 ? n : e + 2;
+      } else if (text.startsWith('--', k)) {
+        const e = text.indexOf('\n', k + 2);
+        k = e < 0 ? n : e + 1;
+      } else return;
+    }
+  };
+  skipSpace();
+  // MySQL: SET PASSWORD FOR 'u'@'h' = 'x'
+  if (word === 'password' && /^for\b/i.test(text.slice(k, k + 4))) {
+    const eq = text.indexOf('=', k);
+    if (eq < 0) return undefined;
+    k = eq;
+  }
+  let separated = false;
+  if (text[k] === '=' || text[k] === ':') {
+    separated = true;
+    k++;
+    if (text[k] === '>') k++; // =>
+    skipSpace();
+  }
+  // MySQL: PASSWORD('x')
+  if (text[k] === '(') {
+    k++;
+    skipSpace();
+  }
+  const c = text[k];
+  if (c === undefined) return undefined;
+  // A conninfo value quoted inside an SQL literal: password=''x y''
+  if (separated && c === "'" && text[k + 1] === "'" && text[k + 2] !== "'") {
+    const close = text.indexOf("''", k + 2);
+    return { start: k + 2, end: close < 0 ? n : close };
+  }
+  // Quoted literal, optionally E'…' / N'…' / U&'…'.
+  let quoteAt = k;
+  if ((c === 'E' || c === 'e' || c === 'N' || c === 'n') && text[k + 1] === "'") quoteAt = k + 1;
+  if ((c === 'U' || c === 'u') && text[k + 1] === '&' && text[k + 2] === "'") quoteAt = k + 2;
+  const q = text[quoteAt];
+  if (q === "'" || q === '"') {
+    let p = quoteAt + 1;
+    for (;;) {
+      if (p >= n) return { start: quoteAt + 1, end: n };
+      const ch = text[p];
+      // Backslash escapes only exist in E'…' and MySQL strings; treating them everywhere can only
+      // redact too much, never too little.
+      if (ch === '\\') {
+        p += 2;
+        continue;
+      }
+      if (ch === q) {
+        if (text[p + 1] === q) {
+          p += 2;
+          continue;
+        }
+        return p === quoteAt + 1 ? undefined : { start: quoteAt + 1, end: p };
+      }
+      p++;
+    }
+  }
+  if (c === '$') {
+    const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(k, k + 64));
+    if (m) {
+      const tag = m[0];
+      const close = text.indexOf(tag, k + tag.length);
+      return { start: k + tag.length, end: close < 0 ? n : close };
+    }
+  }
+  // A bare value needs `=`/`:` (`password=x`), except after `Bearer`.
+  if (!separated && word !== 'bearer') return undefined;
+  if (c === '(' || c === ',' || c === ';' || c === ')') return undefined;
+  // a function call (`PASSWORD = PASSWORD('x')`): the scan goes on into it
+  if (/^[A-Za-z_]\w*\s*\(/.test(text.slice(k, k + 64))) return undefined;
+  let p = k;
+  while (p < n && !/[\s'";&,)]/.test(text[p] as string)) p++;
+  return p > k ? { start: k, end: p } : undefined;
+}
+
+/**
+ * Shorten `sql` to `max` characters, saying how much was cut. Redacts first, looking a little past
+ * the cut so a secret that straddles it is recognised.
+ */
+export function redactAndTruncate(sql: string, max: number): string {
+  if (sql.length <= max) return redactSecrets(sql);
+  const head = redactSecrets(sql.slice(0, max + 1024));
+  return `${head.slice(0, max)}… [${sql.length - max} more characters]`;
+}
