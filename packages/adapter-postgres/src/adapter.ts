@@ -349,6 +349,28 @@ const BUILTIN_ONLY_SQL = `SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p 
   AND p.pronamespace <> 'pg_catalog'::pg_catalog.regnamespace) AS free`;
 
 /**
+ * One row: may rows of `$1` whose conflict keys on the columns `$2` are distinct as written (see the
+ * batcher's conflict keys) share one `INSERT … ON CONFLICT DO UPDATE`? Every column exists and has a
+ * type whose input cannot make such keys equal, and no BEFORE INSERT row trigger (tgtype bits ROW 1,
+ * BEFORE 2, INSERT 4) on the table or a partition of it may rewrite them.
+ */
+const UPSERT_EXACT_SQL = `SELECT (SELECT count(*) FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($2::text[])
+      AND (a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+          'pg_catalog.int8'::pg_catalog.regtype, 'pg_catalog.float8'::pg_catalog.regtype,
+          'pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
+          'pg_catalog.bpchar'::pg_catalog.regtype, 'pg_catalog.uuid'::pg_catalog.regtype,
+          'pg_catalog.bool'::pg_catalog.regtype, 'pg_catalog.date'::pg_catalog.regtype)
+        OR (a.atttypid = 'pg_catalog.numeric'::pg_catalog.regtype
+          AND (a.atttypmod = -1 OR ((a.atttypmod - 4) & 2047) < 1024))))
+    = pg_catalog.cardinality($2::text[])
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
+    WHERE (t.tgrelid = c.oid OR t.tgrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(c.oid) p))
+      AND NOT t.tgisinternal AND (t.tgtype & 7) = 7) AS free
+FROM pg_catalog.pg_class c
+WHERE c.oid = pg_catalog.to_regclass($1)`;
+
+/**
  * Built-in functions a row may not call in a batch running beside others: they run a query
  * (`query_to_xml`, `ts_stat`, `ts_rewrite`, …), take or release advisory locks, set or read the
  * session's state (`set_config`, `setseed`, `setval`, `currval`, `lastval`, `pg_backend_pid`), read
@@ -646,15 +668,49 @@ export class PostgreSQLAdapter implements Adapter {
     return true;
   }
 
+  /**
+   * Whether a merged `INSERT … ON CONFLICT (cols) DO UPDATE` may go as one INSERT (the batcher asks; see
+   * `Adapter.canMergeUpserts`). The batcher merges such rows when their keys are distinct as written;
+   * PostgreSQL may still make them equal, and one INSERT then fails ("cannot affect row a second time")
+   * where the statements one by one succeed. Yes only when every conflict column is of a type whose
+   * input the batcher's key comparison accounts for (smallint, integer, bigint, numeric without a
+   * negative scale, double precision, text, varchar, char, uuid, boolean, date: not `name`, which cuts
+   * at 63 bytes, `real`, a negative-scale numeric that rounds integers, timestamps, domains, …) and the
+   * table (or a partition of it) has no BEFORE INSERT row trigger (it may rewrite the key). Read from
+   * the catalog and kept like {@link canRunConcurrently}'s answers; no while the adapter's only
+   * connection is held by a session (PGlite, a `pg.Client`, a pool of one) or a request that may change
+   * the catalog has not ended.
+   */
+  async canMergeUpserts(statement: BatchStatement): Promise<boolean> {
+    const ins = statement.insert;
+    if (!ins) return false;
+    // (one connection, held by a session: a look-up would wait for it for ever)
+    if (this.capabilities.maxConcurrency === 1 && this.sessions.size > 0) return false;
+    const target = /^\s*ON\s+CONFLICT\s*\(([^()]*)\)/i.exec(ins.tail);
+    if (!target) return false;
+    const columns: string[] = [];
+    for (const written of (target[1] as string).split(',')) {
+      const parts = qualifiedNameParts(written);
+      if (parts?.length !== 1) return false;
+      columns.push(parts[0] as string);
+    }
+    return this.orderFreeAnswer(
+      `u:${ins.table}\u0000${columns.join('\u0000')}`,
+      UPSERT_EXACT_SQL,
+      ins.table,
+      columns,
+    );
+  }
+
   /** A catalog answer for {@link canRunConcurrently}, kept under `key` for 10 seconds. */
-  private async orderFreeAnswer(key: string, sql: string, param: string): Promise<boolean> {
+  private async orderFreeAnswer(key: string, sql: string, ...params: unknown[]): Promise<boolean> {
     // While a request that may change the catalog runs, what it will commit is not visible yet.
     if (this.catalogChanges > 0) return false;
     const now = Date.now();
     let entry = this.orderFree.get(key);
     if (!entry || now - entry.at > ORDER_FREE_TTL_MS) {
       const generation = this.catalogGeneration;
-      const answer = this.readOrderFree(sql, param).then((free) => {
+      const answer = this.readOrderFree(sql, params).then((free) => {
         // Read across a catalog change: use it as "no" and forget it.
         if (this.catalogGeneration === generation) return free;
         this.forgetOrderFree(key, answer);
@@ -672,11 +728,11 @@ export class PostgreSQLAdapter implements Adapter {
     if (this.orderFree.get(key)?.answer === answer) this.orderFree.delete(key);
   }
 
-  private async readOrderFree(sql: string, param: string): Promise<boolean> {
+  private async readOrderFree(sql: string, params: unknown[]): Promise<boolean> {
     const conn = await this.acquire();
     let broken = false;
     try {
-      const rows = (await conn.params(sql, [param])) as unknown as { free: boolean }[];
+      const rows = (await conn.params(sql, params)) as unknown as { free: boolean }[];
       return rows[0]?.free === true;
     } catch (err) {
       broken = isConnectionError(err);

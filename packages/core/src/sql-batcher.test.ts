@@ -366,6 +366,62 @@ describe('circuit breaker', () => {
 
 // ------------------------------------------------------------------ timeout
 
+describe('merged upserts the adapter says may not go as one (canMergeUpserts)', () => {
+  const up = (k: number, v = 'x') =>
+    `INSERT INTO t (k, v) VALUES (${k}, '${v}') ON CONFLICT (k) DO UPDATE SET v = excluded.v`;
+  const run = async (answer: boolean | 'throw', maxQuerySize = 1_000_000, stmts = [up(1), up(2), up(3)]) => {
+    const sent: string[] = [];
+    const asked: string[] = [];
+    const adapter = new GenericAdapter({
+      execute: (sql) => {
+        sent.push(sql);
+        return { rowCount: 0 };
+      },
+      maxQuerySize,
+      capabilities: { multiStatement: true, atomicMultiStatement: true },
+      canMergeUpserts: (st) => {
+        asked.push(st.sql);
+        if (answer === 'throw') throw new Error('catalog unreachable');
+        return answer;
+      },
+    });
+    const b = new SQLBatcher({ adapter });
+    await b.processStatements(stmts);
+    return { sent, asked, report: b.report };
+  };
+
+  it('sends a merged upsert as one INSERT when the adapter says yes', async () => {
+    const { sent, asked } = await run(true);
+    expect(sent).toEqual([
+      "INSERT INTO t (k, v) VALUES (1, 'x'),(2, 'x'),(3, 'x') ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+    ]);
+    expect(asked).toEqual(sent);
+  });
+
+  it('sends its input statements, in order, in one request when it says no or fails to answer', async () => {
+    for (const answer of [false, 'throw'] as const) {
+      const { sent } = await run(answer);
+      expect(sent).toEqual([[up(1), up(2), up(3)].join(';\n')]);
+    }
+  });
+
+  it('splits the request when the statements do not fit the engine limit together', async () => {
+    const stmts = [up(1, 'a'.repeat(40)), up(2, 'b'.repeat(40)), up(3, 'c'.repeat(40))];
+    const { sent, report } = await run(false, 250, stmts);
+    expect(sent).toEqual([`${stmts[0]};\n${stmts[1]}`, stmts[2]]);
+    expect(report.statements).toBe(3);
+  });
+
+  it('does not ask about single-statement upserts or other INSERTs', async () => {
+    const { asked } = await run(false, 1_000_000, [
+      up(1),
+      'DELETE FROM t',
+      'INSERT INTO t (k) VALUES (1), (2)',
+    ]);
+    expect(asked).toEqual([]);
+  });
+});
+
 describe('excerpts in errors', () => {
   it('mask a password given in the statement', async () => {
     const { adapter } = recordingAdapter({ multiStatement: true }, 60);

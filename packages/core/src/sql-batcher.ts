@@ -1,4 +1,5 @@
-import { BatchBuilder, type BuiltBatch, type Unit } from './batch/builder.js';
+import { BatchBuilder, type BuiltBatch, type BuiltStatement, type Unit } from './batch/builder.js';
+import { utf8Length } from './batch/utf8.js';
 import {
   BatchExecutionError,
   CircuitOpenError,
@@ -1030,8 +1031,92 @@ export class SQLBatcher implements AsyncDisposable {
     };
   }
 
+  /**
+   * `batch` with each merged `ON CONFLICT … DO UPDATE` INSERT the adapter says may not go as one (see
+   * {@link Adapter.canMergeUpserts}) sent as its input statements; more than one batch when that does
+   * not fit the engine's limit. Undefined when nothing changes.
+   */
+  private async unmergeUpserts(batch: BuiltBatch): Promise<BuiltBatch[] | undefined> {
+    const adapter = this.adapter;
+    const ask = adapter?.canMergeUpserts;
+    if (!ask || this.dryRun) return undefined;
+    let out: BuiltStatement[] | undefined;
+    const statements = batch.statements as BuiltStatement[];
+    for (let k = 0; k < statements.length; k++) {
+      const st = statements[k] as BuiltStatement;
+      const ins = st.insert;
+      const merged =
+        ins && st.indices.length > 1 && ins.rowsAt !== undefined && /\bDO\s+UPDATE\b/i.test(ins.tail);
+      let ok = true;
+      if (merged) {
+        try {
+          ok = (await withTimeout(async () => ask.call(adapter, st), this.timeoutMs, 0)) === true;
+        } catch {
+          ok = false;
+        }
+      }
+      if (ok) {
+        out?.push(st);
+        continue;
+      }
+      out ??= statements.slice(0, k);
+      out.push(...splitByInput(st));
+    }
+    if (!out) return undefined;
+    const delim = utf8Length(`${this.options.delimiter ?? ';'}\n`);
+    const ceiling = this.caps.maxQuerySize;
+    const batches: BuiltBatch[] = [];
+    let part: BuiltStatement[] = [];
+    let bytes = 0;
+    const close = () => {
+      if (part.length === 0) return;
+      const indices = [...new Set(part.flatMap((s) => s.indices))];
+      const mine = new Set(indices);
+      batches.push({
+        statements: part,
+        indices,
+        units: batch.units.filter((u) => mine.has(u.index)),
+        bytes,
+        rowCount: part.reduce((n, s) => n + (s.insert?.rowIndices.length ?? 0), 0),
+      });
+      part = [];
+      bytes = 0;
+    };
+    for (const st of out) {
+      if (part.length > 0 && bytes + delim + st.bytes > ceiling) close();
+      bytes += (part.length > 0 ? delim : 0) + st.bytes;
+      part.push(st);
+    }
+    close();
+    return batches;
+  }
+
   /** Send one batch, applying `onError`. */
   private async send(batch: BuiltBatch, parallel = false): Promise<void> {
+    const unmerged = await this.unmergeUpserts(batch);
+    if (unmerged) {
+      for (let k = 0; k < unmerged.length; k++) {
+        const part = unmerged[k] as BuiltBatch;
+        try {
+          await this.sendBuilt(part, parallel);
+        } catch (err) {
+          addNotSent(
+            err,
+            unmerged.slice(k + 1).flatMap((b) => b.indices),
+          );
+          throw err;
+        } finally {
+          // (the batch counts as attempted once a part of it is: see inOrder)
+          if (this.attempted.has(part)) this.attempted.add(batch);
+        }
+      }
+      return;
+    }
+    return this.sendBuilt(batch, parallel);
+  }
+
+  /** {@link send} without looking at merged upserts. */
+  private async sendBuilt(batch: BuiltBatch, parallel: boolean): Promise<void> {
     const info = this.toInfo(batch);
     await this.hook('beforeBatch', (p) => p.beforeBatch?.(info));
     this.attempted.add(batch);
@@ -1974,6 +2059,41 @@ function partialOutcome(info: BatchInfo, f: AttemptFailure): PartialOutcome | un
     notExecutedIndices: [...split.rest],
     ...(f.rowsAffected !== undefined ? { rowsAffected: f.rowsAffected } : {}),
   };
+}
+
+/**
+ * A merged INSERT's rows as the input statements they came from (each statement's rows are adjacent),
+ * each written with the INSERT's prefix and tail.
+ */
+function splitByInput(st: BuiltStatement): BuiltStatement[] {
+  const ins = st.insert as NonNullable<BuiltStatement['insert']>;
+  const prefix = st.sql.slice(0, (ins.rowsAt as number) - 1);
+  const tail = ins.tail === '' ? '' : ` ${ins.tail}`;
+  const out: BuiltStatement[] = [];
+  const rows = ins.rows;
+  const at = ins.rowIndices;
+  for (let a = 0; a < rows.length; ) {
+    let b = a + 1;
+    while (b < rows.length && at[b] === at[a]) b++;
+    const mine = rows.slice(a, b);
+    const sql = `${prefix} ${mine.join(',')}${tail}`;
+    out.push({
+      sql,
+      bytes: utf8Length(sql),
+      indices: [at[a] as number],
+      insert: {
+        table: ins.table,
+        columns: ins.columns,
+        rows: mine,
+        rowIndices: at.slice(a, b),
+        tail: ins.tail,
+        rowsAt: prefix.length + 1,
+      },
+      plainInsert: st.plainInsert,
+    });
+    a = b;
+  }
+  return out;
 }
 
 /** A call of a function that reads the session's sequence state. */

@@ -871,3 +871,74 @@ describe('review round 4: shared connections, aborted blocks', () => {
     15_000,
   );
 });
+
+describe('merged ON CONFLICT … DO UPDATE whose keys PostgreSQL makes equal (found in review)', () => {
+  const up = (table: string, k: string, v: string, col = 'k') =>
+    `INSERT INTO ${table} (${col}, v) VALUES (${k}, '${v}') ON CONFLICT (${col}) DO UPDATE SET v = excluded.v`;
+
+  it('a name key cut at 63 bytes, a numeric(5,-2) key rounded, a key a BEFORE INSERT trigger rewrites: as one by one', async () => {
+    await db.sql(`CREATE TABLE up_name (k name PRIMARY KEY, v text);
+      CREATE TABLE up_round (k numeric(5, -2) PRIMARY KEY, v text);
+      CREATE TABLE up_trig (email text PRIMARY KEY, v text);
+      CREATE FUNCTION up_norm() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.email := split_part(NEW.email, '+', 1); RETURN NEW; END $$;
+      CREATE TRIGGER up_norm BEFORE INSERT ON up_trig FOR EACH ROW EXECUTE FUNCTION up_norm();
+      CREATE TABLE up_int (k int PRIMARY KEY, v text);
+      CREATE TABLE up_part (k int PRIMARY KEY, v text) PARTITION BY RANGE (k);
+      CREATE TABLE up_part_1 PARTITION OF up_part FOR VALUES FROM (0) TO (1000);
+      CREATE FUNCTION up_clamp() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.k := 0; RETURN NEW; END $$;
+      CREATE TRIGGER up_clamp BEFORE INSERT ON up_part_1 FOR EACH ROW EXECUTE FUNCTION up_clamp()`);
+    const stream = [
+      up('up_name', `'${'a'.repeat(64)}'`, 'first'),
+      up('up_name', `'${'a'.repeat(63)}b'`, 'second'),
+      up('up_round', '1234', 'first'),
+      up('up_round', '1201', 'second'),
+      up('up_trig', "'joe+a'", 'first', 'email'),
+      up('up_trig', "'joe+b'", 'second', 'email'),
+    ];
+    for (const transaction of ['none', 'batch', 'all'] as const) {
+      await db.sql('TRUNCATE up_name, up_round, up_trig');
+      const batcher = new SQLBatcher({ adapter: db.adapter(), transaction, retry: false });
+      await batcher.processStatements(stream);
+      expect(batcher.report.rejected, transaction).toEqual([]);
+      expect(await db.sql('SELECT k::text AS k, v FROM up_name')).toEqual([
+        { k: 'a'.repeat(63), v: 'second' },
+      ]);
+      expect(await db.sql('SELECT k::text AS k, v FROM up_round')).toEqual([{ k: '1200', v: 'second' }]);
+      expect(await db.sql('SELECT email, v FROM up_trig')).toEqual([{ email: 'joe', v: 'second' }]);
+    }
+    // An integer key is merged as before: one INSERT.
+    const adapter = db.adapter();
+    const asked = (table: string, col = 'k') =>
+      adapter.canMergeUpserts({
+        sql: up(table, '1', 'x', col),
+        indices: [0, 1],
+        insert: {
+          table,
+          columns: [col, 'v'],
+          rows: ["(1, 'x')"],
+          rowIndices: [0],
+          tail: `ON CONFLICT (${col}) DO UPDATE SET v = excluded.v`,
+        },
+      });
+    expect(await asked('up_int')).toBe(true);
+    expect(await asked('up_name')).toBe(false);
+    expect(await asked('up_round')).toBe(false);
+    expect(await asked('up_trig', 'email')).toBe(false);
+    expect(await asked('up_part')).toBe(false); // (a trigger on a partition)
+    expect(await asked('no_such_table')).toBe(false);
+    await adapter.close();
+    const sent: string[] = [];
+    const batcher = new SQLBatcher({
+      adapter: db.adapter(),
+      collector: { record: (r) => void sent.push(r.sql ?? '') },
+    });
+    await batcher.processStatements([up('up_int', '1', 'a'), up('up_int', '2', 'b')]);
+    expect(batcher.report.requests).toBe(1);
+    expect(await db.sql('SELECT k, v FROM up_int ORDER BY k')).toEqual([
+      { k: 1, v: 'a' },
+      { k: 2, v: 'b' },
+    ]);
+  });
+});

@@ -150,6 +150,16 @@ export interface Adapter {
    */
   canRunConcurrently?(statements: readonly BatchStatement[]): Promise<boolean> | boolean;
   /**
+   * Optional, asked before a request holding an `INSERT … ON CONFLICT … DO UPDATE` whose rows come from
+   * several input statements (merged because their conflict keys are distinct as written): may they go
+   * as one INSERT? An adapter answers false when the engine may make distinct literals equal for that
+   * table (a key column type that truncates or rounds, a trigger that rewrites the key): one INSERT would
+   * then fail where the statements one by one succeed ("cannot affect row a second time"). On false, a
+   * throw or no answer within `timeoutMs`, the statement is sent as its input statements, in order, in
+   * the same request. Without this method the answer is yes.
+   */
+  canMergeUpserts?(statement: BatchStatement): Promise<boolean> | boolean;
+  /**
    * Batcher settings the adapter's own options imply (e.g. the seed's `retryAttempts`,
    * `circuitBreakerEnabled`). `SQLBatcher` uses them when its options do not set them.
    */

@@ -34,6 +34,8 @@ export interface GenericAdapterOptions {
   classifyError?: (error: unknown) => ErrorClassification;
   /** See {@link Adapter.canRunConcurrently}. */
   canRunConcurrently?: (statements: readonly BatchStatement[]) => Promise<boolean> | boolean;
+  /** See {@link Adapter.canMergeUpserts}. */
+  canMergeUpserts?: (statement: BatchStatement) => Promise<boolean> | boolean;
   /** Adapter name for messages (default `generic`). */
   name?: string;
 }
@@ -87,11 +89,13 @@ export class GenericAdapter implements Adapter, AsyncDisposable {
     }
     if (options.classifyError) this.classifyError = options.classifyError;
     if (options.canRunConcurrently) this.canRunConcurrently = options.canRunConcurrently;
+    if (options.canMergeUpserts) this.canMergeUpserts = options.canMergeUpserts;
   }
 
   session?: () => Promise<AdapterSession>;
   classifyError?: (error: unknown) => ErrorClassification;
   canRunConcurrently?: (statements: readonly BatchStatement[]) => Promise<boolean> | boolean;
+  canMergeUpserts?: (statement: BatchStatement) => Promise<boolean> | boolean;
 
   /** Executes one request; works detached. */
   readonly execute = async (sql: string, options?: ExecuteOptions): Promise<ExecuteResult> => {
