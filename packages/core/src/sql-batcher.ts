@@ -1269,11 +1269,35 @@ export class SQLBatcher implements AsyncDisposable {
         const adapter = this.requireAdapter();
         if (!parallel && (this.concurrency === 1 || this.pinned) && adapter.session) {
           const s = await this.getSession();
+          // Inside a transaction block the input opened, a failed request would abort the block: every
+          // later statement of it (and each half of an isolation) would fail for that alone. Under
+          // skip / isolate each request gets a savepoint, as psql's ON_ERROR_ROLLBACK does, so a failure
+          // takes back only its own request (not one holding transaction control: a COMMIT, the input's
+          // own SAVEPOINT, … would end or move what the savepoint belongs to).
+          if (
+            this.inputBlockStart !== undefined &&
+            this.onError !== 'throw' &&
+            this.caps.savepoints &&
+            s.savepoint &&
+            s.rollbackToSavepoint &&
+            !info.statements.some((st) => st.insert === undefined && TX_WORD.test(st.sql))
+          ) {
+            return await this.inSavepoint(s, () => exec(s.execute.bind(s)));
+          }
           return await exec(s.execute.bind(s));
         }
         return await exec(adapter.execute);
-      } catch (err) {
-        const f = await this.failure(err, info, false);
+      } catch (thrown) {
+        const rolledBack = thrown instanceof RolledBackToSavepoint;
+        const err = rolledBack ? thrown.cause : thrown;
+        let f = await this.failure(err, info, rolledBack);
+        if (rolledBack && f.transient) {
+          // Not retried inside the input's block: a serialization failure there is the whole
+          // transaction's, which only the input can run again.
+          const kept = new AttemptFailure(f.error, f.effect, false, f.transactionLost, f.statementPosition);
+          kept.connectionUsable = true;
+          f = kept;
+        }
         // A transient failure may have broken the pinned connection: the next attempt takes a fresh one
         // (not after an SQL error the server answered on a connection the adapter says is fine).
         if ((f.transient || f.effect === 'unknown') && !f.connectionUsable) {
@@ -1379,6 +1403,27 @@ export class SQLBatcher implements AsyncDisposable {
         throw new AttemptFailure(f.error, 'rolled-back', f.transient, true, f.statementPosition);
       }
       throw await this.failure(err, info, true);
+    }
+  }
+
+  /**
+   * Run `go` under a savepoint of `s`: released after it, rolled back to on its failure, which is then
+   * thrown as rolled back (unless rolling back failed too: then as it came).
+   */
+  private async inSavepoint(s: AdapterSession, go: () => Promise<ExecuteResult>): Promise<ExecuteResult> {
+    const name = `sqlbatcher_sp_${this.savepointSeq++}`;
+    await (s.savepoint as (n: string) => Promise<void>)(name);
+    try {
+      const result = await go();
+      await s.releaseSavepoint?.(name);
+      return result;
+    } catch (err) {
+      try {
+        await (s.rollbackToSavepoint as (n: string) => Promise<void>)(name);
+      } catch {
+        throw err;
+      }
+      throw new RolledBackToSavepoint(err);
     }
   }
 
@@ -2059,6 +2104,11 @@ function partialOutcome(info: BatchInfo, f: AttemptFailure): PartialOutcome | un
     notExecutedIndices: [...split.rest],
     ...(f.rowsAffected !== undefined ? { rowsAffected: f.rowsAffected } : {}),
   };
+}
+
+/** A request's failure after which its savepoint was rolled back to (see `inSavepoint`). */
+class RolledBackToSavepoint {
+  constructor(readonly cause: unknown) {}
 }
 
 /**

@@ -246,7 +246,7 @@ describe('a serialization failure or deadlock on the connection a run pinned wit
 });
 
 describe('a serialization failure inside a transaction block the input began', () => {
-  it('is not retried in the aborted block; the COMMIT of the aborted block stops the run, naming the BEGIN', async () => {
+  it("is not retried inside the input's block: rolled back to its savepoint and skipped, the block goes on", async () => {
     const t = 'ser_in_tx';
     await db.sql(`CREATE TABLE ${t} (id int)`);
     await db.sql(
@@ -268,12 +268,13 @@ describe('a serialization failure inside a transaction block the input began', (
       ])
       .catch((e: unknown) => e)) as { code?: string };
     await batcher[Symbol.asyncDispose]().catch(() => undefined);
-    // (the failure is skipped and the connection kept; #3 fails in the aborted block; the COMMIT rolls back)
-    expect(err).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [4] });
-    expect((err as Error).message).toContain('the transaction block the input opened at #0 was aborted');
+    // (the failure is rolled back to the savepoint the request ran under and skipped, not retried: a
+    // serialization failure belongs to the whole transaction; #3 and the COMMIT go on, as with psql's
+    // ON_ERROR_ROLLBACK)
+    expect(err).toBe(5);
     expect(batcher.report.retries).toBe(0);
-    expect(batcher.report.rejected.map((r) => r.index)).toEqual([2, 3]);
-    expect(await db.sql(`SELECT id FROM ${t}`)).toEqual([]);
+    expect(batcher.report.rejected.map((r) => r.index)).toEqual([2]);
+    expect(await db.sql(`SELECT id FROM ${t} ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }]);
   });
 });
 
@@ -523,7 +524,8 @@ describe("the input's block: what counts as lost", () => {
     async () => {
       const t = 'lost_rollback_tag';
       await db.sql(`CREATE TABLE ${t} (id int PRIMARY KEY)`);
-      // (RELEASE a also drops b: no savepoint is left to roll back to when the duplicate aborts the block)
+      // (RELEASE a also drops b: no savepoint is left to roll back to when the duplicate aborts the block;
+      // the duplicate's request holds a SAVEPOINT of the input's, so the batcher puts none around it)
       const batcher = new SQLBatcher({ adapter: db.adapter(), onError: 'skip', batchMode: false });
       const err = await batcher
         .processStatements([
@@ -532,7 +534,7 @@ describe("the input's block: what counts as lost", () => {
           'SAVEPOINT b',
           'RELEASE SAVEPOINT a',
           `INSERT INTO ${t} (id) VALUES (1)`,
-          `INSERT INTO ${t} (id) VALUES (1)`,
+          `INSERT INTO ${t} (id) VALUES (1); SAVEPOINT c`,
           `INSERT INTO ${t} (id) VALUES (2)`,
           'COMMIT',
           `INSERT INTO ${t} (id) VALUES (3)`,
@@ -679,7 +681,8 @@ describe('transaction control inside an input string of several statements', () 
       .processStatements([
         'BEGIN',
         'INSERT INTO txstr_rb VALUES (1)',
-        'UPDATE txstr_rb SET id = id / 0',
+        // (with a SAVEPOINT of the input's in its request, the batcher puts none around it: the block aborts)
+        'UPDATE txstr_rb SET id = id / 0; SAVEPOINT s',
         'COMMIT; INSERT INTO txstr_rb VALUES (3)',
       ])
       .catch((e: unknown) => e);
@@ -740,7 +743,7 @@ describe('review round 4: shared connections, aborted blocks', () => {
         .processStatements([
           'BEGIN',
           'INSERT INTO r4_c VALUES (1)',
-          "INSERT INTO r4_c VALUES ('bad')",
+          "INSERT INTO r4_c VALUES ('bad'); SAVEPOINT s",
           "COMMIT; INSERT INTO r4_c VALUES ('bad2')",
         ])
         .catch((e: unknown) => e);
@@ -940,5 +943,36 @@ describe('merged ON CONFLICT … DO UPDATE whose keys PostgreSQL makes equal (fo
       { k: 1, v: 'a' },
       { k: 2, v: 'b' },
     ]);
+  });
+});
+
+describe("'isolate' / 'skip' inside a transaction block the input opened (found in review)", () => {
+  it('finds the failing statement with its own error, and the block goes on (each request under a savepoint)', async () => {
+    await db.sql('CREATE TABLE ob_t (id int PRIMARY KEY)');
+    const ins = (id: number) => `INSERT INTO ob_t (id) VALUES (${id})`;
+    const iso = new SQLBatcher({ adapter: db.adapter(), onError: 'isolate', retry: false });
+    await iso.processStatements(['BEGIN', ins(1), ins(1), ins(2), 'COMMIT']);
+    // (BEGIN pinned the session: released here, before this test's own queries on a shared PGlite)
+    await iso.close();
+    expect(iso.report.rejected.map((r) => [r.index, (r.error as { code?: string }).code])).toEqual([
+      [2, '23505'],
+    ]);
+    expect(await ids('ob_t')).toEqual([1, 2]);
+    // ROLLBACK at the end: nothing of the block stays, and only the duplicate is reported
+    await db.sql('TRUNCATE ob_t');
+    const back = new SQLBatcher({ adapter: db.adapter(), onError: 'isolate', retry: false });
+    await back.processStatements(['BEGIN', ins(1), ins(1), 'ROLLBACK']);
+    await back.close();
+    expect(back.report.rejected.map((r) => [r.index, (r.error as { code?: string }).code])).toEqual([
+      [2, '23505'],
+    ]);
+    expect(await ids('ob_t')).toEqual([]);
+    // skip: the failed request is rolled back to its savepoint, the statements after it still apply
+    // (maxBytes 40: the two duplicates share a request, the later statements have their own)
+    const skip = new SQLBatcher({ adapter: db.adapter(), onError: 'skip', retry: false, maxBytes: 40 });
+    await skip.processStatements(['BEGIN', ins(1), ins(1), 'SELECT 1', ins(3), 'COMMIT']);
+    await skip.close();
+    expect(skip.report.rejected.map((r) => r.index)).toEqual([1, 2]);
+    expect(await ids('ob_t')).toEqual([3]);
   });
 });
