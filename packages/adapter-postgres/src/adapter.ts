@@ -350,9 +350,10 @@ const BUILTIN_ONLY_SQL = `SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p 
 
 /**
  * One row: may rows of `$1` whose conflict keys on the columns `$2` are distinct as written (see the
- * batcher's conflict keys) share one `INSERT … ON CONFLICT DO UPDATE`? Every column exists and has a
- * type whose input cannot make such keys equal, and no BEFORE INSERT row trigger (tgtype bits ROW 1,
- * BEFORE 2, INSERT 4) on the table or a partition of it may rewrite them.
+ * batcher's conflict keys) share one `INSERT … ON CONFLICT DO UPDATE`? A table (not a view, whose base
+ * table's triggers are not looked into), without rules; every column exists and has a type whose input
+ * cannot make such keys equal; and no BEFORE INSERT or BEFORE UPDATE row trigger (tgtype bits ROW 1,
+ * BEFORE 2, INSERT 4, UPDATE 16) on the table or a partition of it may rewrite them.
  */
 const UPSERT_EXACT_SQL = `SELECT (SELECT count(*) FROM pg_catalog.pg_attribute a
     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY ($2::text[])
@@ -366,7 +367,8 @@ const UPSERT_EXACT_SQL = `SELECT (SELECT count(*) FROM pg_catalog.pg_attribute a
     = pg_catalog.cardinality($2::text[])
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t
     WHERE (t.tgrelid = c.oid OR t.tgrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(c.oid) p))
-      AND NOT t.tgisinternal AND (t.tgtype & 7) = 7) AS free
+      AND NOT t.tgisinternal AND (t.tgtype & 3) = 3 AND (t.tgtype & 20) <> 0)
+  AND c.relkind IN ('r', 'p') AND NOT c.relhasrules AS free
 FROM pg_catalog.pg_class c
 WHERE c.oid = pg_catalog.to_regclass($1)`;
 
@@ -675,11 +677,14 @@ export class PostgreSQLAdapter implements Adapter {
    * where the statements one by one succeed. Yes only when every conflict column is of a type whose
    * input the batcher's key comparison accounts for (smallint, integer, bigint, numeric without a
    * negative scale, double precision, text, varchar, char, uuid, boolean, date: not `name`, which cuts
-   * at 63 bytes, `real`, a negative-scale numeric that rounds integers, timestamps, domains, …) and the
-   * table (or a partition of it) has no BEFORE INSERT row trigger (it may rewrite the key). Read from
-   * the catalog and kept like {@link canRunConcurrently}'s answers; no while the adapter's only
+   * at 63 bytes, `real`, a negative-scale numeric that rounds integers, timestamps, domains, …), the
+   * target is a table (not a view) without rules, and it (or a partition of it) has no BEFORE INSERT or
+   * BEFORE UPDATE row trigger (it may rewrite the key). Read from the catalog on a pooled connection (with
+   * its search_path) and kept like {@link canRunConcurrently}'s answers; no while the adapter's only
    * connection is held by a session (PGlite, a `pg.Client`, a pool of one) or a request that may change
-   * the catalog has not ended.
+   * the catalog has not ended. What it cannot see (a trigger created earlier in the same uncommitted
+   * block, a table another search_path names) the server's 21000 error shows: the batcher then sends the
+   * statements again one by one (`mergedRowsConflict`).
    */
   async canMergeUpserts(statement: BatchStatement): Promise<boolean> {
     const ins = statement.insert;

@@ -136,16 +136,7 @@ function redactValue(text: string, from: number, word: string): { start: number;
   let k = from;
   // (whitespace and comments: `PASSWORD /* note */ 'x'`)
   const skipSpace = () => {
-    for (;;) {
-      while (k < n && /[ \t\r\n]/.test(text[k] as string)) k++;
-      if (text.startsWith('/*', k)) {
-        const e = text.indexOf('*/', k + 2);
-        k = e < 0 ? n : e + 2;
-      } else if (text.startsWith('--', k)) {
-        const e = text.indexOf('\n', k + 2);
-        k = e < 0 ? n : e + 1;
-      } else return;
-    }
+    k = afterSpace(text, k);
   };
   skipSpace();
   // MySQL: SET PASSWORD FOR 'u'@'h' = 'x'
@@ -194,6 +185,14 @@ function redactValue(text: string, from: number, word: string): { start: number;
           p += 2;
           continue;
         }
+        // `'hun'` newline `'ter2'` is one string in SQL: the continuation is part of the secret
+        if (q === "'") {
+          const next = afterSpace(text, p + 1);
+          if (text[next] === "'" && /[\n\r]/.test(text.slice(p + 1, next))) {
+            p = next + 1;
+            continue;
+          }
+        }
         return p === quoteAt + 1 ? undefined : { start: quoteAt + 1, end: p };
       }
       p++;
@@ -225,4 +224,28 @@ export function redactAndTruncate(sql: string, max: number): string {
   if (sql.length <= max) return redactSecrets(sql);
   const head = redactSecrets(sql.slice(0, max + 1024));
   return `${head.slice(0, max)}… [${sql.length - max} more characters]`;
+}
+
+/** The first index at or after `k` past whitespace (any) and comments (block comments nest, as in SQL). */
+function afterSpace(text: string, k: number): number {
+  const n = text.length;
+  for (;;) {
+    while (k < n && /\s/.test(text[k] as string)) k++;
+    if (text.startsWith('/*', k)) {
+      let depth = 1;
+      k += 2;
+      while (k < n && depth > 0) {
+        if (text.startsWith('/*', k)) {
+          depth++;
+          k += 2;
+        } else if (text.startsWith('*/', k)) {
+          depth--;
+          k += 2;
+        } else k++;
+      }
+    } else if (text.startsWith('--', k)) {
+      const e = text.indexOf('\n', k + 2);
+      k = e < 0 ? n : e + 1;
+    } else return k;
+  }
 }

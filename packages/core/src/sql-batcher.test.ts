@@ -412,6 +412,49 @@ describe('merged upserts the adapter says may not go as one (canMergeUpserts)', 
     expect(report.statements).toBe(3);
   });
 
+  it('names a part never sent when a beforeBatch hook throws on it', async () => {
+    const adapter = new GenericAdapter({
+      execute: () => ({ rowCount: 0 }),
+      maxQuerySize: 250,
+      capabilities: { multiStatement: true, atomicMultiStatement: true },
+      canMergeUpserts: () => false,
+    });
+    let calls = 0;
+    const b = new SQLBatcher({
+      adapter,
+      plugins: [
+        {
+          name: 'second-fails',
+          beforeBatch: () => {
+            if (++calls === 2) throw new Error('hook failed');
+          },
+        },
+      ],
+    });
+    const stmts = [up(1, 'a'.repeat(40)), up(2, 'b'.repeat(40)), up(3, 'c'.repeat(40))];
+    const err = (await caught(b.processStatements(stmts))) as { notSentIndices?: number[] };
+    expect(err.notSentIndices).toEqual([2]);
+  });
+
+  it('isolating a failed batch asks again for the merged upserts it rebuilds', async () => {
+    const sent: string[] = [];
+    const adapter = new GenericAdapter({
+      execute: (sql) => {
+        sent.push(sql);
+        if (sql.includes("'bad'")) throw new Error('null value in column "v"');
+        return { rowCount: 0 };
+      },
+      classifyError: () => ({ transient: false, effect: 'rolled-back' }),
+      capabilities: { multiStatement: true, atomicMultiStatement: true },
+      canMergeUpserts: () => false,
+    });
+    const b = new SQLBatcher({ adapter, onError: 'isolate', retry: false });
+    await b.processStatements([up(1), up(11), up(2, 'bad'), up(3)]);
+    expect(b.report.rejected.map((r) => r.index)).toEqual([2]);
+    // (no request holds one INSERT with the rows of two statements)
+    for (const sql of sent) expect(sql, sql).not.toMatch(/\),\(/);
+  });
+
   it('does not ask about single-statement upserts or other INSERTs', async () => {
     const { asked } = await run(false, 1_000_000, [
       up(1),
@@ -443,9 +486,13 @@ describe('excerpts in errors', () => {
       "CREATE USER u IDENTIFIED WITH mysql_native_password BY 's3cret'",
       "COPY INTO t FROM 's3://b/' CREDENTIALS=(AWS_KEY_ID='k' AWS_SECRET_KEY='s3cret')",
       `ALTER ROLE app PASSWORD '${'x'.repeat(10_000)}s3cret'`,
+      "ALTER ROLE x PASSWORD\f's3cret'",
+      "ALTER ROLE x PASSWORD /* a /* nested */ comment */ 's3cret'",
     ]) {
       expect(excerpt(sql), sql).not.toMatch(/secret|s3cret/);
     }
+    // a string continued on the next line is one string: all of it is the secret
+    expect(excerpt("ALTER ROLE x PASSWORD 'hun'\n'ter2'")).toBe("ALTER ROLE x PASSWORD '***'");
   });
 
   it('mask it in the message and the sql of a BatchExecutionError too', async () => {
@@ -815,6 +862,9 @@ describe('sessions', () => {
       'CREATE TABLE U&"pg\\005ftemp".tmp (id int)',
       "ALTER ROLE postgres IN DATABASE test SET work_mem = '7MB'",
       'ALTER DATABASE test RESET work_mem',
+      // (found in review: a call under WITH or in parentheses)
+      'WITH s AS (SELECT my_function_that_sets_config()) SELECT * FROM s',
+      '(SELECT my_function_that_sets_config())',
     ]) {
       expect(await pinsFor(pinning), pinning).toBe(true);
     }

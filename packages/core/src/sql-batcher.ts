@@ -163,6 +163,8 @@ class AttemptFailure extends Error {
   connectionUsable = false;
   /** See `ErrorClassification.blockInDoubt`. */
   blockInDoubt = false;
+  /** See `ErrorClassification.mergedRowsConflict`. */
+  mergedRowsConflict = false;
 }
 
 /** Statements between chances for the event loop to run while a request is in flight (a power of two). */
@@ -1040,29 +1042,30 @@ export class SQLBatcher implements AsyncDisposable {
     const adapter = this.adapter;
     const ask = adapter?.canMergeUpserts;
     if (!ask || this.dryRun) return undefined;
-    let out: BuiltStatement[] | undefined;
-    const statements = batch.statements as BuiltStatement[];
-    for (let k = 0; k < statements.length; k++) {
-      const st = statements[k] as BuiltStatement;
-      const ins = st.insert;
-      const merged =
-        ins && st.indices.length > 1 && ins.rowsAt !== undefined && /\bDO\s+UPDATE\b/i.test(ins.tail);
-      let ok = true;
-      if (merged) {
-        try {
-          ok = (await withTimeout(async () => ask.call(adapter, st), this.timeoutMs, 0)) === true;
-        } catch {
-          ok = false;
-        }
+    const refused = new Set<BuiltStatement>();
+    for (const st of batch.statements as BuiltStatement[]) {
+      if (!mergedUpsert(st)) continue;
+      let ok: boolean;
+      try {
+        ok = (await withTimeout(async () => ask.call(adapter, st), this.timeoutMs, 0)) === true;
+      } catch {
+        ok = false;
       }
-      if (ok) {
-        out?.push(st);
-        continue;
-      }
-      out ??= statements.slice(0, k);
-      out.push(...splitByInput(st));
+      if (!ok) refused.add(st);
     }
-    if (!out) return undefined;
+    return refused.size > 0 ? this.splitMerged(batch, (st) => refused.has(st)) : undefined;
+  }
+
+  /**
+   * `batch` with the statements `split` picks sent as the input statements they were merged from; more
+   * than one batch when that does not fit the engine's limit.
+   */
+  private splitMerged(batch: BuiltBatch, split: (st: BuiltStatement) => boolean): BuiltBatch[] {
+    const out: BuiltStatement[] = [];
+    for (const st of batch.statements as BuiltStatement[]) {
+      if (split(st)) out.push(...splitByInput(st));
+      else out.push(st);
+    }
     const delim = utf8Length(`${this.options.delimiter ?? ';'}\n`);
     const ceiling = this.caps.maxQuerySize;
     const batches: BuiltBatch[] = [];
@@ -1091,32 +1094,38 @@ export class SQLBatcher implements AsyncDisposable {
     return batches;
   }
 
+  /** Send `parts` of `batch` in order (see {@link send}). */
+  private async sendParts(batch: BuiltBatch, parts: BuiltBatch[], parallel: boolean): Promise<void> {
+    for (let k = 0; k < parts.length; k++) {
+      const part = parts[k] as BuiltBatch;
+      try {
+        await this.sendBuilt(part, parallel, false);
+      } catch (err) {
+        // (this part too when it never reached the adapter: a beforeBatch hook threw)
+        addNotSent(
+          err,
+          parts.slice(this.attempted.has(part) ? k + 1 : k).flatMap((b) => b.indices),
+        );
+        throw err;
+      } finally {
+        // (the batch counts as attempted once a part of it is: see inOrder)
+        if (this.attempted.has(part)) this.attempted.add(batch);
+      }
+    }
+  }
+
   /** Send one batch, applying `onError`. */
   private async send(batch: BuiltBatch, parallel = false): Promise<void> {
     const unmerged = await this.unmergeUpserts(batch);
-    if (unmerged) {
-      for (let k = 0; k < unmerged.length; k++) {
-        const part = unmerged[k] as BuiltBatch;
-        try {
-          await this.sendBuilt(part, parallel);
-        } catch (err) {
-          addNotSent(
-            err,
-            unmerged.slice(k + 1).flatMap((b) => b.indices),
-          );
-          throw err;
-        } finally {
-          // (the batch counts as attempted once a part of it is: see inOrder)
-          if (this.attempted.has(part)) this.attempted.add(batch);
-        }
-      }
-      return;
-    }
+    if (unmerged) return this.sendParts(batch, unmerged, parallel);
     return this.sendBuilt(batch, parallel);
   }
 
-  /** {@link send} without looking at merged upserts. */
-  private async sendBuilt(batch: BuiltBatch, parallel: boolean): Promise<void> {
+  /**
+   * {@link send} without asking about merged upserts first. `resend`: a failure that merging caused
+   * (see `ErrorClassification.mergedRowsConflict`) sends the batch again with its merged upserts split.
+   */
+  private async sendBuilt(batch: BuiltBatch, parallel: boolean, resend = true): Promise<void> {
     const info = this.toInfo(batch);
     await this.hook('beforeBatch', (p) => p.beforeBatch?.(info));
     this.attempted.add(batch);
@@ -1134,6 +1143,11 @@ export class SQLBatcher implements AsyncDisposable {
       await this.run(info, parallel);
     } catch (err) {
       if (!(err instanceof AttemptFailure)) throw err;
+      if (resend && err.mergedRowsConflict && (batch.statements as BuiltStatement[]).some(mergedUpsert)) {
+        // Rolled back: sent again, the merged upserts as their statements (the failed request stays
+        // recorded as it was)
+        return this.sendParts(batch, this.splitMerged(batch, mergedUpsert), parallel);
+      }
       await this.handleFailure(err, info, batch, parallel);
     }
   }
@@ -1280,7 +1294,7 @@ export class SQLBatcher implements AsyncDisposable {
             this.caps.savepoints &&
             s.savepoint &&
             s.rollbackToSavepoint &&
-            !info.statements.some((st) => st.insert === undefined && TX_WORD.test(st.sql))
+            !info.statements.some((st) => st.insert === undefined && this.holdsTransactionControl(st.sql))
           ) {
             return await this.inSavepoint(s, () => exec(s.execute.bind(s)));
           }
@@ -1407,6 +1421,21 @@ export class SQLBatcher implements AsyncDisposable {
   }
 
   /**
+   * Whether `sql` (one input statement, maybe a string of several) holds transaction control or a
+   * savepoint command, read as statements (a `CASE … END` or `'begin'` is none).
+   */
+  private holdsTransactionControl(sql: string): boolean {
+    if (!TX_WORD.test(sql)) return false;
+    const parts = sql.includes(';')
+      ? splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined })
+      : [sql];
+    return parts.some((part) => {
+      const text = lexStatement(part, this.rules).text;
+      return blockControl(text) !== undefined || /^(?:SAVEPOINT|RELEASE)\b/i.test(text);
+    });
+  }
+
+  /**
    * Run `go` under a savepoint of `s`: released after it, rolled back to on its failure, which is then
    * thrown as rolled back (unless rolling back failed too: then as it came).
    */
@@ -1477,6 +1506,7 @@ export class SQLBatcher implements AsyncDisposable {
     const f = new AttemptFailure(err, effect, c.transient && !lost, lost, c.statementPosition);
     f.connectionUsable = c.connectionUsable === true && effect !== 'unknown' && !lost;
     f.blockInDoubt = c.blockInDoubt === true && effect === 'unknown';
+    f.mergedRowsConflict = c.mergedRowsConflict === true && effect === 'rolled-back' && !lost;
     if (effect === 'partial' && typeof c.rowsAffected === 'number' && Number.isFinite(c.rowsAffected)) {
       f.rowsAffected = c.rowsAffected;
     }
@@ -1632,7 +1662,10 @@ export class SQLBatcher implements AsyncDisposable {
         const sub = new BatchBuilder(this.builderConfig());
         for (const u of half) sub.add(u.index, u.lexed, u.from, u.to);
         sub.flush();
-        for (const b of sub.takeReady()) {
+        // (merged upserts the adapter refuses are split here too: see unmergeUpserts)
+        const ready: BuiltBatch[] = [];
+        for (const b of sub.takeReady()) ready.push(...((await this.unmergeUpserts(b)) ?? [b]));
+        for (const b of ready) {
           const info = this.toInfo(b);
           /** Past beforeBatch: an afterBatch hook's failure is then one after the request. */
           let reached = false;
@@ -2106,6 +2139,17 @@ function partialOutcome(info: BatchInfo, f: AttemptFailure): PartialOutcome | un
   };
 }
 
+/** An `ON CONFLICT … DO UPDATE` INSERT holding the rows of several input statements. */
+function mergedUpsert(st: BuiltStatement): boolean {
+  const ins = st.insert;
+  return (
+    ins !== undefined &&
+    st.indices.length > 1 &&
+    ins.rowsAt !== undefined &&
+    /\bDO\s+UPDATE\b/i.test(ins.tail)
+  );
+}
+
 /** A request's failure after which its savepoint was rolled back to (see `inSavepoint`). */
 class RolledBackToSavepoint {
   constructor(readonly cause: unknown) {}
@@ -2218,7 +2262,8 @@ function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules)
   // qualified with pg_temp (CREATE TABLE pg_temp.t …), the session's own schema.
   if (/\bINTO\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?\b/i.test(code)) return true;
   if (/(?:^|[\s(,."])"?pg_temp(?:_\d+)?"?\s*\./i.test(code)) return true;
-  if (lexed.kind === 'select') {
+  // (a SELECT, also under WITH or in parentheses; not DDL, whose calls are defaults and expressions)
+  if (lexed.kind === 'select' || lexed.kind === 'other') {
     const calls: string[] = [];
     collectCalls(lexed.text, rules, calls);
     if (calls.length > 0) return true;

@@ -96,6 +96,14 @@ export interface ErrorClassification {
    * earlier requests in that block share the request's unknown fate; the error says so.
    */
   blockInDoubt?: boolean;
+  /**
+   * The failure is one a merged INSERT can cause where its input statements one by one would not
+   * (PostgreSQL's "ON CONFLICT DO UPDATE command cannot affect row a second time" when two merged rows
+   * meet on a key that only the engine sees as equal). With `effect: 'rolled-back'`, a batch holding an
+   * `ON CONFLICT … DO UPDATE` INSERT merged from several statements is sent again once, those statements
+   * one by one (see `Adapter.canMergeUpserts`, which avoids most such failures beforehand).
+   */
+  mergedRowsConflict?: boolean;
 }
 
 /** A pinned connection: transactions and savepoints run here, never through a pool. */
