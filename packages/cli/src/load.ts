@@ -18,6 +18,7 @@ import { DeadLetterWriter } from '@sqlbatcher/plugins';
 import { type Connection, connect, DEFAULT_URL, redactUrl } from './connect.js';
 import { type OutputStream, OutputWriter } from './output.js';
 import { FileProgress, type ProgressSink } from './progress.js';
+import { addIndex } from './ranges.js';
 
 /** Options of {@link load}: one per `sqlbatcher load` flag. */
 export interface LoadOptions {
@@ -62,6 +63,12 @@ export interface LoadResult {
   seconds: number;
   /** Highest input index known executed (committed unless inside `transaction: 'all'`). */
   lastExecutedIndex: number;
+  /**
+   * The input indices known executed, as `[first, last]` ranges in order: more than one when statements
+   * between them were not (a failure with `--concurrency`, where later batches ran beside the failed one,
+   * or statements skipped or rejected).
+   */
+  executedRanges: [number, number][];
   error?: string;
 }
 
@@ -88,12 +95,15 @@ export class DryRunOutputError extends Error {
 class Tracker implements Plugin {
   readonly name = 'sqlbatcher-cli';
   lastIndex = -1;
+  /** Executed input indices as sorted, disjoint, non-adjacent `[first, last]` ranges. */
+  readonly ranges: [number, number][] = [];
   constructor(private readonly progress: FileProgress | undefined) {}
   afterBatch(batch: BatchInfo, outcome: BatchOutcome): void {
     if (outcome.success && !outcome.dryRun) {
       for (const s of batch.statements) {
         const last = s.indices[s.indices.length - 1];
         if (last !== undefined && last > this.lastIndex) this.lastIndex = last;
+        for (const i of s.indices) addIndex(this.ranges, i);
       }
     }
     if (this.progress) {
@@ -112,17 +122,28 @@ async function* readSource(
 ): AsyncGenerator<Buffer | string> {
   const it = stream[Symbol.asyncIterator]();
   // The signal ends the wait for the next chunk too: an idle producer (a pipe that writes nothing for
-  // minutes) must not keep Ctrl-C or SIGTERM waiting.
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<'aborted'>((resolve) => {
-    onAbort = () => resolve('aborted');
-    if (signal?.aborted) resolve('aborted');
-    else signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  // minutes) must not keep Ctrl-C or SIGTERM waiting. (One listener per read, removed when the read
+  // settles: racing every read against one long-lived promise left a reaction on it per read, each
+  // holding its chunk, so memory grew with the file: found in review.)
+  const nextOrAbort = (): Promise<IteratorResult<Buffer | string> | 'aborted'> =>
+    new Promise((resolve, reject) => {
+      const onAbort = () => resolve('aborted');
+      signal?.addEventListener('abort', onAbort, { once: true });
+      it.next().then(
+        (r) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(r);
+        },
+        (e: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
   try {
     for (;;) {
       if (signal?.aborted) throw new InterruptedError();
-      const next = await Promise.race([it.next(), aborted]);
+      const next = await nextOrAbort();
       if (next === 'aborted') throw new InterruptedError();
       if (next.done) break;
       const chunk = next.value;
@@ -132,12 +153,17 @@ async function* readSource(
     }
     if (signal?.aborted) throw new InterruptedError();
   } finally {
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
     // (stops the stream: a file is closed, stdin no longer read)
     const s = stream as { destroy?: () => void };
     if (typeof s.destroy === 'function') s.destroy();
     else await it.return?.();
   }
+}
+
+/** `ranges` as text for a message: `#0…#9, #20…#29` (the first few, then how many more). */
+function describeRanges(ranges: readonly [number, number][]): string {
+  const shown = ranges.slice(0, 5).map(([a, b]) => (a === b ? `#${a}` : `#${a}…#${b}`));
+  return ranges.length > 5 ? `${shown.join(', ')} and ${ranges.length - 5} more ranges` : shown.join(', ');
 }
 
 /** Load a SQL file through the batcher: the `sqlbatcher load` command. */
@@ -156,6 +182,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     interrupted: false,
     seconds: 0,
     lastExecutedIndex: -1,
+    executedRanges: [],
   };
 
   /** A failure before the load started: the error, and with `--report json` the report too. */
@@ -280,6 +307,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
   result.rejected = rep.rejected.length;
   result.inDoubt = rep.inDoubt.length;
   result.lastExecutedIndex = tracker.lastIndex;
+  result.executedRanges = tracker.ranges;
   result.seconds = (performance.now() - started) / 1000;
   result.interrupted = failure instanceof InterruptedError || hasCause(failure, InterruptedError);
   const inDoubtCommit = (failure as { inDoubt?: unknown } | undefined)?.inDoubt === true;
@@ -287,6 +315,19 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     // The one transaction was rolled back: nothing executed in it stayed.
     result.rowsAffected = 0;
     result.lastExecutedIndex = -1;
+    result.executedRanges = [];
+  }
+  let failureMessage = failure === undefined ? undefined : messageOf(failure, options.onError);
+  if (failureMessage !== undefined && !result.interrupted) {
+    if ((options.transaction ?? 'none') === 'all' && !inDoubtCommit && !/rolled back/.test(failureMessage)) {
+      // (bad input ends the run too: the one transaction goes with it)
+      failureMessage += '; the transaction was rolled back: nothing was loaded';
+    }
+    // With --concurrency, batches after the failed one ran beside it: resuming from the failed range
+    // would load them again.
+    if (result.executedRanges.length > 1) {
+      failureMessage += `; statements executed: ${describeRanges(result.executedRanges)} (the others were not)`;
+    }
   }
   // The reader of the dry run's pipe closed it (`| head`): it took what it wanted; stop quietly.
   if (dryRunOut === '-' && causeOf(failure, DryRunOutputError)?.code === 'EPIPE') return result;
@@ -308,8 +349,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
           url: redactUrl(url),
           target: conn.describe,
           ...result,
-          error:
-            failure === undefined || result.interrupted ? undefined : messageOf(failure, options.onError),
+          error: result.interrupted ? undefined : failureMessage,
           deadLetter: deadLetter && result.rejected > 0 ? deadLetter.path : undefined,
           stats: collector.getStats(),
         },
@@ -340,7 +380,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     result.exitCode = 130;
     return result;
   }
-  if (failure !== undefined) return fail(result, messageOf(failure, options.onError), stderr);
+  if (failureMessage !== undefined) return fail(result, failureMessage, stderr);
   if (result.inDoubt > 0) {
     result.exitCode = 1;
     stderr.write(
