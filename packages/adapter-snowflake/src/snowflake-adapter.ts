@@ -515,6 +515,9 @@ export class SnowflakeAdapter implements Adapter {
   }
 }
 
+/** A statement that may open a transaction: `BEGIN`, `START TRANSACTION` (read anywhere in the text). */
+const MAY_BEGIN = /\b(?:BEGIN|START\s+TRANSACTION)\b/i;
+
 /** A transaction-capable session on one connection. No savepoints: Snowflake has none. */
 class SnowflakeSession implements AdapterSession {
   readonly #conn: SnowflakeConnectionLike;
@@ -524,6 +527,8 @@ class SnowflakeSession implements AdapterSession {
   readonly #allowDdl: boolean;
   #released = false;
   #inTransaction = false;
+  /** A request of the input's may have opened a transaction (its own `BEGIN`): release() rolls back. */
+  #inputTransaction = false;
 
   readonly #track: <T>(request: Promise<T>) => Promise<T>;
 
@@ -555,6 +560,8 @@ class SnowflakeSession implements AdapterSession {
         );
       }
     }
+    // (a false alarm, such as a scripting block's BEGIN, only costs a ROLLBACK that changes nothing)
+    if (!this.#inTransaction && MAY_BEGIN.test(sql)) this.#inputTransaction = true;
     return this.#track(runOnConnection(this.#conn, sql, options, this.#secrets));
   };
 
@@ -572,6 +579,7 @@ class SnowflakeSession implements AdapterSession {
   async rollback(): Promise<void> {
     try {
       await this.execute('ROLLBACK');
+      this.#inputTransaction = false;
     } finally {
       this.#inTransaction = false;
     }
@@ -580,7 +588,7 @@ class SnowflakeSession implements AdapterSession {
   async release(broken = false): Promise<void> {
     if (this.#released) return;
     let dirty = broken;
-    if (this.#inTransaction && !broken) {
+    if ((this.#inTransaction || this.#inputTransaction) && !broken) {
       // Never hand a connection with an open transaction to the next user.
       try {
         await this.rollback();

@@ -9,7 +9,8 @@
  * with comments before the value), `IDENTIFIED [WITH plugin] BY 'x'`, MySQL `SET PASSWORD [FOR u] = 'x'`
  * and `PASSWORD('x')`, `password=x` / `pwd=x` / `sslpassword=x` in connection strings (also
  * `password=''x''` inside an SQL literal), `scheme://user:pass@host` (up to the URL's last `@`), `token=…`, `api_key=…`,
- * `secret=…`, `AWS_SECRET_KEY='…'`, `AZURE_SAS_TOKEN='…'`, `Bearer …`, `"password": "…"`. Not covered:
+ * `secret=…`, `AWS_SECRET_KEY='…'`, `AZURE_SAS_TOKEN='…'`, Snowflake's `SECRET_STRING = '…'` and
+ * `OAUTH_CLIENT_SECRET` / `OAUTH_REFRESH_TOKEN`, `Bearer …`, `"password": "…"`. Not covered:
  * values in an INSERT's VALUES list, which are data, not syntax.
  */
 
@@ -45,6 +46,11 @@ const KEYWORDS = new Set([
   'sas_token',
   'master_key',
   'encryption_key',
+  // Snowflake's secret objects and OAuth integrations
+  'secret_string',
+  'oauth_client_secret',
+  'oauth_refresh_token',
+  'oauth_access_token',
 ]);
 /** Keywords whose value may follow after whitespace only, without `=` or `:`. */
 const BARE_AFTER_SPACE = new Set(['bearer']);

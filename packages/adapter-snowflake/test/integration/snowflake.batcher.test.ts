@@ -316,3 +316,25 @@ describe('SQLBatcher with SnowflakeAdapter', () => {
     expect(plus.rows.map((r) => r.v)).toEqual(['v5+', 'v11+', 'v17+', 'v23+', 'v29+']);
   });
 });
+
+describe('a transaction the input opened and left open (found in review)', () => {
+  it('is rolled back when the session is released: the next run on the connection commits its own rows', async () => {
+    const a = open();
+    await a.execute('CREATE TABLE t_left_open (id INT)');
+    {
+      await using b1 = new SQLBatcher({ adapter: a });
+      await b1.processStatements(['BEGIN', 'INSERT INTO t_left_open VALUES (1)']);
+    }
+    {
+      await using b2 = new SQLBatcher({ adapter: a });
+      await b2.processStatements([
+        'INSERT INTO t_left_open VALUES (2)',
+        'INSERT INTO t_left_open VALUES (3)',
+      ]);
+    }
+    // (seen from outside the adapter's connections: committed)
+    expect(await ids('t_left_open')).toEqual([2, 3]);
+    await a.close();
+    expect(await ids('t_left_open')).toEqual([2, 3]);
+  });
+});
