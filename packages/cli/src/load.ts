@@ -317,9 +317,20 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     result.lastExecutedIndex = -1;
     result.executedRanges = [];
   }
+  // The statements of a transaction block the input opened went with the failure: not executed after all.
+  const undoneFrom = (failure as { blockUndoneFrom?: unknown } | undefined)?.blockUndoneFrom;
+  if (typeof undoneFrom === 'number') {
+    result.executedRanges = result.executedRanges
+      .filter(([a]) => a < undoneFrom)
+      .map(([a, b]): [number, number] => [a, Math.min(b, undoneFrom - 1)]);
+    const last = result.executedRanges[result.executedRanges.length - 1];
+    result.lastExecutedIndex = last ? last[1] : -1;
+  }
   let failureMessage = failure === undefined ? undefined : messageOf(failure, options.onError);
   if (failureMessage !== undefined && !result.interrupted) {
-    if ((options.transaction ?? 'none') === 'all' && !inDoubtCommit && !/rolled back/.test(failureMessage)) {
+    // (the batcher's own note, not words of the statement quoted in the message)
+    const noted = failureMessage.includes('; the transaction was rolled back');
+    if ((options.transaction ?? 'none') === 'all' && !inDoubtCommit && !noted) {
       // (bad input ends the run too: the one transaction goes with it)
       failureMessage += '; the transaction was rolled back: nothing was loaded';
     }

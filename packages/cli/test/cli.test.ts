@@ -193,6 +193,43 @@ describe('sqlbatcher load: failures', () => {
     expect(await pgliteCount(dir, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'b'")).toBe(0);
   });
 
+  it("--transaction all: the note is there when the quoted statement itself says 'rolled back'", async () => {
+    const dir = join(tmp, 'bad-all-2');
+    const input = "CREATE TABLE b (a text);\nSELECT 'nothing is rolled back;\n";
+    const res = await run(
+      ['load', '-', '--url', `pglite://${dir}`, '--report', 'none', '--transaction', 'all'],
+      input,
+    );
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('; the transaction was rolled back: nothing was loaded');
+  });
+
+  it("a failure that rolls back the input's own block takes its statements out of executedRanges (found in review)", async () => {
+    const dir = join(tmp, 'block-lost');
+    const input = [
+      'CREATE TABLE k (id int PRIMARY KEY);',
+      'INSERT INTO k VALUES (1);',
+      'BEGIN;',
+      'INSERT INTO k VALUES (2);',
+      'INSERT INTO k VALUES (3);',
+      'INSERT INTO k VALUES (1);',
+      'COMMIT;',
+    ].join('\n');
+    const res = await run(
+      ['load', '-', '--url', `pglite://${dir}`, '--report', 'json', '--max-bytes', '30', '--no-merge'],
+      input,
+    );
+    expect(res.code).toBe(1);
+    const report = JSON.parse(res.stdout) as {
+      executedRanges: [number, number][];
+      lastExecutedIndex: number;
+    };
+    // (#3 and #4 ran inside the block the duplicate then took with it)
+    expect(report.executedRanges).toEqual([[0, 1]]);
+    expect(report.lastExecutedIndex).toBe(1);
+    expect(await pgliteCount(dir, 'SELECT count(*)::int AS n FROM k')).toBe(1);
+  });
+
   it('names the failing statement with an excerpt, and a line break in the message is kept (as \\n)', async () => {
     const dir = join(tmp, 'syntax');
     const input = 'CREATE TABLE s (id int);\nINSERT INTO s VALUES (1);\nINSER INTO s VALUES (2);\n';

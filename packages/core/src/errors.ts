@@ -103,6 +103,8 @@ export interface BatchExecutionErrorOptions extends SQLBatcherErrorOptions {
   sql?: string;
   /** Attempts made, including the first. */
   attempts?: number;
+  /** See {@link BatchExecutionError.blockUndoneFrom}. */
+  blockUndoneFrom?: number;
 }
 
 /** A batch failed on the database. Carries the input indices of every statement in it. */
@@ -113,6 +115,12 @@ export class BatchExecutionError extends SQLBatcherError {
   readonly attempts: number;
   /** The engine's error code (SQLSTATE or vendor code) when the driver reports one. */
   readonly engineCode: string | undefined;
+  /**
+   * Set when the failure took a transaction block the input opened itself (`BEGIN` with transaction
+   * 'none') with it: the input index of its `BEGIN`. The statements from there on that had run are
+   * undone too (or, when `inDoubt`, share the batch's unknown fate).
+   */
+  readonly blockUndoneFrom: number | undefined;
 
   constructor(message: string, options: BatchExecutionErrorOptions = {}) {
     super(options.inDoubt ? 'BATCH_IN_DOUBT' : 'BATCH_FAILED', message, options);
@@ -121,6 +129,7 @@ export class BatchExecutionError extends SQLBatcherError {
     this.inDoubt = options.inDoubt ?? false;
     this.sql = options.sql === undefined ? undefined : excerpt(options.sql, 500);
     this.attempts = options.attempts ?? 1;
+    this.blockUndoneFrom = options.blockUndoneFrom;
     const c = options.cause as { code?: unknown } | undefined;
     this.engineCode = c && typeof c === 'object' && typeof c.code === 'string' ? c.code : undefined;
   }

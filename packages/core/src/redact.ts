@@ -155,7 +155,9 @@ function redactValue(text: string, from: number, word: string): { start: number;
   if (text[k] === '=' || text[k] === ':') {
     separated = true;
     k++;
-    if (text[k] === '>') k++; // =>
+    if (text[k] === '>')
+      k++; // =>
+    else if (text[k - 1] === ':' && text[k] === '=') k++; // :=  (a named argument)
     skipSpace();
   }
   // MySQL: PASSWORD('x')

@@ -455,6 +455,36 @@ describe('merged upserts the adapter says may not go as one (canMergeUpserts)', 
     for (const sql of sent) expect(sql, sql).not.toMatch(/\),\(/);
   });
 
+  it('a failure the adapter marks mergedRowsConflict sends the batch again unmerged, unless it holds a SELECT', async () => {
+    const attempt = async (extra: string[]) => {
+      const sent: string[] = [];
+      const adapter = new GenericAdapter({
+        execute: (sql) => {
+          sent.push(sql);
+          if (/\),\(/.test(sql))
+            throw Object.assign(new Error('cannot affect row a second time'), { code: '21000' });
+          return { rowCount: 0 };
+        },
+        classifyError: () => ({ transient: false, effect: 'rolled-back', mergedRowsConflict: true }),
+        capabilities: { multiStatement: true, atomicMultiStatement: true },
+        canMergeUpserts: () => true,
+      });
+      const b = new SQLBatcher({ adapter, retry: false });
+      const err = await b.processStatements([...extra, up(1), up(11)]).catch((e: unknown) => e);
+      return { sent, err };
+    };
+    const ddl = await attempt(['CREATE TABLE x (a int)']);
+    expect(ddl.err).toBe(3);
+    // (first merged, refused; then the same statements one by one, in one request)
+    expect(ddl.sent).toHaveLength(2);
+    expect(ddl.sent[0]).toContain("(1, 'x'),(11, 'x')");
+    expect(ddl.sent[1]).toBe(['CREATE TABLE x (a int)', up(1), up(11)].join(';\n'));
+    // (a SELECT may have taken a lock or set a sequence, which the rollback did not undo: not sent again)
+    const select = await attempt(['SELECT pg_advisory_lock(42)']);
+    expect(select.err).toMatchObject({ code: 'BATCH_FAILED' });
+    expect(select.sent).toHaveLength(1);
+  });
+
   it('does not ask about single-statement upserts or other INSERTs', async () => {
     const { asked } = await run(false, 1_000_000, [
       up(1),
@@ -492,6 +522,8 @@ describe('excerpts in errors', () => {
       "CREATE SECRET my_s TYPE = GENERIC_STRING SECRET_STRING = 's3cret-1'",
       "CREATE SECURITY INTEGRATION i TYPE = API_AUTHENTICATION OAUTH_CLIENT_SECRET = 's3cret-2'",
       "CREATE SECRET o TYPE = OAUTH2 OAUTH_REFRESH_TOKEN = 's3cret-3'",
+      // (a named argument)
+      "SELECT open_link(host := 'db1', password := 's3cret')",
     ]) {
       expect(excerpt(sql), sql).not.toMatch(/secret|s3cret/);
     }
@@ -869,10 +901,13 @@ describe('sessions', () => {
       // (found in review: a call under WITH or in parentheses)
       'WITH s AS (SELECT my_function_that_sets_config()) SELECT * FROM s',
       '(SELECT my_function_that_sets_config())',
+      'INSERT INTO log SELECT my_function_that_sets_config()',
+      'CREATE TABLE x AS SELECT my_function_that_sets_config()',
     ]) {
       expect(await pinsFor(pinning), pinning).toBe(true);
     }
     for (const free of [
+      'CREATE TABLE t2 (a timestamptz DEFAULT now(), b text)',
       "UPDATE t SET note = 'set_config(x)' WHERE false",
       'UPDATE t SET n = n + 1 /* setseed( */',
       'EXPLAIN SELECT 1',

@@ -1094,6 +1094,22 @@ export class SQLBatcher implements AsyncDisposable {
     return batches;
   }
 
+  /**
+   * Whether a batch refused for merging (see `ErrorClassification.mergedRowsConflict`) may be sent again
+   * as its statements: it holds a merged upsert, and nothing but INSERTs, other DML and DDL, which the
+   * failed request's rollback undid (a SELECT may have taken an advisory lock or set a sequence, which
+   * no rollback undoes).
+   */
+  private resendable(batch: BuiltBatch): boolean {
+    const statements = batch.statements as BuiltStatement[];
+    if (!statements.some(mergedUpsert)) return false;
+    return statements.every((st) => {
+      if (st.insert) return true;
+      const lexed = lexStatement(st.sql, this.rules);
+      return !lexed.multiple && (lexed.kind === 'ddl' || lexed.kind === 'dml');
+    });
+  }
+
   /** Send `parts` of `batch` in order (see {@link send}). */
   private async sendParts(batch: BuiltBatch, parts: BuiltBatch[], parallel: boolean): Promise<void> {
     for (let k = 0; k < parts.length; k++) {
@@ -1143,7 +1159,7 @@ export class SQLBatcher implements AsyncDisposable {
       await this.run(info, parallel);
     } catch (err) {
       if (!(err instanceof AttemptFailure)) throw err;
-      if (resend && err.mergedRowsConflict && (batch.statements as BuiltStatement[]).some(mergedUpsert)) {
+      if (resend && err.mergedRowsConflict && this.resendable(batch)) {
         // Rolled back: sent again, the merged upserts as their statements (the failed request stays
         // recorded as it was)
         return this.sendParts(batch, this.splitMerged(batch, mergedUpsert), parallel);
@@ -1305,11 +1321,14 @@ export class SQLBatcher implements AsyncDisposable {
         const rolledBack = thrown instanceof RolledBackToSavepoint;
         const err = rolledBack ? thrown.cause : thrown;
         let f = await this.failure(err, info, rolledBack);
+        // (without a savepoint the failure aborted the input's block: nothing can be sent again in it)
+        if (!rolledBack && this.inputBlockStart !== undefined) f.mergedRowsConflict = false;
         if (rolledBack && f.transient) {
           // Not retried inside the input's block: a serialization failure there is the whole
           // transaction's, which only the input can run again.
           const kept = new AttemptFailure(f.error, f.effect, false, f.transactionLost, f.statementPosition);
           kept.connectionUsable = true;
+          kept.mergedRowsConflict = f.mergedRowsConflict;
           f = kept;
         }
         // A transient failure may have broken the pinned connection: the next attempt takes a fresh one
@@ -1384,10 +1403,26 @@ export class SQLBatcher implements AsyncDisposable {
       this.txApplied = new Uint8Array(0);
     }
     if (!this.savepoints) {
+      // A request holding a merged upsert gets a savepoint all the same: the server may refuse it for
+      // keys only it sees as equal, and it is then sent again as its statements (see sendBuilt) instead
+      // of taking the whole transaction with it.
+      const guarded =
+        s.savepoint !== undefined &&
+        s.rollbackToSavepoint !== undefined &&
+        (info.statements as BuiltStatement[]).some(mergedUpsert);
       try {
-        return await exec(s.execute.bind(s));
-      } catch (err) {
-        const f = await this.failure(err, info, false);
+        return guarded
+          ? await this.inSavepoint(s, () => exec(s.execute.bind(s)))
+          : await exec(s.execute.bind(s));
+      } catch (thrown) {
+        const rolledBack = thrown instanceof RolledBackToSavepoint;
+        const err = rolledBack ? thrown.cause : thrown;
+        const f = await this.failure(err, info, rolledBack);
+        if (rolledBack && f.mergedRowsConflict) {
+          const again = new AttemptFailure(f.error, 'rolled-back', false, false, f.statementPosition);
+          again.mergedRowsConflict = true;
+          throw again;
+        }
         throw new AttemptFailure(f.error, 'rolled-back', f.transient, true, f.statementPosition);
       }
     }
@@ -1425,13 +1460,14 @@ export class SQLBatcher implements AsyncDisposable {
    * savepoint command, read as statements (a `CASE … END` or `'begin'` is none).
    */
   private holdsTransactionControl(sql: string): boolean {
-    if (!TX_WORD.test(sql)) return false;
+    if (!TX_WORD.test(sql) && !/\bTRANSACTION\b/i.test(sql)) return false;
     const parts = sql.includes(';')
       ? splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined })
       : [sql];
     return parts.some((part) => {
       const text = lexStatement(part, this.rules).text;
-      return blockControl(text) !== undefined || /^(?:SAVEPOINT|RELEASE)\b/i.test(text);
+      // (SET TRANSACTION must come first in its transaction, never in a subtransaction)
+      return blockControl(text) !== undefined || /^(?:SAVEPOINT|RELEASE|SET\s+TRANSACTION)\b/i.test(text);
     });
   }
 
@@ -1605,6 +1641,11 @@ export class SQLBatcher implements AsyncDisposable {
         inDoubt: f.effect === 'unknown',
         sql: info.sql,
         attempts: (f as { attempts?: number }).attempts ?? 1,
+        ...(this.transaction === 'none' &&
+        this.inputBlockStart !== undefined &&
+        ((f.transactionLost && f.effect !== 'unknown') || f.blockInDoubt || (stops && f.effect !== 'unknown'))
+          ? { blockUndoneFrom: this.inputBlockStart }
+          : {}),
       },
     );
 
@@ -2262,8 +2303,14 @@ function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules)
   // qualified with pg_temp (CREATE TABLE pg_temp.t …), the session's own schema.
   if (/\bINTO\s+(?:(?:GLOBAL|LOCAL)\s+)?TEMP(?:ORARY)?\b/i.test(code)) return true;
   if (/(?:^|[\s(,."])"?pg_temp(?:_\d+)?"?\s*\./i.test(code)) return true;
-  // (a SELECT, also under WITH or in parentheses; not DDL, whose calls are defaults and expressions)
-  if (lexed.kind === 'select' || lexed.kind === 'other') {
+  // (a SELECT, also under WITH, in parentheses, in INSERT … SELECT or CREATE … AS SELECT; not other
+  // DDL, whose calls are defaults and expressions run later)
+  if (
+    lexed.kind === 'select' ||
+    lexed.kind === 'other' ||
+    lexed.kind === 'insert' ||
+    (lexed.kind === 'ddl' && /^CREATE\b[^;]*?\bAS\s*(?:\(|SELECT\b|WITH\b|VALUES\b|TABLE\b)/i.test(code))
+  ) {
     const calls: string[] = [];
     collectCalls(lexed.text, rules, calls);
     if (calls.length > 0) return true;

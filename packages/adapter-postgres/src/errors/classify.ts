@@ -166,8 +166,9 @@ export function classifyPostgresError(err: unknown): ErrorClassification {
     c = { ...c, transient: false, connectionUsable: true };
   }
   // "ON CONFLICT DO UPDATE command cannot affect row a second time" (or another cardinality violation):
-  // a merged upsert whose rows meet on a key only the server sees as equal; sent again unmerged.
-  else if (sqlState(err) === '21000' && c.effect === 'rolled-back' && !errorContext(err)?.transactionLost) {
+  // a merged upsert whose rows meet on a key only the server sees as equal; sent again unmerged (the
+  // batcher knows whether a savepoint took it back inside the input's block).
+  if (sqlState(err) === '21000' && c.effect === 'rolled-back' && !errorContext(err)?.transactionLost) {
     c = { ...c, mergedRowsConflict: true };
   }
   if (errorContext(err)?.transactionLost && (c.effect === 'rolled-back' || c.effect === 'unknown')) {

@@ -931,7 +931,8 @@ describe('merged ON CONFLICT … DO UPDATE whose keys PostgreSQL makes equal (fo
     expect(await db.sql('SELECT k, v FROM up_upd')).toEqual([{ k: 3, v: 'b' }]);
     // A trigger created in the same request as the upserts (the catalog look-up cannot see it yet): the
     // server's "cannot affect row a second time" sends the statements again one by one.
-    for (const transaction of ['none', 'batch'] as const) {
+    // (transaction 'all' without savepoints: the request gets one all the same, found in review)
+    for (const transaction of ['none', 'batch', 'all'] as const) {
       await db.sql('DROP TRIGGER IF EXISTS up_mod ON up_late; TRUNCATE up_late');
       const late = new SQLBatcher({ adapter: db.adapter(), transaction, retry: false });
       await late.processStatements([
@@ -943,6 +944,19 @@ describe('merged ON CONFLICT … DO UPDATE whose keys PostgreSQL makes equal (fo
       expect(late.report.rejected, transaction).toEqual([]);
       expect(await db.sql('SELECT k, v FROM up_late')).toEqual([{ k: 1, v: 'b' }]);
     }
+    // Inside the input's own block under skip: the savepoint took the request back, so it is sent again.
+    await db.sql('DROP TRIGGER IF EXISTS up_mod ON up_late; TRUNCATE up_late');
+    const inBlock = new SQLBatcher({ adapter: db.adapter(), onError: 'skip', retry: false });
+    await inBlock.processStatements([
+      'BEGIN',
+      'CREATE TRIGGER up_mod BEFORE INSERT ON up_late FOR EACH ROW EXECUTE FUNCTION up_mod()',
+      up('up_late', '1', 'a'),
+      up('up_late', '11', 'b'),
+      'COMMIT',
+    ]);
+    await inBlock.close();
+    expect(inBlock.report.rejected).toEqual([]);
+    expect(await db.sql('SELECT k, v FROM up_late')).toEqual([{ k: 1, v: 'b' }]);
     // An integer key is merged as before: one INSERT.
     const adapter = db.adapter();
     const asked = (table: string, col = 'k') =>
@@ -1022,5 +1036,17 @@ describe("'isolate' / 'skip' inside a transaction block the input opened (found 
     await words.close();
     expect(words.report.rejected.map((r) => r.index)).toEqual([2, 3]);
     expect(await ids('ob_t')).toEqual([1, 2]);
+    // (SET TRANSACTION must not run in a subtransaction: it gets no savepoint)
+    await db.sql('CREATE TABLE ob_iso (id int, level text)');
+    const iso2 = new SQLBatcher({ adapter: db.adapter(), onError: 'skip', retry: false });
+    await iso2.processStatements([
+      'BEGIN',
+      'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE',
+      "INSERT INTO ob_iso VALUES (1, current_setting('transaction_isolation'))",
+      'COMMIT',
+    ]);
+    await iso2.close();
+    expect(iso2.report.rejected).toEqual([]);
+    expect(await db.sql('SELECT level FROM ob_iso')).toEqual([{ level: 'serializable' }]);
   });
 });
