@@ -67,6 +67,9 @@ export const CATALOG_SQL = `SELECT n.nspname, c.relname, c.relkind::text AS relk
       JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
       WHERE (SELECT p.provolatile FROM pg_catalog.pg_proc p WHERE p.oid = ${CALLED_FUNCTION}) <> 'i') ELSE false END
     AS volatilechecks,
+  (c.relkind = 'p' AND EXISTS (SELECT 1 FROM pg_catalog.pg_partition_tree(c.oid) pt
+    JOIN pg_catalog.pg_trigger tg ON tg.tgrelid = pt.relid
+    WHERE NOT tg.tgisinternal AND (tg.tgtype & 71) = 5)) AS partitiontriggers,
   t.typtype::text AS typtype, t.typdelim::text AS typdelim, an.nspname AS arrayschema, at.typname AS arraytype,
   CASE WHEN t.typtype = 'd' THEN (WITH RECURSIVE b(oid, typmod, depth) AS (
       SELECT t.typbasetype, t.typtypmod, 1
@@ -132,6 +135,12 @@ export interface CatalogRow {
    * one by one, so such a function would see other rows. COPY is not used then.
    */
   volatilechecks?: boolean;
+  /**
+   * The table is partitioned and it or a partition has an AFTER ROW INSERT trigger (tgtype bits ROW 1,
+   * INSERT 4, not BEFORE 2 or INSTEAD 64): COPY buffers rows per partition, so such triggers would fire
+   * grouped by partition rather than in row order. COPY is not used then.
+   */
+  partitiontriggers?: boolean;
   /** `pg_type.typtype` of the column's type (`b` base, `d` domain, `e` enum, …). */
   typtype?: string;
   /** `pg_type.typdelim`: the element separator of the type's array literals (`;` for `box`). */
@@ -322,7 +331,7 @@ export function buildCopy(
   const target = resolveTarget(ins, catalog, rowsIn);
   if (!target) return undefined;
   const { first, cols } = target;
-  if (catalog.some((c) => c.volatilechecks === true)) return undefined;
+  if (catalog.some((c) => c.volatilechecks === true) || first.partitiontriggers === true) return undefined;
   // An array of interval with fields or a precision (`interval minute[]`, also under a domain): COPY's
   // array input applies them to each element (`'{5}'` is 5 minutes), where INSERT reads the array
   // untyped and casts it (5 seconds, truncated to 0 minutes).

@@ -150,6 +150,35 @@ describe('COPY fast path', () => {
     ]);
   });
 
+  it('leaves a partitioned table with AFTER ROW triggers to INSERT: they fire in row order (found in review)', async () => {
+    await db.sql(`CREATE TABLE ptrig (k int, v int) PARTITION BY LIST (k);
+      CREATE TABLE ptrig_1 PARTITION OF ptrig FOR VALUES IN (1);
+      CREATE TABLE ptrig_2 PARTITION OF ptrig FOR VALUES IN (2);
+      CREATE TABLE ptrig_log (seq serial, v int);
+      CREATE FUNCTION ptrig_log() RETURNS trigger LANGUAGE plpgsql
+        AS $$ BEGIN INSERT INTO ptrig_log (v) VALUES (NEW.v); RETURN NULL; END $$;
+      CREATE TRIGGER ptrig_after AFTER INSERT ON ptrig FOR EACH ROW EXECUTE FUNCTION ptrig_log()`);
+    const adapter = db.adapter({ copy: true, minFastRows: 1 });
+    const stmts = Array.from(
+      { length: 20 },
+      (_, i) => `INSERT INTO ptrig (k, v) VALUES (${(i % 2) + 1}, ${i})`,
+    );
+    await new SQLBatcher({ adapter }).processStatements(stmts);
+    // (COPY buffers rows per partition: the log read 0,2,4,…,1,3,5,…)
+    expect(adapter.copyStats.copiedRows).toBe(0);
+    const log = await db.sql<{ v: number }>('SELECT v FROM ptrig_log ORDER BY seq');
+    expect(log.map((r) => r.v)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    // A partitioned table without such triggers still takes COPY.
+    await db.sql(`CREATE TABLE pplain (k int, v int) PARTITION BY LIST (k);
+      CREATE TABLE pplain_1 PARTITION OF pplain FOR VALUES IN (1);
+      CREATE TABLE pplain_2 PARTITION OF pplain FOR VALUES IN (2)`);
+    const plain = db.adapter({ copy: true, minFastRows: 1 });
+    await new SQLBatcher({ adapter: plain }).processStatements(
+      stmts.map((st) => st.replace('ptrig', 'pplain')),
+    );
+    expect(plain.copyStats.copiedRows).toBe(20);
+  });
+
   it('uses COPY data encoded ahead only while the catalog is unchanged (a rule added mid-stream wins)', async () => {
     await db.sql('CREATE TABLE ahead (id int, t text)');
     const adapter = db.adapter({ copy: true, minFastRows: 1 });
