@@ -809,10 +809,10 @@ describe('reading the input', () => {
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}`))));
     });
-    const r = JSON.parse(out) as { maxArrayBuffers: number; produced: number; statements: number };
-    expect(r.produced).toBeGreaterThan(160 * 2 ** 20);
+    const r = JSON.parse(out) as { maxAlive: number; chunks: number; statements: number };
+    expect(r.chunks).toBe(160);
     expect(r.statements).toBeGreaterThan(300_000);
-    // (about 20 MB; holding every chunk read was over 160 MB)
-    expect(r.maxArrayBuffers).toBeLessThan(80 * 2 ** 20);
+    // (of the 160 chunks of 1 MB read, about 5 were alive at once; before the fix, all of them)
+    expect(r.maxAlive).toBeLessThan(32);
   }, 60_000);
 });
