@@ -132,7 +132,9 @@ function blockComment(s: string, i: number, r: DialectRules, final: boolean): nu
   if (r.executableComments) {
     if (i + 2 >= n && !final) return INCOMPLETE;
     const e = s.charCodeAt(i + 2);
-    lastToken.trivia = !(e === 33 || e === 43); // `/*!` and `/*+` are executed by MySQL
+    if (e === 77 && i + 3 >= n && !final) return INCOMPLETE;
+    // `/*!` and `/*+` are executed by MySQL, `/*M!` by MariaDB
+    lastToken.trivia = !(e === 33 || e === 43 || (e === 77 && s.charCodeAt(i + 3) === 33));
   } else {
     lastToken.trivia = true;
   }

@@ -84,6 +84,43 @@ describe('splitStatements corpus', () => {
     expect(() =>
       split('DELIMITER ;;\nCREATE PROCEDURE p() BEGIN SELECT 1; END;;\nDELIMITER ;', 'mysql'),
     ).toThrow(/DELIMITER/);
+    // (found in review: after a comment, the body was split and its statements run at the top level)
+    for (const comment of ['-- now\n', '# now\n', '/* now */ ']) {
+      expect(() =>
+        split(
+          `SELECT 1;\n${comment}DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END//\nDELIMITER ;`,
+          'mysql',
+        ),
+      ).toThrow(/DELIMITER/);
+    }
+  });
+
+  it("keeps MariaDB's /*M! … */ executable comments as content (found in review: the SET was dropped)", () => {
+    expect(split('/*M!100616 SET @x=1 */; SELECT @x;', 'mysql')).toEqual([
+      '/*M!100616 SET @x=1 */',
+      'SELECT @x',
+    ]);
+    expect(
+      lexStatement('INSERT INTO t (a) VALUES (1) /*M! ON DUPLICATE KEY UPDATE a=a+10 */', 'mysql').text,
+    ).toBe('INSERT INTO t (a) VALUES (1) /*M! ON DUPLICATE KEY UPDATE a=a+10 */');
+  });
+
+  it('BigQuery: a labelled loop is one statement (found in review: split inside)', () => {
+    expect(
+      split(
+        'DECLARE x INT64 DEFAULT 0;\nlbl: WHILE x < 3 DO\n SET x = x + 1;\n INSERT INTO d.t VALUES (x);\nEND WHILE lbl;',
+        'bigquery',
+      ),
+    ).toEqual([
+      'DECLARE x INT64 DEFAULT 0',
+      'lbl: WHILE x < 3 DO\n SET x = x + 1;\n INSERT INTO d.t VALUES (x);\nEND WHILE lbl',
+    ]);
+    expect(split('outer: LOOP\n LEAVE outer;\nEND LOOP outer; SELECT 1', 'bigquery')).toEqual([
+      'outer: LOOP\n LEAVE outer;\nEND LOOP outer',
+      'SELECT 1',
+    ]);
+    // (not a label: a `::` cast, or a named argument)
+    expect(split('SELECT a::int; SELECT 2', 'bigquery')).toEqual(['SELECT a::int', 'SELECT 2']);
   });
 
   it('keeps MySQL executable comments as content', () => {

@@ -68,6 +68,8 @@ export class StatementSplitter {
   private stmtStart = true;
   /** The previous word was a block-closing END (`END CASE` must not open a block). */
   private afterEnd = false;
+  /** A label (`name:`) began the statement: its `:` keeps the statement's start for the next word. */
+  private afterLabel = false;
   /** Open script blocks, innermost last (`case` is a CASE expression, `CASE` a CASE statement). */
   private blocks: string[] = [];
   /** Statements emitted so far: the index of the next one. */
@@ -196,7 +198,11 @@ export class StatementSplitter {
           text,
         );
       }
-      if (this.rules.name === 'mysql' && /^delimiter\b/i.test(text)) {
+      // (after any comments: `-- note` on the line before is still the client command's file)
+      if (
+        this.rules.name === 'mysql' &&
+        /^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*delimiter\b/i.test(text)
+      ) {
         // A mysql client command: it changes how the rest of the file splits. Refuse rather than mis-split.
         throw new InvalidStatementError(
           'the mysql client command DELIMITER is not supported; split such a file with the mysql client',
@@ -215,6 +221,7 @@ export class StatementSplitter {
     this.blockDepth = 0;
     this.stmtStart = true;
     this.afterEnd = false;
+    this.afterLabel = false;
     this.blocks = [];
   }
 
@@ -281,6 +288,13 @@ export class StatementSplitter {
         );
       }
       this.hasContent = true;
+      if (c === 58 /* : */ && this.afterLabel) {
+        // `lbl: WHILE …`: the loop keyword after a label starts the statement (BigQuery scripting)
+        this.afterLabel = false;
+        i++;
+        continue;
+      }
+      this.afterLabel = false;
       if (c === 40) this.parenDepth++;
       else if (c === 41 && (this.parenDepth > 0 || !r.psqlMetaCommands)) this.parenDepth--;
       else if (isIdentChar(c)) {
@@ -369,6 +383,20 @@ export class StatementSplitter {
         break;
       }
       default:
+        // A label before a loop (`lbl: LOOP`, `lbl: WHILE …`): the word after its colon starts the statement.
+        if (start && this.rules.name === 'bigquery') {
+          let k = j;
+          while (k < s.length && isSpace(s.charCodeAt(k))) k++;
+          if (k + 1 >= s.length && !final) {
+            this.stmtStart = start;
+            this.afterEnd = afterEnd;
+            return true;
+          }
+          if (s.charCodeAt(k) === 58 && s.charCodeAt(k + 1) !== 58 && s.charCodeAt(k + 1) !== 61) {
+            this.stmtStart = true;
+            this.afterLabel = true;
+          }
+        }
         return false;
     }
     this.blockDepth = blocks.length;

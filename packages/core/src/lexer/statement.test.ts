@@ -451,3 +451,21 @@ describe('blockControl', () => {
     for (const [text, expected] of cases) expect(blockControl(text), text).toBe(expected);
   });
 });
+
+describe('mysql dialect (found in review)', () => {
+  it('never merges rows calling LAST_INSERT_ID() / ROW_COUNT() / FOUND_ROWS(): each reads the previous statement', () => {
+    for (const call of ['LAST_INSERT_ID()', 'row_count ()', 'FOUND_ROWS()']) {
+      const lexed = lexStatement(`INSERT INTO t (prev) VALUES (${call})`, 'mysql');
+      expect(lexed.insert?.arity, call).toBe(-1);
+    }
+    expect(lexStatement("INSERT INTO t (prev) VALUES ('LAST_INSERT_ID()')", 'mysql').insert?.arity).toBe(-1);
+    expect(lexStatement('INSERT INTO t (prev) VALUES (1)', 'mysql').insert?.arity).toBe(1);
+  });
+
+  it('refuses sql_mode NO_BACKSLASH_ESCAPES (the lexer reads backslash escapes)', () => {
+    expect(lexStatement("SET SESSION sql_mode='NO_BACKSLASH_ESCAPES'", 'mysql').unsupported).toMatch(
+      /NO_BACKSLASH_ESCAPES/,
+    );
+    expect(lexStatement("SET sql_mode='ANSI_QUOTES'", 'mysql').unsupported).toBeUndefined();
+  });
+});

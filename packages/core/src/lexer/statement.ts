@@ -122,6 +122,9 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
     return { kind: 'other', text, multiple, ascii, insert: undefined };
   }
   const scs = r.name === 'postgres' ? conformingStrings(word, text) : undefined;
+  // MySQL's NO_BACKSLASH_ESCAPES makes `\` an ordinary character in strings: the lexer would misread
+  // the statements after it (as with standard_conforming_strings off on PostgreSQL): refused.
+  const nbe = r.name === 'mysql' && word === 'SET' && /\bNO_BACKSLASH_ESCAPES\b/i.test(text);
   const kind = classify(word);
   const standalone =
     // Transaction control ends or starts a transaction: in a request with other statements it would
@@ -143,9 +146,15 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
     ascii,
     insert: undefined,
     ...(standalone ? { standalone } : {}),
-    ...(scs === 'off' ? { unsupported: SCS_OFF_MESSAGE } : {}),
+    ...(scs === 'off' ? { unsupported: SCS_OFF_MESSAGE } : nbe ? { unsupported: NBE_MESSAGE } : {}),
   };
 }
+
+const NBE_MESSAGE =
+  "sql_mode NO_BACKSLASH_ESCAPES is not supported: the mysql dialect reads '…' strings with backslash escapes, as MySQL does by default; load such a file with the mysql client";
+
+/** MySQL functions that read what the previous statement did. */
+const SESSION_RESULT_CALL = /\b(?:LAST_INSERT_ID|ROW_COUNT|FOUND_ROWS)\s*\(/i;
 
 /**
  * Whether the `DO UPDATE SET …` of `tail` may assign one of `columns` (coarse: any mention of the name
@@ -540,10 +549,12 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
   /** A row reads tables (`(SELECT …)`): merging would change what it sees, so never merge it. */
   let subquery = false;
   let rowsEnd = i;
+  let firstRow = -1;
   for (;;) {
     i = skipTrivia(s, i, r);
     if (i < 0 || i >= n || s.charCodeAt(i) !== 40) return null;
     const rowStart = i;
+    if (firstRow < 0) firstRow = i;
     let depth = 0;
     let commas = 0;
     for (;;) {
@@ -593,6 +604,9 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
   }
   if (arity === 0 || subquery) arity = -1;
   if (parsed.columns && arity !== parsed.columns.length) arity = -1;
+  // MySQL's LAST_INSERT_ID() / ROW_COUNT() / FOUND_ROWS() read what the previous statement did: in a
+  // merged INSERT every row would read the same statement (found in review). Never merged.
+  if (arity > 0 && r.name === 'mysql' && SESSION_RESULT_CALL.test(s.slice(firstRow, rowsEnd))) arity = -1;
   // Tail: everything up to the last non-trivia token; a top-level `;` followed by more is a second statement.
   const { end, multiple } = scanRest(s, i, r);
   if (multiple) return null;
