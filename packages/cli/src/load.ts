@@ -160,6 +160,14 @@ async function* readSource(
   }
 }
 
+/** Whether the paths name one file (the second may not exist yet). */
+async function samePath(a: string, b: string): Promise<boolean> {
+  const { realpath } = await import('node:fs/promises');
+  const { resolve } = await import('node:path');
+  const real = (p: string) => realpath(p).catch(() => resolve(p));
+  return (await real(a)) === (await real(b));
+}
+
 /** `ranges` as text for a message: `#0…#9, #20…#29` (the first few, then how many more). */
 function describeRanges(ranges: readonly [number, number][]): string {
   const shown = ranges.slice(0, 5).map(([a, b]) => (a === b ? `#${a}` : `#${a}…#${b}`));
@@ -208,6 +216,18 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
       if (st.isFile()) totalBytes = st.size;
     } catch (err) {
       return early(`cannot read ${options.file}: ${(err as Error).message}`);
+    }
+    // The dead-letter file is emptied when the load starts: being the input too, it would be lost unread
+    // (replaying a dead-letter file with the same --dead-letter path; found in review). So is a dry run's.
+    for (const [flag, out] of [
+      ['--dead-letter', options.deadLetter],
+      ['--dry-run', options.dryRun],
+    ] as const) {
+      if (out !== undefined && out !== '-' && (await samePath(options.file, out))) {
+        return early(
+          `${flag} ${out} is the input file: it would be emptied before it is read; give another path`,
+        );
+      }
     }
     input = createReadStream(options.file, { highWaterMark: 1 << 20 });
   }

@@ -193,6 +193,19 @@ describe('sqlbatcher load: failures', () => {
     expect(await pgliteCount(dir, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'b'")).toBe(0);
   });
 
+  it('refuses a --dead-letter (or --dry-run) path that is the input file: it would be emptied unread (found in review)', async () => {
+    const file = join(tmp, 'replay.sql');
+    const text = 'CREATE TABLE r (a int);\nINSERT INTO r VALUES (1);\n';
+    await writeFile(file, text);
+    for (const flag of ['--dead-letter', '--dry-run=']) {
+      const args = flag === '--dead-letter' ? [flag, file, '--on-error', 'isolate'] : [`${flag}${file}`];
+      const res = await run(['load', file, '--url', 'pglite:memory', '--report', 'none', ...args]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain('is the input file');
+      expect(await readFile(file, 'utf8')).toBe(text);
+    }
+  });
+
   it("--transaction all: the note is there when the quoted statement itself says 'rolled back'", async () => {
     const dir = join(tmp, 'bad-all-2');
     const input = "CREATE TABLE b (a text);\nSELECT 'nothing is rolled back;\n";

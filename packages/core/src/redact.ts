@@ -106,6 +106,12 @@ export function redactSecrets(text: string): string {
       // "password": "x" — skip the quote closing the key.
       const q = text[i - 1];
       if ((q === '"' || q === "'") && text[valueAt] === q) valueAt++;
+      else if (text[j] === '"' || text[j] === "'") {
+        // The key ends a string and its value follows: set_config('app.secret', 'x'),
+        // '{"db.password": "x"}' (found in review: the quote was taken for the value's).
+        const m = /^\s*([,:=])/.exec(text.slice(j + 1, j + 41));
+        if (m) valueAt = m[1] === ',' ? j + 1 + m[0].length : j + 1;
+      }
     } else if (word === 'identified') {
       let k = j;
       while (k < n && /\s/.test(text[k] as string)) k++;
@@ -152,7 +158,13 @@ function redactValue(text: string, from: number, word: string): { start: number;
     k = eq;
   }
   let separated = false;
-  if (text[k] === '=' || text[k] === ':') {
+  // SET app.password TO 'x'
+  if (/^to\b/i.test(text.slice(k, k + 3))) {
+    k += 2;
+    skipSpace();
+    separated = true;
+  }
+  if (!separated && (text[k] === '=' || text[k] === ':')) {
     separated = true;
     k++;
     if (text[k] === '>')

@@ -13,6 +13,7 @@ import {
   ConfigurationError,
   GenericAdapter,
   InvalidStatementError,
+  PluginError,
   type QueryRecord,
   type RejectedStatement,
   retryPolicy,
@@ -526,6 +527,14 @@ describe('excerpts in errors', () => {
       "SELECT open_link(host := 'db1', password := 's3cret')",
     ]) {
       expect(excerpt(sql), sql).not.toMatch(/secret|s3cret/);
+    }
+    // (found in review: a key ending a string, its value after it; the TO form of SET)
+    for (const sql of [
+      "SELECT set_config('app.secret', 's3cret', false)",
+      `SELECT '{"db.password": "s3cret"}'::jsonb`,
+      "SET app.password TO 's3cret'",
+    ]) {
+      expect(excerpt(sql), sql).not.toContain('s3cret');
     }
     // a string continued on the next line is one string: all of it is the secret
     expect(excerpt("ALTER ROLE x PASSWORD 'hun'\n'ter2'")).toBe("ALTER ROLE x PASSWORD '***'");
@@ -1352,6 +1361,27 @@ describe('COMMIT failures', () => {
 // ------------------------------------------------------------------ plugins
 
 describe('plugins', () => {
+  it('a transformStatement that returns neither a string nor null is named in a PluginError (found in review)', async () => {
+    for (const async of [false, true]) {
+      const { adapter } = recordingAdapter();
+      const give = (v: unknown) => (async ? Promise.resolve(v) : v);
+      const b = new SQLBatcher({
+        adapter,
+        plugins: [
+          {
+            name: 'first',
+            transformStatement: (sql: string, i: number) => give(i === 1 ? undefined : sql) as string,
+          },
+          { name: 'second', transformStatement: (sql: string) => sql.replace('t', 'u') },
+        ],
+      });
+      const err = (await caught(b.processStatements([ins(0), ins(1)]))) as PluginError;
+      expect(err, String(async)).toBeInstanceOf(PluginError);
+      expect(err.message).toContain('"first"');
+      expect(err.message).toContain('transformStatement');
+    }
+  });
+
   it('hook order: beforeBatch → execute → afterBatch → onError; transformStatement may rewrite or drop', async () => {
     const log: string[] = [];
     let fail = false;

@@ -769,7 +769,8 @@ export class SQLBatcher implements AsyncDisposable {
           this.droppedByPlugins++;
           return undefined;
         }
-        sql = out as string;
+        if (typeof out !== 'string') throw notAStatement(p, out);
+        sql = out;
       }
     }
     this.bufferStatement(sql, index);
@@ -792,6 +793,7 @@ export class SQLBatcher implements AsyncDisposable {
     } catch (err) {
       throw new PluginError(p.name, 'transformStatement', err);
     }
+    if (sql !== null && typeof sql !== 'string') throw notAStatement(p, sql);
     for (let j = k + 1; j < this.plugins.length && sql !== null; j++) {
       const q = this.plugins[j] as Plugin;
       if (!q.transformStatement) continue;
@@ -800,6 +802,7 @@ export class SQLBatcher implements AsyncDisposable {
       } catch (err) {
         throw new PluginError(q.name, 'transformStatement', err);
       }
+      if (sql !== null && typeof sql !== 'string') throw notAStatement(q, sql);
     }
     if (sql === null) this.droppedByPlugins++;
     else this.bufferStatement(sql, index);
@@ -2178,6 +2181,16 @@ function partialOutcome(info: BatchInfo, f: AttemptFailure): PartialOutcome | un
     notExecutedIndices: [...split.rest],
     ...(f.rowsAffected !== undefined ? { rowsAffected: f.rowsAffected } : {}),
   };
+}
+
+/** A plugin's transformStatement gave neither a statement nor null. */
+function notAStatement(p: Plugin, out: unknown): PluginError {
+  const what = out === undefined ? 'undefined' : typeof out;
+  return new PluginError(
+    p.name,
+    'transformStatement',
+    new TypeError(`returned ${what}: expected the statement (a string) or null to drop it`),
+  );
 }
 
 /** An `ON CONFLICT … DO UPDATE` INSERT holding the rows of several input statements. */

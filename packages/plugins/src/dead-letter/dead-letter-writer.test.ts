@@ -188,3 +188,40 @@ describe('formatDeadLetter (properties)', () => {
     );
   });
 });
+
+describe('DeadLetterWriter on a file that takes no more data (found in review)', () => {
+  it('fails instead of leaving the file cut in the middle of a statement', async () => {
+    if (process.platform !== 'linux') {
+      console.log(`skipped on ${process.platform}: the test limits the file size with bash's ulimit`);
+      return;
+    }
+    const { spawnSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const dist = fileURLToPath(new URL('../../dist/index.js', import.meta.url));
+    const path = join(dir, 'dead.sql');
+    const script = `
+      const { DeadLetterWriter } = await import(${JSON.stringify(dist)});
+      const w = new DeadLetterWriter({ path: ${JSON.stringify(path)} });
+      await w.init();
+      const big = (i) => ({ index: i, sql: "INSERT INTO t VALUES ('" + 'x'.repeat(3000) + "')", error: new Error('dup') });
+      try {
+        for (let i = 0; i < 4; i++) await w.onRejected([big(i)]);
+        console.log('WROTE ' + w.count);
+      } catch (e) {
+        console.log('FAILED ' + w.count + ' ' + e.message);
+      }`;
+    // (SIGXFSZ ignored: past the limit a write is cut short, then fails with EFBIG)
+    const out = spawnSync(
+      'bash',
+      ['-c', `trap '' XFSZ; ulimit -f 5; exec "${process.execPath}" --input-type=module -e "$SCRIPT"`],
+      {
+        env: { ...process.env, SCRIPT: script },
+        encoding: 'utf8',
+      },
+    );
+    expect(out.stdout).toMatch(/^FAILED 1 /);
+    // (the file holds what fitted, up to the limit; the run learns it is incomplete)
+    const text = await readFile(path, 'utf8');
+    expect(text.length).toBe(5 * 1024);
+  });
+});

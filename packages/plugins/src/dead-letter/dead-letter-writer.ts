@@ -54,7 +54,7 @@ export class DeadLetterWriter implements Plugin {
     // Serialise writes: hooks of concurrent batches may overlap.
     const next = this.queue.then(async () => {
       const fh = await this.file();
-      await fh.write(text);
+      await writeAll(fh, text, this.path);
       this.written += n;
     });
     this.queue = next.catch(() => {});
@@ -79,13 +79,31 @@ export class DeadLetterWriter implements Plugin {
       const fh = await open(this.path, this.append ? 'a' : 'w');
       const { size } = await fh.stat();
       if (size === 0) {
-        await fh.write(
+        await writeAll(
+          fh,
           `-- SQL Batcher dead letters: statements rejected under onError 'skip' or 'isolate'.\n-- Fix the cause, then run this file. Written from ${new Date().toISOString()}.\n\n`,
+          this.path,
         );
       }
       return fh;
     })();
     return this.handle;
+  }
+}
+
+/**
+ * Write all of `text`: a full disk or a file-size limit makes a write short rather than failing, and a
+ * dead-letter file cut in the middle of a statement must not pass for complete (found in review).
+ */
+async function writeAll(fh: FileHandle, text: string, path: string): Promise<void> {
+  let bytes = Buffer.from(text, 'utf8');
+  while (bytes.length > 0) {
+    const { bytesWritten } = await fh.write(bytes, 0, bytes.length);
+    if (bytesWritten <= 0)
+      throw new Error(
+        `could not write to ${path}: the file takes no more data (disk full or file size limit?)`,
+      );
+    bytes = bytes.subarray(bytesWritten);
   }
 }
 
