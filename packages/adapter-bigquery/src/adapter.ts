@@ -464,9 +464,10 @@ export class BigQueryAdapter implements Adapter {
   }
 
   /**
-   * jobs.insert with an adapter-chosen job id, then getQueryResults. When the insert's answer is lost
-   * (5xx, broken connection, or a 409 because the client's own retry found the job already created),
-   * look the job up: absent means it never ran; present means wait for it.
+   * jobs.insert with an adapter-chosen job id, then getQueryResults. When the insert fails in any way but
+   * a refused connection (a lost answer: 5xx, broken connection, a 409 because the client's own retry
+   * found the job already created; or a refusal, which may come after the job ran), look the job up:
+   * absent means it never ran; present means wait for it.
    */
   private async runAsJob(
     bq: BigQueryClientLike,
@@ -485,15 +486,23 @@ export class BigQueryAdapter implements Adapter {
       metadata = created[1] as JobMetadata | undefined;
     } catch (err) {
       const facts = driverErrorFacts(err);
-      if (!answerLost(facts)) {
-        // BigQuery refused the insert: no job was created.
+      if (facts.networkCode !== undefined && NOT_SENT_CODES.has(facts.networkCode)) {
+        // The connection was refused: nothing was sent.
         throw fail(err, rateLimitedOrRefused(facts));
       }
+      // The job id is ours: whatever the answer said (a lost answer, or a refusal such as a table's quota,
+      // which can come after the job ran: found in review), BigQuery says whether the job exists.
       job = bq.job(jobId, location === undefined ? {} : { location });
       try {
         [metadata] = (await job.getMetadata()) as [JobMetadata];
       } catch (lookup) {
-        if (driverErrorFacts(lookup).httpStatus === 404) throw fail(err, { transient: true, effect: 'none' });
+        if (driverErrorFacts(lookup).httpStatus === 404) {
+          // No job: BigQuery refused the insert, or it never arrived.
+          throw fail(
+            err,
+            answerLost(facts) ? { transient: true, effect: 'none' } : rateLimitedOrRefused(facts),
+          );
+        }
         throw fail(err);
       }
     }

@@ -362,6 +362,31 @@ describe("jobMode: 'insert' (adapter-chosen job ids)", () => {
     expect(await ids()).toEqual([1]);
   });
 
+  it('a refusal (403 quota) that came after the script ran: the job is found, not sent again (found in review)', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    const batcher = new SQLBatcher({ adapter, retry: { maxAttempts: 3, initialDelayMs: 1, jitter: false } });
+    server.failNext(1, 403, { afterExecution: true, api: 'jobs.insert' });
+    await batcher.processStatements([insert(1), 'UPDATE ds.users SET id = id + 10 WHERE true']);
+    // (the refused request's job is looked up and found: its work is not done a second time)
+    expect(server.requests.slice(0, 2).map((q) => [q.api, q.status])).toEqual([
+      ['jobs.insert', 403],
+      ['jobs.get', 200],
+    ]);
+    expect(await ids()).toEqual([11]);
+  });
+
+  it('a refusal before the job was created: looked up, absent, refused with no effect', async () => {
+    const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
+    server.failNext(1, 403, { api: 'jobs.insert' });
+    const err = await adapter.execute(insert(1)).catch((e: unknown) => e);
+    expect(adapter.classifyError(err).effect).toBe('none');
+    expect(server.requests.map((q) => [q.api, q.status])).toEqual([
+      ['jobs.insert', 403],
+      ['jobs.get', 404],
+    ]);
+    expect(await ids()).toEqual([]);
+  });
+
   it('a lost getQueryResults answer: the adapter asks jobs.get for the outcome and reads the results again', async () => {
     const adapter = makeAdapter({ jobMode: 'insert', retryOptions: { autoRetry: false } });
     server.failNext(1, 503, { api: 'jobs.getQueryResults' });
