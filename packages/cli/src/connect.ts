@@ -205,6 +205,8 @@ async function connectSnowflake(url: string, options: ConnectOptions): Promise<C
   const u = new URL(url);
   const [database, schema] = u.pathname.split('/').filter(Boolean);
   const adapter = new SnowflakeAdapter({
+    // (also set by the adapter on the SDK instance it loads, right before it connects)
+    logLevel: 'OFF',
     account: u.hostname,
     username: decodeURIComponent(u.username),
     password: decodeURIComponent(u.password),

@@ -160,12 +160,19 @@ async function* readSource(
   }
 }
 
-/** Whether the paths name one file (the second may not exist yet). */
-async function samePath(a: string, b: string): Promise<boolean> {
-  const { realpath } = await import('node:fs/promises');
-  const { resolve } = await import('node:path');
-  const real = (p: string) => realpath(p).catch(() => resolve(p));
-  return (await real(a)) === (await real(b));
+/**
+ * The device and inode of a regular file given by path or descriptor (symbolic and hard links give the
+ * same), or undefined (no such file, or not a regular file such as a pipe or a terminal).
+ */
+async function fileId(file: string | number | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  const fs = await import('node:fs');
+  try {
+    const st = typeof file === 'number' ? fs.fstatSync(file) : await fs.promises.stat(file);
+    return st.isFile() ? `${st.dev}:${st.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `ranges` as text for a message: `#0…#9, #20…#29` (the first few, then how many more). */
@@ -217,19 +224,23 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     } catch (err) {
       return early(`cannot read ${options.file}: ${(err as Error).message}`);
     }
-    // The dead-letter file is emptied when the load starts: being the input too, it would be lost unread
-    // (replaying a dead-letter file with the same --dead-letter path; found in review). So is a dry run's.
-    for (const [flag, out] of [
-      ['--dead-letter', options.deadLetter],
-      ['--dry-run', options.dryRun],
-    ] as const) {
-      if (out !== undefined && out !== '-' && (await samePath(options.file, out))) {
-        return early(
-          `${flag} ${out} is the input file: it would be emptied before it is read; give another path`,
-        );
-      }
-    }
     input = createReadStream(options.file, { highWaterMark: 1 << 20 });
+  }
+  // The dead-letter file is emptied when the load starts: being the input too, it would be lost unread
+  // (replaying a dead-letter file with the same --dead-letter path, also as stdin or through a link;
+  // found in review). So is a dry run's.
+  const inputId = await fileId(options.file === '-' ? (options.stdin ? undefined : 0) : options.file);
+  for (const [flag, out] of [
+    ['--dead-letter', options.deadLetter],
+    ['--dry-run', options.dryRun],
+  ] as const) {
+    if (inputId === undefined || out === undefined || out === '-') continue;
+    if ((await fileId(out)) === inputId) {
+      (input as { destroy?: () => void }).destroy?.();
+      return early(
+        `${flag} ${out} is the input file: it would be emptied before it is read; give another path`,
+      );
+    }
   }
 
   let conn: Connection;

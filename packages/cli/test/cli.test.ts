@@ -204,6 +204,49 @@ describe('sqlbatcher load: failures', () => {
       expect(res.stderr).toContain('is the input file');
       expect(await readFile(file, 'utf8')).toBe(text);
     }
+    // (a hard link to it, and the file given as stdin: found in review)
+    const { linkSync, openSync, closeSync } = await import('node:fs');
+    const hard = join(tmp, 'replay-hard.sql');
+    linkSync(file, hard);
+    const viaLink = await run([
+      'load',
+      file,
+      '--url',
+      'pglite:memory',
+      '--report',
+      'none',
+      `--dry-run=${hard}`,
+    ]);
+    expect(viaLink.stderr).toContain('is the input file');
+    const fd = openSync(file, 'r');
+    const viaStdin = await new Promise<Run>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [
+          bin,
+          'load',
+          '-',
+          '--url',
+          'pglite:memory',
+          '--report',
+          'none',
+          '--on-error',
+          'skip',
+          '--dead-letter',
+          file,
+        ],
+        { stdio: [fd, 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr?.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('close', (code) => resolve({ code, stdout: '', stderr }));
+    });
+    closeSync(fd);
+    expect(viaStdin.code).toBe(1);
+    expect(viaStdin.stderr).toContain('is the input file');
+    expect(await readFile(file, 'utf8')).toBe(text);
   });
 
   it("--transaction all: the note is there when the quoted statement itself says 'rolled back'", async () => {

@@ -105,12 +105,23 @@ export function redactSecrets(text: string): string {
       valueAt = j;
       // "password": "x" — skip the quote closing the key.
       const q = text[i - 1];
-      if ((q === '"' || q === "'") && text[valueAt] === q) valueAt++;
-      else if (text[j] === '"' || text[j] === "'") {
+      let closed = false;
+      if ((q === '"' || q === "'") && text[valueAt] === q) {
+        valueAt++;
+        closed = true;
+      } else if (text[j] === '"' || text[j] === "'") {
         // The key ends a string and its value follows: set_config('app.secret', 'x'),
         // '{"db.password": "x"}' (found in review: the quote was taken for the value's).
-        const m = /^\s*([,:=])/.exec(text.slice(j + 1, j + 41));
-        if (m) valueAt = m[1] === ',' ? j + 1 + m[0].length : j + 1;
+        const k = afterSpace(text, j + 1);
+        if (text[k] === ',' || text[k] === ':' || text[k] === '=') {
+          valueAt = j + 1;
+          closed = true;
+        }
+      }
+      // (a key given as a string argument, its value the next one: json_build_object('password', 'x'))
+      if (closed) {
+        const k = afterSpace(text, valueAt);
+        if (text[k] === ',') valueAt = k + 1;
       }
     } else if (word === 'identified') {
       let k = j;

@@ -610,7 +610,7 @@ export class SQLBatcher implements AsyncDisposable {
     const base = this.txBase;
     this.txApplied = new Uint8Array(0);
     try {
-      await s.commit();
+      await this.timed(() => s.commit());
     } catch (err) {
       await this.releaseSession(true);
       // The engine answered with an error (a deferred constraint, a serialization failure): the
@@ -658,7 +658,8 @@ export class SQLBatcher implements AsyncDisposable {
       this.txFailed = false;
       this.txRecoverable = false;
       try {
-        await this.session.rollback();
+        const session = this.session;
+        await this.timed(() => session.rollback());
       } catch {
         await this.releaseSession(true);
         return;
@@ -1321,6 +1322,14 @@ export class SQLBatcher implements AsyncDisposable {
         }
         return await exec(adapter.execute);
       } catch (thrown) {
+        if (thrown instanceof SavepointCommandFailed) {
+          // The input's block is gone with the connection, or aborted: everything run in it since its
+          // BEGIN is rolled back, this request with it (found in review: reported as this request alone,
+          // in doubt).
+          const c = await this.failure(thrown.cause, info, false);
+          if (c.effect === 'unknown' || c.transient) await this.releaseSession(true);
+          throw new AttemptFailure(c.error, 'rolled-back', false, true, undefined);
+        }
         const rolledBack = thrown instanceof RolledBackToSavepoint;
         const err = rolledBack ? thrown.cause : thrown;
         let f = await this.failure(err, info, rolledBack);
@@ -1353,10 +1362,10 @@ export class SQLBatcher implements AsyncDisposable {
       const s = await this.acquire(info, own);
       let committed = false;
       try {
-        await s.begin();
+        await this.timed(() => s.begin());
         const result = await exec(s.execute.bind(s));
         committed = true;
-        await s.commit();
+        await this.timed(() => s.commit());
         // Releasing the connection is not part of the attempt: a failure here changes nothing committed.
         if (own) await s.release().catch(() => undefined);
         return result;
@@ -1366,7 +1375,7 @@ export class SQLBatcher implements AsyncDisposable {
         // 400) left the transaction open, and the next BEGIN on this connection would not start a new
         // one. After a COMMIT that did end the transaction, ROLLBACK changes nothing.
         try {
-          await s.rollback();
+          await this.timed(() => s.rollback());
         } catch {
           broken = true;
         }
@@ -1385,7 +1394,7 @@ export class SQLBatcher implements AsyncDisposable {
     const s = await this.acquire(info, false);
     if (!this.txOpen) {
       try {
-        await s.begin();
+        await this.timed(() => s.begin());
       } catch (err) {
         const f = await this.failure(err, info, false);
         // Nothing of the batch was sent and no transaction of this run was open: no effect. A broken
@@ -1419,7 +1428,10 @@ export class SQLBatcher implements AsyncDisposable {
           : await exec(s.execute.bind(s));
       } catch (thrown) {
         const rolledBack = thrown instanceof RolledBackToSavepoint;
-        const err = rolledBack ? thrown.cause : thrown;
+        const err =
+          rolledBack || thrown instanceof SavepointCommandFailed
+            ? (thrown as { cause: unknown }).cause
+            : thrown;
         const f = await this.failure(err, info, rolledBack);
         if (rolledBack && f.mergedRowsConflict) {
           const again = new AttemptFailure(f.error, 'rolled-back', false, false, f.statementPosition);
@@ -1437,18 +1449,19 @@ export class SQLBatcher implements AsyncDisposable {
     }
     const name = `sqlbatcher_sp_${this.savepointSeq++}`;
     try {
-      await s.savepoint(name);
+      await this.timed(() => (s.savepoint as (n: string) => Promise<void>)(name));
     } catch (err) {
       const f = await this.failure(err, info, false);
       throw new AttemptFailure(f.error, f.effect, f.transient, true, undefined);
     }
     try {
       const result = await exec(s.execute.bind(s));
-      await s.releaseSavepoint?.(name);
+      if (s.releaseSavepoint)
+        await this.timed(() => (s.releaseSavepoint as (n: string) => Promise<void>)(name));
       return result;
     } catch (err) {
       try {
-        await s.rollbackToSavepoint?.(name);
+        await this.timed(() => (s.rollbackToSavepoint as (n: string) => Promise<void>)(name));
       } catch {
         // The transaction is lost (it is rolled back, never committed): so is this batch.
         const f = await this.failure(err, info, false);
@@ -1480,19 +1493,37 @@ export class SQLBatcher implements AsyncDisposable {
    */
   private async inSavepoint(s: AdapterSession, go: () => Promise<ExecuteResult>): Promise<ExecuteResult> {
     const name = `sqlbatcher_sp_${this.savepointSeq++}`;
-    await (s.savepoint as (n: string) => Promise<void>)(name);
     try {
-      const result = await go();
-      await s.releaseSavepoint?.(name);
-      return result;
+      await this.timed(() => (s.savepoint as (n: string) => Promise<void>)(name));
+    } catch (err) {
+      throw new SavepointCommandFailed(err);
+    }
+    let result: ExecuteResult;
+    try {
+      result = await go();
     } catch (err) {
       try {
-        await (s.rollbackToSavepoint as (n: string) => Promise<void>)(name);
+        await this.timed(() => (s.rollbackToSavepoint as (n: string) => Promise<void>)(name));
       } catch {
         throw err;
       }
       throw new RolledBackToSavepoint(err);
     }
+    try {
+      if (s.releaseSavepoint)
+        await this.timed(() => (s.releaseSavepoint as (n: string) => Promise<void>)(name));
+    } catch (err) {
+      throw new SavepointCommandFailed(err);
+    }
+    return result;
+  }
+
+  /**
+   * A transaction command of the session (BEGIN, COMMIT, SAVEPOINT, …) under the request timeout: a
+   * connection that stops answering fails it with a TimeoutError instead of hanging the run.
+   */
+  private timed<T>(fn: () => Promise<T>): Promise<T> {
+    return withTimeout(() => fn(), this.timeoutMs, this.cancelGraceMs);
   }
 
   /**
@@ -2206,6 +2237,14 @@ function mergedUpsert(st: BuiltStatement): boolean {
 
 /** A request's failure after which its savepoint was rolled back to (see `inSavepoint`). */
 class RolledBackToSavepoint {
+  constructor(readonly cause: unknown) {}
+}
+
+/**
+ * The batcher's own SAVEPOINT or RELEASE around a request failed (see `inSavepoint`): inside the input's
+ * block, the block did not survive it.
+ */
+class SavepointCommandFailed {
   constructor(readonly cause: unknown) {}
 }
 

@@ -287,6 +287,57 @@ describe.runIf(!usingPglite)('fault injection through a TCP proxy', () => {
     expect((await counts(table)).size).toBe(0);
   });
 
+  it("cut at the batcher's own SAVEPOINT / RELEASE inside the input's block (skip): the block is named rolled back (found in review)", async () => {
+    for (const match of ['RELEASE SAVEPOINT', 'SAVEPOINT "sqlbatcher_sp_1"']) {
+      const table = await newTable();
+      proxy.arm({ match, mode: 'before', ...(match === 'RELEASE SAVEPOINT' ? { occurrence: 2 } : {}) });
+      const a = adapter('text');
+      const batcher = new SQLBatcher({ adapter: a, onError: 'skip', batchMode: false, retry: FAST_RETRY });
+      const ins = (i: number) => `INSERT INTO ${table} (id, v) VALUES (${i}, 'row ${i}')`;
+      const error = (await batcher
+        .processStatements(['BEGIN', ins(1), ins(2), ins(3), 'COMMIT', ins(4)])
+        .catch((e: unknown) => e)) as BatchExecutionError;
+      await batcher[Symbol.asyncDispose]().catch(() => undefined);
+      expect(proxy.armed, match).toBe(false);
+      expect(error, match).toMatchObject({ code: 'BATCH_FAILED', inDoubt: false, blockUndoneFrom: 0 });
+      expect(error.message).toContain('the transaction block the input opened at #0');
+      expect(batcher.report.inDoubt).toEqual([]);
+      expect((await counts(table)).size, match).toBe(0);
+    }
+  });
+
+  it('a connection that stops answering at COMMIT or SAVEPOINT: timeoutMs ends the wait (found in review: the run hung)', async () => {
+    const cases: [Partial<SQLBatcherOptions>, string, number][] = [
+      [{ transaction: 'batch' }, 'COMMIT', 2],
+      [{ transaction: 'batch' }, 'BEGIN', 2],
+      [{ transaction: 'all' }, 'COMMIT', 1],
+      [{ transaction: 'all', savepoints: true }, 'SAVEPOINT', 2],
+      [{ transaction: 'all', savepoints: true }, 'RELEASE SAVEPOINT', 2],
+    ];
+    for (const [options, match, occurrence] of cases) {
+      const table = await newTable();
+      proxy.arm({ match, mode: 'freeze', occurrence });
+      const a = adapter('text');
+      const batcher = new SQLBatcher({
+        adapter: a,
+        batchMode: false,
+        timeoutMs: 1000,
+        cancelGraceMs: 300,
+        retry: FAST_RETRY,
+        ...options,
+      });
+      const ins = (i: number) => `INSERT INTO ${table} (id, v) VALUES (${i}, 'row ${i}')`;
+      const outcome = await batcher.processStatements([0, 1, 2, 3, 4, 5].map(ins)).then(
+        () => 'settled',
+        () => 'settled',
+      );
+      await batcher[Symbol.asyncDispose]().catch(() => undefined);
+      expect(outcome, `${JSON.stringify(options)} ${match}`).toBe('settled');
+      // (each row at most once, whatever the outcome)
+      for (const [, n] of await counts(table)) expect(n).toBe(1);
+    }
+  }, 60_000);
+
   it("mid-request cut outside a transaction, onError: 'skip': only that batch in doubt, the run goes on", async () => {
     const table = await newTable();
     proxy.arm({ match: "'row 1000'", mode: 'before' });

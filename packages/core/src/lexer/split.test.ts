@@ -95,6 +95,16 @@ describe('splitStatements corpus', () => {
     }
   });
 
+  it('reads comments before a statement in linear time (found in review: a regular expression took exponential time)', () => {
+    // (with the regular expressions these did not finish: 26 spaces took a second, each more doubled it;
+    // the test's own timeout is the bound)
+    expect(
+      split(`SELECT 1;\n${'    -- step\n'.repeat(40)}${' '.repeat(200)}INSERT INTO t VALUES (1);`, 'mysql'),
+    ).toHaveLength(2);
+    expect(split(`-- c\n${' '.repeat(5000)}INSERT INTO t VALUES (1);`, 'postgres')).toHaveLength(1);
+    expect(() => split(`-- c\n${' '.repeat(50)}COPY t FROM stdin;`, 'postgres')).toThrow(/COPY/);
+  });
+
   it("keeps MariaDB's /*M! … */ executable comments as content (found in review: the SET was dropped)", () => {
     expect(split('/*M!100616 SET @x=1 */; SELECT @x;', 'mysql')).toEqual([
       '/*M!100616 SET @x=1 */',
@@ -119,6 +129,13 @@ describe('splitStatements corpus', () => {
       'outer: LOOP\n LEAVE outer;\nEND LOOP outer',
       'SELECT 1',
     ]);
+    // (labels of any length)
+    for (const lbl of ['l', 'outer_loop_label']) {
+      expect(split(`${lbl}: LOOP\n LEAVE ${lbl};\nEND LOOP ${lbl}; SELECT 1`, 'bigquery')).toEqual([
+        `${lbl}: LOOP\n LEAVE ${lbl};\nEND LOOP ${lbl}`,
+        'SELECT 1',
+      ]);
+    }
     // (not a label: a `::` cast, or a named argument)
     expect(split('SELECT a::int; SELECT 2', 'bigquery')).toEqual(['SELECT a::int', 'SELECT 2']);
   });

@@ -12,8 +12,8 @@ import {
   trimSpace,
 } from './scanner.js';
 
-/** `COPY … FROM stdin`, after any comments. */
-const COPY_FROM_STDIN = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*copy\b[\s\S]*?\bfrom\s+stdin\b/i;
+/** `COPY … FROM stdin` (after any comments: see {@link afterComments}). */
+const COPY_FROM_STDIN = /^copy\b[\s\S]*?\bfrom\s+stdin\b/i;
 
 /** Options of {@link StatementSplitter} and {@link splitStatements}. */
 export interface SplitOptions {
@@ -189,7 +189,7 @@ export class StatementSplitter {
         this.rules.psqlMetaCommands &&
         // (pg_dump writes comments before each COPY)
         (c0 === 99 /* c */ || c0 === 45 /* - */ || c0 === 47) /* / */ &&
-        COPY_FROM_STDIN.test(text)
+        COPY_FROM_STDIN.test(afterComments(text, false))
       ) {
         // pg_dump's data blocks: the lines after it up to `\.` are data, not SQL.
         throw new InvalidStatementError(
@@ -199,10 +199,9 @@ export class StatementSplitter {
         );
       }
       // (after any comments: `-- note` on the line before is still the client command's file)
-      if (
-        this.rules.name === 'mysql' &&
-        /^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*delimiter\b/i.test(text)
-      ) {
+      // (no regular expression over the comments: one that may split a run of spaces several ways
+      // takes time exponential in its length when it fails: found in review)
+      if (this.rules.name === 'mysql' && /^delimiter\b/i.test(afterComments(text, true))) {
         // A mysql client command: it changes how the rest of the file splits. Refuse rather than mis-split.
         throw new InvalidStatementError(
           'the mysql client command DELIMITER is not supported; split such a file with the mysql client',
@@ -326,7 +325,7 @@ export class StatementSplitter {
     const afterEnd = this.afterEnd;
     this.stmtStart = false;
     this.afterEnd = false;
-    if (j - i < 2 || j - i > 7) return false;
+    if (j - i < 2 || j - i > 7) return this.label(s, j, start, afterEnd, final);
     const w = s.slice(i, j).toUpperCase();
     const blocks = this.blocks;
     switch (w) {
@@ -383,23 +382,29 @@ export class StatementSplitter {
         break;
       }
       default:
-        // A label before a loop (`lbl: LOOP`, `lbl: WHILE …`): the word after its colon starts the statement.
-        if (start && this.rules.name === 'bigquery') {
-          let k = j;
-          while (k < s.length && isSpace(s.charCodeAt(k))) k++;
-          if (k + 1 >= s.length && !final) {
-            this.stmtStart = start;
-            this.afterEnd = afterEnd;
-            return true;
-          }
-          if (s.charCodeAt(k) === 58 && s.charCodeAt(k + 1) !== 58 && s.charCodeAt(k + 1) !== 61) {
-            this.stmtStart = true;
-            this.afterLabel = true;
-          }
-        }
-        return false;
+        return this.label(s, j, start, afterEnd, final);
     }
     this.blockDepth = blocks.length;
+    return false;
+  }
+
+  /**
+   * A label before a loop (`lbl: LOOP`, `lbl: WHILE …`), the word ending at `j` at a statement's start:
+   * the word after its colon starts the statement (BigQuery). Returns true when more input is needed.
+   */
+  private label(s: string, j: number, start: boolean, afterEnd: boolean, final: boolean): boolean {
+    if (!start || this.rules.name !== 'bigquery') return false;
+    let k = j;
+    while (k < s.length && isSpace(s.charCodeAt(k))) k++;
+    if (k + 1 >= s.length && !final) {
+      this.stmtStart = start;
+      this.afterEnd = afterEnd;
+      return true;
+    }
+    if (s.charCodeAt(k) === 58 && s.charCodeAt(k + 1) !== 58 && s.charCodeAt(k + 1) !== 61) {
+      this.stmtStart = true;
+      this.afterLabel = true;
+    }
     return false;
   }
 
@@ -605,4 +610,25 @@ function incompleteTail(chunk: Uint8Array, carry: Uint8Array): Uint8Array {
     return len > back ? b.slice(b.length - back) : new Uint8Array(0);
   }
   return new Uint8Array(0);
+}
+
+/**
+ * `text` from its first character that is neither whitespace nor in a comment (`--`, `/* … *\/`, and
+ * with `hash` `#`), read without a regular expression.
+ */
+function afterComments(text: string, hash: boolean): string {
+  let i = 0;
+  const n = text.length;
+  for (;;) {
+    while (i < n && isSpace(text.charCodeAt(i))) i++;
+    if (text.startsWith('--', i) || (hash && text.startsWith('#', i))) {
+      const e = text.indexOf('\n', i);
+      if (e < 0) return '';
+      i = e + 1;
+    } else if (text.startsWith('/*', i)) {
+      const e = text.indexOf('*/', i + 2);
+      if (e < 0) return '';
+      i = e + 2;
+    } else return i === 0 ? text : text.slice(i);
+  }
 }

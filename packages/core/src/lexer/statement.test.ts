@@ -467,5 +467,11 @@ describe('mysql dialect (found in review)', () => {
       /NO_BACKSLASH_ESCAPES/,
     );
     expect(lexStatement("SET sql_mode='ANSI_QUOTES'", 'mysql').unsupported).toBeUndefined();
+    expect(lexStatement("/*!40101 SET sql_mode='NO_BACKSLASH_ESCAPES' */", 'mysql').unsupported).toMatch(
+      /NO_BACKSLASH_ESCAPES/,
+    );
+    expect(
+      lexStatement("SET sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')", 'mysql').unsupported,
+    ).toBeUndefined();
   });
 });
