@@ -1323,12 +1323,16 @@ export class SQLBatcher implements AsyncDisposable {
         return await exec(adapter.execute);
       } catch (thrown) {
         if (thrown instanceof SavepointCommandFailed) {
-          // The input's block is gone with the connection, or aborted: everything run in it since its
-          // BEGIN is rolled back, this request with it (found in review: reported as this request alone,
-          // in doubt).
           const c = await this.failure(thrown.cause, info, false);
-          if (c.effect === 'unknown' || c.transient) await this.releaseSession(true);
-          throw new AttemptFailure(c.error, 'rolled-back', false, true, undefined);
+          // The connection is gone: the input's block with it, everything run in it since its BEGIN
+          // rolled back, this request too (found in review: reported as this request alone, in doubt).
+          if (c.effect === 'unknown' || c.transient) {
+            await this.releaseSession(true);
+            throw new AttemptFailure(c.error, 'rolled-back', false, true, undefined);
+          }
+          // The server refused it (a block the input left aborted, which the input may still roll back
+          // to a savepoint of its own): this request failed, as it would have without a savepoint.
+          throw c;
         }
         const rolledBack = thrown instanceof RolledBackToSavepoint;
         const err = rolledBack ? thrown.cause : thrown;

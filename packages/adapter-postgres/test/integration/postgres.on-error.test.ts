@@ -541,9 +541,7 @@ describe("the input's block: what counts as lost", () => {
         ])
         .catch((e: unknown) => e);
       await batcher[Symbol.asyncDispose]().catch(() => undefined);
-      // (the next request's savepoint already fails in the aborted block: the run stops there, naming
-      // the block, before its COMMIT)
-      expect(err).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [6], blockUndoneFrom: 0 });
+      expect(err).toMatchObject({ code: 'BATCH_FAILED', statementIndices: [7], blockUndoneFrom: 0 });
       expect((err as Error).message).toContain('the transaction block the input opened at #0 was aborted');
       expect(await ids(t)).toEqual([]);
     },
@@ -1050,5 +1048,28 @@ describe("'isolate' / 'skip' inside a transaction block the input opened (found 
     await iso2.close();
     expect(iso2.report.rejected).toEqual([]);
     expect(await db.sql('SELECT level FROM ob_iso')).toEqual([{ level: 'serializable' }]);
+    // A block the input itself left aborted, then rolled back to a savepoint of its own: the batcher's
+    // savepoint before the statement between fails, and that statement alone is rejected (found in
+    // review: the run stopped and the whole block was lost), as psql runs it.
+    await db.sql('CREATE TABLE ob_own (id int PRIMARY KEY)');
+    const own = new SQLBatcher({ adapter: db.adapter(), onError: 'skip', retry: false, batchMode: false });
+    await own.processStatements([
+      'BEGIN',
+      'INSERT INTO ob_own VALUES (1)',
+      'SAVEPOINT a',
+      'RELEASE SAVEPOINT nosuch',
+      'INSERT INTO ob_own VALUES (2)',
+      'ROLLBACK TO SAVEPOINT a',
+      'INSERT INTO ob_own VALUES (3)',
+      'COMMIT',
+      'INSERT INTO ob_own VALUES (4)',
+    ]);
+    await own.close();
+    expect(own.report.rejected.map((r) => r.index)).toEqual([3, 4]);
+    expect(await db.sql<{ id: number }>('SELECT id FROM ob_own ORDER BY id')).toEqual([
+      { id: 1 },
+      { id: 3 },
+      { id: 4 },
+    ]);
   });
 });

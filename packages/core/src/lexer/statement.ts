@@ -124,12 +124,13 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
   const scs = r.name === 'postgres' ? conformingStrings(word, text) : undefined;
   // MySQL's NO_BACKSLASH_ESCAPES makes `\` an ordinary character in strings: the lexer would misread
   // the statements after it (as with standard_conforming_strings off on PostgreSQL): refused.
-  // (also in mysqldump's `/*!40101 SET sql_mode=… */` form; removing it with REPLACE(…) is fine)
+  // (a SET of sql_mode naming it, also in mysqldump's `/*!40101 SET sql_mode=… */` form; one that
+  // removes it is refused too: the lexer cannot tell)
   const nbe =
     r.name === 'mysql' &&
-    /\bNO_BACKSLASH_ESCAPES\b/i.test(text) &&
-    /\bSET\b/i.test(text) &&
-    !/\bREPLACE\s*\(/i.test(text);
+    /^(?:\/\*!\d*\s*)?SET\b/i.test(text) &&
+    /\bsql_mode\b/i.test(text) &&
+    /\bNO_BACKSLASH_ESCAPES\b/i.test(text);
   const kind = classify(word);
   const standalone =
     // Transaction control ends or starts a transaction: in a request with other statements it would
