@@ -1481,14 +1481,25 @@ export class SQLBatcher implements AsyncDisposable {
    */
   private holdsTransactionControl(sql: string): boolean {
     if (!TX_WORD.test(sql) && !/\bTRANSACTION\b/i.test(sql)) return false;
+    // (SET TRANSACTION must come first in its transaction, never in a subtransaction)
+    return this.statementTexts(sql).some(
+      (text) => blockControl(text) !== undefined || /^(?:SAVEPOINT|RELEASE|SET\s+TRANSACTION)\b/i.test(text),
+    );
+  }
+
+  /**
+   * The statements of `sql` (an input statement, maybe a string of several), each as the lexer's text:
+   * from its first word, after any comments.
+   */
+  private statementTexts(sql: string): string[] {
     const parts = sql.includes(';')
       ? splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined })
       : [sql];
-    return parts.some((part) => {
-      const text = lexStatement(part, this.rules).text;
-      // (SET TRANSACTION must come first in its transaction, never in a subtransaction)
-      return blockControl(text) !== undefined || /^(?:SAVEPOINT|RELEASE|SET\s+TRANSACTION)\b/i.test(text);
-    });
+    return parts.map((part) =>
+      parts.length === 1 && !/^\s*(?:--|\/\*)/.test(part)
+        ? part.trimStart()
+        : lexStatement(part, this.rules).text,
+    );
   }
 
   /**
@@ -1871,17 +1882,10 @@ export class SQLBatcher implements AsyncDisposable {
     // (a merged INSERT is no transaction control: not looked at)
     if (st.insert !== undefined) return;
     const sql = st.sql;
+    // (every word blockControl knows is a TX_WORD)
+    if (!TX_WORD.test(sql)) return;
     // An input string may hold several statements (`BEGIN; …; COMMIT`): each counts, in order.
-    const parts =
-      sql.includes(';') && TX_WORD.test(sql)
-        ? splitStatements(sql, { dialect: this.rules, onMetaCommand: () => undefined })
-        : [sql];
-    for (const part of parts) {
-      // (the lexer's text starts at the statement's first word, after any comments)
-      const text =
-        parts.length === 1 && !/^\s*(?:--|\/\*)/.test(part)
-          ? part.trimStart()
-          : lexStatement(part, this.rules).text;
+    for (const text of this.statementTexts(sql)) {
       const control = blockControl(text);
       if (control === 'begin') this.inputBlockStart ??= st.indices[0];
       // (… AND CHAIN starts the next block at once)
@@ -2347,6 +2351,13 @@ function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules)
   if (lexed.kind === 'session' || lexed.kind === 'transaction') return true;
   // (an INSERT … VALUES, however long, is not read again: the common case)
   if (lexed.insert !== undefined && !lexed.multiple) return false;
+  // (UPDATE / DELETE streams: only these words can make one change the session; no second pass)
+  if (
+    lexed.kind === 'dml' &&
+    !lexed.multiple &&
+    !/set_config|setseed|pg_settings|pg_temp|U&"|\bINTO\b/i.test(lexed.text)
+  )
+    return false;
   const code = outsideLiterals(lexed.text, rules).trimStart();
   if (/(?:^|[^\w$])"?(?:set_config|setseed)"?\s*\(/i.test(code)) return true;
   if (/^(?:DO|CALL|PREPARE|LISTEN|DECLARE|DISCARD)\b/i.test(code)) return true;
