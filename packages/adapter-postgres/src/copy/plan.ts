@@ -82,7 +82,7 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_type at ON at.oid = t.typarray
 LEFT JOIN pg_catalog.pg_namespace an ON an.oid = at.typnamespace
-WHERE c.oid = pg_catalog.to_regclass($1)
+WHERE c.oid = (SELECT pg_catalog.to_regclass($1))
 ORDER BY a.attnum`;
 
 /**
