@@ -157,7 +157,7 @@ export class RowText {
       this.keepStrings();
       return;
     }
-    const text = sep ? `,${pending.join(',')}` : pending.join(',');
+    const text = pending.join(',');
     const need = this.used + bytes;
     let buf = this.buf;
     if (buf === undefined || need > buf.length) {
@@ -167,7 +167,9 @@ export class RowText {
       if (buf) grown.set(buf.subarray(0, this.used));
       this.buf = buf = grown;
     }
-    const written = writeUtf8(buf, text, this.used, this.pendingAscii);
+    // (the separating comma written as a byte: `',' + text` would copy the text once more)
+    if (sep) buf[this.used] = 44;
+    const written = sep + writeUtf8(buf, text, this.used + sep, this.pendingAscii);
     if (written !== bytes) {
       // A miscounted row would leave the buffer short of it: keep exact strings instead.
       this.keepStrings();
