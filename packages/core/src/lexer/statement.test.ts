@@ -121,6 +121,31 @@ describe('lexStatement: INSERT structure', () => {
       ins('INSERT INTO t (id) VALUES (1) ON CONFLICT ON CONSTRAINT t_pkey DO UPDATE SET id = 1').tailKind,
     ).toBe('unknown');
     expect(ins('INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET id = 2').tailKind).toBe('unknown');
+    // Only a list of plain column names is understood: an expression, a collation or an operator class
+    // whose words are also column names must not be read as those columns (found in review: `lower(name)`
+    // was read as the column `lower`, and merged rows hit 21000 where one by one succeeded).
+    for (const target of [
+      'lower(name)',
+      'lower (name)',
+      '(lower)',
+      'name collate, lower',
+      'name text_ops',
+      'name "text_ops"',
+      'name, lower(name)',
+      'name,',
+      ',name',
+      'name,,lower',
+      "'name'",
+      'name.lower',
+    ]) {
+      const sql = `INSERT INTO t (lower, name, collate, text_ops) VALUES (1, 'a', 2, 3) ON CONFLICT (${target}) DO UPDATE SET x = 1`;
+      expect(ins(sql).tailKind, sql).toBe('unknown');
+    }
+    const two = ins(
+      `INSERT INTO t (lower, name) VALUES (1, 'a') ON CONFLICT ( name /* c */ , "lower" ) DO UPDATE SET x = 1`,
+    );
+    expect(two.tailKind).toBe('do-update');
+    expect(two.conflictColumns).toEqual([1, 0]);
     // A DO UPDATE that may assign the key: also with a comment before its `=`, or a U&"…" name.
     for (const set of ['k /* move */ = 2', 'k -- c\n = 2', '(v, k) /*x*/ = (1, 2)', 'U&"\\006B" = 2']) {
       const sql = `INSERT INTO t (k, v) VALUES (1, 2) ON CONFLICT (k) DO UPDATE SET ${set}`;

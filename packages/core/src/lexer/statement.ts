@@ -803,18 +803,36 @@ function classifyTail(
 ): { kind: InsertTailKind; conflict: string[] | undefined } {
   const words: string[] = [];
   let conflict: string[] | undefined;
+  /**
+   * Reading the conflict target's parenthesis (`ON CONFLICT (…)`): only a list of plain column names
+   * is understood; an expression (`lower(name)`, `(id)`), a collation or an operator class makes it
+   * unknown (`conflict` undefined), since the index may then treat rows as equal that differ in the
+   * named columns (found in review: `lower(name)` was read as a column named `lower`).
+   */
+  let inTarget = false;
+  /** In the target: the next token must be a column name (at its start and after a comma). */
+  let wantName = true;
+  let badTarget = false;
   /** The tail reads tables (`SET v = (SELECT …)`): what it sees would change when rows are merged. */
   let reads = false;
   let depth = 0;
   let i = 0;
   const n = tail.length;
+  const name = (text: string) => {
+    if (!wantName) badTarget = true;
+    else (conflict as string[]).push(text);
+    wantName = false;
+  };
   while (i < n) {
     const c = tail.charCodeAt(i);
     if (mayStart(c)) {
       const e = skipToken(tail, i, r, true);
       if (e >= 0) {
-        if (depth === 1 && conflict && words.length === 2 && !lastToken.trivia)
-          conflict.push(tail.slice(i, e));
+        if (inTarget && !lastToken.trivia) {
+          // (a quoted name; a string or anything else there is not a column name)
+          if (depth === 1 && (c === 34 || c === 96)) name(tail.slice(i, e));
+          else badTarget = true;
+        }
         i = e;
         continue;
       }
@@ -822,24 +840,41 @@ function classifyTail(
     if (c === 40) {
       if (!reads) reads = startsSubquery(tail, i + 1, r);
       depth++;
-      if (depth === 1 && words.length === 2 && conflict === undefined) conflict = [];
+      if (inTarget) badTarget = true;
+      else if (depth === 1 && words.length === 2 && conflict === undefined) {
+        conflict = [];
+        inTarget = true;
+        wantName = true;
+      }
       i++;
       continue;
     }
     if (c === 41) {
       depth--;
+      if (inTarget && depth === 0) {
+        inTarget = false;
+        if (wantName) badTarget = true;
+      }
       i++;
       continue;
     }
     if (isIdentChar(c)) {
       const e = wordEnd(tail, i);
       if (depth === 0) words.push(tail.slice(i, e).toUpperCase());
-      else if (depth === 1 && conflict && words.length === 2) conflict.push(tail.slice(i, e));
+      else if (inTarget) {
+        if (depth === 1) name(tail.slice(i, e));
+        else badTarget = true;
+      }
       i = e;
       continue;
     }
+    if (inTarget && !isSpace(c)) {
+      if (c === 44 && depth === 1 && !wantName) wantName = true;
+      else badTarget = true;
+    }
     i++;
   }
+  if (badTarget) conflict = undefined;
   const w0 = words[0];
   if (w0 === 'RETURNING') return { kind: 'returning', conflict: undefined };
   if (w0 === 'ON' && words[1] === 'CONFLICT') {
