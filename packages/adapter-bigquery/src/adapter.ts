@@ -321,6 +321,8 @@ export class BigQueryAdapter implements Adapter {
       savepoints: false,
       maxConcurrency,
       dialect: 'bigquery',
+      // A multi-row VALUES column takes its rows' common type: only rows of one literal kind are merged.
+      valuesCommonType: true,
     };
     if (this.options.client) this.clientPromise = Promise.resolve(this.options.client);
   }

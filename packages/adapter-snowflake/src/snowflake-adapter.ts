@@ -317,6 +317,8 @@ export class SnowflakeAdapter implements Adapter {
       maxRowsPerInsert: SNOWFLAKE_MAX_VALUES_ROWS,
       maxConcurrency,
       dialect: 'snowflake',
+      // A multi-row VALUES column takes its rows' common type: only rows of one literal kind are merged.
+      valuesCommonType: true,
     });
     this.execute = async (sql: string, execOptions?: ExecuteOptions): Promise<ExecuteResult> => {
       if (this.#closed) throw new ClosedError('SnowflakeAdapter');

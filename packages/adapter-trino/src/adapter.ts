@@ -137,6 +137,8 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
       savepoints: false,
       maxConcurrency,
       dialect: 'trino',
+      // A multi-row VALUES column takes its rows' common type: only rows of one literal kind are merged.
+      valuesCommonType: true,
     };
     this.batcherDefaults = {
       retry: { maxAttempts: retryAttempts },

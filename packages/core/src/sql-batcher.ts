@@ -167,6 +167,9 @@ class AttemptFailure extends Error {
   mergedRowsConflict = false;
 }
 
+/** Dialects whose engines give a multi-row VALUES column one common type (see `valuesCommonType`). */
+const UNIFYING_DIALECTS: ReadonlySet<string> = new Set(['trino', 'snowflake', 'bigquery']);
+
 /** Statements between chances for the event loop to run while a request is in flight (a power of two). */
 const YIELD_EVERY_MASK = 511;
 
@@ -291,6 +294,8 @@ export class SQLBatcher implements AsyncDisposable {
       breaker === true ? new CircuitBreaker() : breaker ? new CircuitBreaker(breaker) : undefined;
     this.validate();
     const maxBytes = options.maxBytes ?? 1_000_000;
+    // (the engine's own dialect decides how VALUES are typed, whatever dialect lexes the input)
+    const engine: string = options.adapter ? this.caps.dialect : this.rules.name;
     this.builder = new BatchBuilder({
       ceiling: this.caps.maxQuerySize,
       maxBytes: Math.min(maxBytes, this.caps.maxQuerySize),
@@ -310,6 +315,9 @@ export class SQLBatcher implements AsyncDisposable {
       dialect: this.rules,
       keepUnits: this.onError !== 'throw',
       recordCalls: this.concurrency > 1 && typeof this.adapter?.canRunConcurrently === 'function',
+      ...((this.caps.valuesCommonType ?? UNIFYING_DIALECTS.has(engine))
+        ? { valuesCommonType: { exactNumbersUnify: engine === 'trino' || engine === 'snowflake' } }
+        : {}),
     });
     for (const p of options.plugins ?? []) this.registerPlugin(p);
   }

@@ -11,6 +11,7 @@ import {
   simpleRowsApply,
 } from '../lexer/statement.js';
 import { conflictKey } from '../merge/conflict-key.js';
+import { combineKinds, type RowKinds, rowKinds } from '../merge/value-kinds.js';
 import { RowText, type Utf8Buffer } from './row-text.js';
 import { utf8Bytes, utf8Length } from './utf8.js';
 
@@ -43,6 +44,12 @@ export interface BuilderConfig {
   recordCalls?: boolean;
   /** Allow {@link BatchBuilder.tryAppendRow} (default true; tests turn it off to compare). */
   fastRows?: boolean;
+  /**
+   * The engine gives each column of a multi-row VALUES list one common type (see
+   * `AdapterCapabilities.valuesCommonType`): rows are merged only when their literal kinds agree (see
+   * `value-kinds.ts`). `exactNumbersUnify`: integers and decimals share an exact type (Trino, Snowflake).
+   */
+  valuesCommonType?: { exactNumbersUnify: boolean };
 }
 
 /** An input statement (or the rows `from`…`to` of one) inside a batch. */
@@ -84,6 +91,11 @@ interface Group {
   calls: string[] | undefined;
   /** Conflict keys of the rows so far (ON CONFLICT DO UPDATE); null once one is unprovable. */
   keys: Set<string> | null | undefined;
+  /**
+   * With `valuesCommonType`: the literal kinds of the rows so far; null when no other statement's rows
+   * may join (a row that could not be read, or a statement whose own rows differ in kind).
+   */
+  kinds: RowKinds | null | undefined;
   bytes: number;
 }
 
@@ -211,12 +223,19 @@ export class BatchBuilder {
     const rb = utf8Bytes(row);
     if (g.prefixBytes + 1 + rb + g.tailBytes > cfg.ceiling) return false;
     if (this.bytes + 1 + rb > this.target(ins.arity)) return false;
+    let kinds: RowKinds | undefined;
+    if (cfg.valuesCommonType) {
+      const rk = g.kinds ? rowKinds(row, cfg.dialect) : undefined;
+      kinds = rk && combineKinds(g.kinds as RowKinds, rk, cfg.valuesCommonType.exactNumbersUnify);
+      if (!kinds) return false;
+    }
     if (opens > 0 && g.calls) {
       const at = simpleRow.openAt;
       for (let k = 0; k < opens; k++) collectCallAt(row, (at[k] as number) - i, g.calls);
     }
     g.rows.push(row, rb);
     g.rowIndices.push(index);
+    if (kinds) g.kinds = kinds;
     g.bytes += 1 + rb;
     this.bytes += 1 + rb;
     this.rowCount++;
@@ -312,6 +331,25 @@ export class BatchBuilder {
       }
     }
     const cols = ins.arity;
+    // With valuesCommonType: the kinds of this statement's rows (null: they differ, or one cannot be
+    // read; the statement then shares its INSERT with no other). Its own rows stay together whatever
+    // their kinds: the engine judges the statement as written.
+    const vct = cfg.valuesCommonType;
+    let stmtKinds: RowKinds | null | undefined;
+    if (vct) {
+      for (let k = from; k < to && stmtKinds !== null; k++) {
+        const rk = rowKinds(ins.rows[k] as string, cfg.dialect);
+        if (!rk) stmtKinds = null;
+        else
+          stmtKinds =
+            stmtKinds === undefined ? rk : (combineKinds(stmtKinds, rk, vct.exactNumbersUnify) ?? null);
+      }
+    }
+    /** The kinds of `g`'s rows with this statement's, or undefined when they may not share an INSERT. */
+    const joinKinds = (g: Group): RowKinds | undefined =>
+      g.kinds && stmtKinds
+        ? combineKinds(g.kinds, stmtKinds, (vct as { exactNumbersUnify: boolean }).exactNumbersUnify)
+        : undefined;
     // An input statement is atomic on the engine: its rows stay in one request (and one INSERT), so a
     // failure never leaves it half-applied. One that does not fit the ceiling even with its rows joined
     // is refused before any of it is buffered (invariant 4): split over requests, its first part could be
@@ -327,7 +365,8 @@ export class BatchBuilder {
       }
       if (whole <= cfg.ceiling && count <= cfg.maxRowsPerInsert) {
         keepWhole = true;
-        const g = this.findGroup(ins);
+        let g = this.findGroup(ins);
+        if (g && vct && !joinKinds(g)) g = undefined;
         const roomForRows = g !== undefined && g.rows.count + count <= cfg.maxRowsPerInsert;
         // Start a fresh INSERT rather than spill the rows over two.
         if (g && !roomForRows) this.closeGroups();
@@ -370,6 +409,11 @@ export class BatchBuilder {
           }
         }
       }
+      let joined: RowKinds | undefined;
+      if (g && vct && g !== current) {
+        joined = joinKinds(g);
+        if (!joined) g = undefined;
+      }
       if (g && g.rows.count >= cfg.maxRowsPerInsert) g = undefined;
       // (inline, not a closure: this runs once per row)
       if (g && this.bytes + 1 + rb > (keepWhole ? cfg.ceiling : this.target(cols))) {
@@ -382,6 +426,7 @@ export class BatchBuilder {
         if (called && g.calls) collectCalls(row, cfg.dialect, g.calls);
         g.rows.push(row, rb);
         g.rowIndices.push(index);
+        if (joined) g.kinds = joined;
         g.bytes += 1 + rb;
         this.bytes += 1 + rb;
         if (keys) {
@@ -408,6 +453,7 @@ export class BatchBuilder {
           rowIndices: [index],
           calls: cfg.recordCalls ? [] : undefined,
           keys: keys ? (key === undefined ? null : new Set([key])) : undefined,
+          kinds: vct ? stmtKinds : undefined,
           bytes: gb,
         };
         if (called && ng.calls) collectCalls(row, cfg.dialect, ng.calls);

@@ -32,6 +32,15 @@ export interface AdapterCapabilities {
   readonly maxConcurrency?: number;
   /** Lexer dialect of the engine. */
   readonly dialect: Dialect;
+  /**
+   * The engine gives each column of a multi-row `VALUES` list one type, the common type of its rows,
+   * before the values reach the table (Trino, Snowflake; BigQuery is taken to as well), where PostgreSQL
+   * and MySQL convert each value to its column. Merging rows whose literals differ in kind would then
+   * change what is stored or make good rows fail, so the batcher merges only rows whose values agree in
+   * kind per column (NULL goes with any; see the core README, "Merging on engines that unify VALUES
+   * types"). Default: true for the trino, snowflake and bigquery dialects, false for the others.
+   */
+  readonly valuesCommonType?: boolean;
 }
 
 /** Per-request options passed by the batcher to `execute`. */

@@ -1,0 +1,184 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { GenericAdapter } from '../execute/generic-adapter.js';
+import type { Dialect } from '../lexer/dialect.js';
+import { dialectRules } from '../lexer/dialect.js';
+import { SQLBatcher } from '../sql-batcher.js';
+import { combineKinds, rowKinds } from './value-kinds.js';
+
+const trino = dialectRules('trino');
+
+/** Whether two rows may share an INSERT on `dialect`. */
+function together(a: string, b: string, dialect: Dialect = 'trino', unify = true): boolean {
+  const r = dialectRules(dialect);
+  const ka = rowKinds(a, r);
+  const kb = rowKinds(b, r);
+  return ka !== undefined && kb !== undefined && combineKinds(ka, kb, unify) !== undefined;
+}
+
+/** The requests a batcher sends for `statements` on an engine of `dialect` (several statements per request). */
+async function sent(statements: string[], dialect: Dialect, valuesCommonType?: boolean): Promise<string[]> {
+  const out: string[] = [];
+  const adapter = new GenericAdapter({
+    dialect,
+    execute: (sql) => {
+      out.push(sql);
+    },
+    capabilities: { multiStatement: true, ...(valuesCommonType === undefined ? {} : { valuesCommonType }) },
+  });
+  await new SQLBatcher({ adapter }).processStatements(statements);
+  return out;
+}
+
+describe('literal kinds of VALUES rows', () => {
+  it('lets rows of the same kinds, or NULLs, share an INSERT', () => {
+    expect(together("(1, 'a', TRUE, DATE '2024-01-01')", "(22, 'bb', false, DATE '2024-02-02')")).toBe(true);
+    expect(together("(1, 'a')", '(NULL, NULL)')).toBe(true);
+    expect(together('(NULL, NULL)', "(1, 'a')")).toBe(true);
+    expect(together('(1.5e0)', '(2E-3)')).toBe(true);
+    expect(together("(f('a', 1))", "(f('b', 2))")).toBe(true);
+    expect(together("(CAST('1' AS INTEGER))", "(cast('22'  as integer))")).toBe(true);
+    expect(together("(TIMESTAMP '2024-01-01 10:00:00')", "(TIMESTAMP '2024-01-01 10:00:00.123')")).toBe(true);
+  });
+
+  it('keeps apart rows whose values would be converted to another type when merged', () => {
+    // Trino: decimal + real → real (0.1 stored as 0.10000000149…); Snowflake: 1 + 'a' → number ('a' fails).
+    expect(together('(0.1)', "(REAL '1')")).toBe(false);
+    expect(together('(1)', "('a')", 'snowflake')).toBe(false);
+    expect(together('(1.5)', '(1e0)')).toBe(false);
+    expect(together('(TRUE)', '(1)')).toBe(false);
+    expect(together("(DATE '2024-01-01')", "('2024-01-01')")).toBe(false);
+    expect(together("(TIMESTAMP '2024-01-01 10:00:00')", "(TIMESTAMP '2024-01-01 10:00:00 UTC')")).toBe(
+      false,
+    );
+    expect(together("(f('a'))", '(f(1))')).toBe(false);
+    expect(together("(CAST('1' AS INTEGER))", "(CAST('1' AS BIGINT))")).toBe(false);
+    expect(together("('a' || 'b')", "('c')")).toBe(false);
+  });
+
+  it('lets integers and decimals share an exact type only where the engine does, within 38 digits', () => {
+    expect(together('(1)', '(1.25)', 'trino', true)).toBe(true);
+    expect(together('(1)', '(1.25)', 'bigquery', false)).toBe(false);
+    // 20 digits before the point and 20 after need a decimal(40, 20): out of range on Trino and Snowflake.
+    expect(together('(12345678901234567890)', '(0.12345678901234567890)')).toBe(false);
+    expect(together('(1234567890123456789)', '(0.1234567890123456789)')).toBe(true);
+  });
+
+  it('reads strings by the dialect (backslash escapes, double-quoted strings)', () => {
+    expect(together(String.raw`('it\'s')`, "('x')", 'snowflake')).toBe(true);
+    expect(together('("a")', "('b')", 'bigquery', false)).toBe(true);
+    // (a double-quoted name is an identifier on Trino: an expression, not a string)
+    expect(together('("a")', "('b')", 'trino')).toBe(false);
+  });
+
+  it('is symmetric and agrees with itself (property)', () => {
+    const value = fc.constantFrom(
+      'NULL',
+      '1',
+      '-7',
+      '1.5',
+      '2e3',
+      "'x'",
+      'TRUE',
+      "DATE '2024-01-01'",
+      "f('a')",
+      '00012',
+    );
+    const row = fc.array(value, { minLength: 2, maxLength: 2 }).map((v) => `(${v.join(', ')})`);
+    fc.assert(
+      fc.property(row, row, (a, b) => {
+        expect(together(a, b)).toBe(together(b, a));
+        expect(together(a, a)).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('merging on engines that unify VALUES types', () => {
+  const rows = [
+    'INSERT INTO t (a) VALUES (0.1)',
+    "INSERT INTO t (a) VALUES (REAL '1')",
+    'INSERT INTO t (a) VALUES (0.2)',
+  ];
+
+  it('does not merge rows of other kinds on trino, snowflake and bigquery; keeps the order', async () => {
+    for (const dialect of ['trino', 'snowflake', 'bigquery'] as const) {
+      const out = await sent(rows, dialect);
+      expect(out, dialect).toEqual([
+        "INSERT INTO t (a) VALUES (0.1);\nINSERT INTO t (a) VALUES (REAL '1');\nINSERT INTO t (a) VALUES (0.2)",
+      ]);
+    }
+  });
+
+  it('still merges rows of one kind there, and everything on postgres', async () => {
+    const same = [
+      'INSERT INTO t (a, b) VALUES (1, NULL)',
+      "INSERT INTO t (a, b) VALUES (2, 'x')",
+      "INSERT INTO t (a, b) VALUES (NULL, 'y')",
+    ];
+    expect(await sent(same, 'trino')).toEqual(["INSERT INTO t (a, b) VALUES (1, NULL),(2, 'x'),(NULL, 'y')"]);
+    expect(await sent(rows, 'postgres')).toEqual(["INSERT INTO t (a) VALUES (0.1),(REAL '1'),(0.2)"]);
+    // (the capability wins over the dialect's default, both ways)
+    expect(await sent(rows, 'postgres', true)).toHaveLength(1);
+    expect((await sent(rows, 'postgres', true))[0]).toContain(';\n');
+    expect(await sent(rows, 'trino', false)).toEqual(["INSERT INTO t (a) VALUES (0.1),(REAL '1'),(0.2)"]);
+  });
+
+  it('keeps a statement whose own rows differ in kind whole and alone', async () => {
+    const out = await sent(
+      [
+        'INSERT INTO t (a) VALUES (1)',
+        "INSERT INTO t (a) VALUES (2), ('x')",
+        'INSERT INTO t (a) VALUES (3)',
+        'INSERT INTO t (a) VALUES (4)',
+      ],
+      'snowflake',
+    );
+    expect(out).toEqual([
+      "INSERT INTO t (a) VALUES (1);\nINSERT INTO t (a) VALUES (2),('x');\nINSERT INTO t (a) VALUES (3),(4)",
+    ]);
+  });
+
+  it('never lets a later row join an earlier INSERT past a row of another kind (mergeScope table)', async () => {
+    const out: string[] = [];
+    const adapter = new GenericAdapter({
+      dialect: 'trino',
+      execute: (sql) => {
+        out.push(sql);
+      },
+      capabilities: { multiStatement: true },
+    });
+    await new SQLBatcher({ adapter, mergeScope: 'table' }).processStatements([
+      'INSERT INTO t (a) VALUES (1)',
+      'INSERT INTO u (a) VALUES (1)',
+      "INSERT INTO t (a) VALUES ('x')",
+      'INSERT INTO t (a) VALUES (2)',
+    ]);
+    expect(out).toEqual([
+      "INSERT INTO t (a) VALUES (1);\nINSERT INTO u (a) VALUES (1);\nINSERT INTO t (a) VALUES ('x');\nINSERT INTO t (a) VALUES (2)",
+    ]);
+  });
+
+  it('agrees between the fast row path and the lexer (trino)', async () => {
+    const stmts = Array.from({ length: 300 }, (_, i) =>
+      i % 7 === 3
+        ? `INSERT INTO t (a, b) VALUES (${i}, 1e0)`
+        : `INSERT INTO t (a, b) VALUES (${i}, ${i % 5 === 0 ? 'NULL' : '2'})`,
+    );
+    const out = await sent(stmts, 'trino');
+    const sql = out.join(';\n');
+    // every statement present once, in order
+    let at = -1;
+    for (let i = 0; i < 300; i++) {
+      const next = sql.indexOf(`(${i}, `, at + 1);
+      expect(next, `row ${i}`).toBeGreaterThan(at);
+      at = next;
+    }
+    // no INSERT holds both a 1e0 row and an integer row
+    for (const ins of sql.split(';\n')) {
+      expect(/1e0/.test(ins) && /, 2\)/.test(ins), ins).toBe(false);
+    }
+  });
+});
+
+void trino;
