@@ -126,8 +126,9 @@ describe('classifySnowflakeError', () => {
   it('classifies HTTP, network, client, login and abort failures', () => {
     const http = (httpStatus: number) => new SnowflakeError('x', { kind: 'http', httpStatus });
     expect(classifySnowflakeError(http(400))).toEqual({ transient: false, effect: 'none' });
-    expect(classifySnowflakeError(http(429))).toEqual({ transient: true, effect: 'none' });
-    expect(classifySnowflakeError(http(503))).toEqual({ transient: true, effect: 'none' });
+    // The SDK resent the request (same request id) before giving up: an earlier attempt may have run.
+    expect(classifySnowflakeError(http(429))).toEqual({ transient: true, effect: 'unknown' });
+    expect(classifySnowflakeError(http(503))).toEqual({ transient: true, effect: 'unknown' });
     expect(classifySnowflakeError(http(502))).toEqual({ transient: true, effect: 'unknown' });
     const net = (networkCode: string) => new SnowflakeError('x', { kind: 'network', networkCode });
     expect(classifySnowflakeError(net('ECONNREFUSED'))).toEqual({ transient: true, effect: 'none' });

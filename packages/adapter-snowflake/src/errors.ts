@@ -244,8 +244,10 @@ export function classifySnowflakeError(error: unknown): ErrorClassification {
         : { transient: true, effect: 'unknown' };
     case 'http': {
       const s = error.httpStatus ?? 0;
-      if (s === 429 || s === 503) return { transient: true, effect: 'none' };
-      if (s >= 500 || s === 408) return { transient: true, effect: 'unknown' };
+      // (a 429 or 503 refuses only the attempt it answers: the SDK sent the same request several times
+      // before giving up, and an earlier attempt may have run with its answer lost, found in review;
+      // the batcher's own retry would carry a new request id, which Snowflake cannot match)
+      if (s >= 500 || s === 408 || s === 429) return { transient: true, effect: 'unknown' };
       return { transient: false, effect: 'none' };
     }
     case 'sql': {
