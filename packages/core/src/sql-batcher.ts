@@ -1612,7 +1612,12 @@ export class SQLBatcher implements AsyncDisposable {
       const cause = err.cause;
       if (cause === undefined) return { transient: true, effect: 'unknown' };
       // (a cancelled request is never taken as rolled back without the adapter saying so)
-      return { ...this.classifyRaw(cause), transient: true };
+      const c = this.classifyRaw(cause);
+      // A timeout may pass on a second try — but not inside a transaction block the input opened, where
+      // the adapter's answer stands: on PostgreSQL the failure aborted the block, and a retry only met
+      // "current transaction is aborted" and reported that instead of the timeout (found in review).
+      if (this.transaction === 'none' && this.inputBlockStart !== undefined) return c;
+      return { ...c, transient: true };
     }
     return this.classifyRaw(err, info);
   }

@@ -431,6 +431,34 @@ describe('cancellation', () => {
   );
 
   it.runIf(!usingPglite)(
+    "a timeout inside the input's own BEGIN block is not retried there; the error is the timeout (found in review)",
+    async () => {
+      await db.sql('CREATE TABLE timed_block (x int)');
+      const adapter = db.adapter();
+      const batcher = new SQLBatcher({
+        adapter,
+        timeoutMs: 400,
+        retry: { maxAttempts: 3, initialDelayMs: 10, jitter: false },
+      });
+      const err = await batcher
+        .processStatements([
+          'BEGIN',
+          `INSERT INTO ${db.schema}.timed_block (x) VALUES (1)`,
+          `INSERT INTO ${db.schema}.timed_block (x) SELECT 2 FROM pg_sleep(2)`,
+          'COMMIT',
+        ])
+        .catch((e: unknown) => e);
+      await batcher.close().catch(() => undefined);
+      await adapter.close();
+      // (was: retried into the aborted block, attempts 2, and the cause was that retry's 25P02)
+      expect(err).toMatchObject({ name: 'BatchExecutionError', attempts: 1, blockUndoneFrom: 0 });
+      expect((err as { cause?: unknown }).cause).toMatchObject({ name: 'TimeoutError' });
+      expect(batcher.report.retries).toBe(0);
+      expect(await db.sql('SELECT count(*)::int AS n FROM timed_block')).toEqual([{ n: 0 }]);
+    },
+  );
+
+  it.runIf(!usingPglite)(
     'a call on a session right after a request was cancelled waits for the cancel to land; the session is kept',
     async () => {
       const adapter = db.adapter();
