@@ -199,8 +199,8 @@ export class TrinoAdapter implements Adapter, AsyncDisposable {
   private noteSessionChange(sql: string, before: string | undefined, after: string | undefined): void {
     if (after === before) return;
     if (after === undefined || after === '') {
-      const reset = /^\s*RESET\s+SESSION\s+("?)([\w.]+)\1/i.exec(sql);
-      if (reset) this.sessionProps.delete((reset[2] as string).toLowerCase());
+      const name = resetSessionName(sql);
+      if (name !== undefined) this.sessionProps.delete(name);
       return;
     }
     for (const pair of after.split(',')) {
@@ -513,6 +513,67 @@ class BasicAuthShim {
  * trino-client 0.2.9 keeps its request headers in `client.clientConfig.headers`; the session header there is
  * what the last answer set. Undefined for a client without that shape (then nothing is tracked).
  */
+/**
+ * The property a `RESET SESSION` statement resets, as the session header names it (lower case, parts
+ * joined by `.`), or undefined for any other statement. Comments anywhere and quoted name parts
+ * (`"hive"."x"`) are read as Trino reads them (found in review: such forms were missed, and the property
+ * was sent again with every later query, so the RESET did nothing).
+ */
+export function resetSessionName(sql: string): string | undefined {
+  const tokens: string[] = [];
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i] as string;
+    if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i + 2);
+      i = end === -1 ? n : end + 1;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      if (end === -1) return undefined;
+      i = end + 2;
+    } else if (/\s/.test(c)) {
+      i++;
+    } else if (c === '"') {
+      let j = i + 1;
+      let name = '';
+      for (;;) {
+        const q = sql.indexOf('"', j);
+        if (q === -1) return undefined;
+        name += sql.slice(j, q);
+        if (sql[q + 1] === '"') {
+          name += '"';
+          j = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      tokens.push(`"${name}`);
+    } else if (c === '.' || c === ';') {
+      tokens.push(c);
+      i++;
+    } else {
+      const m = /^[^\s".;/-]+/.exec(sql.slice(i, i + 256));
+      if (!m) return undefined;
+      tokens.push(m[0]);
+      i += m[0].length;
+    }
+  }
+  if (tokens[tokens.length - 1] === ';') tokens.pop();
+  if (tokens.length < 3 || tokens[0]?.toUpperCase() !== 'RESET' || tokens[1]?.toUpperCase() !== 'SESSION')
+    return undefined;
+  const part = (t: string | undefined) =>
+    t === undefined || t === '.' || t === ';'
+      ? undefined
+      : (t.startsWith('"') ? t.slice(1) : t).toLowerCase();
+  const first = part(tokens[2]);
+  if (first === undefined) return undefined;
+  if (tokens.length === 3) return first;
+  const second = part(tokens[4]);
+  return tokens.length === 5 && tokens[3] === '.' && second !== undefined ? `${first}.${second}` : undefined;
+}
+
 function sessionHeaderOf(
   client: Trino,
 ): { value: string | undefined; headers: Record<string, unknown> } | undefined {

@@ -163,6 +163,25 @@ describe('TrinoAdapter headers', () => {
     });
   });
 
+  it('RESET SESSION with quoted name parts or comments resets the property (found in review: it was sent again)', async () => {
+    const props = { query_max_run_time: '1h', 'hive.insert_existing_partitions_behavior': 'OVERWRITE' };
+    for (const reset of [
+      'RESET SESSION "hive"."insert_existing_partitions_behavior"',
+      'RESET SESSION /* default */ hive.insert_existing_partitions_behavior',
+      '/* restore */ RESET SESSION hive . "INSERT_EXISTING_PARTITIONS_BEHAVIOR"',
+      '-- restore the default\nRESET SESSION hive.insert_existing_partitions_behavior -- done',
+    ]) {
+      const adapter = adapterFor(server, { sessionProperties: props });
+      await adapter.execute(reset);
+      const before = server.requests.length;
+      await adapter.execute('SELECT 1');
+      expect(parseTrinoSessionHeader(posts(server, before)[0]!.headers['x-trino-session']), reset).toEqual({
+        query_max_run_time: '1h',
+      });
+      await adapter.close();
+    }
+  });
+
   it('refuses role and session-property values that would need escaping in a header', () => {
     expect(() => adapterFor(server, { role: 'admin},hive=ROLE{x' })).toThrow(ConfigurationError);
     expect(() => adapterFor(server, { sessionProperties: { 'bad,name': 1 } })).toThrow(ConfigurationError);

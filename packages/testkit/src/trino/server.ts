@@ -4,7 +4,13 @@ import { createServer as createHttpsServer } from 'node:https';
 import { PGlite, type PGliteInterface } from '@electric-sql/pglite';
 import { listenOnLoopback } from '../listen.js';
 import { errorNameForSqlState, type TrinoErrorName, type TrinoErrorPayload, trinoError } from './errors.js';
-import { lineAndColumn, scanTrinoText } from './sql-text.js';
+import {
+  lineAndColumn,
+  SESSION_NAME,
+  scanTrinoText,
+  sessionPropertyName,
+  withoutComments,
+} from './sql-text.js';
 
 /** Options of {@link startTrinoServer}. */
 export interface TrinoServerOptions {
@@ -201,21 +207,25 @@ export async function startTrinoServer(options: TrinoServerOptions = {}): Promis
     }
     // SET SESSION / RESET SESSION change the client's session: Trino answers with a header naming the
     // one property (the client keeps the others itself).
-    const set = /^\s*SET\s+SESSION\s+([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\s*=\s*(.+?)\s*;?\s*$/is.exec(q.sql);
+    // (comments anywhere and quoted name parts, as Trino reads them)
+    const bare = withoutComments(q.sql) ?? '';
+    const set = new RegExp(`^\\s*SET\\s+SESSION\\s+${SESSION_NAME}\\s*=\\s*(.+?)\\s*;?\\s*$`, 'is').exec(
+      bare,
+    );
     if (set) {
       const raw = set[2] as string;
       const value = /^'.*'$/s.test(raw) ? raw.slice(1, -1).replaceAll("''", "'") : raw;
       q.updateType = 'SET SESSION';
       q.sessionHeader = [
         'x-trino-set-session',
-        `${(set[1] as string).toLowerCase()}=${encodeURIComponent(value)}`,
+        `${sessionPropertyName(set[1] as string)}=${encodeURIComponent(value)}`,
       ];
       return;
     }
-    const reset = /^\s*RESET\s+SESSION\s+([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)?)\s*;?\s*$/i.exec(q.sql);
+    const reset = new RegExp(`^\\s*RESET\\s+SESSION\\s+${SESSION_NAME}\\s*;?\\s*$`, 'i').exec(bare);
     if (reset) {
       q.updateType = 'RESET SESSION';
-      q.sessionHeader = ['x-trino-clear-session', (reset[1] as string).toLowerCase()];
+      q.sessionHeader = ['x-trino-clear-session', sessionPropertyName(reset[1] as string)];
       return;
     }
     try {

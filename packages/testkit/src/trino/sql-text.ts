@@ -99,3 +99,47 @@ export function lineAndColumn(sql: string, offset: number): { lineNumber: number
   }
   return { lineNumber: line, columnNumber: offset - lineStart + 1 };
 }
+
+/**
+ * `sql` with each comment replaced by one space (quoted literals and identifiers kept as written), or
+ * undefined when a comment or quote is not terminated.
+ */
+export function withoutComments(sql: string): string | undefined {
+  let out = '';
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i]!;
+    if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i + 2);
+      out += ' ';
+      i = end === -1 ? n : end + 1;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      if (end === -1) return undefined;
+      out += ' ';
+      i = end + 2;
+    } else if (c === "'" || c === '"') {
+      const end = closingQuote(sql, i, c);
+      if (end === -1) return undefined;
+      out += sql.slice(i, end + 1);
+      i = end + 1;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** A session property name as written (`x`, `cat.x`, `"Cat"."x"`), as Trino names it: parts unquoted, lower case. */
+export const SESSION_NAME = /((?:"(?:[^"]|"")*"|[A-Za-z_]\w*)(?:\s*\.\s*(?:"(?:[^"]|"")*"|[A-Za-z_]\w*))?)/
+  .source;
+
+/** The property name of a {@link SESSION_NAME} match, as the session header carries it. */
+export function sessionPropertyName(written: string): string {
+  const parts = written.match(/"(?:[^"]|"")*"|[A-Za-z_]\w*/g) ?? [];
+  return parts
+    .map((p) => (p.startsWith('"') ? p.slice(1, -1).replaceAll('""', '"') : p).toLowerCase())
+    .join('.');
+}
