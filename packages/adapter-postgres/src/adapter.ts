@@ -416,7 +416,7 @@ async function loadModule<T>(name: string, member: string): Promise<T> {
     m = (await import(name)) as Record<string, unknown>;
   } catch (err) {
     throw new ConfigurationError(
-      `the PostgreSQL adapter needs the "${name}" package for this configuration: npm i ${name} (${(err as Error).message})`,
+      `the PostgreSQL adapter needs the "${name}" package for this configuration: npm i ${name} (${String((err as Error).message).split('\n')[0]})`,
     );
   }
   const found = m[member] ?? (m.default as Record<string, unknown> | undefined)?.[member];

@@ -164,11 +164,14 @@ async function* readSource(
  * The device and inode of a regular file given by path or descriptor (symbolic and hard links give the
  * same), or undefined (no such file, or not a regular file such as a pipe or a terminal).
  */
-async function fileId(file: string | number | undefined): Promise<string | undefined> {
+async function fileId(file: string | 0 | undefined): Promise<string | undefined> {
   if (file === undefined) return undefined;
   const fs = await import('node:fs');
   try {
-    const st = typeof file === 'number' ? fs.fstatSync(file) : await fs.promises.stat(file);
+    // (stdin by its path, not fstat(0): after a synchronous or callback fstat of a pipe, Node 20 resolved
+    // the modules imported next through their symbolic links, and pg failed to load from pnpm's layout;
+    // found in review. Where /dev/stdin does not exist the check is skipped.)
+    const st = await fs.promises.stat(typeof file === 'number' ? '/dev/stdin' : file);
     return st.isFile() ? `${st.dev}:${st.ino}` : undefined;
   } catch {
     return undefined;

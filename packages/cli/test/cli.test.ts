@@ -24,8 +24,15 @@ interface Run {
   stderr: string;
 }
 
-function start(args: string[], input?: string): { child: ChildProcess; done: Promise<Run> } {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+function start(
+  args: string[],
+  input?: string,
+  env?: NodeJS.ProcessEnv,
+): { child: ChildProcess; done: Promise<Run> } {
+  const child = spawn(process.execPath, [bin, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(env ? { env } : {}),
+  });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d) => {
@@ -40,7 +47,7 @@ function start(args: string[], input?: string): { child: ChildProcess; done: Pro
   return { child, done };
 }
 
-const run = (args: string[], input?: string) => start(args, input).done;
+const run = (args: string[], input?: string, env?: NodeJS.ProcessEnv) => start(args, input, env).done;
 
 async function pgliteCount(dir: string, sql: string): Promise<unknown> {
   const db = new PGlite(dir);
@@ -718,6 +725,37 @@ describe('sqlbatcher load into PostgreSQL', () => {
       }
     } finally {
       await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    }
+  });
+});
+
+describe('sqlbatcher load - (a pipe) into PostgreSQL', () => {
+  it('loads piped stdin into the server at PG_URL (found in review: pg could not be loaded)', async () => {
+    if (!PG_URL) {
+      console.log(
+        'PG_URL is unset: this CLI test needs the pg driver and a server; it runs in CI (PG_URL set)',
+      );
+      return;
+    }
+    // A synchronous fstat of the stdin pipe (the input-is-output check) made Node resolve the modules
+    // imported after it through their symbolic links, where pnpm's layout has no pg-types for pg.
+    const table = `cli_pipe_${process.pid}`;
+    // (without vitest's NODE_PATH, which reaches pnpm's hoisted packages and hid the failure)
+    const { NODE_PATH: _hoisted, ...env } = process.env;
+    const res = await run(
+      ['load', '-', '--url', PG_URL, '--no-progress', '--report', 'json'],
+      `CREATE TABLE ${table} (i int);\nINSERT INTO ${table} VALUES (1);\nINSERT INTO ${table} VALUES (2);\n`,
+      env,
+    );
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      expect(JSON.parse(res.stdout), res.stdout).toMatchObject({ exitCode: 0, statements: 3 });
+      expect(res.code).toBe(0);
+      expect((await client.query(`SELECT count(*)::int AS n FROM ${table}`)).rows).toEqual([{ n: 2 }]);
+    } finally {
+      await client.query(`DROP TABLE IF EXISTS ${table}`);
       await client.end();
     }
   });
