@@ -316,7 +316,11 @@ export class SQLBatcher implements AsyncDisposable {
       keepUnits: this.onError !== 'throw',
       recordCalls: this.concurrency > 1 && typeof this.adapter?.canRunConcurrently === 'function',
       ...((this.caps.valuesCommonType ?? UNIFYING_DIALECTS.has(engine))
-        ? { valuesCommonType: { exactNumbersUnify: engine === 'trino' || engine === 'snowflake' } }
+        ? {
+            valuesCommonType: {
+              exactNumbers: engine === 'trino' ? 'any' : engine === 'snowflake' ? 'scale' : 'none',
+            } as const,
+          }
         : {}),
     });
     for (const p of options.plugins ?? []) this.registerPlugin(p);

@@ -11,7 +11,7 @@ import {
   simpleRowsApply,
 } from '../lexer/statement.js';
 import { conflictKey } from '../merge/conflict-key.js';
-import { combineKinds, type RowKinds, rowKinds } from '../merge/value-kinds.js';
+import { combineKinds, type ExactNumbers, type RowKinds, rowKinds } from '../merge/value-kinds.js';
 import { RowText, type Utf8Buffer } from './row-text.js';
 import { utf8Bytes, utf8Length } from './utf8.js';
 
@@ -47,9 +47,9 @@ export interface BuilderConfig {
   /**
    * The engine gives each column of a multi-row VALUES list one common type (see
    * `AdapterCapabilities.valuesCommonType`): rows are merged only when their literal kinds agree (see
-   * `value-kinds.ts`). `exactNumbersUnify`: integers and decimals share an exact type (Trino, Snowflake).
+   * `value-kinds.ts`). `exactNumbers`: how integers and decimals meet in a column (see `ExactNumbers`).
    */
-  valuesCommonType?: { exactNumbersUnify: boolean };
+  valuesCommonType?: { exactNumbers: ExactNumbers };
 }
 
 /** An input statement (or the rows `from`…`to` of one) inside a batch. */
@@ -225,8 +225,8 @@ export class BatchBuilder {
     if (this.bytes + 1 + rb > this.target(ins.arity)) return false;
     let kinds: RowKinds | undefined;
     if (cfg.valuesCommonType) {
-      const rk = g.kinds ? rowKinds(row, cfg.dialect) : undefined;
-      kinds = rk && combineKinds(g.kinds as RowKinds, rk, cfg.valuesCommonType.exactNumbersUnify);
+      const rk = g.kinds ? rowKinds(row, cfg.dialect, cfg.valuesCommonType.exactNumbers) : undefined;
+      kinds = rk && combineKinds(g.kinds as RowKinds, rk);
       if (!kinds) return false;
     }
     if (opens > 0 && g.calls) {
@@ -338,18 +338,14 @@ export class BatchBuilder {
     let stmtKinds: RowKinds | null | undefined;
     if (vct) {
       for (let k = from; k < to && stmtKinds !== null; k++) {
-        const rk = rowKinds(ins.rows[k] as string, cfg.dialect);
+        const rk = rowKinds(ins.rows[k] as string, cfg.dialect, vct.exactNumbers);
         if (!rk) stmtKinds = null;
-        else
-          stmtKinds =
-            stmtKinds === undefined ? rk : (combineKinds(stmtKinds, rk, vct.exactNumbersUnify) ?? null);
+        else stmtKinds = stmtKinds === undefined ? rk : (combineKinds(stmtKinds, rk) ?? null);
       }
     }
     /** The kinds of `g`'s rows with this statement's, or undefined when they may not share an INSERT. */
     const joinKinds = (g: Group): RowKinds | undefined =>
-      g.kinds && stmtKinds
-        ? combineKinds(g.kinds, stmtKinds, (vct as { exactNumbersUnify: boolean }).exactNumbersUnify)
-        : undefined;
+      g.kinds && stmtKinds ? combineKinds(g.kinds, stmtKinds) : undefined;
     // An input statement is atomic on the engine: its rows stay in one request (and one INSERT), so a
     // failure never leaves it half-applied. One that does not fit the ceiling even with its rows joined
     // is refused before any of it is buffered (invariant 4): split over requests, its first part could be

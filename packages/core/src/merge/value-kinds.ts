@@ -19,6 +19,13 @@ import { splitRowValues } from '../lexer/values.js';
 /** The most digits of an exact number the engines' decimal types hold (Trino, Snowflake: 38). */
 const MAX_DIGITS = 38;
 
+/**
+ * How integer and decimal literals meet in one column: `any` (Trino: both become a decimal, exactly),
+ * `scale` (Snowflake: both become a number of the larger scale, which shows in text: 1 next to 1.5 is
+ * `1.0`; so only numbers of one scale merge), `none` (BigQuery: INT64 and FLOAT64, never merged).
+ */
+export type ExactNumbers = 'any' | 'scale' | 'none';
+
 /** The kinds of a run of rows: per column, `''` while only NULLs were seen. */
 export interface RowKinds {
   readonly kinds: string[];
@@ -27,34 +34,63 @@ export interface RowKinds {
   readonly fracDigits: number[];
 }
 
-const INTEGER = /^[+-]?\s*(\d+)$/;
-const DECIMAL = /^[+-]?\s*(\d*)\.(\d*)$/;
-const FLOAT = /^[+-]?\s*(?:\d+\.?\d*|\.\d+)e[+-]?\d+$/i;
+/** An integer: decimal digits (with `_` separators), or hexadecimal, octal or binary. */
+const INTEGER = /^[+-]?\s*(?:(\d[\d_]*)|0x[\da-f_]+|0o[0-7_]+|0b[01_]+)$/i;
+const DECIMAL = /^[+-]?\s*(\d[\d_]*)?\.(\d[\d_]*)?$/;
+// (each part has one way to match: no backtracking over long runs of digits)
+const FLOAT = /^[+-]?\s*(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)e[+-]?\d+$/i;
+/** A number token inside an expression (see {@link shape}). */
+const NUMBER_TOKEN = /(?:0x[\da-f_]+|0o[0-7_]+|0b[01_]+|\d[\d_]*(?:\.[\d_]*)?(?:e[+-]?\d+)?)/iy;
+const WORD_TOKEN = /[A-Za-z_][\w$]*/y;
 const TYPED = /^([a-z_][a-z0-9_]*(?:\s+with(?:out)?\s+(?:local\s+)?time\s+zone)?)\s*'/i;
-const CAST = /^(?:try_)?cast\s*\(([\s\S]*)\s+as\s+([\s\S]+)\)$/i;
-/** A time of day followed by a zone (an offset or a name): `TIMESTAMP '… 10:00 +02:00'` is another type in Trino. */
-const ZONED = /\d:\d\d(?::\d\d(?:\.\d*)?)?\s*(?:[+-]\d|[a-z])/i;
+const CAST_OPEN = /^(?:try_)?cast\s*\(/i;
+/** Types whose literal text gives the value's type: a zone makes a timestamp or time another type. */
+const TIME_TYPES = /^(?:timestamp|time)\b/i;
+/** Types whose literal text sets the precision and scale of the value's type. */
+const DECIMAL_TYPES = /^(?:decimal|numeric|dec|number|bignumeric|bigdecimal)$/i;
+/** Functions whose integer arguments are part of the result's type (precision, scale, length). */
+const TYPE_ARGUMENT_FUNCTIONS = /^(?:try_)?to_(?:number|numeric|decimal|char|varchar)$/i;
 
-/** Digits of an exact number, without leading zeros (`007` has 1, `0` has 0). */
-const significant = (digits: string) => digits.replace(/^0+/, '').length;
+/** Digits of an exact number, without separators or leading zeros (`007` has 1, `0` has 0). */
+const significant = (digits: string | undefined) =>
+  (digits ?? '').replace(/_/g, '').replace(/^0+/, '').length;
 
 /**
- * The kind of one value (see the module comment), or `''` for NULL; `digits` receives an exact number's
- * integer and fraction digit counts.
+ * The text of a date/time literal has something after its date and time of day: a zone (`UTC`,
+ * `+02:00`, `Europe/Paris`), which makes it another type on Trino.
  */
-function valueKind(v: string, r: DialectRules, digits: [number, number]): string {
+function zoned(text: string): boolean {
+  const rest = text
+    .trim()
+    .replace(/^[+-]?\d+-\d+-\d+/, '')
+    .replace(/^(?:[ T]+)?\d+(?::\d+(?::\d+(?:\.\d*)?)?)?/, '')
+    .trim();
+  return rest !== '';
+}
+
+/** Integer and fraction digits of the numbers of one value, for the 38-digit check (see {@link combineKinds}). */
+type Digits = [number, number];
+
+/**
+ * The kind of one value (see the module comment), or `''` for NULL; `digits` receives the most integer
+ * and fraction digits of the exact numbers in it (the literal itself, a `DECIMAL '…'` literal's text, or
+ * numbers inside an expression).
+ */
+function valueKind(v: string, r: DialectRules, exact: ExactNumbers, digits: Digits): string {
+  digits[0] = 0;
+  digits[1] = 0;
   if (/^null$/i.test(v)) return '';
   let m = INTEGER.exec(v);
   if (m) {
-    digits[0] = significant(m[1] as string);
-    digits[1] = 0;
-    return 'i';
+    // (a hexadecimal, octal or binary integer: as many digits as a 64-bit one)
+    digits[0] = m[1] === undefined ? 20 : significant(m[1]);
+    return exact === 'scale' ? 'n:0' : exact === 'any' ? 'n' : 'i';
   }
   m = DECIMAL.exec(v);
-  if (m && /\d/.test(v)) {
-    digits[0] = significant(m[1] as string);
-    digits[1] = (m[2] as string).length;
-    return 'd';
+  if (m && (m[1] !== undefined || m[2] !== undefined)) {
+    digits[0] = significant(m[1]);
+    digits[1] = (m[2] ?? '').replace(/_/g, '').length;
+    return exact === 'scale' ? `n:${digits[1]}` : exact === 'any' ? 'n' : 'd';
   }
   if (FLOAT.test(v)) return 'f';
   if (/^(?:true|false)$/i.test(v)) return 'b';
@@ -63,11 +99,24 @@ function valueKind(v: string, r: DialectRules, digits: [number, number]): string
   m = TYPED.exec(v);
   if (m) {
     const type = (m[1] as string).toUpperCase().replace(/\s+/g, ' ');
-    return `t:${type}${ZONED.test(v) ? ':z' : ''}:${shape(v.slice(m[0].length - 1), r)}`;
+    return `t:${type}:${shape(v, r, digits)}`;
   }
-  m = CAST.exec(v);
-  if (m) return `c:${(m[2] as string).trim().toUpperCase().replace(/\s+/g, ' ')}:${shape(m[1] as string, r)}`;
-  return `x:${shape(v, r)}`;
+  if (CAST_OPEN.test(v) && v.endsWith(')')) {
+    const open = v.indexOf('(');
+    const inner = v.slice(open + 1, -1);
+    // (the last ` AS `: a string before it may hold one, the type after it cannot)
+    let as = -1;
+    for (const a of inner.matchAll(/\sas\s/gi)) as = a.index as number;
+    if (as > 0) {
+      const type = inner
+        .slice(as + 4)
+        .trim()
+        .toUpperCase()
+        .replace(/\s+/g, ' ');
+      return `c:${type}:${shape(inner.slice(0, as), r, digits)}`;
+    }
+  }
+  return `x:${shape(v, r, digits)}`;
 }
 
 /** `v` is exactly one quoted string (not `'a' || 'b'`). */
@@ -78,10 +127,35 @@ function isOneString(v: string, r: DialectRules): boolean {
 
 /**
  * `v` with each string literal replaced by `'s'`, each number by its kind letter, comments dropped and
- * whitespace collapsed: equal shapes are expressions of the same type.
+ * whitespace collapsed: equal shapes are expressions of the same type. Kept as written: the numbers that
+ * are part of a type (`::NUMBER(38, 0)`, `CAST(x AS DECIMAL(10, 2))`, `TO_NUMBER(x, 38, 0)`), and the zone
+ * of a timestamp literal (`TIMESTAMP '… UTC'` is marked `'s:z'`). `digits` receives the most integer and
+ * fraction digits of the exact numbers (and of `DECIMAL '…'` texts).
  */
-function shape(v: string, r: DialectRules): string {
+function shape(v: string, r: DialectRules, digits: Digits): string {
   let out = '';
+  let space = false;
+  /** Per open parenthesis: whether the numbers in it are part of a type. */
+  const typeArgs: boolean[] = [];
+  /** The last word written, and whether `::` or `AS` came before it. */
+  let word = '';
+  let typeWord = false;
+  let afterCast = false;
+  const exactDigits = (text: string) => {
+    const m = /^[+-]?(\d[\d_]*)?(?:\.(\d[\d_]*)?)?$/.exec(text.trim());
+    if (!m) return;
+    digits[0] = Math.max(digits[0], significant(m[1]));
+    digits[1] = Math.max(digits[1], (m[2] ?? '').replace(/_/g, '').length);
+  };
+  // (a space only between two words or literals: `f(1, 2)` and `f( 1,2 )` have one shape)
+  const wordy = (ch: string) => /[\w'"`$]/.test(ch);
+  let lastWordy = false;
+  const emit = (text: string) => {
+    if (space && lastWordy && wordy(text.charAt(0))) out += ' ';
+    space = false;
+    out += text;
+    lastWordy = wordy(text.charAt(text.length - 1));
+  };
   let i = 0;
   const n = v.length;
   while (i < n) {
@@ -90,73 +164,113 @@ function shape(v: string, r: DialectRules): string {
       const e = skipToken(v, i, r, true);
       if (e === INCOMPLETE) return v;
       if (e !== NOT_SPECIAL) {
-        if (!lastToken.trivia) out += lastToken.what.endsWith('string') ? "'s'" : v.slice(i, e);
-        else out += ' ';
+        if (lastToken.trivia) space = true;
+        else if (lastToken.what.endsWith('string')) {
+          const text = v.slice(i, e);
+          if (TIME_TYPES.test(word)) emit(zoned(text.slice(1, -1)) ? "'s:z'" : "'s'");
+          else {
+            if (DECIMAL_TYPES.test(word)) exactDigits(text.slice(1, -1));
+            emit("'s'");
+          }
+          word = '';
+        } else {
+          emit(v.slice(i, e));
+          word = '';
+        }
         i = e;
         continue;
       }
     }
     if (c >= 48 && c <= 57 && (i === 0 || !/[\w$.]/.test(v.charAt(i - 1)))) {
-      const m = /^(?:\d+\.?\d*(?:e[+-]?\d+)?)/i.exec(v.slice(i));
-      const text = (m as RegExpExecArray)[0];
-      out += /e/i.test(text) ? 'f' : text.includes('.') ? 'd' : 'i';
+      NUMBER_TOKEN.lastIndex = i;
+      const text = (NUMBER_TOKEN.exec(v) as RegExpExecArray)[0];
+      if (typeArgs[typeArgs.length - 1] === true) emit(text.toLowerCase());
+      else {
+        if (/^0[xob]/i.test(text)) digits[0] = Math.max(digits[0], 20);
+        else if (!/e/i.test(text)) exactDigits(text);
+        emit(/^0[xob]/i.test(text) ? 'i' : /e/i.test(text) ? 'f' : text.includes('.') ? 'd' : 'i');
+      }
       i += text.length;
+      word = '';
       continue;
     }
     if (c === 32 || c === 9 || c === 10 || c === 13 || c === 12) {
-      if (!out.endsWith(' ')) out += ' ';
+      space = true;
       i++;
       continue;
     }
-    out += v.charAt(i).toLowerCase();
+    if (/[A-Za-z_]/.test(v.charAt(i))) {
+      WORD_TOKEN.lastIndex = i;
+      const w = (WORD_TOKEN.exec(v) as RegExpExecArray)[0];
+      const lower = w.toLowerCase();
+      typeWord = afterCast;
+      afterCast = lower === 'as';
+      word = lower;
+      emit(lower);
+      i += w.length;
+      continue;
+    }
+    if (c === 40) {
+      typeArgs.push(typeWord || TYPE_ARGUMENT_FUNCTIONS.test(word));
+      emit('(');
+      space = false;
+      i++;
+      word = '';
+      afterCast = false;
+      continue;
+    }
+    if (c === 41) typeArgs.pop();
+    if (c === 58 && v.charCodeAt(i + 1) === 58) {
+      emit('::');
+      space = false;
+      i += 2;
+      afterCast = true;
+      word = '';
+      continue;
+    }
+    emit(v.charAt(i));
+    if (c !== 44) afterCast = false;
+    word = '';
     i++;
   }
-  return out.trim();
+  return out;
 }
 
 /** The kinds of one VALUES row; undefined when it cannot be read (it then merges with nothing). */
-export function rowKinds(row: string, r: DialectRules): RowKinds | undefined {
+export function rowKinds(row: string, r: DialectRules, exact: ExactNumbers): RowKinds | undefined {
   const values = splitRowValues(row, r);
   if (!values) return undefined;
   const kinds: string[] = new Array(values.length);
   const intDigits: number[] = new Array(values.length).fill(0);
   const fracDigits: number[] = new Array(values.length).fill(0);
-  const digits: [number, number] = [0, 0];
+  const digits: Digits = [0, 0];
   for (let k = 0; k < values.length; k++) {
-    kinds[k] = valueKind(values[k] as string, r, digits);
-    if (kinds[k] === 'i' || kinds[k] === 'd') {
-      intDigits[k] = digits[0];
-      fracDigits[k] = digits[1];
-    }
+    kinds[k] = valueKind(values[k] as string, r, exact, digits);
+    intDigits[k] = digits[0];
+    fracDigits[k] = digits[1];
   }
   return { kinds, intDigits, fracDigits };
 }
 
 /**
  * `a` and `b` together, or undefined when rows of these kinds must not share an INSERT: a column holds
- * two kinds, or (with `exactNumbersUnify`: integers and decimals share a decimal type on Trino and
- * Snowflake) exact numbers whose common type would need more than 38 digits.
+ * two kinds, or the exact numbers of a column (literals, or inside values of one kind) would need a
+ * common type of more than 38 digits.
  */
-export function combineKinds(a: RowKinds, b: RowKinds, exactNumbersUnify: boolean): RowKinds | undefined {
+export function combineKinds(a: RowKinds, b: RowKinds): RowKinds | undefined {
   const n = a.kinds.length;
   if (b.kinds.length !== n) return undefined;
   const kinds = a.kinds.slice();
   const intDigits = a.intDigits.slice();
   const fracDigits = a.fracDigits.slice();
   for (let k = 0; k < n; k++) {
-    let ka = a.kinds[k] as string;
-    let kb = b.kinds[k] as string;
-    if (exactNumbersUnify) {
-      if (ka === 'i' || ka === 'd') ka = 'n';
-      if (kb === 'i' || kb === 'd') kb = 'n';
-    }
+    const ka = a.kinds[k] as string;
+    const kb = b.kinds[k] as string;
     if (ka !== '' && kb !== '' && ka !== kb) return undefined;
-    kinds[k] = a.kinds[k] === '' ? (b.kinds[k] as string) : (a.kinds[k] as string);
-    if (ka === 'n' || kb === 'n' || ka === 'i' || ka === 'd') {
-      intDigits[k] = Math.max(a.intDigits[k] as number, b.intDigits[k] as number);
-      fracDigits[k] = Math.max(a.fracDigits[k] as number, b.fracDigits[k] as number);
-      if ((intDigits[k] as number) + (fracDigits[k] as number) > MAX_DIGITS) return undefined;
-    }
+    if (ka === '') kinds[k] = kb;
+    intDigits[k] = Math.max(a.intDigits[k] as number, b.intDigits[k] as number);
+    fracDigits[k] = Math.max(a.fracDigits[k] as number, b.fracDigits[k] as number);
+    if ((intDigits[k] as number) + (fracDigits[k] as number) > MAX_DIGITS) return undefined;
   }
   return { kinds, intDigits, fracDigits };
 }
