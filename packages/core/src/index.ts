@@ -22,7 +22,7 @@ export {
 export type { InsertTailKind, LexedInsert, LexedStatement, StatementKind } from './lexer/statement.js';
 export { type BlockControl, blockControl, LexError, lexStatement } from './lexer/statement.js';
 export { splitRowValues } from './lexer/values.js';
-export { REDACTED, redactAndTruncate, redactSecrets } from './redact.js';
+export { REDACTED, redactAndTruncate, redactMessage, redactSecrets, secretValues } from './redact.js';
 export type {
   BatcherReport,
   OnErrorMode,

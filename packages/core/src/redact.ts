@@ -51,6 +51,9 @@ const KEYWORDS = new Set([
   'oauth_client_secret',
   'oauth_refresh_token',
   'oauth_access_token',
+  // signed URLs: Azure SAS `sig=`, AWS and GCS `X-Amz-Signature=` / `X-Goog-Signature=` (found in review)
+  'sig',
+  'signature',
 ]);
 /** Keywords whose value may follow after whitespace only, without `=` or `:`. */
 const BARE_AFTER_SPACE = new Set(['bearer']);
@@ -61,14 +64,55 @@ const isWord = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-
 export function redactSecrets(text: string): string {
   let out = '';
   let copied = 0;
+  for (const [start, end] of secretSpans(text)) {
+    out += text.slice(copied, start) + REDACTED;
+    copied = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+/** The credentials {@link redactSecrets} masks in `text`, as written there. */
+export function secretValues(text: string): string[] {
+  return secretSpans(text).map(([start, end]) => text.slice(start, end));
+}
+
+/**
+ * A message about `sql` (an engine's error, say) with its credentials masked: those
+ * {@link redactSecrets} finds in the message itself, and every credential of `sql` quoted in it
+ * (`syntax error at or near ""hunter2""` names a password the statement held; found in review).
+ */
+export function redactMessage(message: string, sql?: string): string {
+  let out = redactSecrets(message);
+  if (sql === undefined) return out;
+  const values = secretValues(sql)
+    .map((v) => v.trim())
+    .filter((v) => v.length >= 3)
+    .sort((a, b) => b.length - a.length);
+  for (const v of values) out = out.split(v).join(REDACTED);
+  return out;
+}
+
+/** `[start, end)` of each credential in `text`, in order (see {@link redactSecrets}). */
+function secretSpans(text: string): [number, number][] {
+  const spans: [number, number][] = [];
   let i = 0;
   const n = text.length;
   const replace = (start: number, end: number): void => {
-    out += text.slice(copied, start) + REDACTED;
-    copied = end;
+    spans.push([start, end]);
   };
 
   while (i < n) {
+    // A PEM private key anywhere (a key pasted into OPTIONS or a string): its body to the END line.
+    if (text.startsWith('-----BEGIN', i)) {
+      const headEnd = text.indexOf('-----', i + 10);
+      if (headEnd > 0 && headEnd - i < 80 && /PRIVATE KEY/i.test(text.slice(i, headEnd))) {
+        const bodyAt = headEnd + 5;
+        const close = text.indexOf('-----END', bodyAt);
+        replace(bodyAt, close < 0 ? n : close);
+        i = close < 0 ? n : close + 8;
+        continue;
+      }
+    }
     // scheme://user:password@host
     if (text.startsWith('://', i)) {
       let j = i + 3;
@@ -150,7 +194,7 @@ export function redactSecrets(text: string): string {
     replace(end.start, end.end);
     i = end.end;
   }
-  return out + text.slice(copied);
+  return spans;
 }
 
 /** Locate the value after a keyword; undefined when what follows is not a value (e.g. a column list). */
@@ -237,8 +281,9 @@ function redactValue(text: string, from: number, word: string): { start: number;
       return { start: k + tag.length, end: close < 0 ? n : close };
     }
   }
-  // A bare value needs `=`/`:` (`password=x`), except after `Bearer`.
-  if (!separated && word !== 'bearer') return undefined;
+  // A bare value needs `=`/`:` (`password=x`), except after `Bearer` and `IDENTIFIED BY` (Oracle writes
+  // the password unquoted there; found in review).
+  if (!separated && word !== 'bearer' && word !== 'identified') return undefined;
   if (c === '(' || c === ',' || c === ';' || c === ')') return undefined;
   // a function call (`PASSWORD = PASSWORD('x')`): the scan goes on into it
   if (/^[A-Za-z_]\w*\s*\(/.test(text.slice(k, k + 64))) return undefined;

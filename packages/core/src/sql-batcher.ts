@@ -40,6 +40,7 @@ import { type Dialect, type DialectRules, dialectRules } from './lexer/dialect.j
 import { mayStartToken, NOT_SPECIAL, skipToken } from './lexer/scanner.js';
 import { StatementSplitter, splitStatements } from './lexer/split.js';
 import { blockControl, LexError, type LexedStatement, lexStatement } from './lexer/statement.js';
+import { redactMessage, redactSecrets } from './redact.js';
 
 /** Transaction handling of a run. */
 export type TransactionMode = 'none' | 'batch' | 'all';
@@ -1695,7 +1696,7 @@ export class SQLBatcher implements AsyncDisposable {
                 ? `; the run stops inside the transaction block the input opened at #${this.inputBlockStart}, which is rolled back: no statement from #${this.inputBlockStart} on is applied`
                 : ''
             : ''
-      }${f.circuitOpen !== undefined ? '; the circuit breaker opened before it could be retried' : ''}: ${messageOf(f.error)}${
+      }${f.circuitOpen !== undefined ? '; the circuit breaker opened before it could be retried' : ''}: ${messageOf(f.error, info.sql)}${
         failedIndex !== undefined
           ? ` (failing statement #${failedIndex}: ${excerpt(info.statements[f.statementPosition as number]?.sql ?? '', 120)})`
           : ''
@@ -2083,7 +2084,8 @@ export class SQLBatcher implements AsyncDisposable {
     const code = err && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
     const failedIndex = failure ? failedStatementIndex(info, failure.statementPosition) : undefined;
     const rec: QueryRecord = {
-      sql: info.sql,
+      // (a dry run's records keep the exact SQL: they are the script it stands for)
+      sql: dryRun ? info.sql : recordedSql(info),
       bytes: info.bytes,
       executionTimeMs: ms,
       batchSize: info.inputCount,
@@ -2093,7 +2095,7 @@ export class SQLBatcher implements AsyncDisposable {
       success,
       error: failure
         ? {
-            message: messageOf(err),
+            message: messageOf(err, info.sql),
             ...(typeof code === 'string' ? { code } : {}),
             ...(failedIndex !== undefined ? { statementIndex: failedIndex } : {}),
           }
@@ -2188,8 +2190,18 @@ function isClosed(err: unknown): boolean {
   return isSQLBatcherError(err, 'CLOSED');
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+/** An error's message for our own messages and records, credentials masked (see {@link redactMessage}). */
+function messageOf(err: unknown, sql?: string): string {
+  return redactMessage(err instanceof Error ? err.message : String(err), sql);
+}
+
+/**
+ * A request's SQL for a collector record: credentials masked (`PASSWORD '…'`, connection strings), except
+ * in a request of only INSERTs, whose rows are data and are kept as sent (and not scanned: a merged
+ * INSERT is the bulk of a load).
+ */
+function recordedSql(info: BatchInfo): string {
+  return info.statements.every((st) => st.insert !== undefined) ? info.sql : redactSecrets(info.sql);
 }
 
 function failedStatementIndex(info: BatchInfo, position: number | undefined): number | undefined {

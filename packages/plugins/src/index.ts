@@ -9,7 +9,7 @@ export {
   type QueryLoggerOptions,
   type QueryLogSink,
 } from './logging/query-logger.js';
-export { REDACTED, redactAndTruncate, redactSecrets } from './logging/redact.js';
+export { REDACTED, redactAndTruncate, redactMessage, redactSecrets } from './logging/redact.js';
 export {
   MetricsCollector,
   type MetricsSnapshot,

@@ -1,5 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
-import type { Plugin, RejectedStatement } from '@sqlbatcher/core';
+import { type Plugin, type RejectedStatement, redactMessage } from '@sqlbatcher/core';
 
 /** Options of {@link DeadLetterWriter}. */
 export interface DeadLetterWriterOptions {
@@ -77,13 +77,19 @@ export class DeadLetterWriter implements Plugin {
   private file(): Promise<FileHandle> {
     this.handle ??= (async () => {
       const fh = await open(this.path, this.append ? 'a' : 'w');
-      const { size } = await fh.stat();
-      if (size === 0) {
-        await writeAll(
-          fh,
-          `-- SQL Batcher dead letters: statements rejected under onError 'skip' or 'isolate'.\n-- Fix the cause, then run this file. Written from ${new Date().toISOString()}.\n\n`,
-          this.path,
-        );
+      try {
+        const { size } = await fh.stat();
+        if (size === 0) {
+          await writeAll(
+            fh,
+            `-- SQL Batcher dead letters: statements rejected under onError 'skip' or 'isolate'.\n-- Fix the cause, then run this file. Written from ${new Date().toISOString()}.\n\n`,
+            this.path,
+          );
+        }
+      } catch (err) {
+        // (not left for the garbage collector to close; found in review)
+        await fh.close().catch(() => undefined);
+        throw err;
       }
       return fh;
     })();
@@ -109,7 +115,9 @@ async function writeAll(fh: FileHandle, text: string, path: string): Promise<voi
 
 /** One dead letter: the error as `-- ` comment lines, then the statement terminated by `;`. */
 export function formatDeadLetter(r: RejectedStatement): string {
-  const out = `statement #${r.index} failed: ${describeError(r.error)}`
+  // (the statement is written as it is, to be run again; the error text is masked: an engine quotes
+  // values, a statement's password included, in its messages; found in review)
+  const out = `statement #${r.index} failed: ${redactMessage(describeError(r.error), r.sql)}`
     .split(/\r\n|\r|\n|\u2028|\u2029/)
     .map((l) => `-- ${l.replace(/\0/g, '\\0')}`.trimEnd())
     .join('\n');

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { redactAndTruncate, redactSecrets } from './redact.js';
+import { redactAndTruncate, redactMessage, redactSecrets } from './redact.js';
 
 describe('redactSecrets', () => {
   it.each([
@@ -25,6 +25,16 @@ describe('redactSecrets', () => {
     ['{"password": "pw", "user": "u"}', '{"password": "***", "user": "u"}'],
     ["UPDATE users SET api_key = 'k-123' WHERE id = 1", "UPDATE users SET api_key = '***' WHERE id = 1"],
     // found by a review: each of these logged the secret
+    ['CREATE USER u IDENTIFIED BY Sx7pass', 'CREATE USER u IDENTIFIED BY ***'],
+    [
+      "OPTIONS (sslkey '-----BEGIN PRIVATE KEY-----MIIEv\nQIBADAN-----END PRIVATE KEY-----')",
+      "OPTIONS (sslkey '-----BEGIN PRIVATE KEY-----***-----END PRIVATE KEY-----')",
+    ],
+    [
+      "LOCATION 'abfss://c@a.dfs.core.windows.net/?sv=2020-08-04&sig=Sx35abc%3D'",
+      "LOCATION 'abfss://c@a.dfs.core.windows.net/?sv=2020-08-04&sig=***'",
+    ],
+    ['https://s3/b/k?X-Amz-Signature=abc123&X-Amz-Date=1', 'https://s3/b/k?X-Amz-Signature=***&X-Amz-Date=1'],
     ["ALTER ROLE r PASSWORD U&'s3cret'", "ALTER ROLE r PASSWORD U&'***'"],
     ["CREATE ROLE r /* c */ PASSWORD /* c */ 's3cret'", "CREATE ROLE r /* c */ PASSWORD /* c */ '***'"],
     ["CREATE ROLE r PASSWORD--c\n's3cret'", "CREATE ROLE r PASSWORD--c\n'***'"],
@@ -132,6 +142,25 @@ describe('redactSecrets (property)', () => {
         expect(out).not.toContain(pw);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('redactMessage', () => {
+  it("masks the message's own credentials and every credential of the statement quoted in it (found in review)", () => {
+    expect(
+      redactMessage('invalid input syntax for type integer: "postgres://bob:Sup3rSecretC@host/db"'),
+    ).toBe('invalid input syntax for type integer: "postgres://bob:***@host/db"');
+    expect(redactMessage('invalid input syntax for type integer: "host=x password=Sup3rSecretD"')).toBe(
+      'invalid input syntax for type integer: "host=x password=***"',
+    );
+    const sql = 'CREATE ROLE u LOGIN PASSWORD "Sup3rSecretA"';
+    expect(redactMessage('syntax error at or near ""Sup3rSecretA""', sql)).toBe(
+      'syntax error at or near ""***""',
+    );
+    // (nothing to mask: the message as it is)
+    expect(redactMessage('relation "t" does not exist', 'INSERT INTO t VALUES (1)')).toBe(
+      'relation "t" does not exist',
     );
   });
 });

@@ -1,2 +1,2 @@
 /** Credential redaction: the core's scanner (also used for the excerpts in its error messages). */
-export { REDACTED, redactAndTruncate, redactSecrets } from '@sqlbatcher/core';
+export { REDACTED, redactAndTruncate, redactMessage, redactSecrets } from '@sqlbatcher/core';
