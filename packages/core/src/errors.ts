@@ -172,12 +172,14 @@ export class ClosedError extends SQLBatcherError {
 export class PluginError extends SQLBatcherError {
   readonly plugin: string;
   readonly hook: string;
-  constructor(plugin: string, hook: string, cause: unknown) {
+  /** `statementIndex`: the input statement the hook was given (`transformStatement`), named in the message. */
+  constructor(plugin: string, hook: string, cause: unknown, statementIndex?: number) {
     super(
       'PLUGIN_FAILED',
-      `plugin "${plugin}" failed in ${hook}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      `plugin "${plugin}" failed in ${hook}${statementIndex === undefined ? '' : ` (statement #${statementIndex})`}: ${cause instanceof Error ? cause.message : String(cause)}`,
       {
         cause,
+        ...(statementIndex === undefined ? {} : { statementIndices: [statementIndex] }),
       },
     );
     this.name = 'PluginError';

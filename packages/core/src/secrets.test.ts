@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { QueryRecord } from './execute/adapter.js';
 import { GenericAdapter } from './execute/generic-adapter.js';
+import type { QueryRecord } from './execute/plugin.js';
 import { SQLBatcher } from './sql-batcher.js';
 
 /** An engine that fails every statement with a message quoting `quote(sql)`, as PostgreSQL quotes values. */

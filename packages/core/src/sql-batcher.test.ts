@@ -1381,7 +1381,45 @@ describe('plugins', () => {
       expect(err, String(async)).toBeInstanceOf(PluginError);
       expect(err.message).toContain('"first"');
       expect(err.message).toContain('transformStatement');
+      // (the statement it was given, by its input index: found in review, it named none)
+      expect(err.message).toContain('(statement #1)');
+      expect(err.statementIndices).toEqual([1]);
     }
+    // a hook that throws names it too
+    const { adapter } = recordingAdapter();
+    const thrower = new SQLBatcher({
+      adapter,
+      plugins: [
+        {
+          name: 'thrower',
+          transformStatement: (sql: string, i: number) => {
+            if (i === 2) throw new Error('boom');
+            return sql;
+          },
+        },
+      ],
+    });
+    const err = (await caught(thrower.processStatements([ins(0), ins(1), ins(2)]))) as PluginError;
+    expect(err.statementIndices).toEqual([2]);
+    expect(err.message).toContain('(statement #2): boom');
+  });
+
+  it('a transformStatement that leaves every statement empty or comment-only drops them as null does, not EMPTY_INPUT', async () => {
+    const { adapter, sent } = recordingAdapter();
+    const b = new SQLBatcher({
+      adapter,
+      plugins: [
+        { name: 'blank', transformStatement: (_sql: string, i: number) => (i === 0 ? '' : '-- gone') },
+      ],
+    });
+    await b.processStatements([ins(0), ins(1)]);
+    expect(sent).toEqual([]);
+    expect(b.report.statements).toBe(0);
+    // (without a plugin, such input is an error)
+    const plain = new SQLBatcher({ adapter });
+    expect(((await caught(plain.processStatements(['', '-- gone']))) as { code?: string }).code).toBe(
+      'EMPTY_INPUT',
+    );
   });
 
   it('hook order: beforeBatch → execute → afterBatch → onError; transformStatement may rewrite or drop', async () => {

@@ -766,6 +766,7 @@ export class SQLBatcher implements AsyncDisposable {
   private accept(sql: string): Promise<void> | undefined {
     if (this.stopRequested) throw new ClosedError('SQLBatcher');
     const index = this.nextIndex++;
+    const given = sql;
     if (this.plugins.length > 0) {
       for (let k = 0; k < this.plugins.length; k++) {
         const p = this.plugins[k] as Plugin;
@@ -774,7 +775,7 @@ export class SQLBatcher implements AsyncDisposable {
         try {
           out = p.transformStatement(sql, index);
         } catch (err) {
-          throw new PluginError(p.name, 'transformStatement', err);
+          throw new PluginError(p.name, 'transformStatement', err, index);
         }
         if (out && typeof (out as Promise<unknown>).then === 'function') {
           return this.acceptAsync(out as Promise<string | null>, p, k, index);
@@ -783,11 +784,11 @@ export class SQLBatcher implements AsyncDisposable {
           this.droppedByPlugins++;
           return undefined;
         }
-        if (typeof out !== 'string') throw notAStatement(p, out);
+        if (typeof out !== 'string') throw notAStatement(p, out, index);
         sql = out;
       }
     }
-    this.bufferStatement(sql, index);
+    this.bufferStatement(sql, index, sql !== given);
     // While a request is in flight, let the event loop run now and then: a synchronous input would
     // otherwise keep the driver from writing the rest of that request to its socket (and from reading
     // the reply) until the next batch is built, and the database would sit idle meanwhile.
@@ -805,24 +806,28 @@ export class SQLBatcher implements AsyncDisposable {
     try {
       sql = await first;
     } catch (err) {
-      throw new PluginError(p.name, 'transformStatement', err);
+      throw new PluginError(p.name, 'transformStatement', err, index);
     }
-    if (sql !== null && typeof sql !== 'string') throw notAStatement(p, sql);
+    if (sql !== null && typeof sql !== 'string') throw notAStatement(p, sql, index);
     for (let j = k + 1; j < this.plugins.length && sql !== null; j++) {
       const q = this.plugins[j] as Plugin;
       if (!q.transformStatement) continue;
       try {
         sql = await q.transformStatement(sql, index);
       } catch (err) {
-        throw new PluginError(q.name, 'transformStatement', err);
+        throw new PluginError(q.name, 'transformStatement', err, index);
       }
-      if (sql !== null && typeof sql !== 'string') throw notAStatement(q, sql);
+      if (sql !== null && typeof sql !== 'string') throw notAStatement(q, sql, index);
     }
     if (sql === null) this.droppedByPlugins++;
-    else this.bufferStatement(sql, index);
+    else this.bufferStatement(sql, index, true);
   }
 
-  private bufferStatement(sql: string, index: number): void {
+  /**
+   * `rewritten`: a plugin's `transformStatement` changed the statement; one it left empty or comment-only
+   * counts as dropped by that plugin (as `null` does), not as empty input.
+   */
+  private bufferStatement(sql: string, index: number, rewritten = false): void {
     if (typeof sql !== 'string') {
       throw new InvalidStatementError(
         `expected a string, got ${sql === null ? 'null' : typeof sql}`,
@@ -833,7 +838,10 @@ export class SQLBatcher implements AsyncDisposable {
     if (sql.indexOf('\0') !== -1)
       throw new InvalidStatementError('contains a NUL byte', index, sql, 'NUL_BYTE');
     // Another single-row INSERT into the INSERT being built is appended without the full lexer.
-    if (!this.builder.tryAppendRow(index, sql) && !this.lexAndAdd(sql, index)) return;
+    if (!this.builder.tryAppendRow(index, sql) && !this.lexAndAdd(sql, index)) {
+      if (rewritten) this.droppedByPlugins++;
+      return;
+    }
     this._report.statements++;
     this.collector?.countInput?.(1);
   }
@@ -2252,12 +2260,13 @@ function partialOutcome(info: BatchInfo, f: AttemptFailure): PartialOutcome | un
 }
 
 /** A plugin's transformStatement gave neither a statement nor null. */
-function notAStatement(p: Plugin, out: unknown): PluginError {
+function notAStatement(p: Plugin, out: unknown, index: number): PluginError {
   const what = out === undefined ? 'undefined' : typeof out;
   return new PluginError(
     p.name,
     'transformStatement',
     new TypeError(`returned ${what}: expected the statement (a string) or null to drop it`),
+    index,
   );
 }
 
