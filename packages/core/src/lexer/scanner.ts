@@ -169,8 +169,11 @@ function scanQuoted(s: string, from: number, quote: string, backslash: boolean, 
   const q = quote.charCodeAt(0);
   let j = from;
   let b = backslash ? s.indexOf('\\', j) : -1;
+  // (the next quote is looked for again only once the scan has passed it: looking for it after every
+  // backslash made a string of many escapes take quadratic time; found in review)
+  let k = s.indexOf(quote, j);
   for (;;) {
-    const k = s.indexOf(quote, j);
+    if (k !== -1 && k < j) k = s.indexOf(quote, j);
     if (b !== -1 && (k === -1 || b < k)) {
       if (b + 1 >= n) return INCOMPLETE;
       j = b + 2;
@@ -192,8 +195,9 @@ function scanQuoted(s: string, from: number, quote: string, backslash: boolean, 
 function scanTriple(s: string, i: number, delim: string): number {
   let j = i + 3;
   let b = s.indexOf('\\', j);
+  let k = s.indexOf(delim, j);
   for (;;) {
-    const k = s.indexOf(delim, j);
+    if (k !== -1 && k < j) k = s.indexOf(delim, j);
     if (b !== -1 && (k === -1 || b < k)) {
       if (b + 1 >= s.length) return INCOMPLETE;
       j = b + 2;
