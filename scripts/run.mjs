@@ -31,7 +31,24 @@ function hasPnpm() {
 const pnpm = hasPnpm() ? ['pnpm'] : ['npx', '-y', 'pnpm@10'];
 const p = (...args) => run(pnpm[0], [...pnpm.slice(1), ...args]);
 
-if (!existsSync(join(root, 'node_modules', '.modules.yaml')) || process.env.SQLBATCHER_REINSTALL) {
+const cli = join(root, 'packages', 'cli', 'dist', 'bin.js');
+const installed = existsSync(join(root, 'node_modules', '.modules.yaml'));
+
+if (task === 'cli') {
+  // `npm run -s sqlbatcher -- <args>`: the CLI of this clone, installed and built on first use (their
+  // output goes to stderr, so the CLI's own stdout, a dry run's SQL or a JSON report, stays clean).
+  if (!installed || !existsSync(cli)) {
+    const quiet = { stdio: ['inherit', process.stderr, 'inherit'] };
+    if (!installed) run(pnpm[0], [...pnpm.slice(1), 'install', '--frozen-lockfile'], quiet);
+    run(pnpm[0], [...pnpm.slice(1), 'exec', 'turbo', 'run', 'build', '--output-logs=errors-only'], quiet);
+  }
+  // (npm runs scripts in the package's root; relative paths are the user's: npm's INIT_CWD)
+  const cwd = process.env.INIT_CWD ?? process.cwd();
+  const r = spawnSync(process.execPath, [cli, ...process.argv.slice(3)], { cwd, stdio: 'inherit' });
+  process.exit(r.status ?? (r.signal ? 128 : 1));
+}
+
+if (!installed || process.env.SQLBATCHER_REINSTALL) {
   p('install', '--frozen-lockfile');
 }
 p('exec', 'turbo', 'run', 'build', '--output-logs=errors-only');
@@ -41,13 +58,12 @@ if (task === 'test') {
 } else if (task === 'demo') {
   const rows = process.env.DEMO_ROWS ?? '1000000';
   const dump = join(root, '.sqlbatcher', `users-${rows}.sql`);
-  const cli = join(root, 'packages', 'cli', 'dist', 'bin.js');
   if (!existsSync(dump)) run(process.execPath, [cli, 'generate', '--rows', rows, '--out', dump]);
   run(process.execPath, [cli, 'load', dump, '--url', 'pglite://.sqlbatcher/demo-db', '--report', 'text']);
 } else if (task === 'bench') {
   p('exec', 'turbo', 'run', 'bench', '--concurrency=1');
   run(process.execPath, [join(root, 'scripts', 'bench-report.mjs')]);
 } else if (task !== 'build') {
-  console.error(`unknown task ${task}; use demo, test, bench or build`);
+  console.error(`unknown task ${task}; use demo, test, bench, build or cli`);
   process.exit(2);
 }

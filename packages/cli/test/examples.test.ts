@@ -48,3 +48,29 @@ describe('documentation examples', () => {
     }, 130_000);
   }
 });
+
+describe("the top-level README's CLI commands", () => {
+  it("`npm run -s sqlbatcher -- …` runs this clone's CLI in the caller's directory (found in review: `npx sqlbatcher` named no package)", async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'sqlbatcher-readme-'));
+    try {
+      // (what `npm run -s sqlbatcher -- generate …` runs, with npm's INIT_CWD naming the caller's directory)
+      const r = spawnSync(
+        process.execPath,
+        [join(repo, 'scripts', 'run.mjs'), 'cli', 'generate', '--rows', '3', '--out', 'users.sql'],
+        { cwd: repo, env: { ...process.env, INIT_CWD: dir }, encoding: 'utf8' },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      const dump = readFileSync(join(dir, 'users.sql'), 'utf8');
+      expect(dump.match(/^INSERT INTO users/gm)).toHaveLength(3);
+      const readme = readFileSync(join(repo, 'README.md'), 'utf8');
+      expect(readme).toContain('npm run -s sqlbatcher -- generate --rows 1000000 --out users.sql');
+      expect(JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).scripts.sqlbatcher).toBe(
+        'node scripts/run.mjs cli',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
