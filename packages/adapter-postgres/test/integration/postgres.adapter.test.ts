@@ -106,6 +106,31 @@ describe('PostgreSQLAdapter.execute', () => {
   });
 });
 
+describe('rows that call sequence functions', () => {
+  it('store what one-by-one stores: currval/lastval read their own row, nextval draws in column order (found in review)', async () => {
+    await db.sql(
+      "CREATE TABLE seq_items (id serial PRIMARY KEY, code text); CREATE SEQUENCE seq_s2; CREATE TABLE seq_t2 (a int DEFAULT nextval('seq_s2'), b int)",
+    );
+    const adapter = db.adapter();
+    await new SQLBatcher({ adapter }).processStatements([
+      "INSERT INTO seq_items (code) VALUES ('first')",
+      "INSERT INTO seq_items (code) VALUES ('ITEM-' || currval('seq_items_id_seq'))",
+      "INSERT INTO seq_items (code) VALUES ('ITEM-' || lastval())",
+      "INSERT INTO seq_t2 (b) VALUES (nextval('seq_s2'))",
+      "INSERT INTO seq_t2 (b) VALUES (nextval('seq_s2'))",
+    ]);
+    expect(await db.sql('SELECT id, code FROM seq_items ORDER BY id')).toEqual([
+      { id: 1, code: 'first' },
+      { id: 2, code: 'ITEM-2' },
+      { id: 3, code: 'ITEM-3' },
+    ]);
+    expect(await db.sql('SELECT a, b FROM seq_t2 ORDER BY a')).toEqual([
+      { a: 1, b: 2 },
+      { a: 3, b: 4 },
+    ]);
+  });
+});
+
 describe('statements PostgreSQL refuses inside a transaction block', () => {
   it('go alone in their request: the INSERTs around them are kept (REINDEX SCHEMA, DETACH … CONCURRENTLY, CLUSTER, DISCARD ALL, ALTER TYPE … ADD VALUE)', async () => {
     const s = db.schema;

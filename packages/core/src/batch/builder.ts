@@ -6,6 +6,7 @@ import { isIdentChar, isSpace } from '../lexer/scanner.js';
 import {
   type LexedInsert,
   type LexedStatement,
+  SEQUENCE_CALL,
   scanSimpleRow,
   simpleRow,
   simpleRowsApply,
@@ -220,6 +221,8 @@ export class BatchBuilder {
     }
     const opens = simpleRow.opens;
     const row = sql.slice(i, end);
+    // (a row calling a sequence function is never merged on PostgreSQL: see SEQUENCE_CALL)
+    if (opens > 0 && cfg.dialect.name === 'postgres' && SEQUENCE_CALL.test(row)) return false;
     const rb = utf8Bytes(row);
     if (g.prefixBytes + 1 + rb + g.tailBytes > cfg.ceiling) return false;
     if (this.bytes + 1 + rb > this.target(ins.arity)) return false;

@@ -135,6 +135,10 @@ function blockComment(s: string, i: number, r: DialectRules, final: boolean): nu
     if (e === 77 && i + 3 >= n && !final) return INCOMPLETE;
     // `/*!` and `/*+` are executed by MySQL, `/*M!` by MariaDB
     lastToken.trivia = !(e === 33 || e === 43 || (e === 77 && s.charCodeAt(i + 3) === 33));
+    if (e === 33 || (e === 77 && s.charCodeAt(i + 3) === 33)) {
+      lastToken.what = 'block comment';
+      return executableComment(s, i + (e === 33 ? 3 : 4), r, final);
+    }
   } else {
     lastToken.trivia = true;
   }
@@ -158,6 +162,33 @@ function blockComment(s: string, i: number, r: DialectRules, final: boolean): nu
     }
   }
   return j;
+}
+
+/**
+ * The end of a MySQL `/*! … *\/` or MariaDB `/*M! … *\/` comment whose content starts at `j`: the server
+ * reads that content as SQL, so a `*\/` inside a string there does not end it (found in review: the
+ * split went wrong from that string on); a nested `/* … *\/` inside it is skipped.
+ */
+function executableComment(s: string, j: number, r: DialectRules, final: boolean): number {
+  const n = s.length;
+  while (j < n) {
+    const c = s.charCodeAt(j);
+    if (c === 42 && s.charCodeAt(j + 1) === 47) return j + 2;
+    if (c === 39 || c === 34 || c === 96) {
+      const k = scanQuoted(s, j + 1, s.charAt(j), c !== 96 && r.backslashEscapes, false);
+      if (k === INCOMPLETE) return INCOMPLETE;
+      j = k;
+      continue;
+    }
+    if (c === 47 && s.charCodeAt(j + 1) === 42) {
+      const k = s.indexOf('*/', j + 2);
+      if (k === -1) return INCOMPLETE;
+      j = k + 2;
+      continue;
+    }
+    j++;
+  }
+  return INCOMPLETE;
 }
 
 /**

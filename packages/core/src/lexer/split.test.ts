@@ -115,6 +115,26 @@ describe('splitStatements corpus', () => {
     // (linear: ~30 ms here; quadratic: 17 s)
   }, 5_000);
 
+  it('reads strings inside MySQL executable comments: a */ in one does not end the comment (found in review)', () => {
+    const script = "UPDATE t9 SET a = 'z' /*!, b = '*/; DELETE FROM t9; SELECT '*/ WHERE id = 1; SELECT 2";
+    expect(split(script, 'mysql')).toEqual([
+      "UPDATE t9 SET a = 'z' /*!, b = '*/; DELETE FROM t9; SELECT '*/ WHERE id = 1",
+      'SELECT 2',
+    ]);
+    expect(split("SELECT 1 /*M!100000 , '*/' */; SELECT 2", 'mysql')).toEqual([
+      "SELECT 1 /*M!100000 , '*/' */",
+      'SELECT 2',
+    ]);
+    // (an ordinary comment is not read: its quote is text)
+    expect(split("SELECT 1 /* it's */; SELECT 2", 'mysql')).toHaveLength(2);
+  });
+
+  it('refuses the short form of DELIMITER, \\d (found in review: a procedure body was split and run)', () => {
+    expect(() => split('\\d //\nCREATE PROCEDURE p() BEGIN SELECT 1; END//\n\\d ;\n', 'mysql')).toThrow(
+      /DELIMITER/,
+    );
+  });
+
   it("keeps MariaDB's /*M! … */ executable comments as content (found in review: the SET was dropped)", () => {
     expect(split('/*M!100616 SET @x=1 */; SELECT @x;', 'mysql')).toEqual([
       '/*M!100616 SET @x=1 */',

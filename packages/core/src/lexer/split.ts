@@ -201,10 +201,11 @@ export class StatementSplitter {
       // (after any comments: `-- note` on the line before is still the client command's file)
       // (no regular expression over the comments: one that may split a run of spaces several ways
       // takes time exponential in its length when it fails: found in review)
-      if (this.rules.name === 'mysql' && /^delimiter\b/i.test(afterComments(text, true))) {
+      // (also its short form `\d //`; found in review)
+      if (this.rules.name === 'mysql' && /^(?:delimiter\b|\\d\s)/i.test(afterComments(text, true))) {
         // A mysql client command: it changes how the rest of the file splits. Refuse rather than mis-split.
         throw new InvalidStatementError(
-          'the mysql client command DELIMITER is not supported; split such a file with the mysql client',
+          'the mysql client command DELIMITER (\\d) is not supported; split such a file with the mysql client',
           this.base + this.count,
           text,
         );

@@ -491,7 +491,10 @@ describe('mysql dialect (found in review)', () => {
     expect(lexStatement("SET SESSION sql_mode='NO_BACKSLASH_ESCAPES'", 'mysql').unsupported).toMatch(
       /NO_BACKSLASH_ESCAPES/,
     );
-    expect(lexStatement("SET sql_mode='ANSI_QUOTES'", 'mysql').unsupported).toBeUndefined();
+    // ANSI_QUOTES (and ANSI, which includes it) makes "…" an identifier: refused too (found in review)
+    expect(lexStatement("SET sql_mode='ANSI_QUOTES'", 'mysql').unsupported).toMatch(/ANSI_QUOTES/);
+    expect(lexStatement("SET SESSION sql_mode = 'ANSI'", 'mysql').unsupported).toMatch(/ANSI/);
+    expect(lexStatement("SET sql_mode='TRADITIONAL'", 'mysql').unsupported).toBeUndefined();
     expect(lexStatement("/*!40101 SET sql_mode='NO_BACKSLASH_ESCAPES' */", 'mysql').unsupported).toMatch(
       /NO_BACKSLASH_ESCAPES/,
     );
@@ -507,5 +510,37 @@ describe('mysql dialect (found in review)', () => {
         'mysql',
       ).unsupported,
     ).toMatch(/NO_BACKSLASH_ESCAPES/);
+  });
+
+  it('never merges rows that call sequence functions or read the previous statement (found in review)', () => {
+    // PostgreSQL evaluates a multi-row VALUES list before the column defaults: currval read the previous row's id
+    for (const row of [
+      "('ITEM-' || currval('items_id_seq'))",
+      '(lastval())',
+      "(nextval('s2'))",
+      "(pg_catalog.setval('s', 1))",
+      '("nextval"(\'s\'))',
+      "(nextval /* c */ ('s'))",
+    ]) {
+      const sql = `INSERT INTO items (code) VALUES ${row}`;
+      expect(ins(sql).arity, sql).toBe(-1);
+    }
+    // (the check reads the text: inside a string too, which only costs merging)
+    expect(ins("INSERT INTO items (code) VALUES ('nextval(x)')").arity).toBe(-1);
+    expect(ins("INSERT INTO items (code) VALUES ('next value')").arity).toBe(1);
+    // MySQL / MariaDB: every spelling of the last insert id, and MariaDB's sequences
+    for (const v of [
+      '@@identity',
+      '@@last_insert_id',
+      '@@SESSION.identity',
+      'LAST_INSERT_ID/**/()',
+      'NEXTVAL(s)',
+      'NEXT VALUE FOR s',
+      'LASTVAL(s)',
+    ]) {
+      const sql = `INSERT INTO chain (prev) VALUES (${v})`;
+      expect(lexStatement(sql, 'mysql').insert?.arity, sql).toBe(-1);
+    }
+    expect(lexStatement("INSERT INTO chain (prev) VALUES ('@@identity')", 'mysql').insert?.arity).toBe(-1);
   });
 });

@@ -126,11 +126,13 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
   // the statements after it (as with standard_conforming_strings off on PostgreSQL): refused.
   // (a SET of sql_mode naming it, also in mysqldump's `/*!40101 SET sql_mode=… */` form; one that
   // removes it is refused too: the lexer cannot tell)
+  // ANSI_QUOTES (also in the ANSI mode) makes "…" an identifier, which the lexer reads as a string with
+  // backslash escapes (found in review): refused the same way.
   const nbe =
     r.name === 'mysql' &&
     /^(?:\/\*!\d*\s*)?SET\b/i.test(text) &&
     /\bsql_mode\b/i.test(text) &&
-    /\bNO_BACKSLASH_ESCAPES\b/i.test(text);
+    /\b(?:NO_BACKSLASH_ESCAPES|ANSI_QUOTES|ANSI)\b/i.test(text);
   const kind = classify(word);
   const standalone =
     // Transaction control ends or starts a transaction: in a request with other statements it would
@@ -157,10 +159,31 @@ export function lexStatement(sql: string, dialect?: Dialect | DialectRules): Lex
 }
 
 const NBE_MESSAGE =
-  "sql_mode NO_BACKSLASH_ESCAPES is not supported: the mysql dialect reads '…' strings with backslash escapes, as MySQL does by default; load such a file with the mysql client";
+  'sql_mode NO_BACKSLASH_ESCAPES, ANSI_QUOTES or ANSI is not supported: the mysql dialect reads \'…\' and "…" strings with backslash escapes, as MySQL does by default; load such a file with the mysql client';
 
-/** MySQL functions that read what the previous statement did. */
-const SESSION_RESULT_CALL = /\b(?:LAST_INSERT_ID|ROW_COUNT|FOUND_ROWS)\s*\(/i;
+/** Comments between a function's name and its `(`. */
+const GAP = String.raw`\s*(?:\/\*[\s\S]*?\*\/\s*|--[^\n]*\n\s*)*`;
+
+/**
+ * MySQL / MariaDB reads of what the previous statement did (`LAST_INSERT_ID()`, `@@identity`, …) and
+ * MariaDB's sequence functions: in a merged INSERT every row would read the same statement, or the
+ * sequence in another order relative to the column defaults (found in review). Such rows are never merged.
+ */
+const SESSION_RESULT_CALL = new RegExp(
+  String.raw`\b(?:LAST_INSERT_ID|ROW_COUNT|FOUND_ROWS|NEXTVAL|LASTVAL|SETVAL)${GAP}\(|@@(?:SESSION\.)?(?:IDENTITY|LAST_INSERT_ID)\b|\b(?:NEXT|PREVIOUS)\s+VALUE\s+FOR\b`,
+  'i',
+);
+
+/**
+ * PostgreSQL's sequence functions in a row: a single-row INSERT evaluates its VALUES and the column
+ * defaults together, in column order, where a multi-row VALUES list is evaluated row by row before the
+ * defaults; merged, `currval('t_id_seq')` read the previous row's id and `nextval` drew out of order
+ * with a serial default (found in review). Such rows are never merged.
+ */
+export const SEQUENCE_CALL = new RegExp(
+  String.raw`(?:\b|")(?:nextval|currval|lastval|setval)"?${GAP}\(`,
+  'i',
+);
 
 /**
  * Whether the `DO UPDATE SET …` of `tail` may assign one of `columns` (coarse: any mention of the name
@@ -613,6 +636,7 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
   // MySQL's LAST_INSERT_ID() / ROW_COUNT() / FOUND_ROWS() read what the previous statement did: in a
   // merged INSERT every row would read the same statement (found in review). Never merged.
   if (arity > 0 && r.name === 'mysql' && SESSION_RESULT_CALL.test(s.slice(firstRow, rowsEnd))) arity = -1;
+  if (arity > 0 && r.name === 'postgres' && SEQUENCE_CALL.test(s.slice(firstRow, rowsEnd))) arity = -1;
   // Tail: everything up to the last non-trivia token; a top-level `;` followed by more is a second statement.
   const { end, multiple } = scanRest(s, i, r);
   if (multiple) return null;

@@ -236,3 +236,15 @@ describe('merging on engines that unify VALUES types', () => {
 });
 
 void trino;
+
+describe('rows calling sequence functions on PostgreSQL', () => {
+  it('are sent unmerged, through the fast row path too (found in review: currval read the previous id)', async () => {
+    const stmts = [
+      "INSERT INTO items (code) VALUES ('first')",
+      "INSERT INTO items (code) VALUES ('ITEM-' || currval('items_id_seq'))",
+      "INSERT INTO items (code) VALUES ('ITEM-' || currval('items_id_seq'))",
+      "INSERT INTO items (code) VALUES ('last')",
+    ];
+    expect(await sent(stmts, 'postgres')).toEqual([stmts.join(';\n')]);
+  });
+});
