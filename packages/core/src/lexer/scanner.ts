@@ -137,7 +137,7 @@ function blockComment(s: string, i: number, r: DialectRules, final: boolean): nu
     lastToken.trivia = !(e === 33 || e === 43 || (e === 77 && s.charCodeAt(i + 3) === 33));
     if (e === 33 || (e === 77 && s.charCodeAt(i + 3) === 33)) {
       lastToken.what = 'block comment';
-      return executableComment(s, i + (e === 33 ? 3 : 4), r, final);
+      return executableComment(s, i + (e === 33 ? 3 : 4), r);
     }
   } else {
     lastToken.trivia = true;
@@ -169,7 +169,7 @@ function blockComment(s: string, i: number, r: DialectRules, final: boolean): nu
  * reads that content as SQL, so a `*\/` inside a string there does not end it (found in review: the
  * split went wrong from that string on); a nested `/* … *\/` inside it is skipped.
  */
-function executableComment(s: string, j: number, r: DialectRules, final: boolean): number {
+function executableComment(s: string, j: number, r: DialectRules): number {
   const n = s.length;
   while (j < n) {
     const c = s.charCodeAt(j);
