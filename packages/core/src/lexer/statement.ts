@@ -577,6 +577,8 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
   let arity = -2;
   /** A row reads tables (`(SELECT …)`): merging would change what it sees, so never merge it. */
   let subquery = false;
+  /** A row holds a `(` of its own (a call, or a parenthesised expression). */
+  let nested = false;
   let rowsEnd = i;
   let firstRow = -1;
   for (;;) {
@@ -595,7 +597,10 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
         continue;
       }
       if (cls === OPEN) {
-        if (depth > 0 && c === 40 && !subquery) subquery = startsSubquery(s, i + 1, r);
+        if (depth > 0 && c === 40) {
+          nested = true;
+          if (!subquery) subquery = startsSubquery(s, i + 1, r);
+        }
         depth++;
         i++;
         continue;
@@ -636,7 +641,9 @@ function lexInsert(s: string, start: number, r: DialectRules, ascii: boolean): L
   // MySQL's LAST_INSERT_ID() / ROW_COUNT() / FOUND_ROWS() read what the previous statement did: in a
   // merged INSERT every row would read the same statement (found in review). Never merged.
   if (arity > 0 && r.name === 'mysql' && SESSION_RESULT_CALL.test(s.slice(firstRow, rowsEnd))) arity = -1;
-  if (arity > 0 && r.name === 'postgres' && SEQUENCE_CALL.test(s.slice(firstRow, rowsEnd))) arity = -1;
+  // (only rows with a call can call one: the rows of a dump are not read again)
+  if (arity > 0 && nested && r.name === 'postgres' && SEQUENCE_CALL.test(s.slice(firstRow, rowsEnd)))
+    arity = -1;
   // Tail: everything up to the last non-trivia token; a top-level `;` followed by more is a second statement.
   const { end, multiple } = scanRest(s, i, r);
   if (multiple) return null;
