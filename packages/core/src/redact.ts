@@ -60,6 +60,12 @@ const BARE_AFTER_SPACE = new Set(['bearer']);
 
 const isWord = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_]/.test(c);
 
+/** Where {@link secretSpans} may find a credential: a keyword as a whole word, `://` or a PEM header. */
+const STARTS = new RegExp(
+  String.raw`:\/\/|-----BEGIN|\b(?:${[...KEYWORDS, ...BARE_AFTER_SPACE, 'identified'].join('|')})\b`,
+  'gi',
+);
+
 /**
  * Text holding none of these holds no credential {@link secretSpans} would find (every keyword contains
  * one of them): one quick pass instead of the scanner's, which is slow on megabytes of SQL.
@@ -110,6 +116,11 @@ function secretSpans(text: string): [number, number][] {
   };
 
   while (i < n) {
+    // (straight to the next place the scan below could act at: a keyword, `://` or a PEM header)
+    STARTS.lastIndex = i;
+    const next = STARTS.exec(text);
+    if (next === null) break;
+    i = next.index;
     // A PEM private key anywhere (a key pasted into OPTIONS or a string): its body to the END line.
     if (text.startsWith('-----BEGIN', i)) {
       const headEnd = text.indexOf('-----', i + 10);
