@@ -199,6 +199,11 @@ function secretSpans(text: string): [number, number][] {
       }
       if (text.slice(k, k + 2).toLowerCase() === 'by' && !isWord(text[k + 2])) {
         valueAt = k + 2;
+        // MySQL's `IDENTIFIED BY PASSWORD '<hash>'` and Oracle's `IDENTIFIED BY VALUES '<hash>'`: the value
+        // is the string after the word (found in review: the word was masked and the hash kept)
+        const w = afterSpace(text, valueAt);
+        const m = /^(?:password|values)\b/i.exec(text.slice(w, w + 9));
+        if (m) valueAt = w + m[0].length;
       }
     }
     if (valueAt < 0) {

@@ -1404,6 +1404,36 @@ describe('plugins', () => {
     expect(err.message).toContain('(statement #2): boom');
   });
 
+  it('a pass-through transformStatement, sync or async, keeps EMPTY_INPUT for empty input (found in review)', async () => {
+    for (const transformStatement of [(sql: string) => sql, async (sql: string) => sql]) {
+      const { adapter } = recordingAdapter();
+      const b = new SQLBatcher({ adapter, plugins: [{ name: 'same', transformStatement }] });
+      const err = (await caught(b.processStatements(['', '-- only a comment']))) as { code?: string };
+      expect(err.code).toBe('EMPTY_INPUT');
+    }
+  });
+
+  it('after SQL text with a refused statement, the next call goes on after its index (found in review)', async () => {
+    const { adapter } = recordingAdapter();
+    const b = new SQLBatcher({ adapter });
+    const bad = (await caught(
+      b.processStatements(
+        "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); INSERT INTO t VALUES (3, 'c);",
+      ),
+    )) as { statementIndices?: number[] };
+    expect(bad.statementIndices).toEqual([2]);
+    const failing = new SQLBatcher({
+      adapter: new GenericAdapter({
+        execute: () => {
+          throw new Error('boom');
+        },
+      }),
+    });
+    await caught(failing.processStatements("SELECT 1; SELECT 'x"));
+    const next = (await caught(failing.processStatements(['SELECT 2']))) as { statementIndices?: number[] };
+    expect(next.statementIndices).toEqual([2]);
+  });
+
   it('a transformStatement that leaves every statement empty or comment-only drops them as null does, not EMPTY_INPUT', async () => {
     const { adapter, sent } = recordingAdapter();
     const b = new SQLBatcher({

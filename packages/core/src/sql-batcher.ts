@@ -223,6 +223,13 @@ export class SQLBatcher implements AsyncDisposable {
   private closed = false;
   /** A statement changed session state: no parallel requests, one pinned session (transaction 'none'). */
   private pinned = false;
+  /**
+   * A statement that changes session state (SET, …) was taken since the session was last released: that
+   * session's connection is released as broken (an adapter's pool destroys it) rather than handed to the
+   * next user with the state on it (found in review: a later batcher on the same adapter inserted into
+   * the schema an earlier one had SET).
+   */
+  private sessionChanged = false;
   private readonly inFlight = new Set<Promise<void>>();
   /**
    * Input indices applied in the open `'all'` transaction, one bit each from {@link txBase} on (a million
@@ -245,6 +252,8 @@ export class SQLBatcher implements AsyncDisposable {
   private pipelining = false;
   /** The `processStatements` run in progress (one at a time per batcher). */
   private activeRun: Promise<unknown> | undefined;
+  /** The calls that send outside a run, one after the other (see {@link exclusive}). */
+  private ops: Promise<unknown> = Promise.resolve();
   /** `close()` was called during a run: the run stops at its next statement. */
   private stopRequested = false;
   /** Aborted with {@link stopRequested}: a retry's backoff ends early then. */
@@ -385,14 +394,32 @@ export class SQLBatcher implements AsyncDisposable {
    */
   async addStatement(sql: string): Promise<boolean> {
     this.assertOpen();
-    await this.initPlugins();
-    await this.accept(sql);
-    try {
-      return await this.dispatchReady();
-    } catch (err) {
-      this.stopAfterSendFailure(err);
-      throw err;
-    }
+    return this.exclusive(async () => {
+      this.assertOpen();
+      await this.initPlugins();
+      await this.accept(sql);
+      try {
+        return await this.dispatchReady();
+      } catch (err) {
+        this.stopAfterSendFailure(err);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Run `op` after the calls before it that send (`addStatement`, `flush`, `commit`, `rollback`) have
+   * settled: a call not awaited is still one after the other with the next, and `processStatements` and
+   * `close()` wait for it (found in review: close() during a flush rolled its batch back, and a run
+   * started during one ran its statements before the flushed ones).
+   */
+  private exclusive<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.ops.then(op);
+    this.ops = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   /**
@@ -420,6 +447,14 @@ export class SQLBatcher implements AsyncDisposable {
     metadata?: Record<string, unknown>,
   ): Promise<number> {
     this.assertOpen();
+    return this.exclusive(() => this.flushNow(execute, collector, metadata));
+  }
+
+  private flushNow(
+    execute?: ExecuteFn,
+    collector?: Collector,
+    metadata?: Record<string, unknown>,
+  ): Promise<number> {
     return this.withCallOptions(execute, collector, metadata, async () => {
       const pending = new Set(this.builder.pendingIndices()).size;
       this.builder.flush();
@@ -450,7 +485,11 @@ export class SQLBatcher implements AsyncDisposable {
   ): Promise<number> {
     this.assertOpen();
     this.assertNoRun();
-    const run = this.runStatements(statements, execute, collector, metadata);
+    // (after any addStatement / flush still sending: see exclusive)
+    const run = this.ops.then(() => {
+      this.assertOpen();
+      return this.runStatements(statements, execute, collector, metadata);
+    });
     this.activeRun = run;
     try {
       return await run;
@@ -593,10 +632,16 @@ export class SQLBatcher implements AsyncDisposable {
         'commit() while processStatements is running: await the run (it commits its own transaction)',
       );
     }
-    return this.commitOpen();
+    return this.exclusive(() => this.commitOpen());
   }
 
   private async commitOpen(): Promise<void> {
+    // (checked before sending what is buffered: it would only meet the aborted transaction)
+    if (this.txOpen && this.session && this.txFailed && !this.txRecoverable) {
+      const err = transactionFailed();
+      addNotSent(err, this.discardBuffered());
+      throw err;
+    }
     this.builder.flush();
     try {
       await this.dispatchReady();
@@ -607,12 +652,7 @@ export class SQLBatcher implements AsyncDisposable {
       throw err;
     }
     if (!this.txOpen || !this.session) return;
-    if (this.txFailed && !this.txRecoverable) {
-      throw new SQLBatcherError(
-        'TRANSACTION_FAILED',
-        'cannot commit: a batch failed in this transaction and took the transaction with it; roll back',
-      );
-    }
+    if (this.txFailed && !this.txRecoverable) throw transactionFailed();
     // With savepoints the failed batch was rolled back to its savepoint: committing the rest is the
     // caller's explicit choice (dispose never makes it: it rolls back after any failure).
     this.txFailed = false;
@@ -659,7 +699,16 @@ export class SQLBatcher implements AsyncDisposable {
         'rollback() while processStatements is running: await the run, or close() to stop it (nothing of an owned transaction is committed then)',
       );
     }
-    return this.rollbackOpen();
+    return this.exclusive(async () => {
+      if (!this.txOpen && this.pinned && this.transaction !== 'all') {
+        // Nothing to roll back; the session pinned by SET … is kept: the statements after this would
+        // otherwise run on another connection without that state (found in review).
+        await this.drain().catch(() => undefined);
+        this.discardBuffered();
+        return;
+      }
+      return this.rollbackOpen();
+    });
   }
 
   private async rollbackOpen(): Promise<void> {
@@ -696,6 +745,8 @@ export class SQLBatcher implements AsyncDisposable {
       this.endInput();
       await this.activeRun.catch(() => undefined);
     }
+    // (and for an addStatement / flush / commit still sending)
+    await this.ops;
     let failure: unknown;
     try {
       if (this.txFailed) await this.rollbackOpen();
@@ -754,8 +805,16 @@ export class SQLBatcher implements AsyncDisposable {
    */
   private *splitText(text: string): Generator<string, void, undefined> {
     const sp = new StatementSplitter({ dialect: this.rules, firstIndex: this.nextIndex });
-    yield* sp.push(text);
-    yield* sp.end();
+    try {
+      yield* sp.push(text);
+      yield* sp.end();
+    } catch (err) {
+      // The refused statement has its index: the next call's statements come after it (found in review:
+      // the next statement was given the same index).
+      const refused = err instanceof SQLBatcherError ? err.statementIndices[0] : undefined;
+      if (refused !== undefined && refused >= this.nextIndex) this.nextIndex = refused + 1;
+      throw err;
+    }
   }
 
   private assertOpen(): void {
@@ -778,7 +837,7 @@ export class SQLBatcher implements AsyncDisposable {
           throw new PluginError(p.name, 'transformStatement', err, index);
         }
         if (out && typeof (out as Promise<unknown>).then === 'function') {
-          return this.acceptAsync(out as Promise<string | null>, p, k, index);
+          return this.acceptAsync(out as Promise<string | null>, p, k, index, given);
         }
         if (out === null) {
           this.droppedByPlugins++;
@@ -801,6 +860,8 @@ export class SQLBatcher implements AsyncDisposable {
     p: Plugin,
     k: number,
     index: number,
+    /** The statement as the input gave it. */
+    given: string,
   ): Promise<void> {
     let sql: string | null;
     try {
@@ -820,7 +881,7 @@ export class SQLBatcher implements AsyncDisposable {
       if (sql !== null && typeof sql !== 'string') throw notAStatement(q, sql, index);
     }
     if (sql === null) this.droppedByPlugins++;
-    else this.bufferStatement(sql, index, true);
+    else this.bufferStatement(sql, index, sql !== given);
   }
 
   /**
@@ -882,9 +943,12 @@ export class SQLBatcher implements AsyncDisposable {
         'TRANSACTION_CONFLICT',
       );
     }
-    // SET / BEGIN … change the connection they run on: from here on every request shares one session.
-    if (this.transaction !== 'all' && !this.pinned && changesSession(lexed, sql, this.rules))
-      this.pinned = true;
+    // SET / BEGIN … change the connection they run on: from here on every request shares one session,
+    // and that connection is not given back to be reused as it is (see releaseSession).
+    if (!this.sessionChanged && changesSession(lexed, sql, this.rules)) {
+      this.sessionChanged = true;
+      if (this.transaction !== 'all') this.pinned = true;
+    }
     // Such a string goes alone in its request, as transaction control does: with other statements its
     // BEGIN or COMMIT would take them into, or out of, the request's one transaction.
     this.builder.add(
@@ -926,6 +990,9 @@ export class SQLBatcher implements AsyncDisposable {
 
   private async dispatch(batch: BuiltBatch): Promise<void> {
     if (this.inFlightError !== undefined) await this.drain();
+    // A batch failed in the open 'all' transaction and took it with it: nothing more is sent into it
+    // (found in review: later batches met "current transaction is aborted" and were blamed for it).
+    if (this.transaction === 'all' && this.txFailed && !this.txRecoverable) throw transactionFailed();
     // The adapter may start on this batch's CPU work while the request in flight runs.
     if (this.inFlight.size > 0 && !this.dryRun && !this.executeOverride && this.adapter?.prepare) {
       try {
@@ -1923,7 +1990,11 @@ export class SQLBatcher implements AsyncDisposable {
 
   /** What a failure that took the transaction with it undid, for the error's message. */
   private transactionLostNote(named = true): string {
-    if (this.transaction === 'all') return '; the transaction was rolled back';
+    // (a run rolls its transaction back at once; one opened by addStatement / flush waits for rollback())
+    if (this.transaction === 'all')
+      return this.activeRun
+        ? '; the transaction was rolled back'
+        : '; the transaction is lost: nothing in it is committed (roll it back)';
     const from = named ? this.inputBlockStart : undefined;
     return from === undefined
       ? '; the transaction block it ran in was aborted or rolled back with it: no statement run in that block is applied'
@@ -1960,8 +2031,10 @@ export class SQLBatcher implements AsyncDisposable {
     if (!s) return;
     this.session = undefined;
     this.txOpen = false;
+    const discard = broken || this.sessionChanged;
+    this.sessionChanged = false;
     try {
-      await s.release(broken);
+      await s.release(discard);
     } catch {
       // The connection is gone either way.
     }
@@ -2125,6 +2198,14 @@ export class SQLBatcher implements AsyncDisposable {
 
 /** A transaction control word anywhere in a text (before splitting an input string that holds several). */
 const TX_WORD = /\b(?:BEGIN|START|COMMIT|END|ABORT|ROLLBACK|PREPARE|SAVEPOINT|RELEASE)\b/i;
+
+/** A batch failed in the open `'all'` transaction and took it with it: only a rollback is left. */
+function transactionFailed(): SQLBatcherError {
+  return new SQLBatcherError(
+    'TRANSACTION_FAILED',
+    'cannot commit: a batch failed in this transaction and took the transaction with it; roll back',
+  );
+}
 
 /** The pinned connection holding SET … state was lost: not retried, stops the run whatever onError says. */
 function sessionLost(f: AttemptFailure): AttemptFailure {

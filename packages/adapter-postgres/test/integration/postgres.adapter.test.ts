@@ -106,6 +106,79 @@ describe('PostgreSQLAdapter.execute', () => {
   });
 });
 
+describe('calls that are not awaited (found in review)', () => {
+  it('close() during a flush() waits for it: its rows are committed', async () => {
+    await db.sql('CREATE TABLE nowait_close (id int PRIMARY KEY, v text)');
+    const b = new SQLBatcher({ adapter: db.adapter(), transaction: 'batch' });
+    await b.addStatement("INSERT INTO nowait_close VALUES (1, 'a')");
+    await b.addStatement('SELECT pg_sleep(0.3)');
+    await b.addStatement("INSERT INTO nowait_close VALUES (2, 'b')");
+    const flushing = b.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    await b.close();
+    expect(await flushing).toBe(3);
+    // (was: close() rolled the batch's transaction back under it; the table was empty)
+    expect(await db.sql('SELECT id FROM nowait_close ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+
+  it('a run started during a flush() runs after it, in order', async () => {
+    await db.sql(
+      "CREATE TABLE nowait_run (id int PRIMARY KEY, v text); INSERT INTO nowait_run VALUES (0, '')",
+    );
+    for (const transaction of ['batch', 'none'] as const) {
+      await db.sql("UPDATE nowait_run SET v = ''");
+      const b = new SQLBatcher({ adapter: db.adapter(), transaction });
+      await b.addStatement("UPDATE nowait_run SET v = v || 'A' FROM pg_sleep(0.3) WHERE id = 0");
+      const flushing = b.flush();
+      await new Promise((r) => setTimeout(r, 30));
+      await b.processStatements(["UPDATE nowait_run SET v = v || 'B' WHERE id = 0"]);
+      expect(await flushing).toBe(1);
+      await b.close();
+      expect(await db.sql('SELECT v FROM nowait_run'), transaction).toEqual([{ v: 'AB' }]);
+    }
+  });
+});
+
+describe('a connection whose session a run changed (found in review)', () => {
+  it.runIf(!usingPglite)(
+    'is not handed back to the pool with that state: the next batcher does not inherit SET search_path',
+    async () => {
+      await db.sql(
+        'CREATE SCHEMA IF NOT EXISTS leak_s2; CREATE TABLE leak_t (id int); CREATE TABLE leak_s2.leak_t (id int)',
+      );
+      const adapter = db.adapter({ poolSize: 1 });
+      const b1 = new SQLBatcher({ adapter });
+      await b1.processStatements(['SET search_path = leak_s2', 'INSERT INTO leak_t VALUES (1)']);
+      await b1.close();
+      const b2 = new SQLBatcher({ adapter });
+      await b2.processStatements(['INSERT INTO leak_t VALUES (2)']);
+      await b2.close();
+      expect(await db.sql(`SELECT id FROM ${db.schema}.leak_t`)).toEqual([{ id: 2 }]);
+      expect(await db.sql('SELECT id FROM leak_s2.leak_t')).toEqual([{ id: 1 }]);
+      await db.sql('DROP SCHEMA leak_s2 CASCADE');
+    },
+  );
+});
+
+describe("transaction: 'all' without savepoints after a failed batch (found in review)", () => {
+  it('sends nothing more into the lost transaction: commit() says so and names what was not sent', async () => {
+    await db.sql('CREATE TABLE lost_tx (id int PRIMARY KEY)');
+    const b = new SQLBatcher({ adapter: db.adapter(), transaction: 'all' });
+    await b.addStatement('INSERT INTO lost_tx VALUES (1)');
+    await b.flush();
+    await b.addStatement('INSERT INTO lost_tx VALUES (1)');
+    const failed = (await b.flush().catch((e: unknown) => e)) as Error;
+    expect(failed.message).toContain('the transaction is lost');
+    await b.addStatement('INSERT INTO lost_tx VALUES (3)');
+    const err = (await b.commit().catch((e: unknown) => e)) as { code?: string; notSentIndices?: number[] };
+    expect(err.code).toBe('TRANSACTION_FAILED');
+    expect(err.notSentIndices).toEqual([2]);
+    await b.rollback();
+    await b.close();
+    expect(await db.sql('SELECT count(*)::int AS n FROM lost_tx')).toEqual([{ n: 0 }]);
+  });
+});
+
 describe('rows that call sequence functions', () => {
   it('store what one-by-one stores: currval/lastval read their own row, nextval draws in column order (found in review)', async () => {
     await db.sql(

@@ -133,6 +133,9 @@ describe('splitStatements corpus', () => {
     expect(() => split('\\d //\nCREATE PROCEDURE p() BEGIN SELECT 1; END//\n\\d ;\n', 'mysql')).toThrow(
       /DELIMITER/,
     );
+    expect(() =>
+      split('\\d//\nCREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END//\n\\d ;\nSELECT 3;', 'mysql'),
+    ).toThrow(/DELIMITER/);
   });
 
   it("keeps MariaDB's /*M! … */ executable comments as content (found in review: the SET was dropped)", () => {

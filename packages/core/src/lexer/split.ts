@@ -202,7 +202,9 @@ export class StatementSplitter {
       // (no regular expression over the comments: one that may split a run of spaces several ways
       // takes time exponential in its length when it fails: found in review)
       // (also its short form `\d //`; found in review)
-      if (this.rules.name === 'mysql' && /^(?:delimiter\b|\\d\s)/i.test(afterComments(text, true))) {
+      const head = this.rules.name === 'mysql' ? afterComments(text, true) : '';
+      // (`\d//` too: the client takes what follows `\d` as the delimiter; found in review)
+      if (this.rules.name === 'mysql' && (/^delimiter\b/i.test(head) || /^\\d(?![A-Za-z0-9_])/.test(head))) {
         // A mysql client command: it changes how the rest of the file splits. Refuse rather than mis-split.
         throw new InvalidStatementError(
           'the mysql client command DELIMITER (\\d) is not supported; split such a file with the mysql client',

@@ -68,6 +68,10 @@ describe('literal kinds of VALUES rows', () => {
     expect(together('(1.5)', '(2.25)', 'snowflake')).toBe(false);
     expect(together('(1.5)', '(22.5)', 'snowflake')).toBe(true);
     expect(together('(1)', '(22)', 'snowflake')).toBe(true);
+    // …inside expressions too (found in review)
+    expect(together('(ROUND(1.5, 1))', '(ROUND(1.25, 2))', 'snowflake')).toBe(false);
+    expect(together('((1.5))', '((1.25))', 'snowflake')).toBe(false);
+    expect(together('((1.5))', '((22.5))', 'snowflake')).toBe(true);
     // 20 digits before the point and 20 after need a decimal(40, 20): out of range on Trino and Snowflake.
     expect(together('(12345678901234567890)', '(0.12345678901234567890)')).toBe(false);
     expect(together('(1234567890123456789)', '(0.1234567890123456789)')).toBe(true);

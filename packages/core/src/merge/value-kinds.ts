@@ -99,7 +99,7 @@ function valueKind(v: string, r: DialectRules, exact: ExactNumbers, digits: Digi
   m = TYPED.exec(v);
   if (m) {
     const type = (m[1] as string).toUpperCase().replace(/\s+/g, ' ');
-    return `t:${type}:${shape(v, r, digits)}`;
+    return `t:${type}:${shape(v, r, digits, exact)}`;
   }
   if (CAST_OPEN.test(v) && v.endsWith(')')) {
     const open = v.indexOf('(');
@@ -113,10 +113,10 @@ function valueKind(v: string, r: DialectRules, exact: ExactNumbers, digits: Digi
         .trim()
         .toUpperCase()
         .replace(/\s+/g, ' ');
-      return `c:${type}:${shape(inner.slice(0, as), r, digits)}`;
+      return `c:${type}:${shape(inner.slice(0, as), r, digits, exact)}`;
     }
   }
-  return `x:${shape(v, r, digits)}`;
+  return `x:${shape(v, r, digits, exact)}`;
 }
 
 /** `v` is exactly one quoted string (not `'a' || 'b'`). */
@@ -132,7 +132,7 @@ function isOneString(v: string, r: DialectRules): boolean {
  * of a timestamp literal (`TIMESTAMP '… UTC'` is marked `'s:z'`). `digits` receives the most integer and
  * fraction digits of the exact numbers (and of `DECIMAL '…'` texts).
  */
-function shape(v: string, r: DialectRules, digits: Digits): string {
+function shape(v: string, r: DialectRules, digits: Digits, exact: ExactNumbers): string {
   let out = '';
   let space = false;
   /** Per open parenthesis: whether the numbers in it are part of a type. */
@@ -188,7 +188,9 @@ function shape(v: string, r: DialectRules, digits: Digits): string {
       else {
         if (/^0[xob]/i.test(text)) digits[0] = Math.max(digits[0], 20);
         else if (!/e/i.test(text)) exactDigits(text);
-        emit(/^0[xob]/i.test(text) ? 'i' : /e/i.test(text) ? 'f' : text.includes('.') ? 'd' : 'i');
+        // (with `scale`, a decimal's scale is part of its kind, as for a literal on its own)
+        const decimal = exact === 'scale' ? `d${text.length - text.indexOf('.') - 1}` : 'd';
+        emit(/^0[xob]/i.test(text) ? 'i' : /e/i.test(text) ? 'f' : text.includes('.') ? decimal : 'i');
       }
       i += text.length;
       word = '';

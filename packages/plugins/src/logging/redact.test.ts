@@ -26,6 +26,12 @@ describe('redactSecrets', () => {
     ["UPDATE users SET api_key = 'k-123' WHERE id = 1", "UPDATE users SET api_key = '***' WHERE id = 1"],
     // found by a review: each of these logged the secret
     ['CREATE USER u IDENTIFIED BY Sx7pass', 'CREATE USER u IDENTIFIED BY ***'],
+    // (the hash after BY PASSWORD / BY VALUES, not the word: found in review)
+    [
+      "CREATE USER 'u'@'h' IDENTIFIED BY PASSWORD '*6BB4837EB74329105EE4568DDA7DC67ED2CA2AD9'",
+      "CREATE USER 'u'@'h' IDENTIFIED BY PASSWORD '***'",
+    ],
+    ["ALTER USER u IDENTIFIED BY VALUES 'S:ABC123'", "ALTER USER u IDENTIFIED BY VALUES '***'"],
     [
       "OPTIONS (sslkey '-----BEGIN PRIVATE KEY-----MIIEv\nQIBADAN-----END PRIVATE KEY-----')",
       "OPTIONS (sslkey '-----BEGIN PRIVATE KEY-----***-----END PRIVATE KEY-----')",
