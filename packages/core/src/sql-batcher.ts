@@ -339,7 +339,7 @@ export class SQLBatcher implements AsyncDisposable {
   private validate(): void {
     const o = this.options;
     const caps = this.caps;
-    if (o.maxBytes !== undefined && !(o.maxBytes > 0)) throw new ConfigurationError('maxBytes must be > 0');
+    if (o.maxBytes !== undefined && !(o.maxBytes >= 1)) throw new ConfigurationError('maxBytes must be >= 1');
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
       throw new ConfigurationError('concurrency must be an integer >= 1');
     }
@@ -377,8 +377,8 @@ export class SQLBatcher implements AsyncDisposable {
 
   /** Change the soft target per request (capped by the adapter's ceiling). */
   setBatchSize(maxBytes: number): void {
-    if (!(maxBytes > 0) || !Number.isFinite(maxBytes))
-      throw new ConfigurationError('batch size must be a positive number');
+    if (!(maxBytes >= 1) || !Number.isFinite(maxBytes))
+      throw new ConfigurationError('batch size must be a positive number of bytes (at least 1)');
     this.builder.setMaxBytes(Math.min(Math.floor(maxBytes), this.caps.maxQuerySize));
   }
 
