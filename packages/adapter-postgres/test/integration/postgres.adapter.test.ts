@@ -143,19 +143,23 @@ describe('a connection whose session a run changed (found in review)', () => {
   it.runIf(!usingPglite)(
     'is not handed back to the pool with that state: the next batcher does not inherit SET search_path',
     async () => {
+      const other = `${db.schema}_s2`;
       await db.sql(
-        'CREATE SCHEMA IF NOT EXISTS leak_s2; CREATE TABLE leak_t (id int); CREATE TABLE leak_s2.leak_t (id int)',
+        `CREATE SCHEMA ${other}; CREATE TABLE leak_t (id int); CREATE TABLE ${other}.leak_t (id int)`,
       );
-      const adapter = db.adapter({ poolSize: 1 });
-      const b1 = new SQLBatcher({ adapter });
-      await b1.processStatements(['SET search_path = leak_s2', 'INSERT INTO leak_t VALUES (1)']);
-      await b1.close();
-      const b2 = new SQLBatcher({ adapter });
-      await b2.processStatements(['INSERT INTO leak_t VALUES (2)']);
-      await b2.close();
-      expect(await db.sql(`SELECT id FROM ${db.schema}.leak_t`)).toEqual([{ id: 2 }]);
-      expect(await db.sql('SELECT id FROM leak_s2.leak_t')).toEqual([{ id: 1 }]);
-      await db.sql('DROP SCHEMA leak_s2 CASCADE');
+      try {
+        const adapter = db.adapter({ poolSize: 1 });
+        const b1 = new SQLBatcher({ adapter });
+        await b1.processStatements([`SET search_path = ${other}`, 'INSERT INTO leak_t VALUES (1)']);
+        await b1.close();
+        const b2 = new SQLBatcher({ adapter });
+        await b2.processStatements(['INSERT INTO leak_t VALUES (2)']);
+        await b2.close();
+        expect(await db.sql(`SELECT id FROM ${db.schema}.leak_t`)).toEqual([{ id: 2 }]);
+        expect(await db.sql(`SELECT id FROM ${other}.leak_t`)).toEqual([{ id: 1 }]);
+      } finally {
+        await db.sql(`DROP SCHEMA ${other} CASCADE`);
+      }
     },
   );
 });
