@@ -105,6 +105,13 @@ class Tracker implements Plugin {
         if (last !== undefined && last > this.lastIndex) this.lastIndex = last;
         for (const i of s.indices) addIndex(this.ranges, i);
       }
+    } else if (outcome.partial && !outcome.dryRun) {
+      // A request that failed part-way (Snowflake, BigQuery): the statements before the failed one stay
+      // applied (found in review: left out, so resuming from the gap ran them twice).
+      for (const i of outcome.partial.appliedIndices) {
+        if (i > this.lastIndex) this.lastIndex = i;
+        addIndex(this.ranges, i);
+      }
     }
     if (this.progress) {
       this.progress.statementsDone += batch.inputCount;

@@ -889,6 +889,37 @@ describe('sqlbatcher load into Trino and Snowflake (protocol test servers, real 
   });
 });
 
+describe('a request that fails part-way (snowflake://)', () => {
+  it('counts the statements applied before the failed one as executed (found in review: resuming ran them twice)', async () => {
+    const server = await startSnowflakeServer();
+    try {
+      await server.db.exec('CREATE TABLE pf (id int NOT NULL)');
+      const url = `snowflake://loader:pa55word@acme/db/public?accessUrl=${encodeURIComponent(server.url)}`;
+      const lines = Array.from({ length: 10 }, (_, i) =>
+        i === 4
+          ? 'INSERT INTO pf VALUES (NULL);'
+          : i === 7
+            ? 'INSERT INTO missing VALUES (7);'
+            : `INSERT INTO pf VALUES (${i});`,
+      );
+      const res = await run(['load', '-', '--url', url, '--no-merge', '--report', 'json'], lines.join('\n'));
+      expect(res.code, res.stdout + res.stderr).toBe(1);
+      const report = JSON.parse(res.stdout) as {
+        executedRanges: [number, number][];
+        lastExecutedIndex: number;
+      };
+      const ids = (await server.db.query<{ id: number }>('SELECT id FROM pf ORDER BY id')).rows.map(
+        (r) => r.id,
+      );
+      expect(ids).toEqual([0, 1, 2, 3]);
+      expect(report.executedRanges).toEqual([[0, 3]]);
+      expect(report.lastExecutedIndex).toBe(3);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('reading the input', () => {
   it('holds a bounded amount of it in memory, whatever its size (found in review: it held all of it)', async () => {
     const fixture = fileURLToPath(new URL('./fixtures/read-memory.mjs', import.meta.url));
