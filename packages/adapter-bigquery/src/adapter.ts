@@ -113,6 +113,12 @@ interface SessionState {
   id: string | undefined;
   inTransaction: boolean;
   /**
+   * A transaction the input itself began (`BEGIN TRANSACTION` as a statement, under the batcher's
+   * transaction 'none') is open in the session: a failing statement makes BigQuery roll all of it back,
+   * the statements of earlier requests in it too.
+   */
+  inputTransaction?: boolean;
+  /**
    * Set when the request that created the session failed after applying part of its statements and
    * the session's id could not be learned: the state they left (temporary tables, variables) lives in
    * a session this object cannot reach.
@@ -402,10 +408,11 @@ export class BigQueryAdapter implements Adapter {
       else request.connectionProperties = [{ key: 'session_id', value: session.id }];
     }
     const inTransaction = session?.inTransaction ?? false;
+    const inputBlock = session?.inputTransaction === true;
     const fail = (err: unknown, override?: ErrorClassification): BigQueryError => {
       const facts = driverErrorFacts(err);
       const statementPosition = locateStatement(sql, options, facts.message);
-      const classification =
+      let classification =
         override ??
         classify(facts, {
           inTransaction,
@@ -413,6 +420,22 @@ export class BigQueryAdapter implements Adapter {
           statementCount: options?.batch?.statements.length,
           statementPosition,
         });
+      // Inside the input's own transaction a statement that failed took the whole transaction with it
+      // (BigQuery rolls it back): nothing of this request, nor of the earlier ones in the block, stays
+      // (found in review: reported as applied part-way, and the run went on outside the block).
+      if (
+        session &&
+        inputBlock &&
+        (classification.effect === 'partial' || classification.effect === 'rolled-back')
+      ) {
+        classification = {
+          transient: false,
+          effect: 'rolled-back',
+          transactionLost: true,
+          connectionUsable: true,
+        };
+        session.inputTransaction = false;
+      }
       if (session && session.id === undefined && request.createSession === true) {
         // BigQuery may have created the session, but a failed answer does not carry its id: the next
         // request would open another. Harmless when the request left nothing behind in it; when it
@@ -462,6 +485,12 @@ export class BigQueryAdapter implements Adapter {
     const out: ExecuteResult = { raw: response };
     if (rowCount !== undefined) out.rowCount = rowCount;
     if (response.schema !== undefined) out.rows = rows;
+    if (session && options?.batch) {
+      // (the input's own transaction control, which the batcher sends alone in its request)
+      const only = options.batch.statements.length === 1 ? options.batch.statements[0]?.sql : undefined;
+      if (only !== undefined && INPUT_BEGIN.test(only)) session.inputTransaction = true;
+      else if (only !== undefined && INPUT_END.test(only)) session.inputTransaction = false;
+    }
     return out;
   }
 
@@ -650,6 +679,11 @@ export class BigQueryAdapter implements Adapter {
   }
 }
 
+/** The input's `BEGIN TRANSACTION` (a bare `BEGIN` opens a script block in BigQuery, not a transaction). */
+const INPUT_BEGIN = /^\s*BEGIN\s+TRANSACTION\b/i;
+/** The input's `COMMIT [TRANSACTION]` / `ROLLBACK [TRANSACTION]`. */
+const INPUT_END = /^\s*(?:COMMIT|ROLLBACK)(?:\s+TRANSACTION)?\s*;?\s*$/i;
+
 /** Message BigQuery gives for COMMIT/ROLLBACK outside a transaction. */
 const NO_TRANSACTION = /only allowed inside a transaction|no (?:active|current) transaction/i;
 
@@ -657,6 +691,7 @@ const NO_TRANSACTION = /only allowed inside a transaction|no (?:active|current) 
 class BigQueryTransactionSession implements AdapterSession, SessionState {
   id: string | undefined = undefined;
   inTransaction = false;
+  inputTransaction = false;
   private released = false;
   private tail: Promise<unknown> = Promise.resolve();
 

@@ -1404,6 +1404,22 @@ describe('plugins', () => {
     expect(err.message).toContain('(statement #2): boom');
   });
 
+  it("a BigQuery or Snowflake BEGIN … END script block is not taken for the input's transaction (found in review)", async () => {
+    for (const dialect of ['bigquery', 'snowflake'] as const) {
+      const b = new SQLBatcher({
+        adapter: new GenericAdapter({
+          dialect,
+          execute: (sql) => {
+            if (sql.includes('bad')) throw new Error('boom');
+          },
+        }),
+      });
+      await b.processStatements(['BEGIN\n  SELECT 1;\nEND']);
+      const err = (await caught(b.processStatements(['SELECT bad']))) as { blockUndoneFrom?: number };
+      expect(err.blockUndoneFrom, dialect).toBeUndefined();
+    }
+  });
+
   it('a pass-through transformStatement, sync or async, keeps EMPTY_INPUT for empty input (found in review)', async () => {
     for (const transformStatement of [(sql: string) => sql, async (sql: string) => sql]) {
       const { adapter } = recordingAdapter();

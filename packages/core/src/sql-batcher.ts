@@ -1294,8 +1294,11 @@ export class SQLBatcher implements AsyncDisposable {
         }
         this.breaker?.success();
         if (this.transaction === 'all') this.noteTxApplied(info);
-        else if (this.transaction === 'none' && info.statements.length === 1)
-          this.noteInputBlock(info.statements[0] as BatchStatement);
+        else if (this.transaction === 'none') {
+          if (this.inputBlockStart !== undefined && this.ddlCommittedBlock(info.statements))
+            this.inputBlockStart = undefined;
+          if (info.statements.length === 1) this.noteInputBlock(info.statements[0] as BatchStatement);
+        }
         const ms = performance.now() - started;
         if (typeof result.rowCount === 'number') this._report.rowsAffected += result.rowCount;
         this.collectResults?.push({ id: info.id, value: result.raw ?? result });
@@ -1658,6 +1661,8 @@ export class SQLBatcher implements AsyncDisposable {
     else if (atCommit) effect = c.effect === 'unknown' ? 'unknown' : 'rolled-back';
     else if (
       effect === 'rolled-back' &&
+      // (not when the adapter says a transaction took it back: then none of it stayed)
+      c.transactionLost !== true &&
       this.transaction === 'none' &&
       info.statements.length > 1 &&
       !this.caps.atomicMultiStatement
@@ -1742,10 +1747,24 @@ export class SQLBatcher implements AsyncDisposable {
       f = new AttemptFailure(f.error, 'unknown', f.transient, f.transactionLost, f.statementPosition);
       f.circuitOpen = failure.circuitOpen;
     }
+    // A DDL statement that ran before the failed one committed the input's block (Snowflake, MySQL).
+    if (
+      partial &&
+      this.transaction === 'none' &&
+      this.inputBlockStart !== undefined &&
+      this.ddlCommittedBlock(info.statements.slice(0, f.statementPosition))
+    ) {
+      this.inputBlockStart = undefined;
+    }
+    // (inside the input's block that the run then leaves rolled back, those statements are undone with
+    // it: the block's note says so, not this one; found in review, the two contradicted each other)
+    const blockUndone = this.transaction === 'none' && this.inputBlockStart !== undefined;
     const partialNote = partial
-      ? partial.applied.length > 0
+      ? partial.applied.length > 0 && !blockUndone
         ? `; statements #${partial.applied[0]}…#${partial.applied[partial.applied.length - 1]} before it were applied, the ones after it were not executed`
-        : '; no statement of it was applied'
+        : partial.applied.length > 0
+          ? '; the ones after its failed statement were not executed'
+          : '; no statement of it was applied'
       : '';
     const stops =
       f.transactionLost ||
@@ -1971,6 +1990,23 @@ export class SQLBatcher implements AsyncDisposable {
    * Follow the transaction blocks the input opens itself (`BEGIN` … `COMMIT` with transaction 'none'):
    * transaction control statements are requests of their own, noted here once they succeeded.
    */
+  /**
+   * On Snowflake and MySQL a DDL statement commits the open transaction before it runs: a request that
+   * ran one inside the input's block ended the block (found in review: a later failure reported the
+   * committed statements as rolled back). MySQL's `CREATE` / `DROP TEMPORARY TABLE` do not.
+   */
+  private ddlCommittedBlock(statements: readonly BatchStatement[]): boolean {
+    const engine = this.rules.name;
+    if (engine !== 'snowflake' && engine !== 'mysql') return false;
+    return statements.some((st) => {
+      if (st.insert !== undefined) return false;
+      return this.statementTexts(st.sql).some((text) => {
+        if (lexStatement(text, this.rules).kind !== 'ddl') return false;
+        return !(engine === 'mysql' && /^\s*(?:CREATE|DROP)\s+TEMPORARY\b/i.test(text));
+      });
+    });
+  }
+
   private noteInputBlock(st: BatchStatement): void {
     // (a merged INSERT is no transaction control: not looked at)
     if (st.insert !== undefined) return;
@@ -1980,6 +2016,13 @@ export class SQLBatcher implements AsyncDisposable {
     // An input string may hold several statements (`BEGIN; …; COMMIT`): each counts, in order.
     for (const text of this.statementTexts(sql)) {
       const control = blockControl(text);
+      // (BigQuery's and Snowflake's `BEGIN … END` is a script block, not a transaction)
+      if (
+        control === 'begin' &&
+        this.rules.scriptBlocks &&
+        lexStatement(text, this.rules).kind !== 'transaction'
+      )
+        continue;
       if (control === 'begin') this.inputBlockStart ??= st.indices[0];
       // (… AND CHAIN starts the next block at once)
       else if (control === 'commit-chain' || control === 'rollback-chain')

@@ -233,3 +233,33 @@ describe('SQLBatcher + BigQueryAdapter', () => {
     expect(await count()).toBe(1);
   });
 });
+
+describe("a failure inside the input's own BEGIN TRANSACTION (found in review)", () => {
+  for (const onError of ['throw', 'skip', 'isolate'] as const) {
+    it(`${onError}: BigQuery rolled the whole transaction back; the run stops and says so`, async () => {
+      await server.db.exec('DROP TABLE IF EXISTS ds.blk; CREATE TABLE ds.blk (id bigint NOT NULL)');
+      const adapter = makeAdapter();
+      const batcher = new SQLBatcher({ adapter, onError });
+      const err = (await batcher
+        .processStatements([
+          'INSERT INTO ds.blk (id) VALUES (0)',
+          'BEGIN TRANSACTION',
+          'INSERT INTO ds.blk (id) VALUES (1)',
+          'UPDATE ds.blk SET id = 10 WHERE id = 0',
+          'INSERT INTO ds.blk (id) VALUES (NULL)',
+          'INSERT INTO ds.blk (id) VALUES (4)',
+          'COMMIT TRANSACTION',
+          'INSERT INTO ds.blk (id) VALUES (6)',
+        ])
+        .catch((e: unknown) => e)) as { name?: string; blockUndoneFrom?: number } | undefined;
+      await batcher.close().catch(() => undefined);
+      await adapter.close();
+      // (was, under skip / isolate: statements #2 and #3 reported applied, the run going on outside the block)
+      expect(err?.name).toBe('BatchExecutionError');
+      expect(err?.blockUndoneFrom).toBe(1);
+      const rows = await server.db.query<{ id: string }>('SELECT id FROM ds.blk ORDER BY id');
+      expect(rows.rows.map((r) => Number(r.id))).toEqual([0]);
+      expect(batcher.report.rejected).toEqual([]);
+    });
+  }
+});

@@ -435,3 +435,29 @@ it('runs the README example', async () => {
   // merged: far fewer requests than statements
   expect(server.queries().length - queriesBefore).toBeLessThan(10);
 });
+
+describe("DDL inside the input's own transaction block (found in review)", () => {
+  it('commits the block (Snowflake): a later failure does not report the block rolled back', async () => {
+    const adapter = open();
+    await adapter.execute('CREATE TABLE t_ddlblk (id INT NOT NULL)');
+    const batcher = new SQLBatcher({ adapter });
+    const err = (await batcher
+      .processStatements([
+        'INSERT INTO t_ddlblk VALUES (0)',
+        'BEGIN',
+        'INSERT INTO t_ddlblk VALUES (1)',
+        'CREATE TABLE t_ddlblk_x (a INT)',
+        'INSERT INTO t_ddlblk VALUES (NULL)',
+        'INSERT INTO t_ddlblk VALUES (4)',
+        'ROLLBACK',
+      ])
+      .catch((e: unknown) => e)) as { name?: string; blockUndoneFrom?: number; message?: string };
+    await batcher.close().catch(() => undefined);
+    // (was: blockUndoneFrom 1, "no statement from #1 on is applied", while #2 and #3 were committed)
+    expect(err.name).toBe('BatchExecutionError');
+    expect(err.blockUndoneFrom).toBeUndefined();
+    expect(err.message).not.toContain('no statement from #1');
+    const ids = await server.db.query<{ id: number }>('SELECT id FROM t_ddlblk ORDER BY id');
+    expect(ids.rows.map((r) => r.id)).toEqual([0, 1]);
+  });
+});
