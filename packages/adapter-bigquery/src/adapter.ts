@@ -8,7 +8,14 @@ import type {
   ExecuteOptions,
   ExecuteResult,
 } from '@sqlbatcher/core';
-import { ClosedError, ConfigurationError, SQLBatcherError, splitStatements } from '@sqlbatcher/core';
+import {
+  blockControl,
+  ClosedError,
+  ConfigurationError,
+  lexStatement,
+  SQLBatcherError,
+  splitStatements,
+} from '@sqlbatcher/core';
 import {
   BigQueryError,
   classify,
@@ -488,8 +495,9 @@ export class BigQueryAdapter implements Adapter {
     if (session && options?.batch) {
       // (the input's own transaction control, which the batcher sends alone in its request)
       const only = options.batch.statements.length === 1 ? options.batch.statements[0]?.sql : undefined;
-      if (only !== undefined && INPUT_BEGIN.test(only)) session.inputTransaction = true;
-      else if (only !== undefined && INPUT_END.test(only)) session.inputTransaction = false;
+      const control = only === undefined ? undefined : inputControl(only);
+      if (control === 'begin') session.inputTransaction = true;
+      else if (control === 'end') session.inputTransaction = false;
     }
     return out;
   }
@@ -679,10 +687,18 @@ export class BigQueryAdapter implements Adapter {
   }
 }
 
-/** The input's `BEGIN TRANSACTION` (a bare `BEGIN` opens a script block in BigQuery, not a transaction). */
-const INPUT_BEGIN = /^\s*BEGIN\s+TRANSACTION\b/i;
-/** The input's `COMMIT [TRANSACTION]` / `ROLLBACK [TRANSACTION]`. */
-const INPUT_END = /^\s*(?:COMMIT|ROLLBACK)(?:\s+TRANSACTION)?\s*;?\s*$/i;
+/**
+ * The input's own transaction control: `BEGIN [TRANSACTION]` (not a `BEGIN … END` script block) begins,
+ * `COMMIT` / `ROLLBACK [TRANSACTION]` ends; read by the lexer, comments and all (found in review: a bare
+ * `BEGIN` was missed).
+ */
+function inputControl(sql: string): 'begin' | 'end' | undefined {
+  const lexed = lexStatement(sql, 'bigquery');
+  if (lexed.kind !== 'transaction') return undefined;
+  const control = blockControl(lexed.text);
+  if (control === 'begin') return 'begin';
+  return control === 'commit' || control === 'rollback' ? 'end' : undefined;
+}
 
 /** Message BigQuery gives for COMMIT/ROLLBACK outside a transaction. */
 const NO_TRANSACTION = /only allowed inside a transaction|no (?:active|current) transaction/i;

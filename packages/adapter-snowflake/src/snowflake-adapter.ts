@@ -368,6 +368,7 @@ export class SnowflakeAdapter implements Adapter {
         async () => unlock(),
         this.#options.allowDdlInTransaction ?? false,
         this.#track,
+        true,
       );
     }
     let conn: SnowflakeConnectionLike | undefined;
@@ -528,6 +529,7 @@ class SnowflakeSession implements AdapterSession {
   readonly #onRelease: (broken: boolean) => Promise<void>;
   readonly #allowDdl: boolean;
   #released = false;
+  readonly #kept: boolean;
   #inTransaction = false;
   /** A request of the input's may have opened a transaction (its own `BEGIN`): release() rolls back. */
   #inputTransaction = false;
@@ -541,7 +543,10 @@ class SnowflakeSession implements AdapterSession {
     onRelease: (broken: boolean) => Promise<void>,
     allowDdl: boolean,
     track: <T>(request: Promise<T>) => Promise<T>,
+    /** The caller's own connection: released, it is kept, not destroyed, even when "broken". */
+    kept = false,
   ) {
+    this.#kept = kept;
     this.#track = track;
     this.#allowDdl = allowDdl;
     this.#conn = conn;
@@ -590,7 +595,9 @@ class SnowflakeSession implements AdapterSession {
   async release(broken = false): Promise<void> {
     if (this.#released) return;
     let dirty = broken;
-    if ((this.#inTransaction || this.#inputTransaction) && !broken) {
+    // (a connection that is kept, the caller's, is rolled back even when "broken": it is not destroyed, and
+    // an open transaction on it would be committed by its next user; found in review)
+    if ((this.#inTransaction || this.#inputTransaction) && (!broken || this.#kept)) {
       // Never hand a connection with an open transaction to the next user.
       try {
         await this.rollback();

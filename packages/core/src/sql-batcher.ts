@@ -168,6 +168,23 @@ class AttemptFailure extends Error {
   mergedRowsConflict = false;
 }
 
+/** The async context of {@link SQLBatcher}'s queued calls (Node's AsyncLocalStorage, where there is one). */
+interface OpContext {
+  getStore(): unknown;
+  run<T>(store: unknown, fn: () => T): T;
+}
+const opContext: OpContext | undefined = (() => {
+  try {
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const hooks = proc?.getBuiltinModule?.('node:async_hooks') as
+      | { AsyncLocalStorage?: new () => OpContext }
+      | undefined;
+    return hooks?.AsyncLocalStorage ? new hooks.AsyncLocalStorage() : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 /** Dialects whose engines give a multi-row VALUES column one common type (see `valuesCommonType`). */
 const UNIFYING_DIALECTS: ReadonlySet<string> = new Set(['trino', 'snowflake', 'bigquery']);
 
@@ -252,6 +269,8 @@ export class SQLBatcher implements AsyncDisposable {
   private pipelining = false;
   /** The `processStatements` run in progress (one at a time per batcher). */
   private activeRun: Promise<unknown> | undefined;
+  /** close() has begun. */
+  private closing = false;
   /** The calls that send outside a run, one after the other (see {@link exclusive}). */
   private ops: Promise<unknown> = Promise.resolve();
   /** `close()` was called during a run: the run stops at its next statement. */
@@ -414,7 +433,12 @@ export class SQLBatcher implements AsyncDisposable {
    * started during one ran its statements before the flushed ones).
    */
   private exclusive<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.ops.then(op);
+    // Without async context (a runtime without AsyncLocalStorage) calls are not queued: a hook calling
+    // the batcher from inside one would otherwise wait for itself. A call from inside one (a plugin
+    // hook, an async transform) runs at once, as part of it (found in review: it waited for itself).
+    if (!opContext || opContext.getStore() === this) return op();
+    const ctx = opContext;
+    const run = this.ops.then(() => ctx.run(this, op));
     this.ops = run.then(
       () => undefined,
       () => undefined,
@@ -485,8 +509,9 @@ export class SQLBatcher implements AsyncDisposable {
   ): Promise<number> {
     this.assertOpen();
     this.assertNoRun();
-    // (after any addStatement / flush still sending: see exclusive)
-    const run = this.ops.then(() => {
+    // (after any addStatement / flush still sending: see exclusive; not when called from inside one)
+    const before = opContext?.getStore() === this ? Promise.resolve() : this.ops;
+    const run = before.then(() => {
       this.assertOpen();
       return this.runStatements(statements, execute, collector, metadata);
     });
@@ -684,7 +709,9 @@ export class SQLBatcher implements AsyncDisposable {
       if (inDoubt) this._report.inDoubt.push({ indices, error });
       throw error;
     }
-    await this.releaseSession();
+    // (a session holding SET … state stays for the next transaction: found in review, released it was
+    // destroyed and the next transaction ran without that state)
+    if (!this.pinned) await this.releaseSession();
   }
 
   /**
@@ -699,22 +726,19 @@ export class SQLBatcher implements AsyncDisposable {
         'rollback() while processStatements is running: await the run, or close() to stop it (nothing of an owned transaction is committed then)',
       );
     }
-    return this.exclusive(async () => {
-      if (!this.txOpen && this.pinned && this.transaction !== 'all') {
-        // Nothing to roll back; the session pinned by SET … is kept: the statements after this would
-        // otherwise run on another connection without that state (found in review).
-        await this.drain().catch(() => undefined);
-        this.discardBuffered();
-        return;
-      }
-      return this.rollbackOpen();
-    });
+    return this.exclusive(() => this.rollbackOpen());
   }
 
   private async rollbackOpen(): Promise<void> {
     await this.drain().catch(() => undefined);
     this.discardBuffered();
     this.txApplied = new Uint8Array(0);
+    // (also when no transaction was opened, its BEGIN or the connection having failed: found in review,
+    // every later run was refused)
+    if (!this.txOpen) {
+      this.txFailed = false;
+      this.txRecoverable = false;
+    }
     if (this.txOpen && this.session) {
       this.txOpen = false;
       this.txFailed = false;
@@ -737,6 +761,8 @@ export class SQLBatcher implements AsyncDisposable {
    */
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.closed) return;
+    // (a call made after close() began is refused, not buffered after dispose's last flush: found in review)
+    this.closing = true;
     if (this.activeRun) {
       // Closing during a run stops it at its next statement (its own error reports that), and waits.
       // An async input waiting for data is ended first (see endInput), so the run stops at once.
@@ -745,8 +771,8 @@ export class SQLBatcher implements AsyncDisposable {
       this.endInput();
       await this.activeRun.catch(() => undefined);
     }
-    // (and for an addStatement / flush / commit still sending)
-    await this.ops;
+    // (and for an addStatement / flush / commit still sending, unless called from inside one)
+    if (opContext?.getStore() !== this) await this.ops;
     let failure: unknown;
     try {
       if (this.txFailed) await this.rollbackOpen();
@@ -818,7 +844,7 @@ export class SQLBatcher implements AsyncDisposable {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new ClosedError('SQLBatcher');
+    if (this.closed || this.closing) throw new ClosedError('SQLBatcher');
   }
 
   /** Transform, validate, lex and buffer one statement. Returns a promise only when a hook is async. */
@@ -945,9 +971,11 @@ export class SQLBatcher implements AsyncDisposable {
     }
     // SET / BEGIN … change the connection they run on: from here on every request shares one session,
     // and that connection is not given back to be reused as it is (see releaseSession).
-    if (!this.sessionChanged && changesSession(lexed, sql, this.rules)) {
-      this.sessionChanged = true;
-      if (this.transaction !== 'all') this.pinned = true;
+    if (!this.pinned && changesSession(lexed, sql, this.rules)) {
+      this.pinned = true;
+      // (an input's BEGIN … is undone when the session is released, as it always was: only state that
+      // outlives a transaction makes the connection unfit to hand on)
+      if (lexed.kind !== 'transaction' && !holdsControl) this.sessionChanged = true;
     }
     // Such a string goes alone in its request, as transaction control does: with other statements its
     // BEGIN or COMMIT would take them into, or out of, the request's one transaction.
@@ -992,7 +1020,8 @@ export class SQLBatcher implements AsyncDisposable {
     if (this.inFlightError !== undefined) await this.drain();
     // A batch failed in the open 'all' transaction and took it with it: nothing more is sent into it
     // (found in review: later batches met "current transaction is aborted" and were blamed for it).
-    if (this.transaction === 'all' && this.txFailed && !this.txRecoverable) throw transactionFailed();
+    if (this.transaction === 'all' && this.txOpen && this.txFailed && !this.txRecoverable)
+      throw transactionFailed();
     // The adapter may start on this batch's CPU work while the request in flight runs.
     if (this.inFlight.size > 0 && !this.dryRun && !this.executeOverride && this.adapter?.prepare) {
       try {
@@ -1987,10 +2016,6 @@ export class SQLBatcher implements AsyncDisposable {
   }
 
   /**
-   * Follow the transaction blocks the input opens itself (`BEGIN` … `COMMIT` with transaction 'none'):
-   * transaction control statements are requests of their own, noted here once they succeeded.
-   */
-  /**
    * On Snowflake and MySQL a DDL statement commits the open transaction before it runs: a request that
    * ran one inside the input's block ended the block (found in review: a later failure reported the
    * committed statements as rolled back). MySQL's `CREATE` / `DROP TEMPORARY TABLE` do not.
@@ -2007,6 +2032,10 @@ export class SQLBatcher implements AsyncDisposable {
     });
   }
 
+  /**
+   * Follow the transaction blocks the input opens itself (`BEGIN` … `COMMIT` with transaction 'none'):
+   * transaction control statements are requests of their own, noted here once they succeeded.
+   */
   private noteInputBlock(st: BatchStatement): void {
     // (a merged INSERT is no transaction control: not looked at)
     if (st.insert !== undefined) return;
@@ -2527,6 +2556,8 @@ function changesSession(lexed: LexedStatement, sql: string, rules: DialectRules)
   if (/^CREATE\s+(?:OR\s+REPLACE\s+)?(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\b/i.test(code)) return true;
   if (/^UPDATE\s+(?:"?pg_catalog"?\s*\.\s*)?"?pg_settings\b/i.test(code)) return true;
   if (/^ALTER\s+(?:ROLE|USER|DATABASE)\b.*\b(?:SET|RESET)\b/is.test(code)) return true;
+  // Snowflake's session parameters (ALTER SESSION SET TIMEZONE / QUERY_TAG …)
+  if (/^ALTER\s+SESSION\b/i.test(code)) return true;
   if (/\bU&"/i.test(code)) return true;
   // Other ways to make (or use) a session's temporary objects: SELECT … INTO TEMP t, and any name
   // qualified with pg_temp (CREATE TABLE pg_temp.t …), the session's own schema.

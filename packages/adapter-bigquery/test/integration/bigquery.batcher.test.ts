@@ -235,20 +235,27 @@ describe('SQLBatcher + BigQueryAdapter', () => {
 });
 
 describe("a failure inside the input's own BEGIN TRANSACTION (found in review)", () => {
-  for (const onError of ['throw', 'skip', 'isolate'] as const) {
-    it(`${onError}: BigQuery rolled the whole transaction back; the run stops and says so`, async () => {
+  for (const [onError, begin, commit] of [
+    ['throw', 'BEGIN TRANSACTION', 'COMMIT TRANSACTION'],
+    ['skip', 'BEGIN TRANSACTION', 'COMMIT TRANSACTION'],
+    ['isolate', 'BEGIN TRANSACTION', 'COMMIT TRANSACTION'],
+    // (a bare BEGIN too, and one after a comment: found in review)
+    ['skip', 'BEGIN', 'COMMIT'],
+    ['isolate', '/* open */ BEGIN', 'COMMIT'],
+  ] as const) {
+    it(`${onError}, ${begin}: BigQuery rolled the whole transaction back; the run stops and says so`, async () => {
       await server.db.exec('DROP TABLE IF EXISTS ds.blk; CREATE TABLE ds.blk (id bigint NOT NULL)');
       const adapter = makeAdapter();
       const batcher = new SQLBatcher({ adapter, onError });
       const err = (await batcher
         .processStatements([
           'INSERT INTO ds.blk (id) VALUES (0)',
-          'BEGIN TRANSACTION',
+          begin,
           'INSERT INTO ds.blk (id) VALUES (1)',
           'UPDATE ds.blk SET id = 10 WHERE id = 0',
           'INSERT INTO ds.blk (id) VALUES (NULL)',
           'INSERT INTO ds.blk (id) VALUES (4)',
-          'COMMIT TRANSACTION',
+          commit,
           'INSERT INTO ds.blk (id) VALUES (6)',
         ])
         .catch((e: unknown) => e)) as { name?: string; blockUndoneFrom?: number } | undefined;

@@ -164,6 +164,46 @@ describe('a connection whose session a run changed (found in review)', () => {
   );
 });
 
+describe("rollback() and commit() around the input's own state (found in review)", () => {
+  it("transaction 'none': rollback() rolls back a block the input opened; what follows is committed", async () => {
+    await db.sql('CREATE TABLE rb_block (a int)');
+    for (const failing of [false, true]) {
+      await db.sql('TRUNCATE rb_block');
+      const b = new SQLBatcher({ adapter: db.adapter(), transaction: 'none' });
+      await b.addStatement('BEGIN');
+      await b.addStatement('INSERT INTO rb_block (a) VALUES (1)');
+      if (failing) await b.addStatement("INSERT INTO rb_block (a) VALUES ('x')");
+      await b.flush().catch(() => undefined);
+      await b.rollback();
+      await b.addStatement('INSERT INTO rb_block (a) VALUES (2)');
+      await b.flush();
+      await b.close();
+      expect(await db.sql('SELECT a FROM rb_block'), String(failing)).toEqual([{ a: 2 }]);
+    }
+  });
+
+  it.runIf(!usingPglite)(
+    "transaction 'all': state SET in a transaction stays for the next ones on the batcher",
+    async () => {
+      const other = `${db.schema}_all`;
+      await db.sql(`CREATE SCHEMA ${other}; CREATE TABLE ${other}.t (a int); CREATE TABLE set_all_t (a int)`);
+      try {
+        const b = new SQLBatcher({ adapter: db.adapter(), transaction: 'all' });
+        await b.addStatement(`SET search_path TO ${other}`);
+        await b.addStatement('INSERT INTO t (a) VALUES (1)');
+        await b.commit();
+        await b.addStatement('INSERT INTO t (a) VALUES (2)');
+        await b.commit();
+        await b.processStatements(['INSERT INTO t (a) VALUES (3)']);
+        await b.close();
+        expect(await db.sql(`SELECT a FROM ${other}.t ORDER BY a`)).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }]);
+      } finally {
+        await db.sql(`DROP SCHEMA ${other} CASCADE`);
+      }
+    },
+  );
+});
+
 describe("transaction: 'all' without savepoints after a failed batch (found in review)", () => {
   it('sends nothing more into the lost transaction: commit() says so and names what was not sent', async () => {
     await db.sql('CREATE TABLE lost_tx (id int PRIMARY KEY)');

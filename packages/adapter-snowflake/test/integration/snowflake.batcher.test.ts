@@ -337,4 +337,34 @@ describe('a transaction the input opened and left open (found in review)', () =>
     await a.close();
     expect(await ids('t_left_open')).toEqual([2, 3]);
   });
+  it("on the caller's own connection too, also after a SET (the session is then released as broken)", async () => {
+    const conn = snowflake.createConnection({
+      accessUrl: server.url,
+      account: 'acme',
+      username: 'u',
+      password: 'p',
+    });
+    await conn.connectAsync();
+    const a = new SnowflakeAdapter({ connection: conn });
+    await a.execute('CREATE TABLE t_left_open_ext (id INT)');
+    {
+      await using b1 = new SQLBatcher({ adapter: a });
+      await b1.processStatements([
+        'ALTER SESSION SET MULTI_STATEMENT_COUNT = 0',
+        'BEGIN',
+        'INSERT INTO t_left_open_ext VALUES (1)',
+      ]);
+    }
+    {
+      await using b2 = new SQLBatcher({ adapter: a });
+      await b2.processStatements([
+        'INSERT INTO t_left_open_ext VALUES (2)',
+        'INSERT INTO t_left_open_ext VALUES (3)',
+      ]);
+    }
+    // (was [1, 2, 3]: the abandoned transaction's row was committed by the next run)
+    expect(await ids('t_left_open_ext')).toEqual([2, 3]);
+    await a.close();
+    await new Promise<void>((r) => conn.destroy(() => r()));
+  });
 });
