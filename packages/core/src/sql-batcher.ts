@@ -971,10 +971,10 @@ export class SQLBatcher implements AsyncDisposable {
     }
     // SET / BEGIN … change the connection they run on: from here on every request shares one session,
     // and that connection is not given back to be reused as it is (see releaseSession).
-    if (!this.pinned && changesSession(lexed, sql, this.rules)) {
+    if ((!this.pinned || !this.sessionChanged) && changesSession(lexed, sql, this.rules)) {
       this.pinned = true;
       // (an input's BEGIN … is undone when the session is released, as it always was: only state that
-      // outlives a transaction makes the connection unfit to hand on)
+      // outlives a transaction makes the connection unfit to hand on; a SET after a BEGIN counts too)
       if (lexed.kind !== 'transaction' && !holdsControl) this.sessionChanged = true;
     }
     // Such a string goes alone in its request, as transaction control does: with other statements its

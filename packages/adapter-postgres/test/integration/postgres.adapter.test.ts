@@ -148,15 +148,22 @@ describe('a connection whose session a run changed (found in review)', () => {
         `CREATE SCHEMA ${other}; CREATE TABLE leak_t (id int); CREATE TABLE ${other}.leak_t (id int)`,
       );
       try {
-        const adapter = db.adapter({ poolSize: 1 });
-        const b1 = new SQLBatcher({ adapter });
-        await b1.processStatements([`SET search_path = ${other}`, 'INSERT INTO leak_t VALUES (1)']);
-        await b1.close();
-        const b2 = new SQLBatcher({ adapter });
-        await b2.processStatements(['INSERT INTO leak_t VALUES (2)']);
-        await b2.close();
-        expect(await db.sql(`SELECT id FROM ${db.schema}.leak_t`)).toEqual([{ id: 2 }]);
-        expect(await db.sql(`SELECT id FROM ${other}.leak_t`)).toEqual([{ id: 1 }]);
+        // (also a SET after the input's BEGIN, committed with it)
+        for (const first of [
+          [`SET search_path = ${other}`, 'INSERT INTO leak_t VALUES (1)'],
+          ['BEGIN', `SET search_path = ${other}`, 'INSERT INTO leak_t VALUES (1)', 'COMMIT'],
+        ]) {
+          await db.sql(`TRUNCATE leak_t; TRUNCATE ${other}.leak_t`);
+          const adapter = db.adapter({ poolSize: 1 });
+          const b1 = new SQLBatcher({ adapter });
+          await b1.processStatements(first);
+          await b1.close();
+          const b2 = new SQLBatcher({ adapter });
+          await b2.processStatements(['INSERT INTO leak_t VALUES (2)']);
+          await b2.close();
+          expect(await db.sql(`SELECT id FROM ${db.schema}.leak_t`), first[0]).toEqual([{ id: 2 }]);
+          expect(await db.sql(`SELECT id FROM ${other}.leak_t`), first[0]).toEqual([{ id: 1 }]);
+        }
       } finally {
         await db.sql(`DROP SCHEMA ${other} CASCADE`);
       }
