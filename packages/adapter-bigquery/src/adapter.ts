@@ -766,13 +766,16 @@ class BigQueryTransactionSession implements AdapterSession, SessionState {
   rollback(): Promise<void> {
     return this.serial(async () => {
       this.ensureOpen();
-      if (!this.inTransaction) return; // BigQuery already rolled it back when a statement failed.
+      // (also the input's own transaction: the batcher's rollback() ends it; BigQuery already rolled
+      // either back when a statement in it failed)
+      if (!this.inTransaction && !this.inputTransaction) return;
       try {
         await this.adapter.run('ROLLBACK TRANSACTION', undefined, this, { internal: true });
       } catch (err) {
         if (!(err instanceof Error && NO_TRANSACTION.test(err.message))) throw err;
       } finally {
         this.inTransaction = false;
+        this.inputTransaction = false;
       }
     });
   }

@@ -89,6 +89,31 @@ describe("transaction: 'all' after a failure that opened no transaction (found i
 });
 
 describe('a call made after close() began (found in review: buffered and never sent)', () => {
+  it('calls made before close() still run: close() waits for them', async () => {
+    const { adapter, sent } = recordingAdapter();
+    const b = new SQLBatcher({ adapter });
+    const adds = [1, 2, 3].map((i) => b.addStatement(`INSERT INTO t VALUES (${i})`));
+    await b.close();
+    expect(await Promise.all(adds)).toEqual([false, false, false]);
+    expect(sent.map((s) => s.sql)).toEqual(['INSERT INTO t VALUES (1),(2),(3)']);
+  });
+
+  it("a hook of close()'s last flush may still add a statement", async () => {
+    const { adapter, sent } = recordingAdapter();
+    const b = new SQLBatcher({ adapter });
+    let n = 0;
+    b.registerPlugin({
+      name: 'audit',
+      async afterBatch(info) {
+        if (info.statements.some((s) => s.sql.includes('audit'))) return;
+        await b.addStatement(`INSERT INTO audit VALUES (${++n})`);
+      },
+    });
+    await b.addStatement('INSERT INTO t VALUES (1)');
+    await within(b.close());
+    expect(sent.map((s) => s.sql)).toEqual(['INSERT INTO t VALUES (1)', 'INSERT INTO audit VALUES (1)']);
+  });
+
   it('is refused with CLOSED', async () => {
     const { adapter } = recordingAdapter();
     const b = new SQLBatcher({ adapter });

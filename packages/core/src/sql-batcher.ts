@@ -414,7 +414,8 @@ export class SQLBatcher implements AsyncDisposable {
   async addStatement(sql: string): Promise<boolean> {
     this.assertOpen();
     return this.exclusive(async () => {
-      this.assertOpen();
+      // (a call queued before close() began still runs: close() waits for it; found in review)
+      this.assertNotClosed();
       await this.initPlugins();
       await this.accept(sql);
       try {
@@ -512,7 +513,7 @@ export class SQLBatcher implements AsyncDisposable {
     // (after any addStatement / flush still sending: see exclusive; not when called from inside one)
     const before = opContext?.getStore() === this ? Promise.resolve() : this.ops;
     const run = before.then(() => {
-      this.assertOpen();
+      this.assertNotClosed();
       return this.runStatements(statements, execute, collector, metadata);
     });
     this.activeRun = run;
@@ -726,7 +727,26 @@ export class SQLBatcher implements AsyncDisposable {
         'rollback() while processStatements is running: await the run, or close() to stop it (nothing of an owned transaction is committed then)',
       );
     }
-    return this.exclusive(() => this.rollbackOpen());
+    return this.exclusive(async () => {
+      if (!this.txOpen && this.pinned && this.session) {
+        // No transaction of the batcher's: roll back a block the input may have opened, on the same
+        // session, which keeps the state SET on it for the statements after this (found in review:
+        // released, the next statements ran on a fresh connection without that state).
+        await this.drain().catch(() => undefined);
+        this.discardBuffered();
+        this.txApplied = new Uint8Array(0);
+        this.txFailed = false;
+        this.txRecoverable = false;
+        const s = this.session;
+        try {
+          await this.timed(() => s.rollback());
+        } catch {
+          await this.releaseSession(true);
+        }
+        return;
+      }
+      return this.rollbackOpen();
+    });
   }
 
   private async rollbackOpen(): Promise<void> {
@@ -773,13 +793,23 @@ export class SQLBatcher implements AsyncDisposable {
     }
     // (and for an addStatement / flush / commit still sending, unless called from inside one)
     if (opContext?.getStore() !== this) await this.ops;
+    // (the rest as a call of its own: a hook of its last flush may still add statements)
+    return opContext ? opContext.run(this, () => this.dispose()) : this.dispose();
+  }
+
+  private async dispose(): Promise<void> {
     let failure: unknown;
     try {
       if (this.txFailed) await this.rollbackOpen();
       else {
-        this.builder.flush();
-        await this.dispatchReady();
-        await this.drain();
+        // (again while a hook of the last batch added statements: they are sent too, a bounded number
+        // of times)
+        for (let round = 0; round < 16; round++) {
+          this.builder.flush();
+          await this.dispatchReady();
+          await this.drain();
+          if (this.builder.empty) break;
+        }
         if (this.txOpen) await this.commitOpen();
         await this.releaseSession();
       }
@@ -843,8 +873,16 @@ export class SQLBatcher implements AsyncDisposable {
     }
   }
 
+  /**
+   * At a call's entry: refused once close() has begun, except from inside a call close() is running (a
+   * plugin hook of its last flush; found in review: refused, it failed close() and rolled everything back).
+   */
   private assertOpen(): void {
-    if (this.closed || this.closing) throw new ClosedError('SQLBatcher');
+    if (this.closed || (this.closing && opContext?.getStore() !== this)) throw new ClosedError('SQLBatcher');
+  }
+
+  private assertNotClosed(): void {
+    if (this.closed) throw new ClosedError('SQLBatcher');
   }
 
   /** Transform, validate, lex and buffer one statement. Returns a promise only when a hook is async. */
@@ -975,7 +1013,8 @@ export class SQLBatcher implements AsyncDisposable {
       this.pinned = true;
       // (an input's BEGIN … is undone when the session is released, as it always was: only state that
       // outlives a transaction makes the connection unfit to hand on; a SET after a BEGIN counts too)
-      if (lexed.kind !== 'transaction' && !holdsControl) this.sessionChanged = true;
+      // (a string of several statements, one of them transaction control, may hold a SET too: counted)
+      if (lexed.kind !== 'transaction' || lexed.multiple) this.sessionChanged = true;
     }
     // Such a string goes alone in its request, as transaction control does: with other statements its
     // BEGIN or COMMIT would take them into, or out of, the request's one transaction.

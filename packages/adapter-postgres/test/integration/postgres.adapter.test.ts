@@ -190,6 +190,33 @@ describe("rollback() and commit() around the input's own state (found in review)
   });
 
   it.runIf(!usingPglite)(
+    'rollback() with no transaction open keeps the session SET state is on',
+    async () => {
+      const other = `${db.schema}_rb`;
+      await db.sql(`CREATE SCHEMA ${other}; CREATE TABLE ${other}.t (a int); CREATE TABLE rb_set_t (a int)`);
+      try {
+        for (const transaction of ['none', 'all'] as const) {
+          await db.sql(`TRUNCATE ${other}.t`);
+          const b = new SQLBatcher({ adapter: db.adapter({ poolSize: 2 }), transaction });
+          await b.addStatement(`SET search_path TO ${other}`);
+          await b.addStatement('INSERT INTO t (a) VALUES (1)');
+          if (transaction === 'all') await b.commit();
+          else await b.flush();
+          await b.rollback();
+          await b.addStatement('INSERT INTO t (a) VALUES (2)');
+          await b.close();
+          expect(await db.sql(`SELECT a FROM ${other}.t ORDER BY a`), transaction).toEqual([
+            { a: 1 },
+            { a: 2 },
+          ]);
+        }
+      } finally {
+        await db.sql(`DROP SCHEMA ${other} CASCADE`);
+      }
+    },
+  );
+
+  it.runIf(!usingPglite)(
     "transaction 'all': state SET in a transaction stays for the next ones on the batcher",
     async () => {
       const other = `${db.schema}_all`;
