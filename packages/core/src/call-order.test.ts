@@ -122,3 +122,44 @@ describe('a call made after close() began (found in review: buffered and never s
     await closing;
   });
 });
+
+describe('close() and rollback() edge cases (found in review)', () => {
+  it('a hook that keeps adding statements during close() makes close() say what was not sent', async () => {
+    const { adapter } = recordingAdapter();
+    const b = new SQLBatcher({ adapter });
+    let n = 0;
+    b.registerPlugin({
+      name: 'chain',
+      async afterBatch() {
+        if (n < 40) await b.addStatement(`INSERT INTO log VALUES (${++n})`);
+      },
+    });
+    await b.addStatement('INSERT INTO t VALUES (0)');
+    const err = (await within(b.close()).catch((e: unknown) => e)) as {
+      code?: string;
+      notSentIndices?: number[];
+    };
+    expect(err.code).toBe('CLOSED');
+    expect(err.notSentIndices?.length).toBeGreaterThan(0);
+  });
+
+  it('a hook of close() that awaits flush() is refused (no hang), with concurrency too', async () => {
+    for (const concurrency of [1, 2]) {
+      const { adapter } = recordingAdapter({ maxConcurrency: 4 });
+      const b = new SQLBatcher({ adapter, concurrency });
+      b.registerPlugin({
+        name: 'flusher',
+        async afterBatch() {
+          await b.flush();
+        },
+      });
+      await b.addStatement('INSERT INTO t VALUES (1)');
+      // (settles: closed, or refused with CLOSED; never still pending)
+      const outcome = await within(b.close()).then(
+        () => 'closed',
+        (e: Error) => e.message,
+      );
+      expect(outcome, String(concurrency)).not.toMatch(/still pending/);
+    }
+  });
+});

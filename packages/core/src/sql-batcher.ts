@@ -412,7 +412,8 @@ export class SQLBatcher implements AsyncDisposable {
    * `true` is returned; the statement itself stays buffered for the next batch.
    */
   async addStatement(sql: string): Promise<boolean> {
-    this.assertOpen();
+    // (a hook of close()'s last flush may still add statements; flush(), commit() … from there may not)
+    this.assertOpen(true);
     return this.exclusive(async () => {
       // (a call queued before close() began still runs: close() waits for it; found in review)
       this.assertNotClosed();
@@ -729,14 +730,17 @@ export class SQLBatcher implements AsyncDisposable {
     }
     return this.exclusive(async () => {
       if (!this.txOpen && this.pinned && this.session) {
-        // No transaction of the batcher's: roll back a block the input may have opened, on the same
-        // session, which keeps the state SET on it for the statements after this (found in review:
-        // released, the next statements ran on a fresh connection without that state).
+        // No transaction of the batcher's: the session, and the state SET on it, is kept for the
+        // statements after this (found in review: released, they ran on a fresh connection without
+        // that state); a block the input opened on it is rolled back, never one the caller had open on
+        // a shared client before (found in review).
         await this.drain().catch(() => undefined);
         this.discardBuffered();
         this.txApplied = new Uint8Array(0);
         this.txFailed = false;
         this.txRecoverable = false;
+        if (this.inputBlockStart === undefined) return;
+        this.inputBlockStart = undefined;
         const s = this.session;
         try {
           await this.timed(() => s.rollback());
@@ -810,6 +814,15 @@ export class SQLBatcher implements AsyncDisposable {
           await this.drain();
           if (this.builder.empty) break;
         }
+        if (!this.builder.empty) {
+          // (hooks kept adding statements: what is left is not sent, and said so)
+          const err = new SQLBatcherError(
+            'CLOSED',
+            'close(): plugin hooks kept adding statements while the last ones were sent; the rest was not sent',
+          );
+          addNotSent(err, this.discardBuffered());
+          throw err;
+        }
         if (this.txOpen) await this.commitOpen();
         await this.releaseSession();
       }
@@ -877,8 +890,9 @@ export class SQLBatcher implements AsyncDisposable {
    * At a call's entry: refused once close() has begun, except from inside a call close() is running (a
    * plugin hook of its last flush; found in review: refused, it failed close() and rolled everything back).
    */
-  private assertOpen(): void {
-    if (this.closed || (this.closing && opContext?.getStore() !== this)) throw new ClosedError('SQLBatcher');
+  private assertOpen(insideClose = false): void {
+    if (this.closed || (this.closing && !(insideClose && opContext?.getStore() === this)))
+      throw new ClosedError('SQLBatcher');
   }
 
   private assertNotClosed(): void {

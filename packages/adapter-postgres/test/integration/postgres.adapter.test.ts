@@ -238,6 +238,29 @@ describe("rollback() and commit() around the input's own state (found in review)
   );
 });
 
+describe("rollback() and the caller's own transaction block (found in review)", () => {
+  it('leaves a block the caller opened on a shared PGlite alone', async () => {
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pgl = new PGlite();
+    try {
+      await pgl.exec('CREATE TABLE c (x int); CREATE TABLE t (x int)');
+      await pgl.exec('BEGIN; INSERT INTO c VALUES (1)');
+      const adapter = new PostgreSQLAdapter({ pglite: pgl });
+      const b = new SQLBatcher({ adapter, transaction: 'none' });
+      await b.addStatement('SET search_path TO public');
+      await b.addStatement('INSERT INTO t VALUES (1)');
+      await b.flush();
+      await b.rollback();
+      expect(pgl.isInTransaction()).toBe(true);
+      await b.close();
+      await adapter.close();
+      expect((await pgl.query<{ n: number }>('SELECT count(*)::int AS n FROM c')).rows).toEqual([{ n: 1 }]);
+    } finally {
+      await pgl.close();
+    }
+  });
+});
+
 describe("transaction: 'all' without savepoints after a failed batch (found in review)", () => {
   it('sends nothing more into the lost transaction: commit() says so and names what was not sent', async () => {
     await db.sql('CREATE TABLE lost_tx (id int PRIMARY KEY)');
