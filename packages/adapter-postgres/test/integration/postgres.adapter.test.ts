@@ -609,16 +609,22 @@ describe('cancellation', () => {
     expect(running).toEqual([]);
   });
 
+  /** A batcher that times requests out at 400 ms and would retry them (three attempts). */
+  const retryingOnTimeout = () => {
+    const adapter = db.adapter();
+    const batcher = new SQLBatcher({
+      adapter,
+      timeoutMs: 400,
+      retry: { maxAttempts: 3, initialDelayMs: 10, jitter: false },
+    });
+    return { adapter, batcher };
+  };
+
   it.runIf(!usingPglite)(
     'a timeout after an input COMMIT in the same string: in doubt, not retried (it was applied three times)',
     async () => {
       await db.sql('CREATE TABLE timed_commit (id int)');
-      const adapter = db.adapter();
-      const batcher = new SQLBatcher({
-        adapter,
-        timeoutMs: 400,
-        retry: { maxAttempts: 3, initialDelayMs: 10, jitter: false },
-      });
+      const { adapter, batcher } = retryingOnTimeout();
       const err = await batcher
         .processStatements([`INSERT INTO ${db.schema}.timed_commit VALUES (1); COMMIT; SELECT pg_sleep(2)`])
         .catch((e: unknown) => e);
@@ -633,12 +639,7 @@ describe('cancellation', () => {
     "a timeout inside the input's own BEGIN block is not retried there; the error is the timeout (found in review)",
     async () => {
       await db.sql('CREATE TABLE timed_block (x int)');
-      const adapter = db.adapter();
-      const batcher = new SQLBatcher({
-        adapter,
-        timeoutMs: 400,
-        retry: { maxAttempts: 3, initialDelayMs: 10, jitter: false },
-      });
+      const { adapter, batcher } = retryingOnTimeout();
       const err = await batcher
         .processStatements([
           'BEGIN',
